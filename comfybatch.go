@@ -163,7 +163,10 @@ type Candidate struct {
 type Score struct {
 	Scorer  string             `json:"scorer"`
 	Metrics map[string]float64 `json:"metrics"`
-	Err     string             `json:"error,omitempty"`
+	// Values holds non-numeric results, such as a perceptual hash in hex
+	// ("phash" scorer, value "hash").
+	Values map[string]string `json:"values,omitempty"`
+	Err    string            `json:"error,omitempty"`
 }
 
 // MetricNames returns the score's metric names, sorted.
