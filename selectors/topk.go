@@ -1,0 +1,135 @@
+package selectors
+
+import (
+	"fmt"
+	"math/bits"
+	"sort"
+	"strconv"
+
+	"github.com/comfybatch/comfybatch"
+)
+
+// A Selector picks the delivered candidates of one group from candidates
+// already ranked by Rank. Implementations must be deterministic: the same
+// input gives the same selection.
+type Selector interface {
+	Select(group string, ranked []comfybatch.Scored) []comfybatch.Selection
+}
+
+// TopK selects up to K candidates of a group by descending Total, skipping
+// rejected ones, ones under MinScore and near-duplicates. Ties are broken by
+// plan order (Job.Index), then by job key, so reruns select the same.
+type TopK struct {
+	K        int
+	MinScore *float64
+	// HashScorer names the scorer whose Values["hash"] holds a 64-bit
+	// perceptual hash in hex; with Distance > 0, a candidate whose hash is
+	// within Distance bits of an already selected one is skipped.
+	HashScorer string
+	Distance   int
+}
+
+// Select implements Selector.
+func (t TopK) Select(group string, ranked []comfybatch.Scored) []comfybatch.Selection {
+	order := Order(ranked)
+	var sel []comfybatch.Selection
+	var picked []uint64
+	for _, c := range order {
+		if len(sel) >= t.K {
+			break
+		}
+		if c.Rejected != "" || (t.MinScore != nil && c.Total < *t.MinScore) {
+			continue
+		}
+		if t.Distance > 0 {
+			if h, ok := hashOf(c, t.HashScorer); ok {
+				if nearDuplicate(h, picked, t.Distance) {
+					continue
+				}
+				picked = append(picked, h)
+			}
+		}
+		sel = append(sel, comfybatch.Selection{
+			Group:  group,
+			Rank:   len(sel) + 1,
+			JobKey: c.Candidate.Job.Key,
+			Total:  c.Total,
+			Reason: fmt.Sprintf("top %d by total", t.K),
+		})
+	}
+	return sel
+}
+
+// NearDuplicates reports, for each candidate that TopK skipped as a
+// near-duplicate, the job key of the selected candidate it resembles.
+func (t TopK) NearDuplicates(ranked []comfybatch.Scored, sel []comfybatch.Selection) map[string]string {
+	out := map[string]string{}
+	if t.Distance <= 0 {
+		return out
+	}
+	chosen := map[string]bool{}
+	for _, s := range sel {
+		chosen[s.JobKey] = true
+	}
+	var keys []string
+	var hashes []uint64
+	for _, c := range Order(ranked) {
+		h, ok := hashOf(c, t.HashScorer)
+		if !ok {
+			continue
+		}
+		k := c.Candidate.Job.Key
+		if chosen[k] {
+			keys, hashes = append(keys, k), append(hashes, h)
+			continue
+		}
+		if c.Rejected != "" {
+			continue
+		}
+		for i, p := range hashes {
+			if bits.OnesCount64(h^p) <= t.Distance {
+				out[k] = keys[i]
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Order returns the candidates sorted best first: by Total descending, then
+// Job.Index, then job key.
+func Order(ranked []comfybatch.Scored) []comfybatch.Scored {
+	out := make([]comfybatch.Scored, len(ranked))
+	copy(out, ranked)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Total != b.Total {
+			return a.Total > b.Total
+		}
+		if a.Candidate.Job.Index != b.Candidate.Job.Index {
+			return a.Candidate.Job.Index < b.Candidate.Job.Index
+		}
+		return a.Candidate.Job.Key < b.Candidate.Job.Key
+	})
+	return out
+}
+
+func hashOf(c comfybatch.Scored, scorer string) (uint64, bool) {
+	for _, s := range c.Scores {
+		if s.Scorer != scorer {
+			continue
+		}
+		h, err := strconv.ParseUint(s.Values["hash"], 16, 64)
+		return h, err == nil
+	}
+	return 0, false
+}
+
+func nearDuplicate(h uint64, picked []uint64, dist int) bool {
+	for _, p := range picked {
+		if bits.OnesCount64(h^p) <= dist {
+			return true
+		}
+	}
+	return false
+}
