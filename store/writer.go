@@ -1,0 +1,204 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// op is one unit of work for the writer: fn runs inside the batch's
+// transaction. An op with an ack is committed at once (it ends its batch)
+// and its own outcome is sent on ack; an op with an ack and no fn is a
+// flush barrier, answered with the errors of the ops before it.
+type op struct {
+	fn  func(t wtx) error
+	ack chan error
+}
+
+// writer is the one goroutine that writes: it takes ops from in and
+// commits them in batches of up to size ops, or whatever arrived within
+// interval, in one transaction each.
+type writer struct {
+	ctx      context.Context // not cancelled: Close drains the queue instead
+	db       *sql.DB
+	in       chan op
+	size     int
+	interval time.Duration
+	log      *slog.Logger
+	stmts    map[string]*sql.Stmt
+	errs     []error // errors of un-acked ops since the last barrier; owned by run until it returns
+}
+
+// preparedQueries are the hot statements, prepared once on the single write
+// connection. They can't be prepared lazily inside a transaction: the pool
+// has one connection and the transaction holds it.
+var preparedQueries = []string{qUpsertCandidate, qUpsertImage, qDeleteScorerResults, qDeleteScores,
+	qInsertScorerResult, qInsertScore, qAttemptsOutcome, qFailJob}
+
+func newWriter(ctx context.Context, db *sql.DB, size int, interval time.Duration, log *slog.Logger) (*writer, error) {
+	w := &writer{
+		ctx: context.WithoutCancel(ctx), db: db, in: make(chan op, 2*size),
+		size: size, interval: interval, log: log, stmts: make(map[string]*sql.Stmt),
+	}
+	for _, q := range preparedQueries {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("prepare %q: %w", q, err)
+		}
+		w.stmts[q] = st
+	}
+	return w, nil
+}
+
+// close releases the prepared statements; call it after run has returned.
+func (w *writer) close() error {
+	var errs []error
+	for _, st := range w.stmts {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// err returns the errors no barrier has reported yet; call it after run
+// has returned.
+func (w *writer) err() error { return errors.Join(w.errs...) }
+
+// run commits batches until in is closed and drained.
+func (w *writer) run() {
+	batch := make([]op, 0, w.size)
+	for {
+		first, ok := <-w.in
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], first)
+		if first.ack == nil {
+			batch = w.fill(batch)
+		}
+		w.commit(batch)
+	}
+}
+
+// fill adds ops to batch until it is full, an acked op arrives, in is
+// closed or the flush interval has passed.
+func (w *writer) fill(batch []op) []op {
+	timer := time.NewTimer(w.interval)
+	defer timer.Stop()
+	for len(batch) < w.size {
+		select {
+		case o, ok := <-w.in:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, o)
+			if o.ack != nil {
+				return batch
+			}
+		case <-timer.C:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit writes batch in one transaction. If that fails it retries each op
+// in a transaction of its own, so one bad record costs only itself.
+func (w *writer) commit(batch []op) {
+	errs := make([]error, len(batch))
+	err := inTx(w.ctx, w.db, func(tx *sql.Tx) error {
+		t := wtx{ctx: w.ctx, tx: tx, w: w}
+		for _, o := range batch {
+			if o.fn != nil {
+				if err := o.fn(t); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+	case len(batch) == 1:
+		errs[0] = err
+	default:
+		w.log.Debug("batch failed, retrying its records one by one", "records", len(batch), "err", err)
+		for i, o := range batch {
+			if o.fn != nil {
+				errs[i] = inTx(w.ctx, w.db, func(tx *sql.Tx) error { return o.fn(wtx{ctx: w.ctx, tx: tx, w: w}) })
+			}
+		}
+	}
+	for i, o := range batch {
+		switch {
+		case o.ack != nil && o.fn == nil:
+			o.ack <- errors.Join(w.errs...)
+			w.errs = nil
+		case o.ack != nil:
+			o.ack <- errs[i]
+		case errs[i] != nil:
+			w.log.Warn("store write failed", "err", errs[i])
+			w.errs = append(w.errs, errs[i])
+		}
+	}
+}
+
+// wtx is the writer's transaction handed to ops.
+type wtx struct {
+	ctx context.Context
+	tx  *sql.Tx
+	w   *writer
+}
+
+// exec runs query in the transaction, through its prepared statement when
+// there is one.
+func (t wtx) exec(query string, args ...any) (sql.Result, error) {
+	if st, ok := t.w.stmts[query]; ok {
+		return t.tx.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
+	}
+	return t.tx.ExecContext(t.ctx, query, args...)
+}
+
+// enqueue hands o to the writer and returns once it is queued.
+func (s *Store) enqueue(ctx context.Context, o op) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	select {
+	case s.w.in <- o:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// do runs fn through the writer and returns once its transaction has
+// committed (or failed). If ctx ends first do returns ctx's error, and fn
+// may still commit later.
+func (s *Store) do(ctx context.Context, fn func(t wtx) error) error {
+	ack := make(chan error, 1)
+	if err := s.enqueue(ctx, op{fn: fn, ack: ack}); err != nil {
+		return err
+	}
+	select {
+	case err := <-ack:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Flush waits until everything queued before it has been committed and
+// returns the errors of queued writes (RecordCandidate, RecordFailure)
+// that failed since the previous Flush.
+func (s *Store) Flush(ctx context.Context) error {
+	if err := s.do(ctx, nil); err != nil {
+		return fmt.Errorf("flush store: %w", err)
+	}
+	return nil
+}
