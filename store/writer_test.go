@@ -1,0 +1,198 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/comfybatch/comfybatch"
+)
+
+func TestConcurrentRecordCandidate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runs.sqlite")
+	// Small batches and a long interval: batches end by size or by an
+	// acked write, so the test exercises many transactions.
+	s, err := Open(t.Context(), path, Options{BatchSize: 7, FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	run, err := s.CreateRun(ctx, Run{OutputDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, per = 8, 25
+	var jobs []comfybatch.Job
+	for i := range workers * per {
+		jobs = append(jobs, testJob(i, fmt.Sprintf("g%d", i%3)))
+	}
+	if err := s.PlanJobs(ctx, run.ID, jobs); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(jobs); i += workers {
+				j := jobs[i]
+				a := Attempt{Instance: "gpu", PromptID: "p-" + j.Key[:8], Number: 1}
+				if err := s.RecordAttempt(ctx, run.ID, j.Key, a); err != nil {
+					errs[w] = err
+					return
+				}
+				if err := s.RecordCandidate(ctx, run.ID, testScored(j, float64(i))); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	// Readers run alongside the writers (WAL).
+	readErr := make(chan error, 1)
+	go func() {
+		_, err := s.Candidates(ctx, run.ID, "")
+		readErr <- err
+	}()
+	wg.Wait()
+	if err := <-readErr; err != nil {
+		t.Errorf("concurrent Candidates = %v", err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Candidates(ctx, run.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(jobs) {
+		t.Fatalf("Candidates = %d, want %d", len(got), len(jobs))
+	}
+	for i, c := range got {
+		if c.Candidate.Job.Index != i || c.Total != float64(i) || len(c.Scores) != 3 {
+			t.Errorf("Candidates()[%d] = index %d total %v scores %d", i, c.Candidate.Job.Index, c.Total, len(c.Scores))
+		}
+	}
+	c, _ := s.Counts(ctx, run.ID)
+	if c.All != (Tally{Total: len(jobs), Done: len(jobs)}) {
+		t.Errorf("Counts = %+v, want all %d done", c.All, len(jobs))
+	}
+}
+
+func TestCloseFlushesQueue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runs.sqlite")
+	s, err := Open(t.Context(), path, Options{FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := s.CreateRun(t.Context(), Run{OutputDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if err := s.RecordCandidate(t.Context(), run.ID, testScored(testJob(i, "a"), 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close = %v, want nil", err)
+	}
+	if err := s.RecordCandidate(t.Context(), run.ID, testScored(testJob(99, "a"), 1)); !errors.Is(err, ErrClosed) {
+		t.Errorf("RecordCandidate after Close = %v, want ErrClosed", err)
+	}
+	s, err = Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Candidates(t.Context(), run.ID, "")
+	if err != nil || len(got) != 10 {
+		t.Errorf("after Close and reopen: %d candidates, %v; want 10", len(got), err)
+	}
+}
+
+func TestBadRecordCostsOnlyItself(t *testing.T) {
+	s, dir := openTest(t)
+	ctx := t.Context()
+	run := createRun(t, s, dir)
+	// One batch: a candidate, a failure for a job never planned, another
+	// candidate. The bad record is reported by Flush; the others commit.
+	if err := s.RecordCandidate(ctx, run.ID, testScored(testJob(0, "a"), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordFailure(ctx, run.ID, "unplanned", 1, comfybatch.ErrTransient); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordCandidate(ctx, run.ID, testScored(testJob(1, "a"), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Flush = %v, want the failure's ErrNotFound", err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Errorf("second Flush = %v, want nil (errors are reported once)", err)
+	}
+	got, err := s.Candidates(ctx, run.ID, "")
+	if err != nil || len(got) != 2 {
+		t.Errorf("Candidates = %d, %v; want both good records", len(got), err)
+	}
+}
+
+func TestUpdateRanking(t *testing.T) {
+	s, dir := openTest(t)
+	ctx := t.Context()
+	run := createRun(t, s, dir)
+	a, b := testScored(testJob(0, "a"), 0), testScored(testJob(1, "a"), 0)
+	for _, sc := range []comfybatch.Scored{a, b} {
+		if err := s.RecordCandidate(ctx, run.ID, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Total, b.Total, b.Rejected = 0.9, 0.1, "near-duplicate of job 0"
+	if err := s.UpdateRanking(ctx, run.ID, []comfybatch.Scored{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Candidates(ctx, run.ID, "a")
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Candidates = %d, %v", len(got), err)
+	}
+	if got[0].Total != 0.9 || got[1].Total != 0.1 || got[0].Rejected != "" || got[1].Rejected != b.Rejected {
+		t.Errorf("after UpdateRanking: totals %v %v, rejected %q %q", got[0].Total, got[1].Total, got[0].Rejected, got[1].Rejected)
+	}
+	missing := testScored(testJob(5, "a"), 1)
+	a.Total = 0.2
+	if err := s.UpdateRanking(ctx, run.ID, []comfybatch.Scored{a, missing}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("UpdateRanking(unknown job) = %v, want ErrNotFound", err)
+	}
+	if got, _ := s.Candidates(ctx, run.ID, "a"); got[0].Total != 0.9 {
+		t.Errorf("failed UpdateRanking changed total to %v", got[0].Total)
+	}
+}
+
+func TestInstanceStats(t *testing.T) {
+	s, dir := openTest(t)
+	ctx := t.Context()
+	run := createRun(t, s, dir)
+	first := []InstanceStat{{Instance: "b", Prompts: 3}, {Instance: "a", Prompts: 5, Failures: 1, Busy: 1500 * time.Millisecond, ModelLoads: 2, Down: time.Second}}
+	if err := s.SaveInstanceStats(ctx, run.ID, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveInstanceStats(ctx, run.ID, []InstanceStat{{Instance: "b", Prompts: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.InstanceStats(ctx, run.ID)
+	want := []InstanceStat{first[1], {Instance: "b", Prompts: 4}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("InstanceStats = %+v, %v; want %+v", got, err, want)
+	}
+}
