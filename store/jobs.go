@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/comfybatch/comfybatch"
@@ -156,8 +157,10 @@ func (s *Store) RecordAttempt(ctx context.Context, runID int64, jobKey string, a
 		a.Submitted = s.now()
 	}
 	err := s.do(ctx, func(t wtx) error {
-		res, err := t.exec(`UPDATE jobs SET status = 'submitted', instance = ?, prompt_id = ?,
-			attempts = max(attempts, ?), queued_ms = ? WHERE run_id = ? AND job_key = ?`,
+		// A done job keeps its status (and its candidate) if it is
+		// submitted again; RecordCandidate then replaces the result.
+		res, err := t.exec(`UPDATE jobs SET status = CASE status WHEN 'done' THEN 'done' ELSE 'submitted' END,
+			instance = ?, prompt_id = ?, attempts = max(attempts, ?), queued_ms = ? WHERE run_id = ? AND job_key = ?`,
 			a.Instance, a.PromptID, a.Number, ms(a.Submitted), runID, jobKey)
 		if err != nil {
 			return err
@@ -178,15 +181,16 @@ func (s *Store) RecordAttempt(ctx context.Context, runID int64, jobKey string, a
 }
 
 const (
-	qFailJob = `UPDATE jobs SET status = 'failed', attempts = ?, error_class = ?, error_message = ?,
-		finished_ms = ? WHERE run_id = ? AND job_key = ?`
+	qFailJob = `UPDATE jobs SET status = CASE status WHEN 'done' THEN 'done' ELSE 'failed' END,
+		attempts = ?, error_class = ?, error_message = ?, finished_ms = ? WHERE run_id = ? AND job_key = ?`
 	qAttemptsOutcome = `UPDATE attempts SET outcome = CASE WHEN prompt_id = ? THEN ? ELSE 'failed' END
 		WHERE run_id = ? AND job_key = ? AND (outcome = '' OR prompt_id = ?)`
 )
 
 // RecordFailure queues the record that the job ended without an image
 // after attempts submissions: its class (comfybatch.Class(err)) and
-// message. Every attempt still in flight is marked failed. It returns once
+// message. Every attempt still in flight is marked failed. A job already
+// done stays done: a failed re-submission doesn't lose its image. It returns once
 // queued; a write error surfaces from Flush or Close.
 func (s *Store) RecordFailure(ctx context.Context, runID int64, jobKey string, attempts int, err error) error {
 	class, msg := comfybatch.Class(err), ""
@@ -280,6 +284,16 @@ func (t *Tally) add(status string, n int) {
 type Counts struct {
 	All    Tally
 	Groups map[string]Tally
+}
+
+// GroupNames returns the names of c.Groups, sorted.
+func (c Counts) GroupNames() []string {
+	names := make([]string, 0, len(c.Groups))
+	for g := range c.Groups {
+		names = append(names, g)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Counts returns the job counts of run runID.

@@ -196,3 +196,63 @@ func TestInstanceStats(t *testing.T) {
 		t.Errorf("InstanceStats = %+v, %v; want %+v", got, err, want)
 	}
 }
+
+func TestFlushIntervalCommitsWithoutFlush(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runs.sqlite")
+	s, err := Open(t.Context(), path, Options{BatchSize: 1000, FlushInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	run, err := s.CreateRun(t.Context(), Run{OutputDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordCandidate(t.Context(), run.ID, testScored(testJob(0, "a"), 1)); err != nil {
+		t.Fatal(err)
+	}
+	// No Flush: the batch is far from full, so only the interval commits it.
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		got, err := s.Candidates(t.Context(), run.ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 1 {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-t.Context().Done():
+			t.Fatal("candidate never committed by the flush interval")
+		}
+	}
+}
+
+func TestDoneJobStaysDone(t *testing.T) {
+	s, dir := openTest(t)
+	ctx := t.Context()
+	run := createRun(t, s, dir)
+	j := testJob(0, "a")
+	if err := s.RecordCandidate(ctx, run.ID, testScored(j, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordAttempt(ctx, run.ID, j.Key, Attempt{Instance: "gpu-2", PromptID: "again", Number: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordFailure(ctx, run.ID, j.Key, 2, comfybatch.ErrTransient); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.JobStates(ctx, run.ID)
+	got, _ := s.Candidates(ctx, run.ID, "")
+	if st[j.Key].Status != comfybatch.StatusDone || len(got) != 1 {
+		t.Errorf("after a failed re-submission: status %q, %d candidates; want done, 1", st[j.Key].Status, len(got))
+	}
+}
