@@ -63,12 +63,15 @@ type Store struct {
 //     cut may lose the last commits, which resume redoes.
 //
 // The write pool adds _txlock=immediate so BEGIN takes the write lock and a
-// write transaction never fails half-way upgrading from reader to writer.
+// write transaction never fails half-way upgrading from reader to writer;
+// the read pool is query_only, so a write can't bypass the writer.
 func dsn(path string, write bool) string {
 	s := "file:" + path + "?_pragma=journal_mode(wal)&_pragma=busy_timeout(5000)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(normal)"
 	if write {
 		s += "&_txlock=immediate"
+	} else {
+		s += "&_pragma=query_only(1)" // every write goes through the writer
 	}
 	return s
 }

@@ -93,6 +93,13 @@ func TestPragmas(t *testing.T) {
 	}
 }
 
+func TestReadPoolIsReadOnly(t *testing.T) {
+	s, _ := openTest(t)
+	if _, err := s.read.Exec(`INSERT INTO runs (status, started_ms) VALUES ('running', 0)`); err == nil {
+		t.Errorf("insert through the read pool succeeded, want query_only to refuse it")
+	}
+}
+
 func TestRunRoundTrip(t *testing.T) {
 	s, dir := openTest(t)
 	ctx := t.Context()
