@@ -1,0 +1,11 @@
+// Package examples holds the example manifests, their workflows and the
+// files they reference, embedded so that `batch demo` needs no files.
+package examples
+
+import "embed"
+
+// FS holds the examples: manifests (*.yaml), workflows (*.json), prompt
+// lists (*.txt, *.jsonl) and reference images (refs/).
+//
+//go:embed *.yaml *.json *.txt refs
+var FS embed.FS

@@ -1,0 +1,63 @@
+package manifests
+
+import (
+	"sort"
+	"strings"
+)
+
+// didYouMean returns `; did you mean "x"?` for the candidate closest to
+// got, or "" when none is close enough to be a plausible typo.
+func didYouMean(got string, candidates []string) string {
+	best, bestD := "", -1
+	for _, c := range candidates {
+		d := levenshtein(strings.ToLower(got), strings.ToLower(c))
+		if bestD < 0 || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	// Allow about one edit in three characters, and at least one.
+	if bestD < 0 || bestD > max(1, len(got)/3) {
+		return ""
+	}
+	return "; did you mean " + quote(best) + "?"
+}
+
+// levenshtein is the edit distance between a and b, counted in bytes.
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// quote renders s in double quotes the way messages show names.
+func quote(s string) string { return `"` + s + `"` }
+
+// quoteList renders names as `"a", "b" and "c"`, sorted.
+func quoteList(names []string) string {
+	s := append([]string(nil), names...)
+	sort.Strings(s)
+	for i := range s {
+		s[i] = quote(s[i])
+	}
+	switch len(s) {
+	case 0:
+		return "(none)"
+	case 1:
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}

@@ -1,0 +1,314 @@
+package manifests
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/comfybatch/comfybatch"
+)
+
+// workflow is a parsed API-format workflow ("Save (API Format)"): an
+// object of node id -> {"class_type", "inputs", "_meta": {"title"}}.
+// Values are kept as raw JSON so that unpatched numbers keep their text.
+type workflow struct {
+	file  string
+	ids   []string // node ids, numeric ones in numeric order
+	nodes map[string]*node
+	raw   map[string]json.RawMessage
+}
+
+type node struct {
+	id, class, title string
+	fields           map[string]json.RawMessage
+	inputs           map[string]json.RawMessage
+}
+
+// String names the node for messages: node "6" (CLIPTextEncode "Positive").
+func (n *node) String() string {
+	if n.title != "" && n.title != n.class {
+		return fmt.Sprintf("node %q (%s %q)", n.id, n.class, n.title)
+	}
+	return fmt.Sprintf("node %q (%s)", n.id, n.class)
+}
+
+// inputNames returns the node's input names, sorted.
+func (n *node) inputNames() []string { return slices.Sorted(maps.Keys(n.inputs)) }
+
+// outputClasses are the node classes known, offline, to produce images
+// that the engine collects. Online validation also accepts any class
+// whose /object_info says output_node.
+var outputClasses = []string{"PreviewImage", "SaveAnimatedPNG", "SaveAnimatedWEBP", "SaveImage", "SaveImageWebsocket"}
+
+// kind is the JSON type of an input's literal value in the workflow.
+type kind int
+
+const (
+	kindOther kind = iota
+	kindInt
+	kindFloat
+	kindString
+	kindBool
+	kindLink
+)
+
+func (k kind) String() string {
+	switch k {
+	case kindInt:
+		return "an integer"
+	case kindFloat:
+		return "a number"
+	case kindString:
+		return "a string"
+	case kindBool:
+		return "a boolean"
+	case kindLink:
+		return "a link"
+	}
+	return "a value of another type"
+}
+
+// literalKind classifies a raw JSON value.
+func literalKind(raw json.RawMessage) kind {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return kindOther
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		return kindString
+	case c == 't' || c == 'f':
+		return kindBool
+	case c == '[':
+		return kindLink
+	case c == '-' || (c >= '0' && c <= '9'):
+		if bytes.ContainsAny(raw, ".eE") {
+			return kindFloat
+		}
+		return kindInt
+	}
+	return kindOther
+}
+
+// parseWorkflow checks and indexes an API-format workflow. It reports
+// every problem into p and returns nil when the file is unusable.
+func parseWorkflow(file string, data []byte, p *problems) *workflow {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		line, col := 0, 0
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			line, col = lineCol(data, se.Offset)
+		case errors.As(err, &te):
+			p.in(file, 0, 0, "not an API-format workflow: the file must be a JSON object of node id -> node, re-export it with \"Save (API Format)\"")
+			return nil
+		}
+		p.in(file, line, col, "invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return nil
+	}
+	if top == nil {
+		p.in(file, 0, 0, "not an API-format workflow: the file must be a JSON object of node id -> node")
+		return nil
+	}
+	_, hasNodes := top["nodes"]
+	_, hasLinks := top["links"]
+	if hasNodes && hasLinks {
+		p.in(file, 0, 0, `UI-format workflow (it has "nodes" and "links"); re-export it with "Save (API Format)" (in older UIs, enable the dev mode options in the settings first)`)
+		return nil
+	}
+	if len(top) == 0 {
+		p.in(file, 0, 0, "the workflow has no nodes")
+		return nil
+	}
+	w := &workflow{file: file, nodes: map[string]*node{}, raw: top}
+	ok := true
+	for id, raw := range top {
+		n := &node{id: id}
+		if err := json.Unmarshal(raw, &n.fields); err != nil || n.fields == nil {
+			p.in(file, 0, 0, "node %q is not an object; is this an API-format workflow?", id)
+			ok = false
+			continue
+		}
+		if err := json.Unmarshal(n.fields["class_type"], &n.class); err != nil || n.class == "" {
+			p.in(file, 0, 0, "node %q has no class_type; re-export the workflow with \"Save (API Format)\"", id)
+			ok = false
+			continue
+		}
+		if in, has := n.fields["inputs"]; has {
+			if err := json.Unmarshal(in, &n.inputs); err != nil || (n.inputs == nil && !bytes.Equal(bytes.TrimSpace(in), []byte("null"))) {
+				p.in(file, 0, 0, "%s: inputs is not an object", n)
+				ok = false
+				continue
+			}
+		}
+		if n.inputs == nil {
+			n.inputs = map[string]json.RawMessage{}
+		}
+		var meta struct {
+			Title string `json:"title"`
+		}
+		if m, has := n.fields["_meta"]; has {
+			_ = json.Unmarshal(m, &meta) // a title is a nicety; a malformed _meta is ignored
+		}
+		n.title = meta.Title
+		w.nodes[id] = n
+	}
+	if !ok {
+		return nil
+	}
+	w.ids = slices.SortedFunc(maps.Keys(w.nodes), compareIDs)
+	hasOutput := false
+	for _, id := range w.ids {
+		n := w.nodes[id]
+		if slices.Contains(outputClasses, n.class) {
+			hasOutput = true
+		}
+		for _, name := range n.inputNames() {
+			w.checkLink(n, name, p)
+		}
+	}
+	if !hasOutput {
+		p.in(file, 0, 0, "the workflow has no output node (one of %s); comfybatch collects the images output nodes save", strings.Join(outputClasses, ", "))
+	}
+	return w
+}
+
+// checkLink reports an input that looks like a link ["id", n] but does not
+// point at an existing node output.
+func (w *workflow) checkLink(n *node, name string, p *problems) {
+	raw := n.inputs[name]
+	if literalKind(raw) != kindLink {
+		return
+	}
+	var link []json.RawMessage
+	if err := json.Unmarshal(raw, &link); err != nil || len(link) != 2 {
+		p.in(w.file, 0, 0, "%s input %q: a link must be [\"node id\", output index]", n, name)
+		return
+	}
+	var target string
+	if err := json.Unmarshal(link[0], &target); err != nil {
+		var num json.Number
+		if json.Unmarshal(link[0], &num) != nil {
+			p.in(w.file, 0, 0, "%s input %q: a link must be [\"node id\", output index]", n, name)
+			return
+		}
+		target = num.String()
+	}
+	idx, err := strconv.Atoi(string(bytes.TrimSpace(link[1])))
+	if err != nil || idx < 0 {
+		p.in(w.file, 0, 0, "%s input %q: link output index %s must be an integer >= 0", n, name, link[1])
+		return
+	}
+	if _, ok := w.nodes[target]; !ok {
+		p.in(w.file, 0, 0, "%s input %q links to node %q, which is not in the workflow", n, name, target)
+	}
+}
+
+// compareIDs orders numeric node ids numerically, then others as text.
+func compareIDs(a, b string) int {
+	ia, ea := strconv.ParseUint(a, 10, 64)
+	ib, eb := strconv.ParseUint(b, 10, 64)
+	switch {
+	case ea == nil && eb == nil:
+		return cmpUint(ia, ib)
+	case ea == nil:
+		return -1
+	case eb == nil:
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// byClass returns the nodes of one class, in id order.
+func (w *workflow) byClass(class string) []*node {
+	var out []*node
+	for _, id := range w.ids {
+		if n := w.nodes[id]; n.class == class {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// byTitle returns the nodes with a given _meta.title, in id order.
+func (w *workflow) byTitle(title string) []*node {
+	var out []*node
+	for _, id := range w.ids {
+		if n := w.nodes[id]; n.title == title {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// withInput returns the nodes that have a literal (non-link) input of the
+// given name, in id order.
+func (w *workflow) withInput(input string) []*node {
+	var out []*node
+	for _, id := range w.ids {
+		n := w.nodes[id]
+		if raw, ok := n.inputs[input]; ok && literalKind(raw) != kindLink {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// patch returns the canonical JSON of the workflow with some inputs
+// replaced: patches maps node id -> input -> new raw value.
+func (w *workflow) patch(patches map[string]map[string]json.RawMessage) ([]byte, error) {
+	out := make(map[string]json.RawMessage, len(w.raw))
+	maps.Copy(out, w.raw)
+	for id, in := range patches {
+		n := w.nodes[id]
+		inputs := maps.Clone(n.inputs)
+		maps.Copy(inputs, in)
+		rawInputs, err := json.Marshal(inputs)
+		if err != nil {
+			return nil, fmt.Errorf("patch %s: %w", n, err)
+		}
+		fields := maps.Clone(n.fields)
+		fields["inputs"] = rawInputs
+		rawNode, err := json.Marshal(fields)
+		if err != nil {
+			return nil, fmt.Errorf("patch %s: %w", n, err)
+		}
+		out[id] = rawNode
+	}
+	doc, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("patch workflow: %w", err)
+	}
+	return comfybatch.Canonical(doc)
+}
+
+// lineCol converts a byte offset into a 1-based line and column.
+func lineCol(data []byte, off int64) (int, int) {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	if off < 0 {
+		off = 0
+	}
+	before := data[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := int(off) - bytes.LastIndexByte(before, '\n')
+	return line, col
+}
