@@ -1,0 +1,174 @@
+package score
+
+import (
+	"image"
+	"image/color"
+	"math"
+	"testing"
+
+	"github.com/disintegration/imaging"
+)
+
+// referenceLaplacianVar is the obviously correct version: float luma into a
+// 2-D slice, then the kernel, then the textbook variance.
+func referenceLaplacianVar(img image.Image) float64 {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	lum := make([][]float64, h)
+	for y := range h {
+		lum[y] = make([]float64, w)
+		for x := range w {
+			c := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
+			lum[y][x] = 0.299*float64(c.R) + 0.587*float64(c.G) + 0.114*float64(c.B)
+		}
+	}
+	var vals []float64
+	for y := 1; y < h-1; y++ {
+		for x := 1; x < w-1; x++ {
+			vals = append(vals, lum[y-1][x]+lum[y+1][x]+lum[y][x-1]+lum[y][x+1]-4*lum[y][x])
+		}
+	}
+	var mean float64
+	for _, v := range vals {
+		mean += v
+	}
+	mean /= float64(len(vals))
+	var v2 float64
+	for _, v := range vals {
+		v2 += (v - mean) * (v - mean)
+	}
+	return v2 / float64(len(vals))
+}
+
+func sharpnessOf(t *testing.T, s *Sharpness, img image.Image) float64 {
+	t.Helper()
+	sc, err := s.Score(t.Context(), candidate(img, nil))
+	if err != nil {
+		t.Fatalf("Sharpness.Score: %v", err)
+	}
+	if sc.Scorer != "sharpness" {
+		t.Errorf("Scorer = %q, want sharpness", sc.Scorer)
+	}
+	return sc.Metrics["laplacian_var"]
+}
+
+func TestSharpnessMatchesReference(t *testing.T) {
+	s := &Sharpness{}
+	for i, sz := range []image.Point{{3, 3}, {17, 5}, {64, 64}, {200, 130}, {512, 300}} {
+		img := randomImage(sz.X, sz.Y, uint64(i))
+		var gray image.Image = imaging.Grayscale(img)
+		for _, m := range []struct {
+			name string
+			img  image.Image
+		}{
+			{"nrgba", img},
+			{"rgba", toRGBA(img)},
+			{"scene", sceneImage(sz.X, sz.Y, uint64(i))},
+			{"gray-as-nrgba", gray},
+			{"paletted", toPaletted(img)},
+		} {
+			got, want := sharpnessOf(t, s, m.img), referenceLaplacianVar(m.img)
+			if math.Abs(got-want) > 1e-6*math.Max(1, want) {
+				t.Errorf("%s %v: laplacian_var = %.9g, reference %.9g", m.name, sz, got, want)
+			}
+		}
+	}
+}
+
+func TestSharpnessSubImageAndGray(t *testing.T) {
+	img := randomImage(40, 30, 9)
+	sub := img.SubImage(image.Rect(5, 7, 35, 27))
+	if got, want := sharpnessOf(t, &Sharpness{}, sub), referenceLaplacianVar(sub); math.Abs(got-want) > 1e-6*want {
+		t.Errorf("sub-image laplacian_var = %g, reference %g", got, want)
+	}
+	g := image.NewGray(image.Rect(0, 0, 20, 20))
+	for i := range g.Pix {
+		g.Pix[i] = byte(i * 37)
+	}
+	if got, want := sharpnessOf(t, &Sharpness{}, g), referenceLaplacianVar(g); math.Abs(got-want) > 1e-6*want {
+		t.Errorf("gray laplacian_var = %g, reference %g", got, want)
+	}
+}
+
+func TestSharpnessDecreasesWithBlur(t *testing.T) {
+	s := &Sharpness{}
+	img := sceneImage(256, 256, 42)
+	prev := sharpnessOf(t, s, img)
+	for _, sigma := range []float64{0.5, 1, 2, 4, 8} {
+		v := sharpnessOf(t, s, imaging.Blur(img, sigma))
+		if !(v < prev) {
+			t.Errorf("blur sigma %g: laplacian_var %g, not below %g at the previous sigma", sigma, v, prev)
+		}
+		prev = v
+	}
+}
+
+func TestSharpnessFlatAndTiny(t *testing.T) {
+	flat := imaging.New(300, 200, color.NRGBA{120, 30, 200, 255})
+	if v := sharpnessOf(t, &Sharpness{}, flat); v > 1e-9 {
+		t.Errorf("flat image laplacian_var = %g, want 0", v)
+	}
+	if v := sharpnessOf(t, &Sharpness{}, randomImage(2, 50, 1)); v != 0 {
+		t.Errorf("2-pixel-wide image laplacian_var = %g, want 0", v)
+	}
+}
+
+func TestSharpnessDownscalesToLongSide(t *testing.T) {
+	img := sceneImage(1024, 768, 5)
+	s := &Sharpness{LongSide: 256}
+	want := referenceLaplacianVar(imaging.Fit(img, 256, 256, imaging.Box))
+	if got := sharpnessOf(t, s, img); math.Abs(got-want) > 1e-6*want {
+		t.Errorf("LongSide 256 on 1024x768: laplacian_var = %g, want %g (the reference on the box-downscaled copy)", got, want)
+	}
+	// The same scene rendered at two sizes scores alike once reduced.
+	big, small := sharpnessOf(t, s, sceneImage(1024, 1024, 6)), sharpnessOf(t, s, sceneImage(512, 512, 6))
+	if r := big / small; r < 0.5 || r > 2 {
+		t.Errorf("scene at 1024² vs 512² (LongSide 256): %g vs %g, ratio %g; want within 2x", big, small, r)
+	}
+}
+
+func TestSharpnessDecodesWhenNoPixels(t *testing.T) {
+	img := randomImage(32, 32, 8)
+	sc, err := (&Sharpness{Name: "focus"}).Score(t.Context(), candidate(nil, encodePNG(t, img)))
+	if err != nil || sc.Scorer != "focus" {
+		t.Fatalf("Score(no pixels) = %+v, %v; want Scorer focus", sc, err)
+	}
+	if got, want := sc.Metrics["laplacian_var"], referenceLaplacianVar(img); math.Abs(got-want) > 1e-6*want {
+		t.Errorf("laplacian_var = %g, want %g", got, want)
+	}
+	if _, err := (&Sharpness{}).Score(t.Context(), candidate(nil, []byte("junk"))); err == nil {
+		t.Error("Score(junk bytes) = nil error, want a decode error")
+	}
+}
+
+func toRGBA(img image.Image) *image.RGBA {
+	b := img.Bounds()
+	out := image.NewRGBA(b)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			c := img.At(x, y).(color.NRGBA)
+			c.A = 255
+			out.Set(x, y, c)
+		}
+	}
+	return out
+}
+
+func toPaletted(img image.Image) *image.Paletted {
+	b := img.Bounds()
+	pal := make(color.Palette, 0, 216)
+	for r := 0; r < 6; r++ {
+		for g := 0; g < 6; g++ {
+			for bl := 0; bl < 6; bl++ {
+				pal = append(pal, color.NRGBA{byte(r * 51), byte(g * 51), byte(bl * 51), 255})
+			}
+		}
+	}
+	out := image.NewPaletted(b, pal)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			out.Set(x, y, img.At(x, y))
+		}
+	}
+	return out
+}
