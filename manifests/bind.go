@@ -325,12 +325,11 @@ func (m *Manifest) convert(b *binding, n *yaml.Node, what string, src source, p 
 			val.file, val.sha = resolved, hex.EncodeToString(sum[:])
 			// The workflow keeps the base name; the engine writes the
 			// uploaded name in its place.
-			val.v = n.Value
-			n := filepath.Base(filepath.FromSlash(n.Value))
-			if n == "." || n == "/" {
-				n = path.Base(resolved)
+			base := filepath.Base(filepath.FromSlash(n.Value))
+			if base == "." || base == string(filepath.Separator) {
+				base = path.Base(filepath.ToSlash(resolved))
 			}
-			raw, _ := json.Marshal(n)
+			raw, _ := json.Marshal(base)
 			val.raw = raw
 			return val, true
 		}

@@ -2,6 +2,8 @@ package manifests
 
 import (
 	"encoding/json"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Manifest is a loaded and validated manifest. Plan expands it into jobs.
@@ -44,6 +46,7 @@ type Manifest struct {
 	sweep    []*axisSpec         // swept params, manifest order
 	groups   []*group            // parallel to Groups
 	wf       *workflow
+	wfPos    *yaml.Node // the workflow: value, where whole-workflow problems point
 	file     string // display name for errors
 }
 

@@ -98,7 +98,7 @@ func parse(name string, data []byte, src source) (*Manifest, error) {
 		if err != nil {
 			p.at(f.v, "workflow: %s", fileProblem(err))
 		} else {
-			wfData, m.Workflow, m.WorkflowPath = d, d, resolved
+			wfData, m.Workflow, m.WorkflowPath, m.wfPos = d, d, resolved, f.v
 			m.wf = parseWorkflow(displayPath(name, rel), d, p)
 		}
 	}
@@ -225,7 +225,6 @@ func (m *Manifest) parseInstances(v *yaml.Node, p *problems) {
 			continue
 		}
 		in := Instance{InFlight: 2, Weight: 1}
-		var nameNode *yaml.Node
 		for _, f := range fs {
 			switch f.key {
 			case "url":
@@ -245,7 +244,7 @@ func (m *Manifest) parseInstances(v *yaml.Node, p *problems) {
 				}
 			case "name":
 				if s, ok := p.nonEmpty(f.v, what+" name"); ok {
-					in.Name, nameNode = s, f.v
+					in.Name = s
 				}
 			case "headers":
 				in.Headers = map[string]string{}
@@ -267,13 +266,6 @@ func (m *Manifest) parseInstances(v *yaml.Node, p *problems) {
 				in.Tags, _ = p.strings(f.v, what+" tags")
 			case "tier":
 				in.Tier, _ = p.intIn(f.v, what+" tier", 0, 100)
-			}
-		}
-		if nameNode != nil {
-			for _, f := range fs {
-				if f.key == "name" {
-					in.Name = f.v.Value
-				}
 			}
 		}
 		if in.URL == "" {

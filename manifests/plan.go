@@ -226,10 +226,11 @@ func (m *Manifest) Plan() (*Plan, error) {
 			return nil, &Error{File: g.file, Line: g.pos.Line, Col: g.pos.Column, Msg: "group " + quote(g.spec.Name) + ": " + problem}
 		}
 		for i := range plan.Axes {
-			if plan.Axes[i].Values == 0 && !plan.Axes[i].Random {
+			switch v := plan.Axes[i].Values; {
+			case v == 0:
 				plan.Axes[i].Values = lens[i]
-			} else if plan.Axes[i].Random {
-				plan.Axes[i].Values = -1
+			case v != lens[i]:
+				plan.Axes[i].Values = -1 // differs between groups
 			}
 		}
 		// Values along each axis for this group; random seeds are drawn

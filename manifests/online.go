@@ -1,0 +1,247 @@
+package manifests
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/big"
+	"slices"
+	"strings"
+
+	"github.com/comfybatch/comfybatch"
+)
+
+// nodeInfo is the part of one /object_info entry that validation reads.
+type nodeInfo struct {
+	Input struct {
+		Required map[string]json.RawMessage `json:"required"`
+		Optional map[string]json.RawMessage `json:"optional"`
+		Hidden   map[string]json.RawMessage `json:"hidden"`
+	} `json:"input"`
+}
+
+func (ni *nodeInfo) spec(input string) (json.RawMessage, bool) {
+	if s, ok := ni.Input.Required[input]; ok {
+		return s, true
+	}
+	if s, ok := ni.Input.Optional[input]; ok {
+		return s, true
+	}
+	s, ok := ni.Input.Hidden[input]
+	return s, ok
+}
+
+func (ni *nodeInfo) names() []string {
+	var out []string
+	for _, m := range []map[string]json.RawMessage{ni.Input.Required, ni.Input.Optional} {
+		for k := range m {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// issue is one online problem; the same problem on several instances is
+// reported once, naming them all.
+type issue struct {
+	file      string
+	line, col int
+	msg       string // contains "%s" where the instance names go
+}
+
+// ValidateOnline checks the manifest against what ComfyUI instances
+// report: objectInfo maps an instance name to its GET /object_info body.
+// It checks that every node class is installed, that every input of the
+// workflow exists, that combo values (samplers, checkpoints, ...) are
+// among the instance's options and that numbers are within min and max,
+// for the workflow's own values and for every value the manifest sets.
+// Problems name the manifest line, the node, the input and the instances
+// that lack it; they are joined like Load's.
+func ValidateOnline(m *Manifest, objectInfo map[string]json.RawMessage) error {
+	if m.wf == nil {
+		return fmt.Errorf("%s: manifest was not loaded with Load, LoadFS or Parse: %w", m.Path, comfybatch.ErrInvalid)
+	}
+	p := &problems{file: m.file}
+	found := map[issue][]string{}
+	var order []issue
+	add := func(inst string, is issue) {
+		if _, ok := found[is]; !ok {
+			order = append(order, is)
+		}
+		found[is] = append(found[is], inst)
+	}
+	for _, inst := range sortedKeys(objectInfo) {
+		var infos map[string]json.RawMessage
+		if err := json.Unmarshal(objectInfo[inst], &infos); err != nil {
+			p.in("instance "+inst, 0, 0, "/object_info is not a JSON object: %v", err)
+			continue
+		}
+		m.checkInstance(inst, infos, add)
+	}
+	for _, is := range order {
+		insts := found[is]
+		label := "instance " + insts[0]
+		if len(insts) > 1 {
+			label = "instances " + strings.Join(insts, ", ")
+		}
+		p.in(is.file, is.line, is.col, is.msg, label)
+	}
+	return p.err()
+}
+
+// checkInstance checks the workflow and the manifest's values against one
+// instance's node catalogue.
+func (m *Manifest) checkInstance(inst string, infos map[string]json.RawMessage, add func(string, issue)) {
+	wfLine, wfCol := 0, 0
+	if m.wfPos != nil {
+		wfLine, wfCol = m.wfPos.Line, m.wfPos.Column
+	}
+	bound := map[string]*binding{}
+	for _, b := range m.bindings {
+		bound[b.node.id+"\x00"+b.input] = b
+	}
+	for _, id := range m.wf.ids {
+		n := m.wf.nodes[id]
+		raw, ok := infos[n.class]
+		var info nodeInfo
+		if !ok || json.Unmarshal(raw, &info) != nil {
+			add(inst, issue{file: m.file, line: wfLine, col: wfCol,
+				msg: fmt.Sprintf("%s: class %s is not installed on %%s%s", escape(n.String()), escape(n.class), escape(didYouMean(n.class, sortedKeys(infos))))})
+			continue
+		}
+		for _, in := range n.inputNames() {
+			spec, ok := info.spec(in)
+			if !ok {
+				add(inst, issue{file: m.file, line: wfLine, col: wfCol,
+					msg: fmt.Sprintf("%s has input %q, which %s on %%s does not take%s", escape(n.String()), escape(in), escape(n.class), escape(didYouMean(in, info.names())))})
+				continue
+			}
+			if b, ok := bound[id+"\x00"+in]; ok {
+				for _, v := range m.valuesOf(b) {
+					if msg := checkValue(spec, v.raw, b.image); msg != "" {
+						add(inst, issue{file: m.file, line: v.pos.Line, col: v.pos.Column,
+							msg: fmt.Sprintf("param %q: %s input %q on %%s: %s", escape(b.name), escape(n.String()), escape(in), escape(msg))})
+					}
+				}
+				continue
+			}
+			if msg := checkValue(spec, n.inputs[in], false); msg != "" {
+				add(inst, issue{file: m.wf.file,
+					msg: fmt.Sprintf("%s input %q on %%s: %s", escape(n.String()), escape(in), escape(msg))})
+			}
+		}
+		for _, req := range slices.Sorted(maps.Keys(info.Input.Required)) {
+			if _, ok := n.inputs[req]; !ok {
+				add(inst, issue{file: m.wf.file,
+					msg: fmt.Sprintf("%s lacks input %q, which %s on %%s requires", escape(n.String()), escape(req), escape(n.class))})
+			}
+		}
+	}
+}
+
+// escape protects a text that goes into a format string.
+func escape(s string) string { return strings.ReplaceAll(s, "%", "%%") }
+
+// valuesOf returns every value the manifest writes through a binding:
+// sweep values and group set values (random seeds are in range by
+// construction and are not listed).
+func (m *Manifest) valuesOf(b *binding) []value {
+	var out []value
+	for _, a := range m.sweep {
+		if a.b == b {
+			out = append(out, a.values...)
+		}
+	}
+	for _, g := range m.groups {
+		for _, s := range g.set {
+			if s.b == b {
+				out = append(out, s.v)
+			}
+		}
+	}
+	return out
+}
+
+// checkValue checks a literal against an input spec [type, options]:
+// combo membership (V1 option lists and V3 "COMBO" options) and numeric
+// min/max. Links and image uploads are not checked.
+func checkValue(spec, raw json.RawMessage, upload bool) string {
+	if literalKind(raw) == kindLink || upload {
+		return ""
+	}
+	var parts []json.RawMessage
+	if json.Unmarshal(spec, &parts) != nil || len(parts) == 0 {
+		return ""
+	}
+	var opts struct {
+		Options []json.RawMessage `json:"options"`
+		Min     json.Number       `json:"min"`
+		Max     json.Number       `json:"max"`
+	}
+	if len(parts) > 1 {
+		_ = json.Unmarshal(parts[1], &opts) // options we cannot read are not checked
+	}
+	var typ string
+	var list []json.RawMessage
+	if json.Unmarshal(parts[0], &list) == nil {
+		return inList(raw, list)
+	}
+	if json.Unmarshal(parts[0], &typ) != nil {
+		return ""
+	}
+	switch typ {
+	case "COMBO":
+		if opts.Options != nil {
+			return inList(raw, opts.Options)
+		}
+	case "INT", "FLOAT":
+		v, ok := new(big.Float).SetPrec(256).SetString(string(bytes.TrimSpace(raw)))
+		if !ok {
+			return fmt.Sprintf("%s is not a number", raw)
+		}
+		if typ == "INT" && !v.IsInt() {
+			return fmt.Sprintf("%s is not an integer", raw)
+		}
+		if lo, ok := new(big.Float).SetPrec(256).SetString(opts.Min.String()); ok && opts.Min != "" && v.Cmp(lo) < 0 {
+			return fmt.Sprintf("%s is smaller than the minimum %s", raw, opts.Min)
+		}
+		if hi, ok := new(big.Float).SetPrec(256).SetString(opts.Max.String()); ok && opts.Max != "" && v.Cmp(hi) > 0 {
+			return fmt.Sprintf("%s is bigger than the maximum %s", raw, opts.Max)
+		}
+	}
+	return ""
+}
+
+// inList reports a value that is not among a combo's options.
+func inList(raw json.RawMessage, options []json.RawMessage) string {
+	want, err := comfybatch.Canonical(raw)
+	if err != nil {
+		return ""
+	}
+	var names []string
+	for _, o := range options {
+		c, err := comfybatch.Canonical(o)
+		if err == nil && bytes.Equal(c, want) {
+			return ""
+		}
+		var s string
+		if json.Unmarshal(o, &s) == nil {
+			names = append(names, s)
+		}
+	}
+	var got string
+	if json.Unmarshal(raw, &got) != nil {
+		got = string(raw)
+	}
+	hint := didYouMean(got, names)
+	if hint == "" {
+		if len(names) <= 8 {
+			hint = " (options: " + strings.Join(names, ", ") + ")"
+		} else {
+			hint = fmt.Sprintf(" (%d options)", len(options))
+		}
+	}
+	return fmt.Sprintf("%q is not available%s", got, hint)
+}
