@@ -47,7 +47,7 @@ type Manifest struct {
 	groups   []*group            // parallel to Groups
 	wf       *workflow
 	wfPos    *yaml.Node // the workflow: value, where whole-workflow problems point
-	file     string // display name for errors
+	file     string     // display name for errors
 }
 
 // Instance is one ComfyUI server.
