@@ -115,8 +115,8 @@ func TestHistory(t *testing.T) {
 		"success": `{"` + id + `":{"prompt":[1,"` + id + `",{"3":{"inputs":{"seed":18446744073709551615}}},{},["9"]],
 			"outputs":{"12":{"images":[{"filename":"b.png","subfolder":"","type":"output"}]},"9":{"images":[{"filename":"a.png","subfolder":"s","type":"output"}]}},
 			"status":{"status_str":"success","completed":true,"messages":[["execution_start",{"prompt_id":"` + id + `","timestamp":1000}],["execution_success",{"prompt_id":"` + id + `","timestamp":3500}]]}}}`,
-		"oom": `{"` + id + `":{"outputs":{},"status":{"status_str":"error","completed":false,"messages":[["execution_error",{"prompt_id":"` + id + `","node_id":"3","node_type":"KSampler","exception_type":"torch.OutOfMemoryError","exception_message":"CUDA out of memory\n","timestamp":5}]]}}}`,
-		"exec": `{"` + id + `":{"outputs":{},"status":{"status_str":"error","completed":false,"messages":[["execution_error",{"prompt_id":"` + id + `","node_id":"8","node_type":"VAEDecode","exception_type":"RuntimeError","exception_message":"shape mismatch\n","timestamp":5}]]}}}`,
+		"oom":         `{"` + id + `":{"outputs":{},"status":{"status_str":"error","completed":false,"messages":[["execution_error",{"prompt_id":"` + id + `","node_id":"3","node_type":"KSampler","exception_type":"torch.OutOfMemoryError","exception_message":"CUDA out of memory\n","timestamp":5}]]}}}`,
+		"exec":        `{"` + id + `":{"outputs":{},"status":{"status_str":"error","completed":false,"messages":[["execution_error",{"prompt_id":"` + id + `","node_id":"8","node_type":"VAEDecode","exception_type":"RuntimeError","exception_message":"shape mismatch\n","timestamp":5}]]}}}`,
 		"interrupted": `{"` + id + `":{"outputs":{},"status":{"status_str":"error","completed":false,"messages":[["execution_interrupted",{"prompt_id":"` + id + `","node_id":"3","node_type":"KSampler","executed":[],"timestamp":5}]]}}}`,
 	}
 	var which string
