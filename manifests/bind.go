@@ -195,7 +195,7 @@ func (m *Manifest) checkInput(n *node, input string, pos *yaml.Node, what string
 		_ = json.Unmarshal(raw, &link)
 		from := ""
 		if len(link) > 0 {
-			from = fmt.Sprintf(" from node %v", link[0])
+			from = fmt.Sprintf(" from node %q", fmt.Sprint(link[0]))
 		}
 		p.at(pos, "%s: %s input %q is connected%s, not a value; bind the input of the node that produces it", what, n, input, from)
 		return nil
@@ -251,7 +251,11 @@ func (m *Manifest) resolve(name string, pos *yaml.Node, what string, p *problems
 		for _, id := range m.wf.ids {
 			names = append(names, m.wf.nodes[id].inputNames()...)
 		}
-		p.at(pos, "%s: %q is not a declared param nor an input of any node%s; declare it under params: (%s: {node: <id>, input: <name>})", what, name, didYouMean(name, names), name)
+		if hint := didYouMean(name, names); hint != "" {
+			p.at(pos, "%s: %q is not a declared param nor an input of any node%s", what, name, hint)
+		} else {
+			p.at(pos, "%s: %q is not a declared param nor an input of any node; declare it under params: (%s: {node: <id>, input: <name>})", what, name, name)
+		}
 	default:
 		p.at(pos, "%s: %d nodes have an input %q: %s; declare which under params: (%s: {node: <id>, input: %s})", what, len(cands), name, nodeList(cands), name, name)
 	}

@@ -140,7 +140,7 @@ func (m *Manifest) parseGroupsFrom(v *yaml.Node, src source, p *problems, hash *
 	for i, n := range lines {
 		g := &group{file: file, pos: n}
 		g.spec.Name = fmt.Sprintf("p%0*d", width, i+1)
-		m.addSet(g, "prompt", n, n, "line "+fmt.Sprint(n.Line), src, sub)
+		m.addSet(g, "prompt", n, n, "group "+quote(g.spec.Name), src, sub)
 		m.groups = append(m.groups, g)
 	}
 }
@@ -174,11 +174,12 @@ func (m *Manifest) groupsFromJSONL(file string, data []byte, src source, sub *pr
 			continue
 		}
 		g := &group{file: file, pos: obj}
-		what := fmt.Sprintf("line %d", ln)
+		what := "this group"
 		for _, f := range fs {
 			if f.key == "name" {
 				if s, ok := sub.nonEmpty(f.v, "name"); ok {
 					g.spec.Name = s
+					what = "group " + quote(s)
 				}
 			}
 		}

@@ -128,13 +128,13 @@ func (m *Manifest) checkInstance(inst string, infos map[string]json.RawMessage, 
 				continue
 			}
 			if msg := checkValue(spec, n.inputs[in], false); msg != "" {
-				add(inst, issue{file: m.wf.file,
+				add(inst, issue{file: m.wf.file, line: m.wf.lines[id],
 					msg: fmt.Sprintf("%s input %q on %%s: %s", escape(n.String()), escape(in), escape(msg))})
 			}
 		}
 		for _, req := range slices.Sorted(maps.Keys(info.Input.Required)) {
 			if _, ok := n.inputs[req]; !ok {
-				add(inst, issue{file: m.wf.file,
+				add(inst, issue{file: m.wf.file, line: m.wf.lines[id],
 					msg: fmt.Sprintf("%s lacks input %q, which %s on %%s requires", escape(n.String()), escape(req), escape(n.class))})
 			}
 		}

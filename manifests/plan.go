@@ -181,15 +181,21 @@ func (m *Manifest) checkGroups(p *problems) {
 		}
 		_, n, problem := m.shape(g)
 		if problem != "" {
-			sub.at(g.pos, "%s: %s", what, problem)
+			if !g.countGiven && len(m.sweep) > 0 {
+				// The problem is in the sweep, not in a group: report it
+				// once, however many groups there are.
+				p.at(m.sweep[0].pos, "%s", problem)
+			} else {
+				sub.at(g.pos, "%s: %s", what, problem)
+			}
 		}
 		g.spec.Count = n
 		total += n
-		if k := m.TopKFor(g.spec.Name); problem == "" && n > 0 && k > n {
-			src := "select top_k"
-			if g.spec.TopK > 0 {
-				src = "top_k"
-			}
+		k, src := m.Select.TopK, "select top_k"
+		if g.spec.TopK > 0 {
+			k, src = g.spec.TopK, "top_k"
+		}
+		if g.spec.Name != "" && problem == "" && n > 0 && k > n {
 			sub.at(g.pos, "%s: %s %d is more than its %d candidates", what, src, k, n)
 		}
 		p.errs = append(p.errs, sub.errs...)

@@ -150,7 +150,7 @@ func (m *Manifest) parseScorers(v *yaml.Node, p *problems) {
 		}
 		for _, req := range requiredOptions[typ] {
 			if _, ok := s.Options[req]; !ok {
-				p.at(it, "%s: a %s scorer needs %s", what, typ, req)
+				p.at(it, "%s: %s %s scorer needs %s", what, article(typ), typ, req)
 			}
 		}
 		if primary != "" {
@@ -185,7 +185,7 @@ func (m *Manifest) parseMetrics(s *ScorerSpec, v *yaml.Node, what, primary strin
 	for _, f := range p.fields(v, what+" metrics", nil) {
 		w := what + " metric " + quote(f.key)
 		if f.key == primary {
-			p.at(f.k, "%s: %q is the primary metric of a %s scorer; set its weight, min and max on the scorer itself", w, f.key, s.Type)
+			p.at(f.k, "%s: %q is the primary metric of %s %s scorer; set its weight, min and max on the scorer itself", w, f.key, article(s.Type), s.Type)
 			continue
 		}
 		ms := MetricSpec{Weight: 1}

@@ -8,6 +8,13 @@ import (
 // didYouMean returns `; did you mean "x"?` for the candidate closest to
 // got, or "" when none is close enough to be a plausible typo.
 func didYouMean(got string, candidates []string) string {
+	// A name that is the start of a longer one ("sampler", "ckpt") most
+	// likely means it ("sampler_name", "ckpt_name").
+	for _, c := range candidates {
+		if got != "" && strings.HasPrefix(strings.ToLower(c), strings.ToLower(got)+"_") {
+			return "; did you mean " + quote(c) + "?"
+		}
+	}
 	best, bestD := "", -1
 	for _, c := range candidates {
 		d := levenshtein(strings.ToLower(got), strings.ToLower(c))
@@ -60,4 +67,12 @@ func quoteList(names []string) string {
 		return s[0]
 	}
 	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+// article returns "a" or "an" for the word that follows.
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
 }

@@ -18,6 +18,7 @@ import (
 // Values are kept as raw JSON so that unpatched numbers keep their text.
 type workflow struct {
 	file  string
+	lines map[string]int // node id -> line of its key in the file
 	ids   []string // node ids, numeric ones in numeric order
 	nodes map[string]*node
 	raw   map[string]json.RawMessage
@@ -127,23 +128,23 @@ func parseWorkflow(file string, data []byte, p *problems) *workflow {
 		p.in(file, 0, 0, "the workflow has no nodes")
 		return nil
 	}
-	w := &workflow{file: file, nodes: map[string]*node{}, raw: top}
+	w := &workflow{file: file, nodes: map[string]*node{}, raw: top, lines: nodeLines(data)}
 	ok := true
 	for id, raw := range top {
 		n := &node{id: id}
 		if err := json.Unmarshal(raw, &n.fields); err != nil || n.fields == nil {
-			p.in(file, 0, 0, "node %q is not an object; is this an API-format workflow?", id)
+			p.in(file, w.lines[id], 0, "node %q is not an object; is this an API-format workflow?", id)
 			ok = false
 			continue
 		}
 		if err := json.Unmarshal(n.fields["class_type"], &n.class); err != nil || n.class == "" {
-			p.in(file, 0, 0, "node %q has no class_type; re-export the workflow with \"Save (API Format)\"", id)
+			p.in(file, w.lines[id], 0, "node %q has no class_type; re-export the workflow with \"Save (API Format)\"", id)
 			ok = false
 			continue
 		}
 		if in, has := n.fields["inputs"]; has {
 			if err := json.Unmarshal(in, &n.inputs); err != nil || (n.inputs == nil && !bytes.Equal(bytes.TrimSpace(in), []byte("null"))) {
-				p.in(file, 0, 0, "%s: inputs is not an object", n)
+				p.in(file, w.lines[id], 0, "%s: inputs is not an object", n)
 				ok = false
 				continue
 			}
@@ -189,25 +190,25 @@ func (w *workflow) checkLink(n *node, name string, p *problems) {
 	}
 	var link []json.RawMessage
 	if err := json.Unmarshal(raw, &link); err != nil || len(link) != 2 {
-		p.in(w.file, 0, 0, "%s input %q: a link must be [\"node id\", output index]", n, name)
+		p.in(w.file, w.lines[n.id], 0, "%s input %q: a link must be [\"node id\", output index]", n, name)
 		return
 	}
 	var target string
 	if err := json.Unmarshal(link[0], &target); err != nil {
 		var num json.Number
 		if json.Unmarshal(link[0], &num) != nil {
-			p.in(w.file, 0, 0, "%s input %q: a link must be [\"node id\", output index]", n, name)
+			p.in(w.file, w.lines[n.id], 0, "%s input %q: a link must be [\"node id\", output index]", n, name)
 			return
 		}
 		target = num.String()
 	}
 	idx, err := strconv.Atoi(string(bytes.TrimSpace(link[1])))
 	if err != nil || idx < 0 {
-		p.in(w.file, 0, 0, "%s input %q: link output index %s must be an integer >= 0", n, name, link[1])
+		p.in(w.file, w.lines[n.id], 0, "%s input %q: link output index %s must be an integer >= 0", n, name, link[1])
 		return
 	}
 	if _, ok := w.nodes[target]; !ok {
-		p.in(w.file, 0, 0, "%s input %q links to node %q, which is not in the workflow", n, name, target)
+		p.in(w.file, w.lines[n.id], 0, "%s input %q links to node %q, which is not in the workflow", n, name, target)
 	}
 }
 
@@ -311,4 +312,27 @@ func lineCol(data []byte, off int64) (int, int) {
 	line := bytes.Count(before, []byte("\n")) + 1
 	col := int(off) - bytes.LastIndexByte(before, '\n')
 	return line, col
+}
+
+// nodeLines finds the line of each top-level key (node id), so that
+// messages about a node point into the file.
+func nodeLines(data []byte) map[string]int {
+	lines := map[string]int{}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return lines
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return lines
+		}
+		key, _ := tok.(string)
+		lines[key], _ = lineCol(data, dec.InputOffset())
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return lines
+		}
+	}
+	return lines
 }
