@@ -19,7 +19,7 @@ import (
 type workflow struct {
 	file  string
 	lines map[string]int // node id -> line of its key in the file
-	ids   []string // node ids, numeric ones in numeric order
+	ids   []string       // node ids, numeric ones in numeric order
 	nodes map[string]*node
 	raw   map[string]json.RawMessage
 }
