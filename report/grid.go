@@ -48,9 +48,10 @@ const maxGridPixels = 400_000_000
 // plot: one column per value of opts.X and one row per value of opts.Y,
 // values sorted with NaturalLess (numbers numerically), with the axis
 // names and values written as text. Each cell holds the candidate with
-// that pair of values (the one with the best total when there are
-// several; ties go to the lower job index), framed green when selected and
-// red when rejected, with its total printed under it. A pair nobody
+// that pair of values (when there are several, the best total among those
+// not rejected, ties to the lower job index), framed green when selected
+// and red when rejected, with its total printed under it followed by
+// "#rank" when selected or "rej" when rejected. A pair nobody
 // generated is a grey cell marked "empty", and an image that cannot be
 // read a grey cell marked "unreadable".
 //
@@ -99,7 +100,7 @@ type label struct {
 type gridPlan struct {
 	xs, ys       []string
 	cells        [][]*comfybatch.Scored // [row][col], nil when empty
-	selected     [][]bool               // [row][col]: the cell's candidate was selected
+	rank         [][]int                // [row][col]: selection rank of the cell's candidate, 0 if not selected
 	cellW, cellH int                    // pitch, including the gap
 	img          []image.Rectangle      // [row*len(xs)+col]: the image area of a cell
 	labels       []label
@@ -155,18 +156,17 @@ func planGrid(run Run, opts GridOptions, face pen) (*gridPlan, error) {
 	p := &gridPlan{xs: sortedKeys(xset), ys: sortedKeys(yset)}
 	col, row := indexOf(p.xs), indexOf(p.ys)
 	p.cells = make([][]*comfybatch.Scored, len(p.ys))
-	p.selected = make([][]bool, len(p.ys))
+	p.rank = make([][]int, len(p.ys))
 	for r := range p.cells {
 		p.cells[r] = make([]*comfybatch.Scored, len(p.xs))
-		p.selected[r] = make([]bool, len(p.xs))
+		p.rank[r] = make([]int, len(p.xs))
 	}
 	for _, e := range entries {
 		r, c := row[e.y], col[e.x]
-		cur := p.cells[r][c]
-		if cur == nil || e.c.Total > cur.Total ||
-			e.c.Total == cur.Total && e.c.Candidate.Job.Index < cur.Candidate.Job.Index {
+		if cur := p.cells[r][c]; cur == nil || better(e.c, cur) {
 			p.cells[r][c] = e.c
-			_, p.selected[r][c] = run.Selected(e.g, e.c.Candidate.Job.Key)
+			s, _ := run.Selected(e.g, e.c.Candidate.Job.Key)
+			p.rank[r][c] = s.Rank
 		}
 	}
 
@@ -218,7 +218,11 @@ func planGrid(run Run, opts GridOptions, face pen) (*gridPlan, error) {
 			p.img[r*len(p.xs)+c] = box
 			under := image.Rect(x0, y0+cs, x0+cs, y0+cs+lineH)
 			if cell := p.cells[r][c]; cell != nil {
-				put("score", scoreText(cell, p.selected[r][c]), under, 0)
+				text := scoreText(cell, p.rank[r][c])
+				if face.width(text) > cs {
+					text = fmt.Sprintf("%.3f", cell.Total) // the frame still tells selected from rejected
+				}
+				put("score", text, under, 0)
 			} else {
 				put("empty", "empty", box, 0)
 			}
@@ -227,13 +231,28 @@ func planGrid(run Run, opts GridOptions, face pen) (*gridPlan, error) {
 	return p, nil
 }
 
-func scoreText(c *comfybatch.Scored, selected bool) string {
+// better reports whether a should fill a cell instead of b: an accepted
+// candidate beats a rejected one, then the higher total, then the lower
+// job index.
+func better(a, b *comfybatch.Scored) bool {
+	if (a.Rejected == "") != (b.Rejected == "") {
+		return a.Rejected == ""
+	}
+	if a.Total != b.Total {
+		return a.Total > b.Total
+	}
+	return a.Candidate.Job.Index < b.Candidate.Job.Index
+}
+
+// scoreText is the line under a cell: the total, then "#rank" for a
+// selected candidate or "rej" for a rejected one.
+func scoreText(c *comfybatch.Scored, rank int) string {
 	s := fmt.Sprintf("%.3f", c.Total)
 	switch {
-	case selected:
-		s += " selected"
+	case rank > 0:
+		s += fmt.Sprintf(" #%d", rank)
 	case c.Rejected != "":
-		s += " rejected"
+		s += " rej"
 	}
 	return s
 }
@@ -299,7 +318,7 @@ func drawGrid(p *gridPlan, thumbs []image.Image, face pen) *image.RGBA {
 			at := image.Pt(box.Min.X+(box.Dx()-sz.X)/2, box.Min.Y+(box.Dy()-sz.Y)/2)
 			draw.Draw(dst, image.Rectangle{at, at.Add(sz)}, t, t.Bounds().Min, draw.Over)
 			switch {
-			case p.selected[r][c]:
+			case p.rank[r][c] > 0:
 				frame(dst, box, 4, gridSelected)
 			case cell.Rejected != "":
 				frame(dst, box, 2, gridRejected)

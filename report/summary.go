@@ -74,7 +74,7 @@ type InstanceStat struct {
 type Summary struct {
 	Wall       time.Duration
 	Candidates int
-	Rejected   int
+	Rejected   int // rejected or skipped as near-duplicates
 	Selected   int
 	Gates      []GateStat
 	Instances  []InstanceStat
@@ -95,7 +95,7 @@ func Summarize(r Run) Summary {
 	for _, g := range r.Groups {
 		for _, c := range g.Candidates {
 			s.Candidates++
-			if c.Rejected != "" {
+			if _, dup := g.NearDuplicates[c.Candidate.Job.Key]; dup || c.Rejected != "" {
 				s.Rejected++
 			}
 			if n := gateName(c.Rejected); n != "" {
