@@ -1,0 +1,278 @@
+package score
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"image/png"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/comfybatch/comfybatch"
+)
+
+// CLIP protocols.
+const (
+	ProtocolInfinity      = "infinity"        // POST /v1/embeddings, "modality": "image"|"text"
+	ProtocolVLLM          = "vllm"            // POST /v1/embeddings, chat-style messages, one image per request
+	ProtocolCLIPAsService = "clip-as-service" // POST /post, Jina documents
+)
+
+// CLIPOptions configures NewCLIP. Only URL is required.
+type CLIPOptions struct {
+	// Name goes into Score.Scorer; default "clip".
+	Name string
+	// URL is the server's base URL. When it has no path, the protocol's
+	// path is appended (/v1/embeddings or /post); otherwise it is used as
+	// given.
+	URL string
+	// Model is sent as "model" (OpenAI-style protocols).
+	Model string
+	// Protocol is ProtocolInfinity (default), ProtocolVLLM or
+	// ProtocolCLIPAsService.
+	Protocol string
+	// Template builds the text compared with the image from the job's
+	// params: each {name} is replaced by the value of param name. Default
+	// "{prompt}".
+	Template string
+	// Token, when set, is sent as a bearer token. Read it from the
+	// environment (the manifest's token_env) when building the options, not
+	// here.
+	Token string
+	// MaxBatch is the most images per request; default 32. Concurrent Score
+	// calls are gathered into one request until it is full or Linger has
+	// passed since the first. vLLM takes one image per request.
+	MaxBatch int
+	// Linger is how long a partial batch waits for company; default 10ms.
+	Linger time.Duration
+	// Timeout bounds each HTTP request; default 60s.
+	Timeout time.Duration
+	// Retries is how many times a transient failure (network, 429, 5xx)
+	// is retried; default 2, negative for none. 4xx are not retried,
+	// except that 413 splits the batch in two.
+	Retries int
+	// Backoff is the wait before the first retry, doubled after each;
+	// default 250ms.
+	Backoff time.Duration
+	// AestheticHead is the path of a LinearHead JSON file. When set, the
+	// score has an "aesthetic" metric computed from the same image
+	// embedding.
+	AestheticHead string
+	// HTTPClient defaults to a new client with no overall timeout.
+	HTTPClient *http.Client
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// CLIP scores prompt alignment: the cosine similarity between the image's
+// embedding and the embedding of the text the Template builds from the job's
+// params, metric "similarity" (−1..1; real CLIP models give roughly 0.15 to
+// 0.40). With an aesthetic head it adds "aesthetic". Create it with NewCLIP;
+// it is safe for concurrent use, and concurrent calls are what make batches.
+type CLIP struct {
+	o        CLIPOptions
+	endpoint string
+	head     *LinearHead
+
+	mu    sync.Mutex
+	texts map[string]*textEntry // single-flight cache of text embeddings
+	cur   *batch                // the batch being gathered, nil if none
+
+	maxBatch atomic.Int64 // lowered when the server answers 413
+}
+
+// textEntry is one text's embedding, or the call fetching it.
+type textEntry struct {
+	done chan struct{} // closed when unit or err is set
+	unit []float64
+	err  error
+}
+
+// NewCLIP validates the options, loads the aesthetic head and returns a
+// ready scorer.
+func NewCLIP(o CLIPOptions) (*CLIP, error) {
+	if o.Name == "" {
+		o.Name = "clip"
+	}
+	if o.Protocol == "" {
+		o.Protocol = ProtocolInfinity
+	}
+	if o.Template == "" {
+		o.Template = "{prompt}"
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 32
+	}
+	if o.Protocol == ProtocolVLLM {
+		o.MaxBatch = 1
+	}
+	if o.Linger <= 0 {
+		o.Linger = 10 * time.Millisecond
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 60 * time.Second
+	}
+	if o.Retries == 0 {
+		o.Retries = 2
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 250 * time.Millisecond
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	var path string
+	switch o.Protocol {
+	case ProtocolInfinity, ProtocolVLLM:
+		path = "/v1/embeddings"
+	case ProtocolCLIPAsService:
+		path = "/post"
+	default:
+		return nil, fmt.Errorf("clip %s: unknown protocol %q (want %s, %s or %s): %w",
+			o.Name, o.Protocol, ProtocolInfinity, ProtocolVLLM, ProtocolCLIPAsService, comfybatch.ErrInvalid)
+	}
+	u, err := url.Parse(o.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("clip %s: url %q is not an http(s) URL: %w", o.Name, o.URL, comfybatch.ErrInvalid)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = path
+	}
+	if _, err := expand(o.Template, nil, true); err != nil {
+		return nil, fmt.Errorf("clip %s: %w", o.Name, err)
+	}
+	c := &CLIP{o: o, endpoint: u.String(), texts: map[string]*textEntry{}}
+	c.maxBatch.Store(int64(o.MaxBatch))
+	if o.AestheticHead != "" {
+		if c.head, err = LoadLinearHead(o.AestheticHead); err != nil {
+			return nil, fmt.Errorf("clip %s: %w", o.Name, err)
+		}
+	}
+	return c, nil
+}
+
+// Score implements the pipeline's Scorer.
+func (c *CLIP) Score(ctx context.Context, cand comfybatch.Candidate) (comfybatch.Score, error) {
+	text, err := expand(c.o.Template, cand.Job.Params, false)
+	if err != nil {
+		return comfybatch.Score{}, fmt.Errorf("%s: job %s: %w", c.o.Name, cand.Job.Key, err)
+	}
+	uri, err := dataURI(cand)
+	if err != nil {
+		return comfybatch.Score{}, fmt.Errorf("%s: job %s: %w", c.o.Name, cand.Job.Key, err)
+	}
+	textUnit, err := c.textEmbedding(ctx, text)
+	if err != nil {
+		return comfybatch.Score{}, fmt.Errorf("%s: embed text %q: %w", c.o.Name, text, err)
+	}
+	imgUnit, err := c.imageEmbedding(ctx, uri)
+	if err != nil {
+		return comfybatch.Score{}, fmt.Errorf("%s: embed image of job %s: %w", c.o.Name, cand.Job.Key, err)
+	}
+	if len(imgUnit) != len(textUnit) {
+		return comfybatch.Score{}, fmt.Errorf("%s: image embedding has %d dimensions, text %d: %w", c.o.Name, len(imgUnit), len(textUnit), comfybatch.ErrInvalid)
+	}
+	sc := comfybatch.Score{Scorer: c.o.Name, Metrics: map[string]float64{"similarity": dot(imgUnit, textUnit)}}
+	if c.head != nil {
+		a, err := c.head.Apply(imgUnit)
+		if err != nil {
+			return comfybatch.Score{}, fmt.Errorf("%s: %w", c.o.Name, err)
+		}
+		sc.Metrics["aesthetic"] = a
+	}
+	return sc, nil
+}
+
+// textEmbedding returns the unit embedding of text, fetching it once for
+// all concurrent and later callers. A failed fetch is forgotten, so the
+// next caller tries again.
+func (c *CLIP) textEmbedding(ctx context.Context, text string) ([]float64, error) {
+	c.mu.Lock()
+	e, ok := c.texts[text]
+	if !ok {
+		e = &textEntry{done: make(chan struct{})}
+		c.texts[text] = e
+	}
+	c.mu.Unlock()
+	if !ok {
+		// The fetch serves every waiter, so one caller's cancellation must
+		// not fail it; the per-request Timeout still bounds it.
+		embs, err := c.embed(context.WithoutCancel(ctx), false, []string{text})
+		if err == nil {
+			e.unit = normalize(embs[0])
+		} else {
+			e.err = err
+			c.mu.Lock()
+			delete(c.texts, text)
+			c.mu.Unlock()
+		}
+		close(e.done)
+	}
+	select {
+	case <-e.done:
+		return e.unit, e.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// expand fills {name} placeholders from params. With check set it only
+// validates the template's syntax.
+func expand(tmpl string, params []comfybatch.Param, check bool) (string, error) {
+	var b strings.Builder
+	rest := tmpl
+	for {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			b.WriteString(rest)
+			return b.String(), nil
+		}
+		b.WriteString(rest[:i])
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return "", fmt.Errorf("template %q: unclosed {: %w", tmpl, comfybatch.ErrInvalid)
+		}
+		name := rest[i+1 : i+j]
+		if name == "" {
+			return "", fmt.Errorf("template %q: empty {}: %w", tmpl, comfybatch.ErrInvalid)
+		}
+		if !check {
+			v, ok := comfybatch.Job{Params: params}.Param(name)
+			if !ok {
+				return "", fmt.Errorf("template %q: job has no param %q: %w", tmpl, name, comfybatch.ErrInvalid)
+			}
+			fmt.Fprint(&b, v)
+		}
+		rest = rest[i+j+1:]
+	}
+}
+
+// dataURI encodes the candidate's image as a data URI, using the
+// downloaded bytes when their format is known and PNG-encoding the pixels
+// otherwise.
+func dataURI(c comfybatch.Candidate) (string, error) {
+	data := c.Image
+	var mime string
+	if cd, ok := sniff(data); ok {
+		mime = "image/" + cd.name
+	} else {
+		if c.Pixels == nil {
+			return "", fmt.Errorf("candidate has no image: %w", comfybatch.ErrInvalid)
+		}
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, c.Pixels); err != nil {
+			return "", fmt.Errorf("encode png: %w", err)
+		}
+		data, mime = buf.Bytes(), "image/png"
+	}
+	return "data:" + mime + ";base64," + base64.StdEncoding.EncodeToString(data), nil
+}
