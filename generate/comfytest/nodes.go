@@ -1,0 +1,249 @@
+package comfytest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/draw"
+	"os"
+	"strconv"
+
+	"github.com/disintegration/imaging"
+)
+
+// runFunc executes one node with its inputs resolved (links replaced by the
+// upstream values) and returns its outputs and its UI dict (nil for none).
+type runFunc func(r *run, id string, in map[string]any) ([]any, map[string]any, error)
+
+// Values that flow between simulated nodes.
+type (
+	modelVal  struct{ id string }
+	clipVal   struct{ id string }
+	vaeVal    struct{ id string }
+	condVal   struct{ text, clip string }
+	maskVal   struct{}
+	latentVal struct {
+		w, h, batch int
+		sig         string // what the latent was made from; "" for an empty latent
+		steps       int
+	}
+	imageVal struct {
+		imgs []*image.NRGBA
+		sig  string
+	}
+)
+
+func intIn(in map[string]any, name string) int {
+	n, _ := in[name].(json.Number)
+	i, err := strconv.ParseInt(string(n), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return int(i)
+}
+
+func strIn(in map[string]any, name string) string {
+	s, _ := in[name].(string)
+	return s
+}
+
+func runCheckpointLoader(r *run, id string, in map[string]any) ([]any, map[string]any, error) {
+	ckpt := strIn(in, "ckpt_name")
+	s := r.s
+	s.mu.Lock()
+	load := s.loadedCkpt != ckpt
+	if load && s.gen == r.gen {
+		s.loadedCkpt = ckpt
+		s.stats.ModelLoads++
+	}
+	s.mu.Unlock()
+	d := s.opts.NodeTime
+	if load {
+		d = s.opts.ModelLoad
+	}
+	if err := r.sleep(d); err != nil {
+		return nil, nil, err
+	}
+	return []any{modelVal{ckpt}, clipVal{ckpt}, vaeVal{ckpt}}, nil, nil
+}
+
+func runVAELoader(r *run, id string, in map[string]any) ([]any, map[string]any, error) {
+	if err := r.sleep(r.s.opts.NodeTime); err != nil {
+		return nil, nil, err
+	}
+	return []any{vaeVal{strIn(in, "vae_name")}}, nil, nil
+}
+
+func runLoraLoader(r *run, id string, in map[string]any) ([]any, map[string]any, error) {
+	if err := r.sleep(r.s.opts.NodeTime); err != nil {
+		return nil, nil, err
+	}
+	m, _ := in["model"].(modelVal)
+	c, _ := in["clip"].(clipVal)
+	tag := fmt.Sprintf("+%s:%v:%v", strIn(in, "lora_name"), in["strength_model"], in["strength_clip"])
+	return []any{modelVal{m.id + tag}, clipVal{c.id + tag}}, nil, nil
+}
+
+func runCLIPTextEncode(r *run, id string, in map[string]any) ([]any, map[string]any, error) {
+	if err := r.sleep(r.s.opts.NodeTime); err != nil {
+		return nil, nil, err
+	}
+	c, _ := in["clip"].(clipVal)
+	return []any{condVal{text: strIn(in, "text"), clip: c.id}}, nil, nil
+}
+
+func runEmptyLatent(r *run, id string, in map[string]any) ([]any, map[string]any, error) {
+	if err := r.sleep(r.s.opts.NodeTime); err != nil {
+		return nil, nil, err
+	}
+	return []any{latentVal{w: intIn(in, "width"), h: intIn(in, "height"), batch: max(1, intIn(in, "batch_size"))}}, nil, nil
+}
+
+// runKSampler serves KSampler and KSamplerAdvanced: steps × StepTime, a
+// progress message per step, the interrupt checked per step.
+func runKSampler(r *run, id string, in map[string]any) ([]any, map[string]any, error) {
+	steps := intIn(in, "steps")
+	lat, _ := in["latent_image"].(latentVal)
+	m, _ := in["model"].(modelVal)
+	pos, _ := in["positive"].(condVal)
+	neg, _ := in["negative"].(condVal)
+	seed := in["seed"]
+	if seed == nil {
+		seed = in["noise_seed"]
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "model=%s\x00pos=%s\x00neg=%s\x00seed=%v\x00steps=%d\x00cfg=%v\x00sampler=%s\x00scheduler=%s\x00denoise=%v\x00latent=%dx%d:%s",
+		m.id, pos.text, neg.text, seed, steps, in["cfg"], strIn(in, "sampler_name"), strIn(in, "scheduler"), in["denoise"], lat.w, lat.h, lat.sig)
+	for k := 1; k <= steps; k++ {
+		if err := r.sleep(r.s.opts.StepTime); err != nil {
+			return nil, nil, err
+		}
+		if !r.progressState(id, "running", float64(k), float64(steps)) ||
+			!r.emit("progress", map[string]any{"value": k, "max": steps, "prompt_id": r.t.id, "node": id}, r.progressTarget()) {
+			return nil, nil, errAbandoned
+		}
+	}
+	out := lat
+	out.sig = hex.EncodeToString(h.Sum(nil))
+	out.steps = steps
+	return []any{out}, nil, nil
+}
+
+func runVAEDecode(r *run, id string, in map[string]any) ([]any, map[string]any, error) {
+	if err := r.sleep(r.s.opts.NodeTime); err != nil {
+		return nil, nil, err
+	}
+	lat, _ := in["samples"].(latentVal)
+	v, _ := in["vae"].(vaeVal)
+	w, h := max(lat.w, 16), max(lat.h, 16)
+	out := imageVal{sig: lat.sig + "|vae=" + v.id}
+	for i := range max(lat.batch, 1) {
+		key := sha256.Sum256([]byte(fmt.Sprintf("%s|%d", out.sig, i)))
+		out.imgs = append(out.imgs, Render(key, w, h, max(lat.steps, 1), lat.sig == ""))
+	}
+	return []any{out}, nil, nil
+}
+
+func runVAEEncode(r *run, id string, in map[string]any) ([]any, map[string]any, error) {
+	if err := r.sleep(r.s.opts.NodeTime); err != nil {
+		return nil, nil, err
+	}
+	img, _ := in["pixels"].(imageVal)
+	lat := latentVal{w: 512, h: 512, batch: max(len(img.imgs), 1), sig: "pixels:" + img.sig}
+	if len(img.imgs) > 0 {
+		b := img.imgs[0].Bounds()
+		lat.w, lat.h = b.Dx(), b.Dy()
+	}
+	return []any{lat}, nil, nil
+}
+
+func runLoadImage(r *run, id string, in map[string]any) ([]any, map[string]any, error) {
+	if err := r.sleep(r.s.opts.NodeTime); err != nil {
+		return nil, nil, err
+	}
+	name := strIn(in, "image")
+	path, ok := r.s.annotatedPath(name, "input")
+	if !ok {
+		return nil, nil, &execError{"FileNotFoundError", "[Errno 2] No such file or directory: '" + name + "'"}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, &execError{"FileNotFoundError", "[Errno 2] No such file or directory: '" + name + "'"}
+	}
+	sum := sha256.Sum256(b)
+	img, err := imaging.Decode(bytesReader(b))
+	if err != nil {
+		return nil, nil, &execError{"PIL.UnidentifiedImageError", "cannot identify image file '" + path + "'"}
+	}
+	nrgba := image.NewNRGBA(img.Bounds())
+	draw.Draw(nrgba, nrgba.Bounds(), img, img.Bounds().Min, draw.Src)
+	return []any{imageVal{imgs: []*image.NRGBA{nrgba}, sig: hex.EncodeToString(sum[:])}, maskVal{}}, nil, nil
+}
+
+func validateLoadImage(s *Server, vals map[string]any) (bool, string) {
+	name, _ := vals["image"].(string)
+	if _, ok := s.annotatedPath(name, "input"); !ok {
+		return false, "Invalid image file: " + name
+	}
+	return true, ""
+}
+
+func runImageFlip(r *run, id string, in map[string]any) ([]any, map[string]any, error) {
+	if err := r.sleep(r.s.opts.NodeTime); err != nil {
+		return nil, nil, err
+	}
+	img, _ := in["image"].(imageVal)
+	method := strIn(in, "flip_method")
+	out := imageVal{sig: img.sig + "|flip=" + method}
+	for _, m := range img.imgs {
+		if method == "x-axis: vertically" {
+			out.imgs = append(out.imgs, imaging.FlipV(m))
+		} else {
+			out.imgs = append(out.imgs, imaging.FlipH(m))
+		}
+	}
+	return []any{out}, nil, nil
+}
+
+func runSaveImage(r *run, id string, in map[string]any) ([]any, map[string]any, error) {
+	return r.saveImages(in, "output", strIn(in, "filename_prefix"))
+}
+
+func runPreviewImage(r *run, id string, in map[string]any) ([]any, map[string]any, error) {
+	const letters = "abcdefghijklmnopqrstuvwxyz"
+	var suffix [5]byte
+	r.s.mu.Lock()
+	for i := range suffix {
+		suffix[i] = letters[r.s.rng.IntN(len(letters))]
+	}
+	r.s.mu.Unlock()
+	return r.saveImages(in, "temp", "ComfyUI_temp_"+string(suffix[:]))
+}
+
+func (r *run) saveImages(in map[string]any, typ, prefix string) ([]any, map[string]any, error) {
+	if err := r.sleep(r.s.opts.NodeTime); err != nil {
+		return nil, nil, err
+	}
+	img, _ := in["images"].(imageVal)
+	if prefix == "" {
+		prefix = "ComfyUI"
+	}
+	promptJSON, _ := json.Marshal(r.t.promptJSON())
+	chunks := [][2]string{{"prompt", string(promptJSON)}}
+	if pnginfo, ok := r.t.extra["extra_pnginfo"].(map[string]any); ok {
+		for k, v := range pnginfo {
+			b, _ := json.Marshal(v)
+			chunks = append(chunks, [2]string{k, string(b)})
+		}
+	}
+	files, err := r.s.writeImages(typ, prefix, img.imgs, chunks)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.s.mu.Lock()
+	r.s.stats.Images += len(files)
+	r.s.mu.Unlock()
+	return []any{}, map[string]any{"images": files}, nil
+}

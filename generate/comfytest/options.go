@@ -1,0 +1,109 @@
+package comfytest
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configures a Server. The zero value is usable: every zero field takes
+// the default named in its comment.
+type Options struct {
+	// TimeScale multiplies every simulated duration; 0 means 1. Tests use ~0.001.
+	TimeScale float64
+	// StepTime is the time of one sampler step at Speed 1 (default 40ms).
+	StepTime time.Duration
+	// NodeTime is the time of every other executed node (default 5ms).
+	NodeTime time.Duration
+	// ModelLoad is the time to load a checkpoint other than the loaded one (default 1.5s).
+	ModelLoad time.Duration
+	// Speed is the relative speed of the instance; 0 means 1, 2 is twice as fast.
+	Speed float64
+	// HistoryDelay is the delay between the terminal event and the history write
+	// (default 0), to expose clients that fetch history too early.
+	HistoryDelay time.Duration
+	// Checkpoints are the ckpt_name options (default a small realistic list that
+	// includes "sd_xl_base_1.0.safetensors").
+	Checkpoints []string
+	// CacheNone reproduces --cache-none: nothing is ever cached.
+	CacheNone bool
+	// StrictPromptID reproduces newer servers ("L"): a prompt_id that is not a
+	// canonical lowercase UUID is answered 400 invalid_prompt_id.
+	StrictPromptID bool
+	// SameSIDQuirk reproduces ComfyUI's same-sid replacement bug: when an old
+	// socket with a re-used clientId closes, it unregisters the new one.
+	SameSIDQuirk bool
+	// OutputDir and InputDir are the output and input folders. Empty means a
+	// temporary folder owned by the Server and removed by Close.
+	OutputDir, InputDir string
+	// Logger receives protocol chatter at Debug; nil discards.
+	Logger *slog.Logger
+}
+
+// Faults are failures a Server injects. Set them with Server.SetFaults at any
+// time; decisions come from a PRNG seeded with Seed, so a run is repeatable.
+type Faults struct {
+	// HTTP500Rate is the fraction of HTTP requests answered 500 with a plain-text body.
+	HTTP500Rate float64
+	// WSDropEvery closes every websocket this often (real time, not scaled); 0 never.
+	WSDropEvery time.Duration
+	// Down simulates a dead box: every request is answered 503, every socket is
+	// closed, and the worker stops taking prompts until Down is cleared.
+	Down bool
+	// ExecErrorRate is the fraction of prompts that fail with a RuntimeError execution_error.
+	ExecErrorRate float64
+	// OOMRate is the fraction of prompts that fail with torch.OutOfMemoryError.
+	OOMRate float64
+	// Seed seeds the fault PRNG.
+	Seed int64
+}
+
+// Stats counts what a Server did since New (Restart does not reset it).
+type Stats struct {
+	Prompts     int           // prompts that reached a terminal event
+	Succeeded   int           // prompts that ended in execution_success
+	Errors      int           // prompts that ended in execution_error
+	Interrupted int           // prompts that ended in execution_interrupted
+	ModelLoads  int           // checkpoint loads that changed the loaded checkpoint
+	Images      int           // image files written
+	Busy        time.Duration // simulated busy time, after TimeScale and Speed
+}
+
+// DefaultCheckpoints returns the ckpt_name options used when Options.Checkpoints is empty.
+func DefaultCheckpoints() []string {
+	return []string{
+		"sd_xl_base_1.0.safetensors",
+		"sd_xl_refiner_1.0.safetensors",
+		"v1-5-pruned-emaonly.safetensors",
+		"dreamshaper_8.safetensors",
+	}
+}
+
+func (o Options) withDefaults() Options {
+	if o.TimeScale <= 0 {
+		o.TimeScale = 1
+	}
+	if o.StepTime == 0 {
+		o.StepTime = 40 * time.Millisecond
+	}
+	if o.NodeTime == 0 {
+		o.NodeTime = 5 * time.Millisecond
+	}
+	if o.ModelLoad == 0 {
+		o.ModelLoad = 1500 * time.Millisecond
+	}
+	if o.Speed <= 0 {
+		o.Speed = 1
+	}
+	if len(o.Checkpoints) == 0 {
+		o.Checkpoints = DefaultCheckpoints()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// scaled turns a simulated duration into wall time.
+func (o Options) scaled(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * o.TimeScale / o.Speed)
+}

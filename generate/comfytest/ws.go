@@ -1,0 +1,171 @@
+package comfytest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// wsConn is one websocket. Messages are queued under Server.mu (so every
+// socket sees events in the order the server emitted them, §4.4) and written
+// by the socket's own writer goroutine, so a slow client never blocks the worker.
+type wsConn struct {
+	c       *websocket.Conn
+	sid     string
+	out     [][]byte      // guarded by Server.mu
+	notify  chan struct{} // one-slot: out is non-empty
+	done    chan struct{} // closed when the socket is dropped
+	dropped bool          // guarded by Server.mu
+	flags   map[string]any
+	gotText bool // first text message seen (feature_flags only counts there)
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }} // origin checked in ServeHTTP
+	c, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade already answered
+	}
+	sid := r.URL.Query().Get("clientId")
+	if sid == "" {
+		var b [16]byte
+		rand.Read(b[:])
+		sid = hex.EncodeToString(b[:])
+	}
+	wc := &wsConn{c: c, sid: sid, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	s.mu.Lock()
+	if s.closed || s.faults.Down {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	// The handler returns right away; the two goroutines are owned by s.wg
+	// and end when the socket is dropped (Close waits for them).
+	s.wg.Add(2)
+	s.conns[wc] = true
+	s.sockets[sid] = wc // an older socket with this sid stays open but unregistered (§4.1)
+	data := s.statusData()
+	data["sid"] = sid
+	s.enqueueLocked(wc, "status", data)
+	if s.running != nil && s.running.clientID == sid && s.runNode != "" {
+		s.enqueueLocked(wc, "executing", map[string]any{"node": s.runNode})
+	}
+	s.mu.Unlock()
+	s.log.Debug("websocket connected", "sid", sid)
+	go s.wsWriter(wc)
+	go s.wsReader(wc)
+}
+
+func (s *Server) wsReader(wc *wsConn) {
+	defer s.wg.Done()
+	for {
+		typ, msg, err := wc.c.ReadMessage()
+		if err != nil {
+			break
+		}
+		if typ != websocket.TextMessage {
+			continue
+		}
+		first := !wc.gotText
+		wc.gotText = true
+		var m struct {
+			Type string         `json:"type"`
+			Data map[string]any `json:"data"`
+		}
+		if json.Unmarshal(msg, &m) != nil || !first || m.Type != "feature_flags" {
+			continue // ComfyUI ignores everything but a first feature_flags message
+		}
+		s.mu.Lock()
+		wc.flags = m.Data
+		s.enqueueLocked(wc, "feature_flags", serverFeatures())
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	if s.opts.SameSIDQuirk || s.sockets[wc.sid] == wc {
+		delete(s.sockets, wc.sid)
+	}
+	s.dropLocked(wc)
+	s.mu.Unlock()
+}
+
+func (s *Server) wsWriter(wc *wsConn) {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-wc.done:
+			wc.c.Close()
+			return
+		case <-wc.notify:
+		}
+		s.mu.Lock()
+		batch := wc.out
+		wc.out = nil
+		s.mu.Unlock()
+		for _, m := range batch {
+			wc.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if err := wc.c.WriteMessage(websocket.TextMessage, m); err != nil {
+				s.mu.Lock()
+				s.dropLocked(wc)
+				s.mu.Unlock()
+				break
+			}
+		}
+	}
+}
+
+// dropLocked closes one socket (its writer closes the connection, which ends
+// its reader). Callers hold s.mu.
+func (s *Server) dropLocked(wc *wsConn) {
+	if wc.dropped {
+		return
+	}
+	wc.dropped = true
+	delete(s.conns, wc)
+	if s.sockets[wc.sid] == wc {
+		delete(s.sockets, wc.sid)
+	}
+	close(wc.done)
+	wc.c.Close() // unblocks the reader now, even if the writer is mid-write
+}
+
+func (s *Server) dropSocketsLocked() {
+	for wc := range s.conns {
+		s.dropLocked(wc)
+	}
+}
+
+func (s *Server) enqueueLocked(wc *wsConn, typ string, data map[string]any) {
+	b, err := json.Marshal(map[string]any{"type": typ, "data": data})
+	if err != nil {
+		s.log.Error("encode websocket message", "type", typ, "err", err)
+		return
+	}
+	wc.out = append(wc.out, b)
+	select {
+	case wc.notify <- struct{}{}:
+	default:
+	}
+}
+
+// sendLocked emits one message: to the socket registered for sid, or to every
+// socket when sid is "" (§4.2). Subscribers see every message. Callers hold s.mu.
+func (s *Server) sendLocked(typ string, data map[string]any, sid string) {
+	s.publishLocked(Event{Type: typ, Data: data, SID: sid})
+	if sid == "" {
+		for wc := range s.conns {
+			s.enqueueLocked(wc, typ, data)
+		}
+		return
+	}
+	if wc := s.sockets[sid]; wc != nil {
+		s.enqueueLocked(wc, typ, data)
+	}
+}
+
+func serverFeatures() map[string]any {
+	return map[string]any{"supports_preview_metadata": true, "max_upload_size": float64(maxBody)}
+}
