@@ -1,0 +1,119 @@
+package inspect
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/comfybatch/comfybatch"
+)
+
+// Kinds of rejection, from the reason a candidate's Rejected field gives
+// (the wording is selectors.Rank's and the pipeline's).
+const (
+	KindGate          = "gate"           // "gate <scorer>.<metric>: 12 < min 50"
+	KindMissingMetric = "missing_metric" // "missing metric <scorer>.<metric>"
+	KindScoringError  = "scoring_error"  // "scoring error: <scorer>: <message>; ..."
+	KindNearDuplicate = "near_duplicate" // "near-duplicate of job 7"
+	KindOther         = "other"          // any other reason
+)
+
+// kindOrder is the position of a kind in Rejections' order: the gates
+// people configured first, then the faults, then the rest.
+func kindOrder(kind string) int {
+	switch kind {
+	case KindGate:
+		return 0
+	case KindMissingMetric:
+		return 1
+	case KindScoringError:
+		return 2
+	case KindNearDuplicate:
+		return 3
+	}
+	return 4
+}
+
+// Rejection counts the candidates rejected for one reason.
+type Rejection struct {
+	Kind string // one of the Kind* constants
+	// Name is the metric ("sharpness.laplacian_var") of a gate or missing
+	// metric, the first failed scorer of a scoring error, else "".
+	Name string
+	// Count is how many candidates were rejected for this reason.
+	Count int
+	// Considered is how many candidates there were in all.
+	Considered int
+}
+
+// Label is how the reason reads to people: "gate sharpness.laplacian_var",
+// "missing metric clip.similarity", "scoring error clip", "near-duplicate".
+func (r Rejection) Label() string {
+	label := strings.ReplaceAll(r.Kind, "_", " ")
+	if r.Kind == KindNearDuplicate {
+		label = "near-duplicate"
+	}
+	if r.Name != "" {
+		label += " " + r.Name
+	}
+	return label
+}
+
+// PassRate is the fraction of the candidates considered that this reason
+// did not reject, in [0, 1]; ok is false when there were none. A candidate
+// records only the first reason it was rejected for, so for a gate this is
+// an upper bound: a candidate rejected earlier may have failed it too.
+func (r Rejection) PassRate() (rate float64, ok bool) {
+	if r.Considered == 0 {
+		return 0, false
+	}
+	return float64(r.Considered-r.Count) / float64(r.Considered), true
+}
+
+// Classify splits a rejection reason into its kind and name (see
+// Rejection). The empty reason (not rejected) has kind "".
+func Classify(reason string) (kind, name string) {
+	if reason == "" {
+		return "", ""
+	}
+	if rest, ok := strings.CutPrefix(reason, "gate "); ok {
+		name, _, _ = strings.Cut(rest, ":")
+		return KindGate, strings.TrimSpace(name)
+	}
+	if rest, ok := strings.CutPrefix(reason, "missing metric "); ok {
+		return KindMissingMetric, strings.TrimSpace(rest)
+	}
+	if rest, ok := strings.CutPrefix(reason, "scoring error: "); ok {
+		name, _, _ = strings.Cut(rest, ":")
+		return KindScoringError, strings.TrimSpace(name)
+	}
+	if strings.HasPrefix(reason, "near-duplicate") {
+		return KindNearDuplicate, ""
+	}
+	return KindOther, ""
+}
+
+// Rejections tallies why candidates were rejected: one entry per kind and
+// name that occurred, gates first, then missing metrics, scoring errors,
+// near-duplicates and other reasons, each by name. Every entry's
+// Considered is len(cands). Reasons nobody was rejected for do not appear.
+func Rejections(cands []comfybatch.Scored) []Rejection {
+	type key struct{ kind, name string }
+	counts := map[key]int{}
+	for _, c := range cands {
+		kind, name := Classify(c.Rejected)
+		if kind != "" {
+			counts[key{kind, name}]++
+		}
+	}
+	out := make([]Rejection, 0, len(counts))
+	for k, n := range counts {
+		out = append(out, Rejection{Kind: k.kind, Name: k.name, Count: n, Considered: len(cands)})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return kindOrder(out[i].Kind) < kindOrder(out[j].Kind)
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
