@@ -75,7 +75,7 @@ func ValidateOnline(m *Manifest, objectInfo map[string]json.RawMessage) error {
 	for _, inst := range sortedKeys(objectInfo) {
 		var infos map[string]json.RawMessage
 		if err := json.Unmarshal(objectInfo[inst], &infos); err != nil {
-			p.in("instance "+inst, 0, 0, "/object_info is not a JSON object: %v", err)
+			p.in("instance "+inst, 0, 0, "its /object_info is not a JSON object of node classes")
 			continue
 		}
 		m.checkInstance(inst, infos, add)
@@ -94,10 +94,6 @@ func ValidateOnline(m *Manifest, objectInfo map[string]json.RawMessage) error {
 // checkInstance checks the workflow and the manifest's values against one
 // instance's node catalogue.
 func (m *Manifest) checkInstance(inst string, infos map[string]json.RawMessage, add func(string, issue)) {
-	wfLine, wfCol := 0, 0
-	if m.wfPos != nil {
-		wfLine, wfCol = m.wfPos.Line, m.wfPos.Column
-	}
 	bound := map[string]*binding{}
 	for _, b := range m.bindings {
 		bound[b.node.id+"\x00"+b.input] = b
@@ -107,14 +103,14 @@ func (m *Manifest) checkInstance(inst string, infos map[string]json.RawMessage, 
 		raw, ok := infos[n.class]
 		var info nodeInfo
 		if !ok || json.Unmarshal(raw, &info) != nil {
-			add(inst, issue{file: m.file, line: wfLine, col: wfCol,
+			add(inst, issue{file: m.wf.file, line: m.wf.lines[id],
 				msg: fmt.Sprintf("%s: class %s is not installed on %%s%s", escape(n.String()), escape(n.class), escape(didYouMean(n.class, sortedKeys(infos))))})
 			continue
 		}
 		for _, in := range n.inputNames() {
 			spec, ok := info.spec(in)
 			if !ok {
-				add(inst, issue{file: m.file, line: wfLine, col: wfCol,
+				add(inst, issue{file: m.wf.file, line: m.wf.lines[id],
 					msg: fmt.Sprintf("%s has input %q, which %s on %%s does not take%s", escape(n.String()), escape(in), escape(n.class), escape(didYouMean(in, info.names())))})
 				continue
 			}

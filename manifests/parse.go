@@ -77,7 +77,7 @@ func parse(name string, data []byte, src source) (*Manifest, error) {
 		return nil, p.err()
 	}
 	top := p.fields(doc.Content[0], "the manifest", topKeys)
-	if top == nil {
+	if resolveAlias(doc.Content[0]).Kind != yaml.MappingNode {
 		return nil, p.err()
 	}
 	sec := map[string]field{}
