@@ -1,0 +1,290 @@
+package export_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/comfybatch/comfybatch"
+	"github.com/comfybatch/comfybatch/export"
+	"github.com/comfybatch/comfybatch/report"
+	"github.com/comfybatch/comfybatch/report/reporttest"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// fixedClock makes Stats.Duration zero, so _stats.json is golden.
+func fixedClock() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) }
+
+func runExport(t *testing.T, run report.Run, opts export.Options) (export.Stats, string) {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = filepath.Join(t.TempDir(), "export")
+	}
+	opts.Now = fixedClock
+	st, err := export.Export(t.Context(), run, opts)
+	if err != nil {
+		t.Fatalf("Export(%s): %v", opts.Format, err)
+	}
+	return st, opts.Dir
+}
+
+// listing names every file in dir, one per line, sorted.
+func listing(t *testing.T, dir string) string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		fmt.Fprintf(&b, "%s\n", e.Name())
+	}
+	return b.String()
+}
+
+func read(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+// sourceImage returns the bytes of the fixture image of a job index.
+func sourceImage(t *testing.T, run report.Run, job int) []byte {
+	t.Helper()
+	for _, g := range run.Groups {
+		for _, c := range g.Candidates {
+			if c.Candidate.Job.Index == job {
+				return []byte(read(t, filepath.Join(run.OutputDir, c.Candidate.Path)))
+			}
+		}
+	}
+	t.Fatalf("no fixture job %d", job)
+	return nil
+}
+
+func TestImageFolderGolden(t *testing.T) {
+	run := reporttest.Run(t)
+	st, dir := runExport(t, run, export.Options{Format: export.ImageFolder})
+	golden(t, "imagefolder.files", listing(t, dir))
+	golden(t, "imagefolder.metadata.jsonl", read(t, filepath.Join(dir, "metadata.jsonl")))
+	golden(t, "imagefolder._stats.json", read(t, filepath.Join(dir, "_stats.json")))
+	if st.Count != 7 || st.Successes != 7 || st.Failed != 0 || st.FailedJobs != 1 {
+		t.Errorf("stats = %+v, want 7 of 7 exported and 1 failed job", st)
+	}
+	if got := read(t, filepath.Join(dir, "landscape-000007.png")); got != string(sourceImage(t, run, 7)) {
+		t.Error("landscape-000007.png is not the candidate's image byte for byte")
+	}
+}
+
+func TestJSONLGolden(t *testing.T) {
+	run := reporttest.Run(t)
+	_, dir := runExport(t, run, export.Options{Format: export.JSONL})
+	golden(t, "jsonl.files", listing(t, dir))
+	lines := read(t, filepath.Join(dir, "candidates.jsonl"))
+	// The image paths are absolute in the run folder, a temporary directory.
+	if !strings.Contains(lines, `"image":"`+filepath.Join(run.OutputDir, "images", "portrait", "000000.png")+`"`) {
+		t.Errorf("candidates.jsonl lacks the absolute image path of job 0:\n%s", lines)
+	}
+	golden(t, "jsonl.candidates.jsonl", strings.ReplaceAll(lines, run.OutputDir, "$RUN"))
+}
+
+func TestWebDatasetGolden(t *testing.T) {
+	run := reporttest.Run(t)
+	st, dir := runExport(t, run, export.Options{Format: export.WebDataset, ShardSize: 3, ShardPrefix: "headshots"})
+	golden(t, "webdataset.files", listing(t, dir))
+	if want := []string{"headshots-000000.tar", "headshots-000001.tar", "headshots-000002.tar"}; !slices.Equal(st.Files, want) {
+		t.Errorf("Stats.Files = %v, want %v", st.Files, want)
+	}
+	var b strings.Builder
+	for _, shard := range st.Files {
+		f, err := os.Open(filepath.Join(dir, shard))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(f)
+		for {
+			hdr, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", shard, err)
+			}
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s %s %o %s\n", shard, hdr.Name, hdr.Mode, hdr.ModTime.UTC().Format(time.RFC3339))
+			switch {
+			case strings.HasSuffix(hdr.Name, ".json"):
+				b.Write(data)
+			case strings.HasSuffix(hdr.Name, ".png"):
+				var job int
+				if _, err := fmt.Sscanf(hdr.Name[strings.LastIndexByte(hdr.Name, '-')+1:], "%06d.png", &job); err != nil {
+					t.Fatalf("member %s: %v", hdr.Name, err)
+				}
+				if !bytes.Equal(data, sourceImage(t, run, job)) {
+					t.Errorf("%s: member %s is not job %d's image", shard, hdr.Name, job)
+				}
+			default:
+				t.Errorf("%s: unexpected member %s", shard, hdr.Name)
+			}
+		}
+		f.Close()
+	}
+	golden(t, "webdataset.members", b.String())
+}
+
+func TestSelectedOnly(t *testing.T) {
+	run := reporttest.Run(t)
+	st, dir := runExport(t, run, export.Options{Format: export.ImageFolder, SelectedOnly: true})
+	want := "_stats.json\nlandscape-000006.png\nmetadata.jsonl\nportrait-000000.png\nportrait-000003.png\n"
+	if got := listing(t, dir); got != want {
+		t.Errorf("files = %q, want %q", got, want)
+	}
+	var keys []string
+	for _, line := range strings.Split(strings.TrimSpace(read(t, filepath.Join(dir, "metadata.jsonl"))), "\n") {
+		keys = append(keys, line[strings.Index(line, `"key":"`)+7:][:15])
+	}
+	// Group order of the run, then rank.
+	if want := []string{"portrait-000000", "portrait-000003", "landscape-00000"}; !slices.Equal(keys, want) {
+		t.Errorf("metadata order = %v, want %v", keys, want)
+	}
+	if g := st.Groups["portrait"]; g.Count != 2 || g.Selected != 2 {
+		t.Errorf("portrait stats = %+v, want 2 exported, 2 selected", g)
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	run := reporttest.Run(t)
+	for _, f := range []export.Format{export.ImageFolder, export.WebDataset, export.JSONL} {
+		_, a := runExport(t, run, export.Options{Format: f, ShardSize: 4})
+		_, b := runExport(t, run, export.Options{Format: f, ShardSize: 4})
+		if la, lb := listing(t, a), listing(t, b); la != lb {
+			t.Fatalf("%s: two exports list %q and %q", f, la, lb)
+		}
+		entries, _ := os.ReadDir(a)
+		for _, e := range entries {
+			if read(t, filepath.Join(a, e.Name())) != read(t, filepath.Join(b, e.Name())) {
+				t.Errorf("%s: %s differs between two exports of the same run", f, e.Name())
+			}
+		}
+	}
+}
+
+func TestUnreadableImage(t *testing.T) {
+	run := reporttest.Run(t)
+	if err := os.Remove(filepath.Join(run.OutputDir, run.Groups[0].Candidates[1].Candidate.Path)); err != nil {
+		t.Fatal(err)
+	}
+	run.Groups[1].Candidates[1].Candidate.Path = "../../etc/passwd"
+	st, dir := runExport(t, run, export.Options{Format: export.ImageFolder})
+	if st.Count != 7 || st.Successes != 5 || st.Failed != 2 || len(st.Failures) != 2 {
+		t.Fatalf("stats = %+v, want 5 of 7 exported, 2 failures", st)
+	}
+	if f := st.Failures[0]; f.Key != "portrait-000001" || !strings.Contains(f.Error, "no such file") {
+		t.Errorf("first failure = %+v, want portrait-000001, no such file", f)
+	}
+	if f := st.Failures[1]; f.Key != "landscape-000007" || !strings.Contains(f.Error, "escapes") {
+		t.Errorf("second failure = %+v, want landscape-000007, path escapes", f)
+	}
+	if strings.Contains(read(t, filepath.Join(dir, "metadata.jsonl")), "portrait-000001") {
+		t.Error("metadata.jsonl lists a sample whose image was not exported")
+	}
+}
+
+func TestInvalidOptions(t *testing.T) {
+	run := reporttest.Run(t)
+	for _, opts := range []export.Options{
+		{Format: "parquet", Dir: t.TempDir()},
+		{Format: export.JSONL},
+		{Format: export.WebDataset, Dir: t.TempDir(), ShardPrefix: "../x"},
+	} {
+		if _, err := export.Export(t.Context(), run, opts); !errors.Is(err, comfybatch.ErrInvalid) {
+			t.Errorf("Export(%+v) = %v, want ErrInvalid", opts, err)
+		}
+	}
+	if _, err := export.ParseFormat("webdataset"); err != nil {
+		t.Errorf("ParseFormat(webdataset) = %v", err)
+	}
+}
+
+func TestCanceled(t *testing.T) {
+	run := reporttest.Run(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	dir := t.TempDir()
+	for _, f := range []export.Format{export.ImageFolder, export.WebDataset, export.JSONL} {
+		if _, err := export.Export(ctx, run, export.Options{Format: f, Dir: dir}); !errors.Is(err, context.Canceled) {
+			t.Errorf("Export(%s) with a canceled context = %v, want context.Canceled", f, err)
+		}
+	}
+	if got := listing(t, dir); got != "" {
+		t.Errorf("canceled exports left files: %q", got)
+	}
+}
+
+func TestSlugs(t *testing.T) {
+	run := reporttest.Run(t)
+	// Two groups whose names make the same slug, and one with no letters.
+	run.Groups[0].Name = "Portrait, v1.5!"
+	run.Groups[1].Name = "portrait v1 5"
+	run.Selections = nil
+	extra := run.Groups[1]
+	extra.Name = "???"
+	extra.Candidates = extra.Candidates[:1]
+	run.Groups = append(run.Groups, extra)
+	st, dir := runExport(t, run, export.Options{Format: export.ImageFolder})
+	for _, name := range []string{"portrait-v1-5-000000.png", "portrait-v1-5-2-000006.png", "group-000006.png"} {
+		if !slices.Contains(st.Files, name) {
+			t.Errorf("no %s among %v", name, st.Files)
+		}
+	}
+	if strings.Contains(listing(t, dir), "ComfyUI") {
+		t.Error("an exported name comes from the server's file name")
+	}
+}
+
+func TestLargeSeedStaysExact(t *testing.T) {
+	run := reporttest.Run(t)
+	run.Groups[0].Candidates[0].Candidate.Job.Params[1].Value = uint64(18446744073709551615)
+	_, dir := runExport(t, run, export.Options{Format: export.JSONL, SelectedOnly: true})
+	if lines := read(t, filepath.Join(dir, "candidates.jsonl")); !strings.Contains(lines, `"seed":18446744073709551615`) {
+		t.Errorf("seed 2^64-1 not written exactly:\n%s", lines)
+	}
+}
