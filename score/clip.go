@@ -1,11 +1,9 @@
 package score
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
-	"image/png"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -256,23 +254,11 @@ func expand(tmpl string, params []comfybatch.Param, check bool) (string, error) 
 	}
 }
 
-// dataURI encodes the candidate's image as a data URI, using the
-// downloaded bytes when their format is known and PNG-encoding the pixels
-// otherwise.
+// dataURI encodes the candidate's image as a data URI.
 func dataURI(c comfybatch.Candidate) (string, error) {
-	data := c.Image
-	var mime string
-	if cd, ok := sniff(data); ok {
-		mime = "image/" + cd.name
-	} else {
-		if c.Pixels == nil {
-			return "", fmt.Errorf("candidate has no image: %w", comfybatch.ErrInvalid)
-		}
-		var buf bytes.Buffer
-		if err := png.Encode(&buf, c.Pixels); err != nil {
-			return "", fmt.Errorf("encode png: %w", err)
-		}
-		data, mime = buf.Bytes(), "image/png"
+	data, mime, err := encoded(c)
+	if err != nil {
+		return "", err
 	}
 	return "data:" + mime + ";base64," + base64.StdEncoding.EncodeToString(data), nil
 }

@@ -93,25 +93,9 @@ func (c *CLIP) embed(ctx context.Context, images bool, inputs []string) ([][]flo
 	if err != nil {
 		return nil, fmt.Errorf("encode request: %w", err)
 	}
-	wait := c.o.Backoff
-	for attempt := 0; ; attempt++ {
-		embs, err := c.post(ctx, payload, len(inputs))
-		if err == nil {
-			return embs, nil
-		}
-		if !errors.Is(err, comfybatch.ErrTransient) || attempt >= c.o.Retries || ctx.Err() != nil {
-			return nil, err
-		}
-		c.o.Logger.Warn("embeddings request failed, retrying", "url", c.endpoint, "attempt", attempt+1, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		}
-		wait *= 2
-	}
+	return retry(ctx, c.o.Retries, c.o.Backoff, c.o.Logger, c.endpoint, func() ([][]float64, error) {
+		return c.post(ctx, payload, len(inputs))
+	})
 }
 
 // post sends one request and checks that the answer has n embeddings of one

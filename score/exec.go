@@ -1,0 +1,130 @@
+package score
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/comfybatch/comfybatch"
+)
+
+// Exec scores by running a local command on the image and reading a number
+// from its standard output, metric "value". The image is written to a
+// temporary file; each argument "{path}" in Command is replaced by its path,
+// or the path is appended when no argument mentions it. The number is the
+// first field of the last non-empty line of stdout, so a tool may print
+// progress before its answer. A non-zero exit is an error quoting stderr; a
+// command that outlives Timeout is killed and the error is
+// comfybatch.ErrTransient.
+//
+// The zero value is not usable: set Command. Exec is safe for concurrent
+// use; each call runs its own process.
+type Exec struct {
+	// Name goes into Score.Scorer; default "exec".
+	Name string
+	// Command is the program and its arguments (no shell is involved).
+	Command []string
+	// Timeout bounds one run; default 60s.
+	Timeout time.Duration
+	// Dir holds the temporary image files; default os.TempDir().
+	Dir string
+	// Env is added to the command's environment ("KEY=value").
+	Env []string
+}
+
+// Score implements the pipeline's Scorer.
+func (e *Exec) Score(ctx context.Context, c comfybatch.Candidate) (comfybatch.Score, error) {
+	name := nameOr(e.Name, "exec")
+	if len(e.Command) == 0 {
+		return comfybatch.Score{}, fmt.Errorf("%s: no command: %w", name, comfybatch.ErrInvalid)
+	}
+	v, err := e.run(ctx, c)
+	if err != nil {
+		return comfybatch.Score{}, fmt.Errorf("%s: job %s: %w", name, c.Job.Key, err)
+	}
+	return comfybatch.Score{Scorer: name, Metrics: map[string]float64{"value": v}}, nil
+}
+
+func (e *Exec) run(ctx context.Context, c comfybatch.Candidate) (float64, error) {
+	data, mime, err := encoded(c)
+	if err != nil {
+		return 0, err
+	}
+	f, err := os.CreateTemp(e.Dir, "comfybatch-score-*."+strings.TrimPrefix(mime, "image/"))
+	if err != nil {
+		return 0, fmt.Errorf("temporary image: %w", err)
+	}
+	path := f.Name()
+	defer os.Remove(path)
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write temporary image %s: %w", path, err)
+	}
+
+	args := make([]string, 0, len(e.Command))
+	placed := false
+	for _, a := range e.Command[1:] {
+		if strings.Contains(a, "{path}") {
+			placed = true
+			a = strings.ReplaceAll(a, "{path}", path)
+		}
+		args = append(args, a)
+	}
+	if !placed {
+		args = append(args, path)
+	}
+	timeout := e.Timeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(rctx, e.Command[0], args...)
+	cmd.Env = append(os.Environ(), e.Env...)
+	// A child the command started may hold stdout open after the kill;
+	// stop waiting for it shortly after.
+	cmd.WaitDelay = time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	if ctx.Err() != nil {
+		return 0, ctx.Err()
+	}
+	if rctx.Err() != nil {
+		return 0, fmt.Errorf("%s: no answer within %v: %w", e.Command[0], timeout, comfybatch.ErrTransient)
+	}
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if len(msg) > 512 {
+			msg = msg[len(msg)-512:]
+		}
+		if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+			return 0, fmt.Errorf("%s exited with %d: %s", e.Command[0], ee.ExitCode(), msg)
+		}
+		return 0, fmt.Errorf("run %s: %w", e.Command[0], err)
+	}
+	return lastNumber(stdout.String())
+}
+
+// lastNumber parses the first field of the last non-empty line.
+func lastNumber(out string) (float64, error) {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	last := strings.Fields(lines[len(lines)-1])
+	if len(last) == 0 {
+		return 0, errors.New("no output, want a number")
+	}
+	v, err := strconv.ParseFloat(last[0], 64)
+	if err != nil {
+		return 0, fmt.Errorf("output %q is not a number", last[0])
+	}
+	return v, nil
+}
