@@ -1,0 +1,174 @@
+package comfytest
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// fixture is one recorded request/response pair or execution transcript
+// from comfyui-protocol.md, replayed against the simulator over real sockets.
+type fixture struct {
+	Name           string
+	Ref            string
+	Set            map[string]json.RawMessage
+	SecondSet      map[string]json.RawMessage `json:"second_set"`
+	Delete         []string
+	Body           json.RawMessage
+	RawBody        *string `json:"raw_body"`
+	Faults         *Faults
+	TimeScale      float64 `json:"time_scale"`
+	Submissions    int
+	InterruptOn    string `json:"interrupt_on"`
+	Status         int
+	Response       json.RawMessage
+	WS             []string
+	WSData         map[string]json.RawMessage `json:"ws_data"`
+	ExecutingNodes []string                   `json:"executing_nodes"`
+	History        json.RawMessage
+}
+
+func decodeNumber(t *testing.T, raw []byte) any {
+	t.Helper()
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+	return v
+}
+
+func TestFixtures(t *testing.T) {
+	files, err := filepath.Glob("testdata/fixtures/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
+			t.Parallel()
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fx fixture
+			if err := json.Unmarshal(raw, &fx); err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			t.Logf("%s (%s)", fx.Name, fx.Ref)
+			runFixture(t, fx)
+		})
+	}
+}
+
+func runFixture(t *testing.T, fx fixture) {
+	sim, base := newSim(t, Options{TimeScale: fx.TimeScale})
+	if fx.Faults != nil {
+		sim.SetFaults(*fx.Faults)
+	}
+	clientID := "fixture-" + newUUID()[:8]
+	ws := dialWS(t, base, clientID)
+	if m, _ := ws.next(t); m.Type != "status" || m.Data["sid"] != clientID {
+		t.Fatalf("first message = %+v, want status with sid %q", m, clientID)
+	}
+	apply := func(g map[string]any, set map[string]json.RawMessage) {
+		for path, v := range set {
+			setPath(g, path, decodeNumber(t, v), false)
+		}
+	}
+	g := txt2img(t)
+	apply(g, fx.Set)
+	for _, p := range fx.Delete {
+		setPath(g, p, nil, true)
+	}
+
+	var res httpResult
+	var promptID string
+	switch {
+	case fx.RawBody != nil:
+		res = do(t, "POST", base+"/prompt", *fx.RawBody)
+	case fx.Body != nil:
+		res = do(t, "POST", base+"/prompt", []byte(fx.Body))
+	default:
+		for i := 1; i < fx.Submissions; i++ {
+			id, r := submit(t, base, g, clientID)
+			if r.status != 200 {
+				t.Fatalf("submission %d: %d %s", i, r.status, r.body)
+			}
+			ws.until(t, finished(id))
+		}
+		apply(g, fx.SecondSet)
+		promptID, res = submit(t, base, g, clientID)
+	}
+	if res.status != fx.Status {
+		t.Fatalf("POST /prompt = %d %s, want %d", res.status, res.body, fx.Status)
+	}
+	if fx.Response != nil {
+		for _, d := range shapeDiff("response", "", decodeNumber(t, fx.Response), res.json(t)) {
+			t.Error(d)
+		}
+	}
+	if fx.WS == nil {
+		return
+	}
+
+	interrupted := false
+	msgs := ws.until(t, func(m wsMsg) bool {
+		if fx.InterruptOn != "" && m.Type == fx.InterruptOn && !interrupted {
+			interrupted = true
+			if r := do(t, "POST", base+"/interrupt", map[string]any{"prompt_id": promptID}); r.status != 200 {
+				t.Errorf("POST /interrupt = %d", r.status)
+			}
+		}
+		return finished(promptID)(m)
+	})
+	if got := types(msgs); !typesMatchPattern(fx.WS, got) {
+		t.Errorf("websocket types:\n got %v\nwant %v", got, fx.WS)
+	}
+	for typ, want := range fx.WSData {
+		i := slices.IndexFunc(msgs, func(m wsMsg) bool { return m.Type == typ })
+		if i < 0 {
+			t.Errorf("no %s message", typ)
+			continue
+		}
+		got := decodeNumber(t, mustJSON(t, msgs[i].Data))
+		for _, d := range shapeDiff(typ, "", decodeNumber(t, want), got) {
+			t.Error(d)
+		}
+	}
+	var executing []string
+	for _, m := range msgs {
+		if node, ok := m.Data["node"].(string); ok && m.Type == "executing" {
+			executing = append(executing, node)
+		}
+		if id, ok := m.Data["prompt_id"]; ok && id != promptID {
+			t.Errorf("%s for prompt %v, want %s", m.Type, id, promptID)
+		}
+	}
+	if fx.ExecutingNodes != nil && !slices.Equal(executing, fx.ExecutingNodes) {
+		t.Errorf("executing nodes = %v, want %v", executing, fx.ExecutingNodes)
+	}
+	if fx.History != nil {
+		h := do(t, "GET", base+"/history/"+promptID, nil).json(t).(map[string]any)
+		entry, ok := h[promptID]
+		if !ok {
+			t.Fatalf("history has no %s after executing null: %v", promptID, h)
+		}
+		for _, d := range shapeDiff("history", "", decodeNumber(t, fx.History), entry) {
+			t.Error(d)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
