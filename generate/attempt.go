@@ -1,0 +1,334 @@
+package generate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/comfybatch/comfybatch"
+)
+
+// attempt runs one submission of js on in and settles the outcome.
+func (rs *runState) attempt(ctx context.Context, in *instance, js *jobState) {
+	job := js.task.Job
+	js.attempts++
+	a := Attempt{JobKey: job.Key, Instance: in.cfg.Name, PromptID: NewPromptID(), Number: js.attempts}
+	if bs := rs.f.opts.BeforeSubmit; bs != nil {
+		if err := bs(ctx, a); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			// Without a durable record a resume could not find the prompt:
+			// fail the job rather than generate it untracked.
+			rs.settle(ctx, in, js, comfybatch.Candidate{}, fmt.Errorf("job %s: record attempt %d: %w", job.Key, a.Number, err), false)
+			return
+		}
+	}
+	cand, err := in.generate(ctx, job, a)
+	if ctx.Err() != nil {
+		return // Run returns ctx's error; Shutdown deals with the prompt
+	}
+	rs.settle(ctx, in, js, cand, err, true)
+}
+
+// settle turns an attempt's outcome into a Result or a retry.
+func (rs *runState) settle(ctx context.Context, in *instance, js *jobState, cand comfybatch.Candidate, err error, mayRetry bool) {
+	f := rs.f
+	key := js.task.Job.Key
+	if err == nil {
+		f.emit(Event{Kind: EventDone, Instance: in.cfg.Name, JobKey: key, PromptID: cand.PromptID, Attempt: cand.Attempt})
+		rs.finish(ctx, Result{Candidate: cand, Attempts: js.attempts})
+		return
+	}
+	in.mu.Lock()
+	in.st.Failures++
+	in.mu.Unlock()
+	if mayRetry && rs.requeue(js, in, err) {
+		in.log.Warn("attempt failed, retrying", "job", key, "attempt", js.attempts, "err", err)
+		f.emit(Event{Kind: EventRetry, Instance: in.cfg.Name, JobKey: key, Attempt: js.attempts, Err: err})
+		return
+	}
+	if f.isDraining() && !errors.Is(err, comfybatch.ErrInvalid) {
+		return // stopped by Shutdown: left unfinished, not failed
+	}
+	f.emit(Event{Kind: EventFailed, Instance: in.cfg.Name, JobKey: key, Attempt: js.attempts, Err: err})
+	rs.finish(ctx, Result{Err: err, Attempts: js.attempts})
+}
+
+// generate submits one attempt, waits for it and downloads its image.
+func (in *instance) generate(ctx context.Context, job comfybatch.Job, a Attempt) (comfybatch.Candidate, error) {
+	wf, err := in.prepare(ctx, job)
+	if err != nil {
+		return comfybatch.Candidate{}, fmt.Errorf("instance %s: job %s: %w", in.cfg.Name, job.Key, err)
+	}
+	ch := in.register(a.PromptID)
+	defer in.unregister(a.PromptID)
+	in.f.track(a.PromptID, in)
+	queued := time.Now()
+	_, err = in.c.Submit(ctx, SubmitRequest{
+		Prompt:    wf,
+		PromptID:  a.PromptID,
+		ClientID:  in.currentClientID(),
+		ExtraData: map[string]any{"comfybatch": map[string]any{"job": job.Key, "attempt": a.Number}},
+	})
+	in.observe(err)
+	if err != nil {
+		if ctx.Err() != nil {
+			return comfybatch.Candidate{}, ctx.Err()
+		}
+		// A 5xx or a reset may come after the server queued the prompt
+		// (§2.5): look before declaring it not submitted.
+		if !errors.Is(err, comfybatch.ErrTransient) || !in.received(ctx, a.PromptID) {
+			in.f.untrack(a.PromptID)
+			return comfybatch.Candidate{}, fmt.Errorf("instance %s: submit job %s: %w", in.cfg.Name, job.Key, err)
+		}
+	}
+	in.mu.Lock()
+	in.st.Prompts++
+	in.mu.Unlock()
+	in.f.emit(Event{Kind: EventSubmitted, Instance: in.cfg.Name, JobKey: job.Key, PromptID: a.PromptID, Attempt: a.Number})
+
+	h, err := in.await(ctx, job.Key, a, ch)
+	if err != nil {
+		if ctx.Err() != nil {
+			return comfybatch.Candidate{}, ctx.Err()
+		}
+		in.f.untrack(a.PromptID)
+		return comfybatch.Candidate{}, fmt.Errorf("instance %s: job %s: %w", in.cfg.Name, job.Key, err)
+	}
+	in.f.untrack(a.PromptID)
+	return in.collect(ctx, job, a, h, queued)
+}
+
+// received reports whether a prompt whose submission failed is on the
+// server after all.
+func (in *instance) received(ctx context.Context, pid string) bool {
+	q, err := in.c.Queue(ctx)
+	if err != nil {
+		return false
+	}
+	if q.Has(pid) {
+		return true
+	}
+	h, err := in.c.History(ctx, pid)
+	return err == nil && h != nil
+}
+
+// await waits until the prompt's history entry exists. Completion comes
+// from the WebSocket (fast path) or from polling /queue and /history
+// (every PollInterval, and at once after a reconnect). A prompt seen in
+// neither twice in a row was lost, typically in a restart.
+func (in *instance) await(ctx context.Context, jobKey string, a Attempt, ch <-chan Message) (*HistoryEntry, error) {
+	pid := a.PromptID
+	opts := in.f.opts
+	var timeout <-chan time.Time
+	if opts.JobTimeout > 0 {
+		t := time.NewTimer(opts.JobTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	poll := time.NewTicker(opts.PollInterval)
+	defer poll.Stop()
+	var (
+		fast     *time.Timer // history polling after a terminal event
+		fastC    <-chan time.Time
+		fastWait = 5 * time.Millisecond
+		fastEnd  time.Time
+		missing  int
+	)
+	defer func() {
+		if fast != nil {
+			fast.Stop()
+		}
+	}()
+	for {
+		check := false
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case m := <-ch:
+			switch {
+			case m.Type == "execution_start":
+				in.f.emit(Event{Kind: EventStarted, Instance: in.cfg.Name, JobKey: jobKey, PromptID: pid, Attempt: a.Number})
+			case m.Type == "reconcile":
+				check = true
+			case m.Terminal() && fast == nil:
+				fastEnd = time.Now().Add(min(30*time.Second, 20*opts.PollInterval))
+				fast = time.NewTimer(0)
+				fastC = fast.C
+			case m.Terminal() && m.Type == "executing":
+				// executing {node: null} follows the history write (§5.3): look now.
+				fast.Reset(0)
+				fastC = fast.C
+			}
+		case <-fastC:
+			h, err := in.c.History(ctx, pid)
+			in.observe(err)
+			if h != nil {
+				return h, nil
+			}
+			if time.Now().After(fastEnd) {
+				fastC = nil // give up the fast path; the poll decides
+				continue
+			}
+			fastWait = min(fastWait*2, opts.PollInterval)
+			fast.Reset(fastWait)
+		case <-poll.C:
+			check = true
+		case <-timeout:
+			in.cancelPrompts(ctx, map[string]bool{pid: true})
+			return nil, fmt.Errorf("prompt %s timed out after %s: %w", pid, opts.JobTimeout, comfybatch.ErrTransient)
+		}
+		if !check {
+			continue
+		}
+		h, queuedOrRunning, err := in.reconcile(ctx, pid)
+		in.observe(err)
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if in.isDown() {
+				in.abandon(pid) // cancelled when the instance is back
+				return nil, fmt.Errorf("prompt %s: instance unreachable: %w", pid, err)
+			}
+		case h != nil:
+			return h, nil
+		case queuedOrRunning:
+			missing = 0
+		default:
+			missing++
+			if missing >= 2 {
+				in.forgetUploads()
+				return nil, fmt.Errorf("prompt %s is in neither queue nor history (server restarted?): %w", pid, comfybatch.ErrTransient)
+			}
+		}
+	}
+}
+
+// reconcile looks a prompt up: /queue first, then /history, so a prompt
+// finishing in between is not taken for lost.
+func (in *instance) reconcile(ctx context.Context, pid string) (h *HistoryEntry, queued bool, err error) {
+	q, err := in.c.Queue(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if q.Has(pid) {
+		return nil, true, nil
+	}
+	h, err = in.c.History(ctx, pid)
+	return h, false, err
+}
+
+func (in *instance) forgetUploads() {
+	in.mu.Lock()
+	in.uploads = map[string]string{}
+	in.mu.Unlock()
+}
+
+// collect turns a history entry into a candidate: the first output image,
+// downloaded, with the server's execution times.
+func (in *instance) collect(ctx context.Context, job comfybatch.Job, a Attempt, h *HistoryEntry, queued time.Time) (comfybatch.Candidate, error) {
+	now := time.Now()
+	started, finished := queued, now
+	if ms, ok := h.timestamp("execution_start"); ok {
+		started = time.UnixMilli(ms)
+	}
+	for _, ev := range []string{"execution_success", "execution_error", "execution_interrupted"} {
+		if ms, ok := h.timestamp(ev); ok {
+			finished = time.UnixMilli(ms)
+			break
+		}
+	}
+	in.mu.Lock()
+	if finished.After(started) {
+		in.st.Busy += finished.Sub(started)
+	}
+	in.mu.Unlock()
+	if err := h.Err(); err != nil {
+		if isOOM(err) {
+			// Out of memory: unload models before the next prompt (§8).
+			if ferr := in.c.Free(ctx, true, true); ferr != nil {
+				in.log.Warn("free after out-of-memory", "err", ferr)
+			}
+		}
+		return comfybatch.Candidate{}, fmt.Errorf("instance %s: job %s: %w", in.cfg.Name, job.Key, err)
+	}
+	imgs := h.Images()
+	if len(imgs) == 0 {
+		return comfybatch.Candidate{}, fmt.Errorf("instance %s: job %s: prompt %s finished without an output image: %w",
+			in.cfg.Name, job.Key, a.PromptID, comfybatch.ErrExecution)
+	}
+	t0 := time.Now()
+	data, err := in.c.View(ctx, imgs[0])
+	in.observe(err)
+	if err != nil {
+		return comfybatch.Candidate{}, fmt.Errorf("instance %s: job %s: %w", in.cfg.Name, job.Key, err)
+	}
+	return comfybatch.Candidate{
+		Job:      job,
+		Instance: in.cfg.Name,
+		PromptID: a.PromptID,
+		Attempt:  a.Number,
+		Image:    data,
+		Filename: imgs[0].Filename,
+		Queued:   queued,
+		Started:  started,
+		Finished: finished,
+		Download: time.Since(t0),
+	}, nil
+}
+
+// resume adopts the newest prior attempt that is still known to its
+// server; when none is, the job is queued for a new attempt.
+func (rs *runState) resume(ctx context.Context, js *jobState) {
+	prior := append([]Attempt(nil), js.task.Prior...)
+	sort.Slice(prior, func(i, j int) bool { return prior[i].Number > prior[j].Number })
+	for _, p := range prior {
+		in := rs.f.byName(p.Instance)
+		if in == nil {
+			continue
+		}
+		h, err := in.lookup(ctx, js.task.Job.Key, p)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil || h == nil {
+			continue
+		}
+		cand, err := in.collect(ctx, js.task.Job, p, h, time.Time{})
+		if ctx.Err() != nil {
+			return
+		}
+		rs.f.emit(Event{Kind: EventAdopted, Instance: in.cfg.Name, JobKey: p.JobKey, PromptID: p.PromptID, Attempt: p.Number, Err: err})
+		rs.settle(ctx, in, js, cand, err, true)
+		return
+	}
+	rs.enqueue(js)
+}
+
+// lookup finds a prior prompt: its history entry, waiting for it when it
+// is still queued or running; nil, nil when the server no longer knows it.
+func (in *instance) lookup(ctx context.Context, jobKey string, p Attempt) (*HistoryEntry, error) {
+	ch := in.register(p.PromptID)
+	defer in.unregister(p.PromptID)
+	h, queued, err := in.reconcile(ctx, p.PromptID)
+	if err != nil || h != nil || !queued {
+		return h, err
+	}
+	in.f.track(p.PromptID, in)
+	defer in.f.untrack(p.PromptID)
+	return in.await(ctx, jobKey, p, ch)
+}
+
+func (f *Fleet) byName(name string) *instance {
+	for _, in := range f.insts {
+		if in.cfg.Name == name {
+			return in
+		}
+	}
+	return nil
+}

@@ -1,0 +1,278 @@
+package generate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/comfybatch/comfybatch"
+)
+
+// Instance describes one ComfyUI server of a fleet.
+type Instance struct {
+	// Name identifies the instance in results, events, stats and Attempts;
+	// it must be unique. Empty means URL.
+	Name string
+	URL  string
+	// Headers are sent with every request to this instance.
+	Headers map[string]string
+	// InFlight is how many of our prompts the instance keeps queued on the
+	// server at once, so the GPU never waits for the client. Default 2.
+	InFlight int
+	// Weight is informational: pull-based scheduling already gives a
+	// faster instance more work.
+	Weight float64
+	// Tags are what the instance offers; a job runs only on instances
+	// carrying all of its Tags.
+	Tags []string
+	// Tier 0 is primary. An instance of a higher tier takes a job only when
+	// no up instance of a lower tier that may run it has a free slot (all
+	// down, or all saturated): it is overflow capacity.
+	Tier int
+}
+
+// Options configure a Fleet. The zero value is usable.
+type Options struct {
+	// HTTPClient is used for every request; nil means a new http.Client.
+	HTTPClient *http.Client
+	// Logger receives run milestones and retried faults; nil discards.
+	Logger *slog.Logger
+	// MaxAttempts bounds submissions per job (default 3).
+	MaxAttempts int
+	// JobTimeout bounds one attempt from its submission (0 = none). On
+	// timeout that prompt alone is deleted (pending) or interrupted
+	// (running) and the job is retried elsewhere.
+	JobTimeout time.Duration
+	// Backoff is the base delay for retries, reconnects and health probes
+	// (default 250ms); every delay is jittered.
+	Backoff time.Duration
+	// PollInterval is how often an in-flight prompt is checked with
+	// /queue and /history besides the WebSocket (default 1s). It is the
+	// fallback when the socket is down or events were missed.
+	PollInterval time.Duration
+	// GiveUpAfter is how long every instance may stay down before Run
+	// fails the remaining tasks and returns an error (default 2m).
+	GiveUpAfter time.Duration
+	// IgnoreAffinity hands out jobs in plan order (round-robin over free
+	// slots) instead of preferring an instance's last Job.Affinity. For
+	// comparisons.
+	IgnoreAffinity bool
+	// BeforeSubmit is called with the chosen prompt id before POST
+	// /prompt, so the caller can durably record it (resume recovers
+	// in-flight prompts by it). An error fails that job, not the run.
+	BeforeSubmit func(ctx context.Context, a Attempt) error
+	// OnEvent is a progress hook. It must be fast; it is called from many
+	// goroutines.
+	OnEvent func(Event)
+}
+
+// Attempt is one submission of a job to an instance.
+type Attempt struct {
+	JobKey, Instance, PromptID string
+	// Number counts submissions of the job, starting at 1.
+	Number int
+}
+
+// Task is one job to generate.
+type Task struct {
+	Job comfybatch.Job
+	// Prior are attempts a previous process recorded. Each is looked up
+	// (history, then queue, on its instance) and its result adopted instead
+	// of generating again; one in neither was lost in a restart, and the
+	// job is submitted anew.
+	Prior []Attempt
+}
+
+// Result is the outcome of one task.
+type Result struct {
+	// Candidate is filled on success.
+	Candidate comfybatch.Candidate
+	// Err is the classified failure (errors.Is ErrInvalid, ErrTransient,
+	// ErrExecution or ErrInterrupted); its message names the instance.
+	Err error
+	// Attempts is how many submissions the job took, prior ones included.
+	Attempts int
+}
+
+// EventKind names a fleet event.
+type EventKind string
+
+// Event kinds.
+const (
+	EventSubmitted    EventKind = "submitted"
+	EventStarted      EventKind = "started"
+	EventDone         EventKind = "done"
+	EventFailed       EventKind = "failed"
+	EventRetry        EventKind = "retry"
+	EventAdopted      EventKind = "adopted" // a prior attempt's result was taken over
+	EventInstanceUp   EventKind = "instance_up"
+	EventInstanceDown EventKind = "instance_down"
+	EventModelLoad    EventKind = "model_load"
+)
+
+// Event is reported through Options.OnEvent.
+type Event struct {
+	Kind     EventKind
+	Time     time.Time
+	Instance string
+	JobKey   string
+	PromptID string
+	Attempt  int
+	// Err is set for failed and retry events and for instance_down.
+	Err error
+}
+
+// InstanceStats is what a fleet observed of one instance.
+type InstanceStats struct {
+	Name string
+	// Prompts counts accepted submissions; Failures failed attempts.
+	Prompts, Failures int
+	// ModelLoads counts jobs whose Affinity differed from the instance's
+	// previous job (the first job counts).
+	ModelLoads int
+	// Busy sums execution time (execution_start to the terminal event,
+	// from history timestamps) of our prompts.
+	Busy time.Duration
+	// Down is how long the instance was considered down.
+	Down time.Duration
+}
+
+// Fleet runs jobs over several ComfyUI instances. It is safe for concurrent
+// use; one Run at a time.
+type Fleet struct {
+	opts  Options
+	log   *slog.Logger
+	insts []*instance
+
+	runMu sync.Mutex // one Run at a time
+
+	mu       sync.Mutex
+	tracked  map[string]*instance // our prompts that may still be on a server
+	draining bool
+	drain    chan struct{} // closed by Shutdown
+	run      *runState     // the Run in progress, nil between runs
+}
+
+// NewFleet checks the instances and returns a Fleet. It does not contact
+// the servers.
+func NewFleet(instances []Instance, opts Options) (*Fleet, error) {
+	if len(instances) == 0 {
+		return nil, fmt.Errorf("fleet: no instances: %w", comfybatch.ErrInvalid)
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 3
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = 250 * time.Millisecond
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = time.Second
+	}
+	if opts.GiveUpAfter <= 0 {
+		opts.GiveUpAfter = 2 * time.Minute
+	}
+	f := &Fleet{opts: opts, log: opts.Logger, tracked: map[string]*instance{}, drain: make(chan struct{})}
+	seen := map[string]bool{}
+	for _, in := range instances {
+		if in.URL == "" {
+			return nil, fmt.Errorf("fleet: instance %q has no URL: %w", in.Name, comfybatch.ErrInvalid)
+		}
+		if in.Name == "" {
+			in.Name = in.URL
+		}
+		if seen[in.Name] {
+			return nil, fmt.Errorf("fleet: instance name %q used twice: %w", in.Name, comfybatch.ErrInvalid)
+		}
+		seen[in.Name] = true
+		if in.InFlight <= 0 {
+			in.InFlight = 2
+		}
+		f.insts = append(f.insts, newInstance(in, f))
+	}
+	return f, nil
+}
+
+// Stats returns what the fleet observed of each instance, in the order
+// the instances were given.
+func (f *Fleet) Stats() []InstanceStats {
+	out := make([]InstanceStats, len(f.insts))
+	for i, in := range f.insts {
+		out[i] = in.stats()
+	}
+	return out
+}
+
+func (f *Fleet) emit(e Event) {
+	if f.opts.OnEvent == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	f.opts.OnEvent(e)
+}
+
+func (f *Fleet) track(pid string, in *instance) {
+	f.mu.Lock()
+	f.tracked[pid] = in
+	f.mu.Unlock()
+}
+
+func (f *Fleet) untrack(pid string) {
+	f.mu.Lock()
+	delete(f.tracked, pid)
+	f.mu.Unlock()
+}
+
+func (f *Fleet) isDraining() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.draining
+}
+
+// Shutdown is for Ctrl-C. It stops a running Run from submitting, deletes
+// only our pending prompts from every instance's queue, lets our running
+// prompts finish until ctx ends (a Run still in progress delivers their
+// Results), then interrupts the ones still running. Call it with a grace
+// context, e.g. context.WithTimeout(context.WithoutCancel(ctx), grace).
+// It returns when none of our prompts is left on any reachable server, or
+// when ctx is done (then after the interrupts were sent).
+func (f *Fleet) Shutdown(ctx context.Context) error {
+	f.mu.Lock()
+	if !f.draining {
+		f.draining = true
+		close(f.drain)
+	}
+	f.mu.Unlock()
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(f.insts))
+	for i, in := range f.insts {
+		wg.Go(func() { errs[i] = in.drainPrompts(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// ours returns the tracked prompt ids on one instance.
+func (f *Fleet) ours(in *instance) map[string]bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ids := map[string]bool{}
+	for pid, at := range f.tracked {
+		if at == in {
+			ids[pid] = true
+		}
+	}
+	return ids
+}

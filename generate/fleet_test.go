@@ -1,0 +1,51 @@
+package generate
+
+import (
+	"testing"
+	"time"
+
+	"github.com/comfybatch/comfybatch/generate/comfytest"
+)
+
+func TestFleetHappyPath(t *testing.T) {
+	sim := startSim(t, simOptions(3, comfytest.Options{TimeScale: 0.002})...)
+	f, err := NewFleet(instancesOf(sim), Options{Logger: testLogger(t), PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := testTasks(t, 30, comfytest.DefaultCheckpoints()[:3]...)
+	got, err := runAll(t, t.Context(), f, tasks)
+	if err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if len(got) != len(tasks) {
+		t.Fatalf("%d results for %d tasks", len(got), len(tasks))
+	}
+	for _, tk := range tasks {
+		r, ok := got[tk.Job.Key]
+		if !ok || r.Err != nil {
+			t.Errorf("job %d: result %+v", tk.Job.Index, r.Err)
+			continue
+		}
+		checkImage(t, r)
+		if r.Attempts != 1 || r.Candidate.Attempt != 1 || r.Candidate.PromptID == "" || r.Candidate.Filename == "" {
+			t.Errorf("job %d: attempts %d, candidate %+v", tk.Job.Index, r.Attempts, r.Candidate.PromptID)
+		}
+	}
+	total := 0
+	for i, s := range sim.Servers() {
+		st := s.Stats()
+		total += st.Prompts
+		if st.Prompts == 0 {
+			t.Errorf("instance %d generated nothing", i)
+		}
+	}
+	if total != len(tasks) {
+		t.Errorf("servers ran %d prompts for %d jobs", total, len(tasks))
+	}
+	for _, st := range f.Stats() {
+		if st.Prompts == 0 || st.Failures != 0 {
+			t.Errorf("fleet stats %+v", st)
+		}
+	}
+}

@@ -1,0 +1,312 @@
+package generate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/comfybatch/comfybatch"
+	"golang.org/x/sync/errgroup"
+)
+
+// runState is the work of one Run: the pending jobs and who waits for them.
+type runState struct {
+	f       *Fleet
+	results chan<- Result
+
+	mu        sync.Mutex
+	pending   []*jobState
+	changed   chan struct{} // closed and replaced whenever pending or health changes
+	remaining int           // tasks without a Result
+	idle      map[*instance]int
+	stop      context.CancelFunc // ends the run's helper goroutines
+	tiered    bool               // some instance has Tier > 0
+	abandoned error              // set when every instance stayed down too long
+}
+
+func (f *Fleet) wakeAll() {
+	f.mu.Lock()
+	rs := f.run
+	f.mu.Unlock()
+	if rs != nil {
+		rs.wake()
+	}
+}
+
+func (rs *runState) wake() {
+	rs.mu.Lock()
+	rs.wakeLocked()
+	rs.mu.Unlock()
+}
+
+func (rs *runState) wakeLocked() {
+	close(rs.changed)
+	rs.changed = make(chan struct{})
+}
+
+// Run generates every task and sends exactly one Result per task on
+// results as each finishes; it never closes results. It returns nil when
+// every task has a Result, ctx's error when ctx ends first, and another
+// error only when the run cannot continue: every instance stayed down for
+// Options.GiveUpAfter (the remaining tasks then get a Result with
+// ErrTransient first), or Shutdown stopped it with tasks unfinished.
+//
+// Run starts, per instance, one worker per InFlight slot, one WebSocket
+// watcher and one health prober, all in one errgroup that Run waits for.
+func (f *Fleet) Run(ctx context.Context, tasks []Task, results chan<- Result) error {
+	f.runMu.Lock()
+	defer f.runMu.Unlock()
+
+	g, gctx := errgroup.WithContext(ctx)
+	hctx, stop := context.WithCancel(gctx) // helpers: watchers, probers, resumers
+	defer stop()
+	rs := &runState{f: f, results: results, changed: make(chan struct{}), idle: map[*instance]int{}, stop: stop}
+
+	for _, in := range f.insts {
+		rs.tiered = rs.tiered || in.cfg.Tier > 0
+	}
+	var resume []*jobState
+	var early []Result
+	for _, t := range tasks {
+		js := &jobState{task: t, attempts: len(t.Prior)}
+		for _, a := range t.Prior {
+			js.attempts = max(js.attempts, a.Number)
+		}
+		rs.remaining++
+		switch {
+		case !f.runnable(t.Job):
+			early = append(early, Result{Err: fmt.Errorf("job %s: no instance carries tags %v: %w", t.Job.Key, t.Job.Tags, comfybatch.ErrInvalid)})
+		case len(t.Prior) > 0:
+			resume = append(resume, js)
+		default:
+			rs.pending = append(rs.pending, js)
+		}
+	}
+	if rs.remaining == 0 {
+		return ctx.Err()
+	}
+	f.mu.Lock()
+	f.run = rs
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.run = nil
+		f.mu.Unlock()
+	}()
+
+	wake := make(chan struct{}, len(f.insts))
+	for _, in := range f.insts {
+		ready := make(chan struct{})
+		g.Go(func() error { in.watch(hctx, ready); return nil })
+		g.Go(func() error { in.probe(hctx, wake); return nil })
+		for range in.cfg.InFlight {
+			g.Go(func() error {
+				select {
+				case <-ready:
+				case <-gctx.Done():
+				}
+				rs.worker(gctx, in)
+				return nil
+			})
+		}
+	}
+	g.Go(func() error { rs.watchGiveUp(hctx); return nil })
+	if len(early) > 0 {
+		g.Go(func() error {
+			for _, r := range early {
+				rs.finish(gctx, r)
+			}
+			return nil
+		})
+	}
+	if len(resume) > 0 {
+		g.Go(func() error { rs.resumeAll(gctx, resume); return nil })
+	}
+	_ = g.Wait() // every goroutine returns nil; ctx is checked below
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.abandoned != nil {
+		return rs.abandoned
+	}
+	if rs.remaining > 0 {
+		return fmt.Errorf("fleet shut down with %d of %d tasks unfinished: %w", rs.remaining, len(tasks), context.Canceled)
+	}
+	return nil
+}
+
+// worker is one InFlight slot of an instance: take a job, run one attempt,
+// repeat until no work is left.
+func (rs *runState) worker(ctx context.Context, in *instance) {
+	for {
+		js := rs.next(ctx, in)
+		if js == nil {
+			return
+		}
+		rs.attempt(ctx, in, js)
+	}
+}
+
+// next blocks until a job for in is ready, and returns nil when the run
+// is over (every task has a Result, ctx ended, or Shutdown began).
+func (rs *runState) next(ctx context.Context, in *instance) *jobState {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for {
+		if rs.remaining == 0 || ctx.Err() != nil || rs.f.isDraining() || rs.abandoned != nil {
+			return nil
+		}
+		now := time.Now()
+		if !in.isDown() {
+			if js := rs.pickLocked(in, now); js != nil {
+				if rs.tiered {
+					rs.wakeLocked() // a busier primary may let an overflow tier take work
+				}
+				return js
+			}
+		}
+		var wait <-chan time.Time
+		if soon := rs.earliestLocked(now); soon > 0 {
+			t := time.NewTimer(soon)
+			defer t.Stop()
+			wait = t.C
+		}
+		ch := rs.changed
+		rs.idle[in]++
+		rs.mu.Unlock()
+		select {
+		case <-ch:
+		case <-wait:
+		case <-ctx.Done():
+		case <-rs.f.drain:
+		}
+		rs.mu.Lock()
+		rs.idle[in]--
+	}
+}
+
+// earliestLocked is how long until the first job in backoff is ready, 0
+// when none is waiting.
+func (rs *runState) earliestLocked(now time.Time) time.Duration {
+	var d time.Duration
+	for _, js := range rs.pending {
+		if w := js.notBefore.Sub(now); w > 0 && (d == 0 || w < d) {
+			d = w
+		}
+	}
+	return d
+}
+
+// finish sends the one Result of a task.
+func (rs *runState) finish(ctx context.Context, r Result) {
+	select {
+	case rs.results <- r:
+	case <-ctx.Done():
+		return
+	}
+	rs.mu.Lock()
+	rs.remaining--
+	if rs.remaining == 0 {
+		rs.stop()
+	}
+	rs.wakeLocked()
+	rs.mu.Unlock()
+}
+
+// requeue puts a job back after a failed attempt, or returns false when
+// the retry policy says it is over.
+func (rs *runState) requeue(js *jobState, in *instance, err error) bool {
+	if !rs.f.retryable(js, err) || rs.f.isDraining() {
+		return false
+	}
+	js.avoid = in.cfg.Name
+	js.notBefore = time.Now().Add(jitter(rs.f.opts.Backoff << min(js.attempts-1, 5)))
+	rs.mu.Lock()
+	rs.pending = append(rs.pending, js)
+	rs.wakeLocked()
+	rs.mu.Unlock()
+	return true
+}
+
+// retryable is the one retry decision. Invalid input is never retried;
+// transient failures and foreign interrupts are retried; an execution
+// error is retried once, elsewhere; MaxAttempts bounds everything.
+func (f *Fleet) retryable(js *jobState, err error) bool {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	case errors.Is(err, comfybatch.ErrInvalid):
+		return false
+	case js.attempts >= f.opts.MaxAttempts:
+		return false
+	case errors.Is(err, comfybatch.ErrExecution):
+		js.execFails++
+		return js.execFails < 2
+	case errors.Is(err, comfybatch.ErrTransient), errors.Is(err, comfybatch.ErrInterrupted):
+		return true
+	}
+	return false
+}
+
+// watchGiveUp fails every remaining task when all instances have been
+// down for GiveUpAfter.
+func (rs *runState) watchGiveUp(ctx context.Context) {
+	tick := time.NewTicker(max(rs.f.opts.GiveUpAfter/20, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		allDown := true
+		var since time.Time
+		for _, in := range rs.f.insts {
+			in.mu.Lock()
+			if !in.down {
+				allDown = false
+			} else if in.downSince.After(since) {
+				since = in.downSince
+			}
+			in.mu.Unlock()
+		}
+		if !allDown || time.Since(since) < rs.f.opts.GiveUpAfter {
+			continue
+		}
+		err := fmt.Errorf("every instance has been down for %s: %w", rs.f.opts.GiveUpAfter, comfybatch.ErrTransient)
+		rs.mu.Lock()
+		rs.abandoned = err
+		left := rs.pending
+		rs.pending = nil
+		rs.wakeLocked()
+		rs.mu.Unlock()
+		for _, js := range left {
+			rs.finish(ctx, Result{Err: fmt.Errorf("job %s: %w", js.task.Job.Key, err), Attempts: js.attempts})
+		}
+		return
+	}
+}
+
+// resumeAll looks up prior attempts, a few tasks at a time.
+func (rs *runState) resumeAll(ctx context.Context, jobs []*jobState) {
+	var g errgroup.Group
+	g.SetLimit(8)
+	for _, js := range jobs {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { rs.resume(ctx, js); return nil })
+	}
+	_ = g.Wait()
+}
+
+func (rs *runState) enqueue(js *jobState) {
+	rs.mu.Lock()
+	rs.pending = append(rs.pending, js)
+	rs.wakeLocked()
+	rs.mu.Unlock()
+}
