@@ -1,0 +1,134 @@
+package inspect_test
+
+import (
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/comfybatch/comfybatch/inspect"
+	"github.com/comfybatch/comfybatch/store"
+)
+
+func TestRunsOfEmptyDatabase(t *testing.T) {
+	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "runs.sqlite"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	runs, err := inspect.Runs(t.Context(), st)
+	if err != nil || len(runs) != 0 {
+		t.Errorf("Runs = %v, %v; want none", runs, err)
+	}
+}
+
+func TestRunsNewestFirstAndRunningElapsed(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	running, err := f.st.CreateRun(ctx, store.Run{Name: "live", ManifestPath: "live.yaml",
+		Started: time.Now().Add(-time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := inspect.Runs(ctx, f.st)
+	if err != nil {
+		t.Fatalf("Runs = %v", err)
+	}
+	var ids []int64
+	for _, r := range runs {
+		ids = append(ids, r.ID)
+	}
+	if want := []int64{running.ID, f.smoke.ID, f.nightly.ID}; !slices.Equal(ids, want) {
+		t.Fatalf("Runs ids = %v, want %v", ids, want)
+	}
+	if d := runs[0].Duration; d < time.Minute {
+		t.Errorf("running run's Duration = %v, want at least the minute since it started", d)
+	}
+	if !runs[0].Finished.IsZero() || runs[0].Status != store.RunRunning {
+		t.Errorf("running run = %+v, want no finish time and status running", runs[0])
+	}
+}
+
+// TestShowGroupAddsUp checks that the per-group reports of a run add up
+// to the report of the whole run.
+func TestShowGroupAddsUp(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	all, err := inspect.Show(ctx, f.st, f.nightly.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cands, passed, selected, failures int
+	for _, g := range all.Groups {
+		r, err := inspect.Show(ctx, f.st, f.nightly.ID, g.Name)
+		if err != nil {
+			t.Fatalf("Show(%s) = %v", g.Name, err)
+		}
+		if len(r.Groups) != 1 || r.Groups[0] != g {
+			t.Errorf("Show(%s).Groups = %+v, want [%+v]", g.Name, r.Groups, g)
+		}
+		for _, s := range r.Selected {
+			if s.Group != g.Name {
+				t.Errorf("Show(%s) selected %+v of another group", g.Name, s)
+			}
+		}
+		for _, x := range r.Failures {
+			if x.Group != g.Name {
+				t.Errorf("Show(%s) lists failure %+v of another group", g.Name, x)
+			}
+		}
+		cands += r.Candidates
+		passed += r.Passed
+		selected += len(r.Selected)
+		failures += len(r.Failures)
+	}
+	if cands != all.Candidates || passed != all.Passed || selected != len(all.Selected) || failures != len(all.Failures) {
+		t.Errorf("groups add up to %d candidates, %d passed, %d selected, %d failures; run has %d, %d, %d, %d",
+			cands, passed, selected, failures, all.Candidates, all.Passed, len(all.Selected), len(all.Failures))
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name    string
+		call    func() error
+		mention string
+	}{
+		{"show unknown run", func() error { _, err := inspect.Show(ctx, f.st, 99, ""); return err }, "99"},
+		{"show unknown group", func() error { _, err := inspect.Show(ctx, f.st, f.nightly.ID, "cows"); return err },
+			`no group "cows" (it has "cats", "dogs")`},
+		{"compare unknown run", func() error { _, err := inspect.Compare(ctx, f.st, 99, "seed", ""); return err }, "99"},
+		{"compare unknown group", func() error {
+			_, err := inspect.Compare(ctx, f.st, f.nightly.ID, "seed", "cows")
+			return err
+		}, `no group "cows"`},
+		{"compare unknown param", func() error {
+			_, err := inspect.Compare(ctx, f.st, f.nightly.ID, "sampler", "")
+			return err
+		}, `param "sampler" (they have cfg, sampler_name, seed, steps)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), tc.mention) {
+				t.Errorf("error = %v, want one wrapping store.ErrNotFound that mentions %s", err, tc.mention)
+			}
+		})
+	}
+}
+
+func TestCompareParamOfNoCandidateInEmptyRun(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	empty, err := f.st.CreateRun(ctx, store.Run{Name: "empty", ManifestPath: "e.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := inspect.Compare(ctx, f.st, empty.ID, "anything", "")
+	if err != nil || len(c.Rows) != 0 {
+		t.Errorf("Compare(empty run) = %+v, %v; want no rows and no error", c, err)
+	}
+}
