@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/comfybatch/comfybatch"
+	"github.com/comfybatch/comfybatch/store"
 )
 
 // Text output is for people: tables aligned by text/tabwriter, times in
@@ -86,6 +87,10 @@ func writeRunHeader(w io.Writer, r RunSummary) {
 	fmt.Fprintf(w, "run %d %q: %s\n", r.ID, r.Name, r.Status)
 	fmt.Fprintf(w, "manifest  %s\n", r.ManifestPath)
 	fmt.Fprintf(w, "output    %s\n", r.OutputDir)
+	if r.Finished.IsZero() {
+		fmt.Fprintf(w, "started   %s UTC, not finished (%s so far)\n", timeText(r.Started), durationText(r.Duration))
+		return
+	}
 	fmt.Fprintf(w, "started   %s UTC, finished %s, took %s\n", timeText(r.Started), timeText(r.Finished),
 		durationText(r.Duration))
 }
@@ -144,7 +149,7 @@ func (r *RunReport) WriteText(w io.Writer) error {
 	if len(r.Failures) == 0 {
 		fmt.Fprintln(ew, "failures: none")
 	} else {
-		fmt.Fprintf(ew, "failures: %d\n", len(r.Failures))
+		fmt.Fprintf(ew, "failures: %d (%s)\n", len(r.Failures), classesText(r.Failures))
 		tw = newTable(ew)
 		fmt.Fprintln(tw, "GROUP\tJOB\tCLASS\tATTEMPTS\tINSTANCE\tMESSAGE")
 		for _, f := range r.Failures {
@@ -181,6 +186,30 @@ func (c *Comparison) WriteText(w io.Writer) error {
 		return err
 	}
 	return ew.err
+}
+
+// classesText counts failures by error class: "transient 3, execution 1",
+// most frequent first.
+func classesText(failures []store.Failure) string {
+	counts := map[string]int{}
+	var classes []string
+	for _, f := range failures {
+		if counts[f.Class] == 0 {
+			classes = append(classes, f.Class)
+		}
+		counts[f.Class]++
+	}
+	sort.SliceStable(classes, func(i, j int) bool {
+		if counts[classes[i]] != counts[classes[j]] {
+			return counts[classes[i]] > counts[classes[j]]
+		}
+		return classes[i] < classes[j]
+	})
+	parts := make([]string, len(classes))
+	for i, c := range classes {
+		parts[i] = fmt.Sprintf("%s %d", dash(c), counts[c])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // paramsText writes params as name=value pairs in manifest order, long
