@@ -116,7 +116,7 @@ func TestScreenshots(t *testing.T) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	run := reporttest.Run(t)
+	run := reporttest.RunSized(t, 512, 384)
 	p, err := report.WriteHTMLFile(t.Context(), filepath.Join(run.OutputDir, "report"), run, report.HTMLOptions{})
 	if err != nil {
 		t.Fatal(err)

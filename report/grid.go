@@ -50,8 +50,8 @@ const maxGridPixels = 400_000_000
 // names and values written as text. Each cell holds the candidate with
 // that pair of values (when there are several, the best total among those
 // not rejected, ties to the lower job index), framed green when selected
-// and red when rejected, with its total printed under it followed by
-// "#rank" when selected or "rej" when rejected. A pair nobody
+// red when rejected and amber when skipped as a near-duplicate, with its
+// total printed under it followed by "#rank", "rej" or "dup". A pair nobody
 // generated is a grey cell marked "empty", and an image that cannot be
 // read a grey cell marked "unreadable".
 //
@@ -101,6 +101,7 @@ type gridPlan struct {
 	xs, ys       []string
 	cells        [][]*comfybatch.Scored // [row][col], nil when empty
 	rank         [][]int                // [row][col]: selection rank of the cell's candidate, 0 if not selected
+	dup          [][]bool               // [row][col]: the cell's candidate is a near-duplicate of a selected one
 	cellW, cellH int                    // pitch, including the gap
 	img          []image.Rectangle      // [row*len(xs)+col]: the image area of a cell
 	labels       []label
@@ -118,6 +119,7 @@ func planGrid(run Run, opts GridOptions, face pen) (*gridPlan, error) {
 		x, y string
 		c    *comfybatch.Scored
 		g    string
+		dups map[string]string
 	}
 	var entries []entry
 	xset, yset := map[string]bool{}, map[string]bool{}
@@ -138,7 +140,7 @@ func planGrid(run Run, opts GridOptions, face pen) (*gridPlan, error) {
 					continue
 				}
 			}
-			e := entry{FormatValue(xv), FormatValue(yv), c, g.Name}
+			e := entry{FormatValue(xv), FormatValue(yv), c, g.Name, g.NearDuplicates}
 			xset[e.x], yset[e.y] = true, true
 			entries = append(entries, e)
 		}
@@ -157,9 +159,11 @@ func planGrid(run Run, opts GridOptions, face pen) (*gridPlan, error) {
 	col, row := indexOf(p.xs), indexOf(p.ys)
 	p.cells = make([][]*comfybatch.Scored, len(p.ys))
 	p.rank = make([][]int, len(p.ys))
+	p.dup = make([][]bool, len(p.ys))
 	for r := range p.cells {
 		p.cells[r] = make([]*comfybatch.Scored, len(p.xs))
 		p.rank[r] = make([]int, len(p.xs))
+		p.dup[r] = make([]bool, len(p.xs))
 	}
 	for _, e := range entries {
 		r, c := row[e.y], col[e.x]
@@ -167,6 +171,7 @@ func planGrid(run Run, opts GridOptions, face pen) (*gridPlan, error) {
 			p.cells[r][c] = e.c
 			s, _ := run.Selected(e.g, e.c.Candidate.Job.Key)
 			p.rank[r][c] = s.Rank
+			_, p.dup[r][c] = e.dups[e.c.Candidate.Job.Key]
 		}
 	}
 
@@ -218,7 +223,7 @@ func planGrid(run Run, opts GridOptions, face pen) (*gridPlan, error) {
 			p.img[r*len(p.xs)+c] = box
 			under := image.Rect(x0, y0+cs, x0+cs, y0+cs+lineH)
 			if cell := p.cells[r][c]; cell != nil {
-				text := scoreText(cell, p.rank[r][c])
+				text := scoreText(cell, p.rank[r][c], p.dup[r][c])
 				if face.width(text) > cs {
 					text = fmt.Sprintf("%.3f", cell.Total) // the frame still tells selected from rejected
 				}
@@ -245,12 +250,15 @@ func better(a, b *comfybatch.Scored) bool {
 }
 
 // scoreText is the line under a cell: the total, then "#rank" for a
-// selected candidate or "rej" for a rejected one.
-func scoreText(c *comfybatch.Scored, rank int) string {
+// selected candidate, "rej" for a rejected one or "dup" for a
+// near-duplicate.
+func scoreText(c *comfybatch.Scored, rank int, dup bool) string {
 	s := fmt.Sprintf("%.3f", c.Total)
 	switch {
 	case rank > 0:
 		s += fmt.Sprintf(" #%d", rank)
+	case dup:
+		s += " dup"
 	case c.Rejected != "":
 		s += " rej"
 	}
@@ -294,10 +302,11 @@ func loadCells(ctx context.Context, run Run, p *gridPlan, size int) ([]image.Ima
 
 func drawGrid(p *gridPlan, thumbs []image.Image, face pen) *image.RGBA {
 	var (
-		gridInk      = color.RGBA{0x1f, 0x23, 0x28, 0xff}
-		gridEmpty    = color.RGBA{0xea, 0xee, 0xf2, 0xff}
-		gridSelected = color.RGBA{0x1a, 0x7f, 0x37, 0xff}
-		gridRejected = color.RGBA{0xb4, 0x23, 0x18, 0xff}
+		gridInk       = color.RGBA{0x1f, 0x23, 0x28, 0xff}
+		gridEmpty     = color.RGBA{0xea, 0xee, 0xf2, 0xff}
+		gridSelected  = color.RGBA{0x1a, 0x7f, 0x37, 0xff}
+		gridRejected  = color.RGBA{0xb4, 0x23, 0x18, 0xff}
+		gridDuplicate = color.RGBA{0x9a, 0x67, 0x00, 0xff}
 	)
 	dst := image.NewRGBA(image.Rect(0, 0, p.width, p.height))
 	draw.Draw(dst, dst.Bounds(), image.White, image.Point{}, draw.Src)
@@ -320,6 +329,8 @@ func drawGrid(p *gridPlan, thumbs []image.Image, face pen) *image.RGBA {
 			switch {
 			case p.rank[r][c] > 0:
 				frame(dst, box, 4, gridSelected)
+			case p.dup[r][c]:
+				frame(dst, box, 2, gridDuplicate)
 			case cell.Rejected != "":
 				frame(dst, box, 2, gridRejected)
 			}

@@ -101,7 +101,7 @@ func TestHTMLContent(t *testing.T) {
 		`scoring error: clip: connection refused`,
 		`<span class="badge sel" data-rank="1">#1 selected</span>`,
 		`<dd data-param="seed">10</dd>`,
-		`<dd data-metric="sharpness.laplacian_var">310</dd>`,
+		`data-metric="sharpness.laplacian_var">310</dd>`,
 		`<tr class="failure" data-job="5" data-class="execution">`,
 		`KSampler: CUDA error: an illegal memory access was encountered`,
 		`seed=10, sampler_name=dpmpp_2m`,

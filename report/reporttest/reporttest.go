@@ -31,6 +31,13 @@ import (
 // image is a 64×48 PNG in Colour(job index) with its own stripe pattern.
 func Run(t testing.TB) report.Run {
 	t.Helper()
+	return RunSized(t, 64, 48)
+}
+
+// RunSized is Run with images of w×h pixels, for screenshots that should
+// look like real output.
+func RunSized(t testing.TB, w, h int) report.Run {
+	t.Helper()
 	dir := t.TempDir()
 	started := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	run := report.Run{
@@ -76,7 +83,7 @@ func Run(t testing.TB) report.Run {
 	}
 	for _, s := range specs {
 		rel := filepath.Join("images", s.group, fmt.Sprintf("%06d.png", s.index))
-		writePNG(t, filepath.Join(dir, rel), s.index)
+		writePNG(t, filepath.Join(dir, rel), s.index, w, h)
 		job := comfybatch.Job{
 			Key:   fmt.Sprintf("key%02d", s.index),
 			Index: s.index,
@@ -135,15 +142,16 @@ func Colour(n int) color.RGBA {
 
 // writePNG writes the image of job index n: Colour(n) with darker
 // vertical stripes, more of them for larger n.
-func writePNG(t testing.TB, path string, n int) {
+func writePNG(t testing.TB, path string, n, w, h int) {
 	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	c := Colour(n)
 	dark := color.RGBA{c.R / 3, c.G / 3, c.B / 3, 255}
-	stripes := n + 1
-	for y := 0; y < 48; y++ {
-		for x := 0; x < 64; x++ {
-			if x%(64/stripes) < 2 && x > 4 {
+	period := max(3, w/(n+1))
+	stroke := max(2, w/32)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			if x%period < stroke && x > 4 {
 				img.SetRGBA(x, y, dark)
 			} else {
 				img.SetRGBA(x, y, c)
