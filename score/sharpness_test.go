@@ -54,7 +54,7 @@ func sharpnessOf(t *testing.T, s *Sharpness, img image.Image) float64 {
 
 func TestSharpnessMatchesReference(t *testing.T) {
 	s := &Sharpness{}
-	for i, sz := range []image.Point{{3, 3}, {17, 5}, {64, 64}, {200, 130}, {512, 300}} {
+	for i, sz := range []image.Point{{3, 3}, {17, 5}, {64, 64}, {200, 130}, {301, 97}} {
 		img := randomImage(sz.X, sz.Y, uint64(i))
 		var gray image.Image = imaging.Grayscale(img)
 		for _, m := range []struct {
