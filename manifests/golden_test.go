@@ -175,6 +175,9 @@ func renderPlan(t *testing.T, m *Manifest, plan *Plan, dir string) string {
 		for _, in := range j.Inputs {
 			fmt.Fprintf(&b, " upload %s.%s<-%s sha256:%.12s", in.Node, in.Input, strings.ReplaceAll(in.Path, dir, "$DIR"), in.SHA256)
 		}
+		if len(j.Tags) > 0 {
+			fmt.Fprintf(&b, " tags=%s", strings.Join(j.Tags, ","))
+		}
 		fmt.Fprintf(&b, " affinity=%s key=%.12s\n", j.Affinity, j.Key)
 	}
 	return b.String()

@@ -25,7 +25,7 @@ type setValue struct {
 	v value
 }
 
-var groupKeys = []string{"name", "set", "count", "top_k"}
+var groupKeys = []string{"name", "set", "count", "top_k", "tags"}
 
 // parseGroups reads the groups: list.
 func (m *Manifest) parseGroups(v *yaml.Node, src source, p *problems) {
@@ -59,6 +59,8 @@ func (m *Manifest) parseGroups(v *yaml.Node, src source, p *problems) {
 				}
 			case "count", "top_k":
 				m.groupNumber(g, f, what, p)
+			case "tags":
+				g.spec.Tags, _ = p.strings(f.v, what+" tags")
 			}
 		}
 		m.groups = append(m.groups, g)

@@ -2,8 +2,6 @@ package manifests
 
 import (
 	"encoding/json"
-
-	"gopkg.in/yaml.v3"
 )
 
 // Manifest is a loaded and validated manifest. Plan expands it into jobs.
@@ -41,12 +39,13 @@ type Manifest struct {
 	Groups []GroupSpec
 	// Combine is "matrix" (cartesian product, the default) or "zip".
 	Combine string
+	// Tags are instance tags every job requires (each group may add more).
+	Tags []string
 
 	bindings map[string]*binding // param name -> resolved binding
 	sweep    []*axisSpec         // swept params, manifest order
 	groups   []*group            // parallel to Groups
 	wf       *workflow
-	wfPos    *yaml.Node // the workflow: value, where whole-workflow problems point
 	file     string     // display name for errors
 }
 
@@ -114,8 +113,9 @@ type OutputSpec struct {
 // GroupSpec is one group of candidates.
 type GroupSpec struct {
 	Name  string
-	TopK  int // per-group top_k; 0 = the manifest's select.top_k
-	Count int // candidates planned for the group
+	TopK  int      // per-group top_k; 0 = the manifest's select.top_k
+	Count int      // candidates planned for the group
+	Tags  []string // instance tags the group's jobs require, with the manifest's
 }
 
 // TopKFor returns how many candidates the named group delivers: its own

@@ -58,7 +58,7 @@ func Parse(name string, data []byte, dir string) (*Manifest, error) {
 }
 
 var topKeys = []string{"name", "workflow", "instances", "params", "groups", "groups_from", "sweep", "combine",
-	"master_seed", "scorers", "select", "output"}
+	"master_seed", "scorers", "select", "output", "tags"}
 
 func parse(name string, data []byte, src source) (*Manifest, error) {
 	p := &problems{file: name}
@@ -98,9 +98,12 @@ func parse(name string, data []byte, src source) (*Manifest, error) {
 		if err != nil {
 			p.at(f.v, "workflow: %s", fileProblem(err))
 		} else {
-			wfData, m.Workflow, m.WorkflowPath, m.wfPos = d, d, resolved, f.v
+			wfData, m.Workflow, m.WorkflowPath = d, d, resolved
 			m.wf = parseWorkflow(displayPath(name, rel), d, p)
 		}
+	}
+	if f, ok := sec["tags"]; ok {
+		m.Tags, _ = p.strings(f.v, "tags")
 	}
 	if f, ok := sec["instances"]; ok {
 		m.parseInstances(f.v, p)

@@ -205,6 +205,13 @@ func (m *Manifest) checkGroups(p *problems) {
 	}
 	m.Groups = make([]GroupSpec, len(m.groups))
 	for i, g := range m.groups {
+		var tags []string
+		for _, t := range append(slices.Clone(m.Tags), g.spec.Tags...) {
+			if !slices.Contains(tags, t) {
+				tags = append(tags, t)
+			}
+		}
+		g.spec.Tags = tags
 		m.Groups[i] = g.spec
 	}
 }
@@ -299,7 +306,7 @@ func (m *Manifest) job(g *group, axes [][]*axisSpec, vals [][][]value, idx []int
 		byName[b.name] = v
 		bound = append(bound, b)
 	}
-	job := comfybatch.Job{Group: g.spec.Name}
+	job := comfybatch.Job{Group: g.spec.Name, Tags: slices.Clone(g.spec.Tags)}
 	for _, s := range g.set {
 		put(s.b, s.v)
 	}
