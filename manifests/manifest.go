@@ -46,7 +46,7 @@ type Manifest struct {
 	sweep    []*axisSpec         // swept params, manifest order
 	groups   []*group            // parallel to Groups
 	wf       *workflow
-	file     string     // display name for errors
+	file     string // display name for errors
 }
 
 // Instance is one ComfyUI server.

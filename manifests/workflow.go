@@ -130,7 +130,8 @@ func parseWorkflow(file string, data []byte, p *problems) *workflow {
 	}
 	w := &workflow{file: file, nodes: map[string]*node{}, raw: top, lines: nodeLines(data)}
 	ok := true
-	for id, raw := range top {
+	for _, id := range slices.SortedFunc(maps.Keys(top), compareIDs) {
+		raw := top[id]
 		n := &node{id: id}
 		if err := json.Unmarshal(raw, &n.fields); err != nil || n.fields == nil {
 			p.in(file, w.lines[id], 0, "node %q is not an object; is this an API-format workflow?", id)
