@@ -212,7 +212,7 @@ func (s *Server) getView(w http.ResponseWriter, r *http.Request) {
 
 // postUpload follows server.image_upload (§6.1).
 func (s *Server) postUpload(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxUploadSize)
 	if err := r.ParseMultipartForm(32 << 20); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {

@@ -11,9 +11,6 @@ import (
 	"strconv"
 )
 
-// maxBody is --max-upload-size's default, 100 MB; it applies to every body.
-const maxBody = 100 * 1024 * 1024
-
 // maxHistory is MAXIMUM_HISTORY_SIZE.
 const maxHistory = 10000
 
@@ -39,7 +36,7 @@ func (s *Server) routes() {
 	handle("GET /object_info", s.getObjectInfo)
 	handle("GET /object_info/{class}", s.getObjectInfoClass)
 	handle("GET /system_stats", s.getSystemStats)
-	handle("GET /features", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, serverFeatures()) })
+	handle("GET /features", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.features()) })
 	handle("GET /models", s.getModels)
 	handle("GET /models/{folder}", s.getModelsFolder)
 	handle("GET /embeddings", func(w http.ResponseWriter, r *http.Request) {
@@ -72,8 +69,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // readBody reads a request body under the 100 MB limit. It answers 413 or
 // 500 itself and returns ok=false then.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxUploadSize))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -111,7 +108,7 @@ func newUUID() string {
 
 // postPrompt follows server.post_prompt (§2.1).
 func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
-	b, ok := readBody(w, r)
+	b, ok := s.readBody(w, r)
 	if !ok {
 		return
 	}
@@ -239,7 +236,7 @@ type clearDelete struct {
 }
 
 func (s *Server) postQueue(w http.ResponseWriter, r *http.Request) {
-	b, ok := readBody(w, r)
+	b, ok := s.readBody(w, r)
 	if !ok {
 		return
 	}
@@ -333,7 +330,7 @@ func (s *Server) getHistoryItem(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) postHistory(w http.ResponseWriter, r *http.Request) {
-	b, ok := readBody(w, r)
+	b, ok := s.readBody(w, r)
 	if !ok {
 		return
 	}
@@ -359,7 +356,7 @@ func (s *Server) postHistory(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) postInterrupt(w http.ResponseWriter, r *http.Request) {
-	b, ok := readBody(w, r)
+	b, ok := s.readBody(w, r)
 	if !ok {
 		return
 	}
@@ -378,7 +375,7 @@ func (s *Server) postInterrupt(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) postFree(w http.ResponseWriter, r *http.Request) {
-	b, ok := readBody(w, r)
+	b, ok := s.readBody(w, r)
 	if !ok {
 		return
 	}

@@ -32,6 +32,9 @@ type Options struct {
 	// SameSIDQuirk reproduces ComfyUI's same-sid replacement bug: when an old
 	// socket with a re-used clientId closes, it unregisters the new one.
 	SameSIDQuirk bool
+	// MaxUploadSize is --max-upload-size in bytes: the limit of every request
+	// body (default 100 MB); larger bodies are answered 413.
+	MaxUploadSize int64
 	// OutputDir and InputDir are the output and input folders. Empty means a
 	// temporary folder owned by the Server and removed by Close.
 	OutputDir, InputDir string
@@ -96,6 +99,9 @@ func (o Options) withDefaults() Options {
 	}
 	if len(o.Checkpoints) == 0 {
 		o.Checkpoints = DefaultCheckpoints()
+	}
+	if o.MaxUploadSize <= 0 {
+		o.MaxUploadSize = 100 * 1024 * 1024
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -81,7 +81,7 @@ func (s *Server) wsReader(wc *wsConn) {
 		}
 		s.mu.Lock()
 		wc.flags = m.Data
-		s.enqueueLocked(wc, "feature_flags", serverFeatures())
+		s.enqueueLocked(wc, "feature_flags", s.features())
 		s.mu.Unlock()
 	}
 	s.mu.Lock()
@@ -166,6 +166,7 @@ func (s *Server) sendLocked(typ string, data map[string]any, sid string) {
 	}
 }
 
-func serverFeatures() map[string]any {
-	return map[string]any{"supports_preview_metadata": true, "max_upload_size": float64(maxBody)}
+// features are the server feature flags (§4.1), also served by GET /features.
+func (s *Server) features() map[string]any {
+	return map[string]any{"supports_preview_metadata": true, "max_upload_size": float64(s.opts.MaxUploadSize)}
 }
