@@ -54,6 +54,6 @@ func ExampleExport() {
 	}
 	fmt.Print(string(meta))
 	// Output:
-	// 1 of 1 exported: [hero-shots-000000.png metadata.jsonl]
+	// 1 of 1 exported: [metadata.jsonl]
 	// {"key":"hero-shots-000000","file_name":"hero-shots-000000.png","path":"000000.png","run_id":1,"run":"example","group":"Hero Shots","job_index":0,"job_key":"k0","prompt":"a red fox","params":{"prompt":"a red fox","seed":42},"scores":{},"total":1,"selected":true,"rank":1,"width":16,"height":16,"bytes":75}
 }

@@ -4,9 +4,8 @@ package export
 // Hugging Face "imagefolder" layout (datasets.load_dataset("imagefolder",
 // data_dir=...)): each metadata line's file_name names its image.
 type imageFolder struct {
-	dir   string
-	meta  lineFile
-	files []string
+	dir  string
+	meta lineFile
 }
 
 func (f *imageFolder) add(s Sample, ext string, data []byte) error {
@@ -17,7 +16,6 @@ func (f *imageFolder) add(s Sample, ext string, data []byte) error {
 	if err := writeFile(f.dir, s.FileName, data); err != nil {
 		return err
 	}
-	f.files = append(f.files, s.FileName)
 	return f.meta.write(s)
 }
 
@@ -28,7 +26,7 @@ func (f *imageFolder) close() ([]string, error) {
 	if err := f.meta.commit(); err != nil {
 		return nil, err
 	}
-	return sortedCopy(append(f.files, "metadata.jsonl")), nil
+	return []string{"metadata.jsonl"}, nil
 }
 
 func (f *imageFolder) abort() { f.meta.abort() }

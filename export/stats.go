@@ -23,9 +23,9 @@ type Stats struct {
 	Bytes  int64  `json:"bytes"`
 	Width  Extent `json:"width"`
 	Height Extent `json:"height"`
-	// Files are the files written besides _stats.json, relative to the
-	// destination and sorted (for imagefolder: metadata.jsonl and the
-	// images; for webdataset: the shards; for jsonl: candidates.jsonl).
+	// Files are the data files written besides _stats.json and the
+	// images, relative to the destination and sorted: metadata.jsonl for
+	// imagefolder, the shards for webdataset, candidates.jsonl for jsonl.
 	Files []string `json:"files"`
 	// Duration is how long Export took; DurationSeconds is the same,
 	// rounded to milliseconds, for JSON.

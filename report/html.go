@@ -114,8 +114,10 @@ func WriteHTMLFile(ctx context.Context, dir string, run Run, opts HTMLOptions) (
 	}
 	opts.ThumbDir, opts.ThumbURL = files, "report_files/"
 	if opts.ImageURL == "" && run.OutputDir != "" {
-		if abs, err := filepath.Abs(dir); err == nil {
-			if rel, err := filepath.Rel(abs, run.OutputDir); err == nil {
+		abs, err1 := filepath.Abs(dir)
+		out, err2 := filepath.Abs(run.OutputDir)
+		if err1 == nil && err2 == nil {
+			if rel, err := filepath.Rel(abs, out); err == nil {
 				opts.ImageURL = filepath.ToSlash(rel) + "/"
 			}
 		}
