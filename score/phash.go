@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/disintegration/imaging"
-
 	"github.com/comfybatch/comfybatch"
 )
 
@@ -21,7 +19,7 @@ import (
 // have hashes a few bits apart; compare them with HammingHex. The selectors
 // use it to keep top-K picks diverse.
 //
-// The image is reduced to 32×32 luma with a box filter, transformed with a
+// The image is reduced to 32×32 luma by area averaging, transformed with a
 // 2-D DCT-II, and the 8×8 lowest frequencies are compared with the median
 // of those 64 coefficients, DC excluded: bit i (most significant first, row
 // by row) is 1 when coefficient i is above the median.
@@ -55,13 +53,11 @@ const (
 )
 
 func phash64(img image.Image) uint64 {
-	small := imaging.Resize(img, phashSize, phashSize, imaging.Box)
+	small := areaLuma(img, phashSize, phashSize)
 	var lum [phashSize][phashSize]float64
 	for y := range phashSize {
-		row := small.Pix[y*small.Stride:]
 		for x := range phashSize {
-			q := row[4*x : 4*x+3]
-			lum[y][x] = 0.299*float64(q[0]) + 0.587*float64(q[1]) + 0.114*float64(q[2])
+			lum[y][x] = float64(small.pix[y*phashSize+x])
 		}
 	}
 	// cos[k][n] = cos(π(2n+1)k / 2N), only for the kept frequencies.

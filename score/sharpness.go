@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"image"
 
-	"github.com/disintegration/imaging"
-
 	"github.com/comfybatch/comfybatch"
 )
 
@@ -14,9 +12,10 @@ import (
 // metric "laplacian_var". Luminance is Rec.601 luma (0.299R + 0.587G +
 // 0.114B) on a 0..255 scale; the kernel is the 4-neighbour 0 1 0 / 1 -4 1 /
 // 0 1 0, evaluated on interior pixels only (no border padding). Images
-// whose longest side exceeds LongSide are first downscaled to it with a box
-// filter, so scores are comparable across output sizes; smaller images are
-// not upscaled. Blurry images score low, a flat image scores 0.
+// whose longest side exceeds LongSide are first reduced to it by area
+// averaging (each output pixel is the mean of the source area it covers),
+// so scores are comparable across output sizes; smaller images are not
+// upscaled. Blurry images score low, a flat image scores 0.
 type Sharpness struct {
 	// Name goes into Score.Scorer; default "sharpness".
 	Name string
@@ -40,17 +39,19 @@ func (s *Sharpness) Score(ctx context.Context, c comfybatch.Candidate) (comfybat
 	}
 	return comfybatch.Score{
 		Scorer:  name,
-		Metrics: map[string]float64{"laplacian_var": laplacianVar(fitLong(img, long))},
+		Metrics: map[string]float64{"laplacian_var": sharpness(img, long)},
 	}, nil
 }
 
-// fitLong downscales img so its longest side is at most long.
-func fitLong(img image.Image, long int) image.Image {
+// sharpness is the variance of the Laplacian of img's luma, reduced by area
+// averaging when its longest side exceeds long.
+func sharpness(img image.Image, long int) float64 {
 	b := img.Bounds()
 	if b.Dx() <= long && b.Dy() <= long {
-		return img
+		return laplacianVar(img)
 	}
-	return imaging.Fit(img, long, long, imaging.Box)
+	dw, dh := fitSize(b.Dx(), b.Dy(), long)
+	return laplacianVarPlane(areaLuma(img, dw, dh))
 }
 
 // laplacianVar computes the variance of the Laplacian in one pass over

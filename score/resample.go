@@ -1,0 +1,127 @@
+package score
+
+import (
+	"image"
+	"math"
+
+	"github.com/disintegration/imaging"
+)
+
+// lumaPlane is a w×h luma image, row-major, 0..255.
+type lumaPlane struct {
+	w, h int
+	pix  []float32
+}
+
+// fitSize returns the size of a w×h image scaled so its longest side is
+// long, keeping the aspect ratio.
+func fitSize(w, h, long int) (int, int) {
+	if w >= h {
+		return long, max(1, int(math.Round(float64(h)*float64(long)/float64(w))))
+	}
+	return max(1, int(math.Round(float64(w)*float64(long)/float64(h)))), long
+}
+
+// axisWeights maps n source pixels onto m ≤ n destination pixels by area:
+// destination i covers source interval [i·n/m, (i+1)·n/m), and each source
+// pixel contributes its overlap with that interval divided by its length.
+type axisWeights struct {
+	start []int       // first source pixel of destination i
+	w     [][]float32 // weights of source start[i], start[i]+1, ...
+}
+
+func newAxisWeights(n, m int) axisWeights {
+	r := float64(n) / float64(m)
+	aw := axisWeights{start: make([]int, m), w: make([][]float32, m)}
+	for i := range m {
+		lo, hi := float64(i)*r, float64(i+1)*r
+		j0 := int(math.Floor(lo))
+		j1 := min(n, int(math.Ceil(hi)))
+		aw.start[i] = j0
+		ws := make([]float32, 0, j1-j0)
+		for j := j0; j < j1; j++ {
+			ov := math.Min(float64(j+1), hi) - math.Max(float64(j), lo)
+			ws = append(ws, float32(ov/r))
+		}
+		aw.w[i] = ws
+	}
+	return aw
+}
+
+// areaLuma reduces img's Rec.601 luma to dw×dh (each no larger than the
+// source; a smaller source is first enlarged with a box filter) by area
+// averaging, reading the source once, one row at a time.
+// Averaging luma equals averaging the channels and then taking luma, since
+// luma is linear in them.
+func areaLuma(img image.Image, dw, dh int) lumaPlane {
+	if b := img.Bounds(); b.Dx() < dw || b.Dy() < dh {
+		img = imaging.Resize(img, max(b.Dx(), dw), max(b.Dy(), dh), imaging.Box)
+	}
+	lr := newLumaRows(img)
+	xs, ys := newAxisWeights(lr.w, dw), newAxisWeights(lr.h, dh)
+	// For each source row, the destination rows it feeds and with what
+	// weight. A source row overlaps at most two destination rows, as a
+	// destination row is at least one source row tall; the third slot
+	// absorbs a sliver left by rounding.
+	type rowTarget struct {
+		d [3]int
+		w [3]float32
+		n int
+	}
+	targets := make([]rowTarget, lr.h)
+	for i, j0 := range ys.start {
+		for k, w := range ys.w[i] {
+			t := &targets[j0+k]
+			if w == 0 || t.n == len(t.d) {
+				continue
+			}
+			t.d[t.n], t.w[t.n] = i, w
+			t.n++
+		}
+	}
+	out := lumaPlane{w: dw, h: dh, pix: make([]float32, dw*dh)}
+	src := make([]int32, lr.w)
+	hrow := make([]float32, dw)
+	for y := range lr.h {
+		lr.row(y, src)
+		for i, j0 := range xs.start {
+			var s float32
+			for k, w := range xs.w[i] {
+				s += float32(src[j0+k]) * w
+			}
+			hrow[i] = s / 1000 // luma rows are scaled by 1000
+		}
+		t := targets[y]
+		for k := range t.n {
+			dst := out.pix[t.d[k]*dw : (t.d[k]+1)*dw]
+			w := t.w[k]
+			for i, v := range hrow {
+				dst[i] += v * w
+			}
+		}
+	}
+	return out
+}
+
+// laplacianVarPlane is laplacianVar for a luma plane.
+func laplacianVarPlane(p lumaPlane) float64 {
+	w, h := p.w, p.h
+	if w < 3 || h < 3 {
+		return 0
+	}
+	var sum, sumSq float64
+	for y := 1; y < h-1; y++ {
+		u, m, d := p.pix[(y-1)*w:y*w], p.pix[y*w:(y+1)*w], p.pix[(y+1)*w:(y+2)*w]
+		var rs, rq float64
+		for x := 1; x < w-1; x++ {
+			l := float64(u[x] + d[x] + m[x-1] + m[x+1] - 4*m[x])
+			rs += l
+			rq += l * l
+		}
+		sum += rs
+		sumSq += rq
+	}
+	n := float64((w - 2) * (h - 2))
+	mean := sum / n
+	return max(0, sumSq/n-mean*mean)
+}
