@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 
@@ -269,6 +270,28 @@ func TestErrorFormat(t *testing.T) {
 	} {
 		if got := c.e.Error(); got != c.want {
 			t.Errorf("%+v.Error() = %q, want %q", c.e, got, c.want)
+		}
+	}
+}
+
+// TestPlanConcurrent backs the package doc's claim that Plan may be called
+// from several goroutines (run under -race).
+func TestPlanConcurrent(t *testing.T) {
+	m, err := manifests.LoadFS(examples.FS, "seed-vs-sampler.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	plans := make([]*manifests.Plan, 4)
+	for i := range plans {
+		wg.Go(func() {
+			plans[i], _ = m.Plan() // goroutine i writes plans[i] only
+		})
+	}
+	wg.Wait()
+	for i, p := range plans {
+		if p == nil || !reflect.DeepEqual(p, plans[0]) {
+			t.Errorf("plan %d differs from plan 0", i)
 		}
 	}
 }

@@ -22,6 +22,8 @@ type workflow struct {
 	ids   []string       // node ids, numeric ones in numeric order
 	nodes map[string]*node
 	raw   map[string]json.RawMessage
+	canon map[string][]byte // node id -> canonical node JSON
+	keys  []string          // node ids in canonical (byte) order
 }
 
 type node struct {
@@ -165,6 +167,16 @@ func parseWorkflow(file string, data []byte, p *problems) *workflow {
 	if !ok {
 		return nil
 	}
+	w.canon = make(map[string][]byte, len(top))
+	for id, raw := range top {
+		c, err := comfybatch.Canonical(raw)
+		if err != nil {
+			p.in(file, w.lines[id], 0, "node %q: %v", id, err)
+			return nil
+		}
+		w.canon[id] = c
+	}
+	w.keys = slices.Sorted(maps.Keys(top)) // encoding/json's map key order
 	w.ids = slices.SortedFunc(maps.Keys(w.nodes), compareIDs)
 	hasOutput := false
 	for _, id := range w.ids {
@@ -274,11 +286,24 @@ func (w *workflow) withInput(input string) []*node {
 }
 
 // patch returns the canonical JSON of the workflow with some inputs
-// replaced: patches maps node id -> input -> new raw value.
+// replaced: patches maps node id -> input -> new raw value. Unpatched nodes
+// reuse their canonical form, so only patched nodes are re-encoded; the
+// result is byte-for-byte comfybatch.Canonical of the patched document.
 func (w *workflow) patch(patches map[string]map[string]json.RawMessage) ([]byte, error) {
-	out := make(map[string]json.RawMessage, len(w.raw))
-	maps.Copy(out, w.raw)
-	for id, in := range patches {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, id := range w.keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(id) // a string always marshals
+		b.Write(k)
+		b.WriteByte(':')
+		in, ok := patches[id]
+		if !ok {
+			b.Write(w.canon[id])
+			continue
+		}
 		n := w.nodes[id]
 		inputs := maps.Clone(n.inputs)
 		maps.Copy(inputs, in)
@@ -292,13 +317,14 @@ func (w *workflow) patch(patches map[string]map[string]json.RawMessage) ([]byte,
 		if err != nil {
 			return nil, fmt.Errorf("patch %s: %w", n, err)
 		}
-		out[id] = rawNode
+		c, err := comfybatch.Canonical(rawNode)
+		if err != nil {
+			return nil, fmt.Errorf("patch %s: %w", n, err)
+		}
+		b.Write(c)
 	}
-	doc, err := json.Marshal(out)
-	if err != nil {
-		return nil, fmt.Errorf("patch workflow: %w", err)
-	}
-	return comfybatch.Canonical(doc)
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 // lineCol converts a byte offset into a 1-based line and column.
