@@ -33,6 +33,9 @@ func (m *Manifest) parseGroups(v *yaml.Node, src source, p *problems) {
 	if !ok {
 		return
 	}
+	if len(items) == 0 {
+		p.at(v, "groups is an empty list; remove it for one group named after the manifest")
+	}
 	for i, it := range items {
 		what := fmt.Sprintf("groups[%d]", i)
 		fs := p.fields(it, what, groupKeys)

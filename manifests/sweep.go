@@ -121,13 +121,13 @@ func (m *Manifest) parseRange(ax *axisSpec, v *yaml.Node, f map[string]field, wh
 	}
 	step, hasStep := f["step"]
 	switch {
-	case b.seed || b.kind == kindInt:
+	case !b.seed && b.kind == kindInt:
+		// Integers other than seeds may be negative: int64.
+		return m.intRange(ax, v, f, what, p)
+	case b.seed:
+		// Seeds may exceed 2^63: uint64.
 		lo, ok1 := parseUint(from.v)
 		hi, ok2 := parseUint(to.v)
-		if !b.seed {
-			// Non-seed integers may be negative; handle them as int64.
-			return m.intRange(ax, v, f, what, p)
-		}
 		if !ok1 || !ok2 {
 			p.at(v, "%s: seed ranges go from and to integers in 0..%s", what, maxSeed)
 			return false
