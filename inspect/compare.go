@@ -116,33 +116,18 @@ func stats(xs []float64) (mean, median, best float64) {
 // compares its candidates by param. A param no candidate has is an error
 // wrapping store.ErrNotFound that lists the ones they do have.
 func Compare(ctx context.Context, st *store.Store, runID int64, param, group string) (*Comparison, error) {
-	run, err := st.Run(ctx, runID)
+	s, err := readRun(ctx, st, runID, group)
 	if err != nil {
 		return nil, err
 	}
-	counts, err := st.Counts(ctx, runID)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkGroup(runID, counts, group); err != nil {
-		return nil, err
-	}
-	cands, err := st.Candidates(ctx, runID, group)
-	if err != nil {
-		return nil, err
-	}
-	sel, err := st.Selections(ctx, runID)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkParam(runID, cands, param); err != nil {
+	if err := checkParam(runID, s.cands, param); err != nil {
 		return nil, err
 	}
 	return &Comparison{
-		Run:   NewRunSummary(run, counts, len(sel), time.Now()),
+		Run:   NewRunSummary(s.run, s.counts, len(s.sel), time.Now()),
 		Param: param,
 		Group: group,
-		Rows:  CompareBy(cands, inGroup(sel, group), param),
+		Rows:  CompareBy(s.cands, inGroup(s.sel, group), param),
 	}, nil
 }
 

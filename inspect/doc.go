@@ -13,6 +13,7 @@
 // gate), CompareBy (statistics per parameter value) and NewRunSummary.
 //
 // Errors for a run, group or parameter the database doesn't have wrap
-// store.ErrNotFound. The package holds no state; its functions are safe for
-// concurrent use as far as the Store is (it is).
+// store.ErrNotFound. The package holds no state, and its functions only
+// read, so they are safe for concurrent use, also while a run is writing
+// to the same database (WAL).
 package inspect

@@ -122,39 +122,21 @@ func selectedCandidate(s comfybatch.Selection, c comfybatch.Scored) SelectedCand
 
 // Show reads run runID, or one group of it when group is not "", into a
 // report. A run or group the database doesn't have is an error wrapping
-// store.ErrNotFound.
+// store.ErrNotFound. Reading a run that is being written may, rarely, give
+// counts a record or two apart from the lists (see readRun).
 func Show(ctx context.Context, st *store.Store, runID int64, group string) (*RunReport, error) {
-	run, err := st.Run(ctx, runID)
+	s, err := readRun(ctx, st, runID, group)
 	if err != nil {
 		return nil, err
 	}
-	counts, err := st.Counts(ctx, runID)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkGroup(runID, counts, group); err != nil {
-		return nil, err
-	}
-	cands, err := st.Candidates(ctx, runID, group)
-	if err != nil {
-		return nil, err
-	}
-	sel, err := st.Selections(ctx, runID)
-	if err != nil {
-		return nil, err
-	}
-	failures, err := st.Failures(ctx, runID)
-	if err != nil {
-		return nil, err
-	}
-	var groupFailures []store.Failure
-	for _, f := range failures {
+	var failures []store.Failure
+	for _, f := range s.failures {
 		if group == "" || f.Group == group {
-			groupFailures = append(groupFailures, f)
+			failures = append(failures, f)
 		}
 	}
-	summary := NewRunSummary(run, counts, len(sel), time.Now())
-	return NewRunReport(summary, group, counts, cands, inGroup(sel, group), groupFailures), nil
+	summary := NewRunSummary(s.run, s.counts, len(s.sel), time.Now())
+	return NewRunReport(summary, group, s.counts, s.cands, inGroup(s.sel, group), failures), nil
 }
 
 // checkGroup returns an error when group is not "" and the run has no

@@ -5,9 +5,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/inspect"
 	"github.com/comfybatch/comfybatch/store"
 )
@@ -130,5 +132,70 @@ func TestCompareParamOfNoCandidateInEmptyRun(t *testing.T) {
 	c, err := inspect.Compare(ctx, f.st, empty.ID, "anything", "")
 	if err != nil || len(c.Rows) != 0 {
 		t.Errorf("Compare(empty run) = %+v, %v; want no rows and no error", c, err)
+	}
+}
+
+// TestShowWhileRunWrites reads a run while candidates are being recorded
+// into it, as batch show does during a nightly build.
+func TestShowWhileRunWrites(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	live, err := f.st.CreateRun(ctx, store.Run{Name: "live", ManifestPath: "live.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	jobs := make([]comfybatch.Job, n)
+	for i := range jobs {
+		jobs[i] = fixtureJob(t, i, "cats", params(uint64(i), "euler", 20, 7)...)
+	}
+	if err := f.st.PlanJobs(ctx, live.ID, jobs); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	done := make(chan error, 1)
+	wg.Go(func() { // the writer; waited for below
+		for _, j := range jobs {
+			if err := f.st.RecordCandidate(ctx, live.ID, scored(j, 0.5, 100, "")); err != nil {
+				done <- err
+				return
+			}
+			if err := f.st.Flush(ctx); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	})
+	defer wg.Wait()
+	last := 0
+	for writing := true; writing; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("writer: %v", err)
+			}
+			writing = false
+		default:
+		}
+		r, err := inspect.Show(ctx, f.st, live.ID, "")
+		if err != nil {
+			t.Fatalf("Show while writing = %v", err)
+		}
+		// Counts and candidates come from separate reads, so they may be
+		// apart by what was committed in between, but never backwards.
+		if r.Candidates < last || r.Candidates > n || r.Groups[0].Jobs.Done < last {
+			t.Fatalf("Show while writing: %d candidates, %d done (previously %d); want growing counts",
+				r.Candidates, r.Groups[0].Jobs.Done, last)
+		}
+		last = r.Candidates
+	}
+	r, err := inspect.Show(ctx, f.st, live.ID, "")
+	if err != nil {
+		t.Fatalf("Show after the writer finished = %v", err)
+	}
+	if r.Candidates != n || r.Groups[0].Jobs.Done != n {
+		t.Errorf("Show after the writer finished: %d candidates, %d done; want %d of each",
+			r.Candidates, r.Groups[0].Jobs.Done, n)
 	}
 }
