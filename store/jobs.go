@@ -94,6 +94,9 @@ type JobState struct {
 	// Status is one of comfybatch.StatusPending, StatusSubmitted,
 	// StatusDone, StatusFailed.
 	Status string
+	// ErrorClass is the comfybatch.Class of a failed job's error ("" for
+	// others): resume retries failures unless they were bad input.
+	ErrorClass string
 	// Attempts are every prompt id recorded for the job, in the order
 	// they were submitted.
 	Attempts []Attempt
@@ -102,14 +105,14 @@ type JobState struct {
 // JobStates returns the state of every job of run runID by key.
 func (s *Store) JobStates(ctx context.Context, runID int64) (map[string]JobState, error) {
 	out := make(map[string]JobState)
-	rows, err := s.read.QueryContext(ctx, `SELECT job_key, status FROM jobs WHERE run_id = ?`, runID)
+	rows, err := s.read.QueryContext(ctx, `SELECT job_key, status, coalesce(error_class, '') FROM jobs WHERE run_id = ?`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("read job states of run %d: %w", runID, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var st JobState
-		if err := rows.Scan(&st.Key, &st.Status); err != nil {
+		if err := rows.Scan(&st.Key, &st.Status, &st.ErrorClass); err != nil {
 			return nil, fmt.Errorf("read job states of run %d: %w", runID, err)
 		}
 		out[st.Key] = st

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"database/sql"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/comfybatch/comfybatch/generate/comfytest"
+	"github.com/comfybatch/comfybatch/manifests/examples"
+)
+
+// copyDemo writes the embedded demo manifest and its files into dir.
+func copyDemo(t *testing.T, dir string) string {
+	t.Helper()
+	err := fs.WalkDir(examples.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(examples.FS, p)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, data, 0o644)
+	})
+	if err != nil {
+		t.Fatalf("copy demo: %v", err)
+	}
+	return filepath.Join(dir, "demo.yaml")
+}
+
+// batchCmd runs this test binary as the batch command (see TestMain).
+func batchCmd(t *testing.T, dir string, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "COMFYBATCH_TEST_MAIN=1")
+	return cmd
+}
+
+// TestCrashResume kills `batch run` with SIGKILL at seeded random moments,
+// resumes each time, and checks that the final database and files are
+// exactly those of an uninterrupted run: every job recorded once, no
+// partial or orphan image files, the same selections.
+func TestCrashResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test runs the binary a dozen times")
+	}
+	fleet, err := comfytest.StartFleet(2, comfytest.Options{TimeScale: 0.02})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fleet.Close()
+	urls := strings.Join(fleet.URLs(), ",")
+
+	refDir, crashDir := t.TempDir(), t.TempDir()
+	refManifest, crashManifest := copyDemo(t, refDir), copyDemo(t, crashDir)
+	if out, err := batchCmd(t, refDir, "run", "--instances", urls, refManifest).CombinedOutput(); err != nil {
+		t.Fatalf("reference run: %v\n%s", err, out)
+	}
+
+	rng := rand.New(rand.NewPCG(20261123, 7))
+	kills := 0
+	for i := 0; i < 12; i++ {
+		cmd := batchCmd(t, crashDir, "run", "--instances", urls, crashManifest)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Kill at a random moment: the point is an arbitrary interleaving,
+		// so a timer (not an event) decides when.
+		delay := time.Duration(50+rng.IntN(600)) * time.Millisecond
+		timer := time.AfterFunc(delay, func() { _ = cmd.Process.Signal(syscall.SIGKILL) })
+		err := cmd.Wait()
+		timer.Stop()
+		if err == nil {
+			break // the run finished before the kill
+		}
+		kills++
+	}
+	if out, err := batchCmd(t, crashDir, "run", "--instances", urls, crashManifest).CombinedOutput(); err != nil {
+		t.Fatalf("final resume: %v\n%s", err, out)
+	}
+	t.Logf("killed the run %d times before it completed", kills)
+	if kills < 3 {
+		t.Errorf("only %d kills landed mid-run; the kill window no longer covers the run", kills)
+	}
+
+	ref, got := dbState(t, filepath.Join(refDir, "comfybatch-runs")), dbState(t, filepath.Join(crashDir, "comfybatch-runs"))
+	if got.jobs != ref.jobs || got.done != ref.jobs || got.dupes != 0 {
+		t.Errorf("after crashes: %d jobs, %d done, %d duplicate keys; want %d, %d, 0", got.jobs, got.done, got.dupes, ref.jobs, ref.jobs)
+	}
+	if !reflect.DeepEqual(got.selections, ref.selections) {
+		t.Errorf("selections after crashes differ from an uninterrupted run:\n got %v\nwant %v", got.selections, ref.selections)
+	}
+	if len(got.strayFiles) > 0 {
+		t.Errorf("files in the run folder that no row points at (partial or orphan): %v", got.strayFiles)
+	}
+}
+
+type state struct {
+	jobs, done, dupes int
+	selections        []string
+	strayFiles        []string
+}
+
+func dbState(t *testing.T, outDir string) state {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(outDir, "comfybatch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var s state
+	q := func(query string, dst ...any) {
+		if err := db.QueryRow(query).Scan(dst...); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+	}
+	q(`SELECT count(*), count(DISTINCT job_key), sum(status = 'done') FROM jobs`, &s.jobs, &s.dupes, &s.done)
+	s.dupes = s.jobs - s.dupes
+	rows, err := db.Query(`SELECT group_name || '/' || rank || '/' || job_key FROM selections ORDER BY group_name, rank`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var v string
+		rows.Scan(&v)
+		s.selections = append(s.selections, v)
+	}
+	rows.Close()
+	var runDir string
+	q(`SELECT output_dir FROM runs ORDER BY id DESC LIMIT 1`, &runDir)
+	known := map[string]bool{}
+	rows, err = db.Query(`SELECT rel_path FROM images`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var v string
+		rows.Scan(&v)
+		known[filepath.Clean(v)] = true
+	}
+	rows.Close()
+	filepath.WalkDir(runDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(runDir, p)
+		if strings.HasPrefix(rel, "selected"+string(filepath.Separator)) {
+			return nil
+		}
+		if !known[rel] {
+			s.strayFiles = append(s.strayFiles, rel)
+		}
+		return nil
+	})
+	return s
+}

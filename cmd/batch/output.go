@@ -1,0 +1,128 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/comfybatch/comfybatch"
+	"github.com/comfybatch/comfybatch/pipeline"
+)
+
+// printOutcome writes the selected candidates of every group as a table,
+// then where the database and images are.
+func printOutcome(w io.Writer, out *pipeline.Outcome) {
+	metrics := metricColumns(out)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	hdr := []string{"GROUP", "RANK", "JOB", "SEED", "INSTANCE", "TOTAL"}
+	for _, m := range metrics {
+		hdr = append(hdr, strings.ToUpper(m))
+	}
+	hdr = append(hdr, "IMAGE")
+	fmt.Fprintln(tw, strings.Join(hdr, "\t"))
+	for _, g := range out.Groups {
+		byKey := map[string]comfybatch.Scored{}
+		for _, c := range g.Ranked {
+			byKey[c.Candidate.Job.Key] = c
+		}
+		for _, s := range g.Selection {
+			c := byKey[s.JobKey]
+			seed := "-"
+			if v, ok := c.Candidate.Job.Seed(); ok {
+				seed = fmt.Sprint(v)
+			}
+			row := []string{g.Name, fmt.Sprint(s.Rank), fmt.Sprint(c.Candidate.Job.Index), seed, c.Candidate.Instance, fmt.Sprintf("%.3f", s.Total)}
+			for _, m := range metrics {
+				scorer, metric, _ := strings.Cut(m, ".")
+				if v, ok := c.Metric(scorer, metric); ok {
+					row = append(row, fmt.Sprintf("%.4g", v))
+				} else {
+					row = append(row, "-")
+				}
+			}
+			row = append(row, filepath.Join(out.Run.OutputDir, c.Candidate.Path))
+			fmt.Fprintln(tw, strings.Join(row, "\t"))
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	selected := 0
+	for _, g := range out.Groups {
+		selected += len(g.Selection)
+	}
+	fmt.Fprintf(w, "run %d: %d jobs, %d generated now, %d already done, %d failed; %d selected in %d groups (%s)\n",
+		out.Run.ID, out.Total, out.Done, out.Skipped, out.Failed, selected, len(out.Groups), out.Elapsed.Round(10*1e6))
+	fmt.Fprintf(w, "database: %s\n", out.Database)
+	fmt.Fprintf(w, "images:   %s\n", out.Run.OutputDir)
+	fmt.Fprintf(w, "selected: %s\n", filepath.Join(out.Run.OutputDir, "selected"))
+}
+
+// metricColumns lists "scorer.metric" names that carry weight, in a
+// stable order, for the table's score columns.
+func metricColumns(out *pipeline.Outcome) []string {
+	seen := map[string]bool{}
+	for _, g := range out.Groups {
+		for _, c := range g.Ranked {
+			for _, s := range c.Scores {
+				for m := range s.Metrics {
+					if m == "ok" || m == "width" || m == "height" || m == "bytes" {
+						continue // shown as gates, not columns
+					}
+					seen[s.Scorer+"."+m] = true
+				}
+			}
+		}
+	}
+	var cols []string
+	for k := range seen {
+		cols = append(cols, k)
+	}
+	sort.Strings(cols)
+	return cols
+}
+
+// selectionJSON is one line of --json output: an API, keep keys stable.
+type selectionJSON struct {
+	Run      int64              `json:"run"`
+	Group    string             `json:"group"`
+	Rank     int                `json:"rank"`
+	Job      int                `json:"job"`
+	JobKey   string             `json:"job_key"`
+	Params   map[string]any     `json:"params"`
+	Instance string             `json:"instance"`
+	PromptID string             `json:"prompt_id"`
+	Total    float64            `json:"total"`
+	Scores   map[string]float64 `json:"scores"`
+	Image    string             `json:"image"`
+}
+
+func printJSON(w io.Writer, out *pipeline.Outcome) {
+	enc := json.NewEncoder(w)
+	for _, g := range out.Groups {
+		byKey := map[string]comfybatch.Scored{}
+		for _, c := range g.Ranked {
+			byKey[c.Candidate.Job.Key] = c
+		}
+		for _, s := range g.Selection {
+			c := byKey[s.JobKey]
+			line := selectionJSON{
+				Run: out.Run.ID, Group: g.Name, Rank: s.Rank, Job: c.Candidate.Job.Index, JobKey: s.JobKey,
+				Params: map[string]any{}, Instance: c.Candidate.Instance, PromptID: c.Candidate.PromptID,
+				Total: s.Total, Scores: map[string]float64{}, Image: filepath.Join(out.Run.OutputDir, c.Candidate.Path),
+			}
+			for _, p := range c.Candidate.Job.Params {
+				line.Params[p.Name] = p.Value
+			}
+			for _, sc := range c.Scores {
+				for m, v := range sc.Metrics {
+					line.Scores[sc.Scorer+"."+m] = v
+				}
+			}
+			_ = enc.Encode(line)
+		}
+	}
+}

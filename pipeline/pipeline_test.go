@@ -1,0 +1,263 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"image/png"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/comfybatch/comfybatch"
+	"github.com/comfybatch/comfybatch/generate"
+	"github.com/comfybatch/comfybatch/generate/comfytest"
+	"github.com/comfybatch/comfybatch/manifests"
+	"github.com/comfybatch/comfybatch/manifests/examples"
+)
+
+// demoManifest loads the embedded demo manifest with its output in dir.
+func demoManifest(t *testing.T, dir string) *manifests.Manifest {
+	t.Helper()
+	m, err := manifests.LoadFS(examples.FS, "demo.yaml")
+	if err != nil {
+		t.Fatalf("load demo manifest: %v", err)
+	}
+	m.Path = filepath.Join(dir, "demo.yaml")
+	m.Output.Dir = filepath.Join(dir, "runs")
+	m.Output.Database = filepath.Join(dir, "comfybatch.db")
+	return m
+}
+
+func startFleet(t *testing.T, n int) []generate.Instance {
+	t.Helper()
+	fleet, err := comfytest.StartFleet(n, comfytest.Options{TimeScale: 0.001})
+	if err != nil {
+		t.Fatalf("start simulated fleet: %v", err)
+	}
+	t.Cleanup(func() { fleet.Close() })
+	var out []generate.Instance
+	for i, u := range fleet.URLs() {
+		out = append(out, generate.Instance{Name: string(rune('a' + i)), URL: u})
+	}
+	return out
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// TestDemoEndToEnd runs the demo manifest against an in-process simulated
+// fleet and checks the database, the selection and the files.
+func TestDemoEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	m := demoManifest(t, dir)
+	plan, err := m.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Run(t.Context(), Options{Manifest: m, Instances: startFleet(t, 3), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if out.Done != len(plan.Jobs) || out.Failed != 0 {
+		t.Errorf("Run done %d, failed %d; want %d done, 0 failed", out.Done, out.Failed, len(plan.Jobs))
+	}
+
+	db, err := sql.Open("sqlite", m.Output.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	// Every planned candidate is recorded exactly once, done, with scores.
+	for _, j := range plan.Jobs {
+		var n, scores int
+		var status string
+		err := db.QueryRow(`SELECT count(*), max(status) FROM jobs WHERE run_id = ? AND job_key = ?`, out.Run.ID, j.Key).Scan(&n, &status)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 || status != comfybatch.StatusDone {
+			t.Errorf("job %d (%s): %d rows, status %q; want 1 row, done", j.Index, j.Key[:8], n, status)
+		}
+		if err := db.QueryRow(`SELECT count(*) FROM scores WHERE run_id = ? AND job_key = ?`, out.Run.ID, j.Key).Scan(&scores); err != nil {
+			t.Fatal(err)
+		}
+		if scores < len(m.Scorers) {
+			t.Errorf("job %d has %d score rows, want at least %d", j.Index, scores, len(m.Scorers))
+		}
+	}
+
+	// Each group has exactly K selections and they are the K highest totals
+	// among the candidates that passed every gate.
+	if len(out.Groups) != len(m.Groups) {
+		t.Fatalf("outcome has %d groups, manifest %d", len(out.Groups), len(m.Groups))
+	}
+	for _, g := range out.Groups {
+		k := m.TopKFor(g.Name)
+		if len(g.Selection) != k {
+			t.Errorf("group %s: %d selected, want %d", g.Name, len(g.Selection), k)
+		}
+		var eligible []float64
+		for _, c := range g.Ranked {
+			if c.Rejected == "" {
+				eligible = append(eligible, c.Total)
+			}
+		}
+		sort.Sort(sort.Reverse(sort.Float64Slice(eligible)))
+		for i, s := range g.Selection {
+			if i < len(eligible) && s.Total != eligible[i] {
+				t.Errorf("group %s rank %d total %.4f, want the %d-th highest %.4f", g.Name, s.Rank, s.Total, i+1, eligible[i])
+			}
+		}
+		var stored int
+		if err := db.QueryRow(`SELECT count(*) FROM selections WHERE run_id = ? AND group_name = ?`, out.Run.ID, g.Name).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if stored != k {
+			t.Errorf("group %s: %d selections stored, want %d", g.Name, stored, k)
+		}
+	}
+
+	// Image files exist and decode; selected ones are laid out per group.
+	rows, err := db.Query(`SELECT rel_path FROM images WHERE run_id = ?`, out.Run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	files := 0
+	for rows.Next() {
+		var rel string
+		if err := rows.Scan(&rel); err != nil {
+			t.Fatal(err)
+		}
+		decodePNG(t, filepath.Join(out.Run.OutputDir, rel))
+		files++
+	}
+	if files != len(plan.Jobs) {
+		t.Errorf("%d image rows, want %d", files, len(plan.Jobs))
+	}
+	for _, g := range out.Groups {
+		sel, _ := filepath.Glob(filepath.Join(out.Run.OutputDir, "selected", g.Name, "*.png"))
+		if len(sel) != len(g.Selection) {
+			t.Errorf("selected/%s has %d files, want %d", g.Name, len(sel), len(g.Selection))
+		}
+	}
+}
+
+func decodePNG(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Errorf("read image: %v", err)
+		return
+	}
+	if _, err := png.Decode(bytes.NewReader(data)); err != nil {
+		t.Errorf("decode %s: %v", path, err)
+	}
+}
+
+// TestRerunResumesWithoutGenerating runs the demo twice: the second run
+// continues the first, generates nothing and selects the same.
+func TestRerunResumesWithoutGenerating(t *testing.T) {
+	dir := t.TempDir()
+	inst := startFleet(t, 2)
+	first, err := Run(t.Context(), Options{Manifest: demoManifest(t, dir), Instances: inst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Run(t.Context(), Options{Manifest: demoManifest(t, dir), Instances: inst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Resumed || second.Run.ID != first.Run.ID || second.Done != 0 || second.Skipped != first.Total {
+		t.Errorf("second Run: resumed %v run %d done %d skipped %d; want resumed run %d, 0 done, %d skipped",
+			second.Resumed, second.Run.ID, second.Done, second.Skipped, first.Run.ID, first.Total)
+	}
+	if got, want := selectedKeys(second), selectedKeys(first); !equal(got, want) {
+		t.Errorf("second selection %v, want %v", got, want)
+	}
+}
+
+// cancelAfter is a Generator that passes n results through from a real
+// fleet, then cancels the run, as a Ctrl-C would.
+type cancelAfter struct {
+	inner  Generator
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Run(ctx context.Context, tasks []generate.Task, results chan<- generate.Result) error {
+	mid := make(chan generate.Result)
+	errc := make(chan error, 1)
+	go func() { errc <- c.inner.Run(ctx, tasks, mid) }() // owned here: we wait on errc below
+	seen := 0
+	for {
+		select {
+		case r := <-mid:
+			results <- r
+			if seen++; seen == c.n {
+				c.cancel()
+			}
+		case err := <-errc:
+			return err
+		}
+	}
+}
+
+// TestCanceledRunResumes cancels a run part-way and checks that the rerun
+// generates only what is missing.
+func TestCanceledRunResumes(t *testing.T) {
+	dir := t.TempDir()
+	inst := startFleet(t, 2)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	first, err := Run(ctx, Options{Manifest: demoManifest(t, dir), Instances: inst,
+		NewGenerator: func(in []generate.Instance, o generate.Options) (Generator, error) {
+			f, err := generate.NewFleet(in, o)
+			return &cancelAfter{inner: f, n: 10, cancel: cancel}, err
+		}})
+	if err == nil {
+		t.Fatal("canceled Run returned no error")
+	}
+	if first == nil || first.Done < 10 || first.Done >= first.Total {
+		t.Fatalf("canceled Run outcome %+v; want 10 or more, but not all, done", first)
+	}
+	second, err := Run(t.Context(), Options{Manifest: demoManifest(t, dir), Instances: inst})
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if second.Run.ID != first.Run.ID || !second.Resumed {
+		t.Errorf("resume used run %d (resumed %v), want run %d", second.Run.ID, second.Resumed, first.Run.ID)
+	}
+	if second.Skipped != first.Done || second.Skipped+second.Done != second.Total {
+		t.Errorf("resume: skipped %d, done %d of %d; want skipped = %d done before, and all done", second.Skipped, second.Done, second.Total, first.Done)
+	}
+}
+
+func selectedKeys(o *Outcome) []string {
+	var out []string
+	for _, g := range o.Groups {
+		for _, s := range g.Selection {
+			out = append(out, s.JobKey)
+		}
+	}
+	return out
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
