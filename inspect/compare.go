@@ -17,8 +17,8 @@ import (
 type Comparison struct {
 	Run   RunSummary
 	Param string
-	Group string // "" for every group
-	Rows  []CompareRow
+	Group string       // "" for every group
+	Rows  []CompareRow // one per value, in natural order; "values" in JSON
 }
 
 // CompareRow is the statistics of the candidates that share one value of
