@@ -326,3 +326,19 @@ func typesMatchPattern(pattern, got []string) bool {
 	}
 	return len(got) > 0 && got[0] == pattern[0] && typesMatchPattern(pattern[1:], got[1:])
 }
+
+func httpPost(t *testing.T, url, ctype string, body []byte) (httpResult, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", url, bytes.NewReader(body))
+	if err != nil {
+		return httpResult{}, err
+	}
+	req.Header.Set("Content-Type", ctype)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return httpResult{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return httpResult{resp.StatusCode, b, resp.Header}, err
+}

@@ -85,52 +85,79 @@ func renderScene(rng *rand.Rand, w, h int, grain bool) *image.NRGBA {
 			sh.col[c] = rng.Float64() * 255
 		}
 	}
-	amp := 0.0
+	amp := 0
 	if grain {
-		amp = 4 + rng.Float64()*24
+		amp = 4 + rng.IntN(24)
 	}
-	x := rng.Uint64() | 1
+	noise := rng.Uint64() | 1
+
+	// Background: a linear gradient crossed by hard-edged stripes. Both are
+	// linear in x along a row, so they are stepped incrementally.
+	const twoPi = 2 * math.Pi
 	invW, invH := 1/float64(w), 1/float64(h)
-	i := 0
+	dt, dphase := invW*ca/2, math.Mod(freq*ca, twoPi)
 	for py := range h {
 		fy := float64(py)
-		for px := range w {
-			fx := float64(px)
-			t := (fx*invW*ca + fy*invH*sa + 1) / 2
-			var col [3]float64
+		t := (fy*invH*sa + 1) / 2
+		phase := math.Mod(-freq*fy*sa, twoPi)
+		if phase < 0 {
+			phase += twoPi
+		}
+		row := img.Pix[py*img.Stride : py*img.Stride+w*4]
+		for i := 0; i < len(row); i += 4 {
+			mix := 0.0
+			if phase < math.Pi {
+				mix = stripeMix
+			}
 			for c := range 3 {
-				col[c] = c0[c]*(1-t) + c1[c]*t
+				v := c0[c]*(1-t) + c1[c]*t
+				row[i+c] = uint8(v*(1-mix) + c2[c]*mix)
 			}
-			if math.Sin(freq*(fx*ca-fy*sa)) > 0 {
-				for c := range 3 {
-					col[c] = col[c]*(1-stripeMix) + c2[c]*stripeMix
-				}
+			row[i+3] = 255
+			t += dt
+			phase += dphase
+			if phase >= twoPi {
+				phase -= twoPi
 			}
-			for k := range shapes {
-				sh := &shapes[k]
-				dx, dy := fx-sh.cx, fy-sh.cy
-				inside := false
-				if sh.rect {
-					inside = math.Abs(dx) < sh.hw && math.Abs(dy) < sh.hh
+		}
+	}
+	// Shapes, painted as horizontal spans.
+	for k := range shapes {
+		sh := &shapes[k]
+		col := [3]uint8{uint8(sh.col[0]), uint8(sh.col[1]), uint8(sh.col[2])}
+		hy := sh.hh
+		if !sh.rect {
+			hy = sh.r
+		}
+		for py := max(0, int(sh.cy-hy)); py < min(h, int(sh.cy+hy)+1); py++ {
+			dy := float64(py) - sh.cy
+			half := sh.hw
+			if !sh.rect {
+				if d := sh.r*sh.r - dy*dy; d > 0 {
+					half = math.Sqrt(d)
 				} else {
-					inside = dx*dx+dy*dy < sh.r*sh.r
+					continue
 				}
-				if inside {
-					col = sh.col
-				}
+			} else if math.Abs(dy) >= sh.hh {
+				continue
 			}
-			n := 0.0
-			if amp > 0 {
-				x ^= x << 13
-				x ^= x >> 7
-				x ^= x << 17
-				n = (float64(x&1023)/1023 - 0.5) * amp
+			x0, x1 := max(0, int(sh.cx-half)), min(w, int(sh.cx+half)+1)
+			row := img.Pix[py*img.Stride:]
+			for px := x0; px < x1; px++ {
+				copy(row[px*4:px*4+3], col[:])
 			}
-			img.Pix[i] = clamp8(int(col[0] + n))
-			img.Pix[i+1] = clamp8(int(col[1] + n))
-			img.Pix[i+2] = clamp8(int(col[2] + n))
-			img.Pix[i+3] = 255
-			i += 4
+		}
+	}
+	// Film grain: high-frequency detail that makes sharp images measurably sharp.
+	if amp > 0 {
+		for i := 0; i < len(img.Pix); i += 4 {
+			noise ^= noise << 13
+			noise ^= noise >> 7
+			noise ^= noise << 17
+			n := int(noise%uint64(2*amp+1)) - amp
+			img.Pix[i] = clamp8(int(img.Pix[i]) + n)
+			img.Pix[i+1] = clamp8(int(img.Pix[i+1]) + n)
+			img.Pix[i+2] = clamp8(int(img.Pix[i+2]) + n)
 		}
 	}
 	return img

@@ -236,7 +236,9 @@ func TestRoutingWithoutClientID(t *testing.T) {
 			break
 		}
 	}
-	got := other.until(t, func(m wsMsg) bool { return m.Type == "status" && m.Data["status"].(map[string]any)["exec_info"].(map[string]any)["queue_remaining"] == json.Number("0") })
+	got := other.until(t, func(m wsMsg) bool {
+		return m.Type == "status" && m.Data["status"].(map[string]any)["exec_info"].(map[string]any)["queue_remaining"] == json.Number("0")
+	})
 	seen := map[string]bool{}
 	for _, m := range got {
 		seen[m.Type] = true

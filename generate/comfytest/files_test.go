@@ -1,0 +1,323 @@
+package comfytest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"image"
+	"image/png"
+	"math"
+	"mime/multipart"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+)
+
+func upload(t *testing.T, base, name string, content []byte, fields map[string]string) httpResult {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, err := mw.CreateFormFile("image", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write(content)
+	for k, v := range fields {
+		mw.WriteField(k, v)
+	}
+	mw.Close()
+	req := buf.Bytes()
+	return doMultipart(t, base+"/upload/image", mw.FormDataContentType(), req)
+}
+
+func doMultipart(t *testing.T, url, ctype string, body []byte) httpResult {
+	t.Helper()
+	r, err := httpPost(t, url, ctype, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestUploadDedupeNaming(t *testing.T) {
+	sim, base := newSim(t, Options{})
+	a, b, c := []byte("content A"), []byte("content B"), []byte("content C")
+	for i, tc := range []struct {
+		content []byte
+		fields  map[string]string
+		want    string
+	}{
+		{a, nil, "x.png"},
+		{a, nil, "x.png"}, // same hash: reused, nothing written
+		{b, nil, "x (1).png"},
+		{b, nil, "x (1).png"}, // dedupe against the suffixed copy
+		{c, nil, "x (2).png"},
+		{c, map[string]string{"overwrite": "true"}, "x.png"},
+	} {
+		r := upload(t, base, "x.png", tc.content, tc.fields)
+		got := r.json(t).(map[string]any)
+		if r.status != 200 || got["name"] != tc.want || got["type"] != "input" || got["subfolder"] != "" {
+			t.Errorf("upload %d = %d %v, want name %q", i, r.status, got, tc.want)
+		}
+	}
+	if got, _ := os.ReadFile(filepath.Join(sim.InputDir(), "x.png")); !bytes.Equal(got, c) {
+		t.Errorf("overwrite did not replace x.png: %q", got)
+	}
+	r := upload(t, base, "y.png", a, map[string]string{"subfolder": "sub", "type": "temp"})
+	if got := r.json(t).(map[string]any); got["name"] != "y.png" || got["subfolder"] != "sub" || got["type"] != "temp" {
+		t.Errorf("upload to temp/sub = %v", got)
+	}
+	if r := upload(t, base, "z.png", a, map[string]string{"subfolder": "../../etc"}); r.status != 400 {
+		t.Errorf("escaping subfolder = %d, want 400", r.status)
+	}
+	if r := upload(t, base, "z.png", a, map[string]string{"type": "bogus"}); r.status != 500 {
+		t.Errorf("unknown type = %d, want 500", r.status)
+	}
+}
+
+func TestLoadImageUsesUpload(t *testing.T) {
+	sim, base := newSim(t, Options{})
+	var buf bytes.Buffer
+	png.Encode(&buf, Render(sha256.Sum256([]byte("src")), 64, 64, 20, false))
+	name := upload(t, base, "src.png", buf.Bytes(), nil).json(t).(map[string]any)["name"].(string)
+	g := txt2img(t)
+	setPath(g, "10", map[string]any{"class_type": "LoadImage", "inputs": map[string]any{"image": name + " [input]"}}, false)
+	setPath(g, "11", map[string]any{"class_type": "VAEEncode", "inputs": map[string]any{"pixels": []any{"10", 0}, "vae": []any{"4", 2}}}, false)
+	setPath(g, "3.inputs.latent_image", []any{"11", 0}, false)
+	setPath(g, "3.inputs.steps", 1, false)
+	id, r := submit(t, base, g, "")
+	if r.status != 200 || len(r.json(t).(map[string]any)["node_errors"].(map[string]any)) != 0 {
+		t.Fatalf("img2img prompt = %d %s", r.status, r.body)
+	}
+	if err := sim.WaitHistory(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(sim.OutputDir(), "ComfyUI_00001_.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := png.DecodeConfig(f)
+	if err != nil || cfg.Width != 64 || cfg.Height != 64 {
+		t.Errorf("img2img output %dx%d (%v), want the 64x64 size of the input", cfg.Width, cfg.Height, err)
+	}
+}
+
+func TestOutputNaming(t *testing.T) {
+	sim, base := newSim(t, Options{})
+	os.WriteFile(filepath.Join(sim.OutputDir(), "ComfyUI_00041_.png"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(sim.OutputDir(), "ComfyUIx_00090_.png"), []byte("x"), 0o644) // another prefix
+	run := func(g map[string]any) map[string]any {
+		t.Helper()
+		id, r := submit(t, base, g, "")
+		if r.status != 200 {
+			t.Fatalf("POST /prompt = %d %s", r.status, r.body)
+		}
+		if err := sim.WaitHistory(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+		return do(t, "GET", base+"/history/"+id, nil).json(t).(map[string]any)[id].(map[string]any)["outputs"].(map[string]any)
+	}
+	images := func(out map[string]any, node string) []string {
+		var names []string
+		for _, im := range out[node].(map[string]any)["images"].([]any) {
+			m := im.(map[string]any)
+			names = append(names, fmt.Sprintf("%s|%s|%s", m["type"], m["subfolder"], m["filename"]))
+		}
+		return names
+	}
+	g := withSteps(t, 1, 1)
+	setPath(g, "5.inputs.batch_size", 2, false)
+	if got := images(run(g), "9"); fmt.Sprint(got) != "[output||ComfyUI_00042_.png output||ComfyUI_00043_.png]" {
+		t.Errorf("batch after _00041_ = %v", got)
+	}
+	g = withSteps(t, 1, 2)
+	setPath(g, "9.inputs.filename_prefix", "runs/a/img_%width%", false)
+	if got := images(run(g), "9"); fmt.Sprint(got) != "[output|runs/a|img_64_00001_.png]" {
+		t.Errorf("prefix with folder = %v", got)
+	}
+	if _, err := os.Stat(filepath.Join(sim.OutputDir(), "runs", "a", "img_64_00001_.png")); err != nil {
+		t.Error(err)
+	}
+	g = withSteps(t, 1, 3)
+	setPath(g, "9.class_type", "PreviewImage", false)
+	setPath(g, "9.inputs", map[string]any{"images": []any{"8", 0}}, false)
+	got := images(run(g), "9")
+	if len(got) != 1 || !regexp.MustCompile(`^temp\|\|ComfyUI_temp_[a-z]{5}_00001_\.png$`).MatchString(got[0]) {
+		t.Errorf("PreviewImage = %v", got)
+	}
+}
+
+func TestView(t *testing.T) {
+	sim, base := newSim(t, Options{})
+	id, _ := submit(t, base, withSteps(t, 1, 1), "")
+	if err := sim.WaitHistory(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(sim.OutputDir(), "sub"), 0o755)
+	os.WriteFile(filepath.Join(sim.OutputDir(), "sub", "s.png"), []byte("sub"), 0o644)
+	for _, tc := range []struct {
+		query string
+		want  int
+	}{
+		{"", 404},
+		{"?filename=", 400},
+		{"?filename=../x.png", 400},
+		{"?filename=/etc/passwd", 400},
+		{"?filename=ComfyUI_00001_.png&type=bogus", 400},
+		{"?filename=ComfyUI_00001_.png&subfolder=../..", 403},
+		{"?filename=missing.png", 404},
+		{"?filename=ComfyUI_00001_.png&type=input", 404},
+		{"?filename=ComfyUI_00001_.png%20[output]&type=input", 200},
+		{"?filename=s.png&subfolder=sub", 200},
+	} {
+		if r := do(t, "GET", base+"/view"+tc.query, nil); r.status != tc.want {
+			t.Errorf("GET /view%s = %d, want %d", tc.query, r.status, tc.want)
+		}
+	}
+	r := do(t, "GET", base+"/api/view?filename=ComfyUI_00001_.png&type=output&subfolder=", nil)
+	if r.header.Get("Content-Type") != "image/png" || r.header.Get("Content-Disposition") != `filename="ComfyUI_00001_.png"` {
+		t.Errorf("headers = %v", r.header)
+	}
+	img, err := png.Decode(bytes.NewReader(r.body))
+	if err != nil || img.Bounds().Dx() != 64 {
+		t.Fatalf("decode served PNG: %v", err)
+	}
+	if chunk := pngText(r.body, "prompt"); !bytes.Contains([]byte(chunk), []byte(`"KSampler"`)) {
+		t.Errorf("prompt text chunk = %.80q, want the API prompt", chunk)
+	}
+}
+
+// pngText returns the text of the tEXt chunk with keyword key.
+func pngText(b []byte, key string) string {
+	for i := 8; i+8 <= len(b); {
+		n := int(binary.BigEndian.Uint32(b[i:]))
+		typ := string(b[i+4 : i+8])
+		if i+12+n > len(b) {
+			break
+		}
+		data := b[i+8 : i+8+n]
+		if typ == "tEXt" && bytes.HasPrefix(data, []byte(key+"\x00")) {
+			return string(data[len(key)+1:])
+		}
+		i += 12 + n
+	}
+	return ""
+}
+
+func TestImagesAreDeterministic(t *testing.T) {
+	f, err := StartFleet(2, Options{TimeScale: 0.001})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := func(i int, seed int) []byte {
+		t.Helper()
+		u := f.URLs()[i]
+		id, _ := submit(t, u, withSteps(t, 2, seed), "")
+		if err := f.Servers()[i].WaitHistory(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+		h := do(t, "GET", u+"/history/"+id, nil).json(t).(map[string]any)[id].(map[string]any)
+		name := h["outputs"].(map[string]any)["9"].(map[string]any)["images"].([]any)[0].(map[string]any)["filename"].(string)
+		return do(t, "GET", u+"/view?filename="+name, nil).body
+	}
+	a0, a1 := out(0, 5), out(1, 5)
+	if !bytes.Equal(a0, a1) {
+		t.Error("same inputs on two servers gave different bytes")
+	}
+	if b := out(0, 6); bytes.Equal(a0, b) {
+		t.Error("different seeds gave the same bytes")
+	}
+}
+
+// laplacianVar is the variance of the 4-neighbour Laplacian of the grey image.
+func laplacianVar(img *image.NRGBA) float64 {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	grey := make([]float64, w*h)
+	for i := range grey {
+		p := img.Pix[i*4:]
+		grey[i] = 0.299*float64(p[0]) + 0.587*float64(p[1]) + 0.114*float64(p[2])
+	}
+	var sum, sq float64
+	n := 0
+	for y := 1; y < h-1; y++ {
+		for x := 1; x < w-1; x++ {
+			l := 4*grey[y*w+x] - grey[y*w+x-1] - grey[y*w+x+1] - grey[(y-1)*w+x] - grey[(y+1)*w+x]
+			sum += l
+			sq += l * l
+			n++
+		}
+	}
+	m := sum / float64(n)
+	return sq/float64(n) - m*m
+}
+
+// stddev is the standard deviation of the grey image: near 0 for a
+// near-uniform picture.
+func stddev(img *image.NRGBA) float64 {
+	var sum, sq float64
+	n := float64(len(img.Pix) / 4)
+	for i := 0; i < len(img.Pix); i += 4 {
+		v := 0.299*float64(img.Pix[i]) + 0.587*float64(img.Pix[i+1]) + 0.114*float64(img.Pix[i+2])
+		sum += v
+		sq += v * v
+	}
+	m := sum / n
+	return math.Sqrt(max(0, sq/n-m*m))
+}
+
+func TestImageVariety(t *testing.T) {
+	const n = 150
+	classify := func(steps int) (sharp, blurry, blank int) {
+		for seed := range n {
+			key := sha256.Sum256(fmt.Appendf(nil, "seed=%d steps=%d", seed, steps))
+			img := Render(key, 64, 64, steps, false)
+			switch {
+			case stddev(img) < 3:
+				blank++
+			case laplacianVar(img) < 40:
+				blurry++
+			default:
+				sharp++
+			}
+		}
+		return
+	}
+	sharp, blurry, blank := classify(20)
+	t.Logf("steps 20: %d sharp, %d blurry, %d blank of %d", sharp, blurry, blank, n)
+	if blank < 2 || blank > 15 {
+		t.Errorf("%d nearly blank of %d, want a few (~4%%)", blank, n)
+	}
+	if blurry < n/10 || blurry > n/2 {
+		t.Errorf("%d blurry of %d, want a good share", blurry, n)
+	}
+	if sharp < n/2 {
+		t.Errorf("%d sharp of %d, want most", sharp, n)
+	}
+	_, blurry5, _ := classify(5)
+	_, blurry50, _ := classify(50)
+	if !(blurry5 > blurry && blurry > blurry50) {
+		t.Errorf("blurry counts at 5/20/50 steps = %d/%d/%d, want fewer with more steps", blurry5, blurry, blurry50)
+	}
+	if !bytes.Equal(Render([32]byte{1}, 64, 64, 20, false).Pix, Render([32]byte{1}, 64, 64, 20, false).Pix) {
+		t.Error("Render is not deterministic")
+	}
+	if img := Render([32]byte{2}, 64, 64, 20, true); stddev(img) >= 3 {
+		t.Error("an empty latent must decode to a near-blank image")
+	}
+}
+
+func BenchmarkRender512(b *testing.B) {
+	i := 0
+	for b.Loop() {
+		key := sha256.Sum256(fmt.Appendf(nil, "%d", i))
+		i++
+		if _, err := encodePNG(Render(key, 512, 512, 20, false), [][2]string{{"prompt", "{}"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
