@@ -56,8 +56,15 @@ func sharpness(img image.Image, long int) float64 {
 
 // laplacianVar computes the variance of the Laplacian in one pass over
 // three rolling luma rows. Luma is kept as integers scaled by 1000, so the
-// Laplacian is exact and only the sums are floating point.
+// Laplacian and the per-row sums are exact; only the totals are floating
+// point.
 func laplacianVar(img image.Image) float64 {
+	switch m := img.(type) {
+	case *image.NRGBA:
+		return laplacianVar4(m.Pix, m.Stride, m.Rect.Dx(), m.Rect.Dy())
+	case *image.RGBA:
+		return laplacianVar4(m.Pix, m.Stride, m.Rect.Dx(), m.Rect.Dy())
+	}
 	lr := newLumaRows(img)
 	w, h := lr.w, lr.h
 	if w < 3 || h < 3 {
@@ -70,26 +77,84 @@ func laplacianVar(img image.Image) float64 {
 	var sum, sumSq float64
 	for y := 1; y < h-1; y++ {
 		lr.row(y+1, down)
-		var rs int64
-		var rq float64
-		u, m, d := up[:w], mid[:w], down[:w]
-		for x := 1; x < w-1; x++ {
-			l := u[x] + d[x] + m[x-1] + m[x+1] - 4*m[x]
-			rs += int64(l)
-			f := float64(l)
-			rq += f * f
-		}
+		rs, rq := laplacianRow(up, mid, down)
 		sum += float64(rs)
-		sumSq += rq
+		sumSq += float64(rq)
 		up, mid, down = mid, down, up
 	}
-	n := float64((w - 2) * (h - 2))
-	mean := sum / n
-	v := sumSq/n - mean*mean
+	return variance(sum, sumSq, (w-2)*(h-2))
+}
+
+// laplacianRow sums the Laplacian and its square over the interior of the
+// middle row. |L| <= 4·255000, so L² summed over a row of up to millions of
+// pixels fits in an int64.
+func laplacianRow(up, mid, down []int32) (sum, sumSq int64) {
+	n := len(mid)
+	up, down = up[:n], down[:n]
+	for x := 1; x < n-1; x++ {
+		l := int64(up[x] + down[x] + mid[x-1] + mid[x+1] - 4*mid[x])
+		sum += l
+		sumSq += l * l
+	}
+	return sum, sumSq
+}
+
+// laplacianVar4 is laplacianVar for 4-byte RGBA/NRGBA pixels, fused: the
+// loop that converts row y+1 to luma also finishes the Laplacian of row y.
+func laplacianVar4(pix []byte, stride, w, h int) float64 {
+	if w < 3 || h < 3 {
+		return 0
+	}
+	buf := make([]int32, 3*w)
+	up, mid, down := buf[:w], buf[w:2*w], buf[2*w:]
+	luma4(pix[:4*w], up)
+	luma4(pix[stride:stride+4*w], mid)
+	var sum, sumSq float64
+	for y := 1; y < h-1; y++ {
+		row := pix[(y+1)*stride : (y+1)*stride+4*w]
+		d := down[:len(row)/4]
+		u, m := up[:len(d)], mid[:len(d)]
+		d[0] = 299*int32(row[0]) + 587*int32(row[1]) + 114*int32(row[2])
+		prev := 299*int32(row[4]) + 587*int32(row[5]) + 114*int32(row[6])
+		d[1] = prev
+		// The window m[x-2], m[x-1] and the luma just computed stay in
+		// registers; each step loads one new pixel, m[x] and u[x-1].
+		ml, mc := m[0], m[1]
+		var rs, rq int64
+		for x := 2; x < len(d); x++ {
+			p := row[4*x : 4*x+3 : 4*x+3]
+			cur := 299*int32(p[0]) + 587*int32(p[1]) + 114*int32(p[2])
+			d[x] = cur
+			mr := m[x]
+			l := int64(u[x-1] + prev + ml + mr - 4*mc)
+			rs += l
+			rq += l * l
+			prev, ml, mc = cur, mc, mr
+		}
+		sum += float64(rs)
+		sumSq += float64(rq)
+		up, mid, down = mid, down, up
+	}
+	return variance(sum, sumSq, (w-2)*(h-2))
+}
+
+func luma4(row []byte, dst []int32) {
+	dst = dst[:len(row)/4]
+	for x := range dst {
+		p := row[4*x : 4*x+3 : 4*x+3]
+		dst[x] = 299*int32(p[0]) + 587*int32(p[1]) + 114*int32(p[2])
+	}
+}
+
+// variance turns sums of the ×1000-scaled Laplacian into its variance on
+// the 0..255 luma scale.
+func variance(sum, sumSq float64, n int) float64 {
+	mean := sum / float64(n)
+	v := sumSq/float64(n) - mean*mean
 	if v < 0 { // rounding on a flat image
 		v = 0
 	}
-	return v / 1e6 // back from the ×1000 luma scale
+	return v / 1e6
 }
 
 func nameOr(name, def string) string {
