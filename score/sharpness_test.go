@@ -1,8 +1,10 @@
 package score
 
 import (
+	"bytes"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"math"
 	"testing"
 
@@ -249,4 +251,26 @@ func toPaletted(img image.Image) *image.Paletted {
 		}
 	}
 	return out
+}
+
+func TestSharpnessYCbCrUsesLumaPlane(t *testing.T) {
+	img := sceneImage(120, 90, 4)
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
+	dec, err := Decode(buf.Bytes(), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ycc, ok := dec.(*image.YCbCr)
+	if !ok {
+		t.Fatalf("decoded JPEG is %T, want *image.YCbCr", dec)
+	}
+	// The Y plane is the luma JPEG stored; the reference recomputes it from
+	// RGB after a round trip through chroma, so allow rounding.
+	got, want := sharpnessOf(t, &Sharpness{}, ycc), referenceLaplacianVar(ycc)
+	if math.Abs(got-want) > 0.02*want {
+		t.Errorf("YCbCr laplacian_var = %g, reference from RGB %g; want within 2%%", got, want)
+	}
 }
