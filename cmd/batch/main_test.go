@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -37,6 +38,7 @@ func TestScripts(t *testing.T) {
 			}
 			e.Defer(func() { fleet.Close() })
 			e.Setenv("COMFY_URLS", strings.Join(fleet.URLs(), ","))
+			copyDemo(t, filepath.Join(e.WorkDir, "examples"))
 			return nil
 		},
 	})
