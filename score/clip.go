@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,10 +40,12 @@ type CLIPOptions struct {
 	// params: each {name} is replaced by the value of param name. Default
 	// "{prompt}".
 	Template string
-	// Token, when set, is sent as a bearer token. Read it from the
-	// environment (the manifest's token_env) when building the options, not
-	// here.
+	// Token, when set, is sent as a bearer token.
 	Token string
+	// TokenEnv, when set and Token is empty, names the environment variable
+	// NewCLIP reads the token from (once; Score never reads the
+	// environment). An unset or empty variable is an error.
+	TokenEnv string
 	// MaxBatch is the most images per request; default 32. Concurrent Score
 	// calls are gathered into one request until it is full or Linger has
 	// passed since the first. vLLM takes one image per request.
@@ -121,6 +124,11 @@ func NewCLIP(o CLIPOptions) (*CLIP, error) {
 	}
 	if o.Backoff <= 0 {
 		o.Backoff = 250 * time.Millisecond
+	}
+	if o.Token == "" && o.TokenEnv != "" {
+		if o.Token = os.Getenv(o.TokenEnv); o.Token == "" {
+			return nil, fmt.Errorf("clip %s: token_env %s is not set: %w", o.Name, o.TokenEnv, comfybatch.ErrInvalid)
+		}
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{}

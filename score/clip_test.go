@@ -123,6 +123,13 @@ func TestCLIPToken(t *testing.T) {
 	if _, err := newCLIP(t, CLIPOptions{URL: url, Token: "s3cret"}).Score(t.Context(), cand); err != nil {
 		t.Errorf("Score with token: %v", err)
 	}
+	t.Setenv("CLIP_TOKEN", "s3cret")
+	if _, err := newCLIP(t, CLIPOptions{URL: url, TokenEnv: "CLIP_TOKEN"}).Score(t.Context(), cand); err != nil {
+		t.Errorf("Score with TokenEnv: %v", err)
+	}
+	if _, err := NewCLIP(CLIPOptions{URL: url, TokenEnv: "CLIP_TOKEN_UNSET"}); !errors.Is(err, comfybatch.ErrInvalid) || !strings.Contains(err.Error(), "CLIP_TOKEN_UNSET") {
+		t.Errorf("NewCLIP with an unset TokenEnv = %v; want ErrInvalid naming the variable", err)
+	}
 }
 
 func TestCLIPSplitsOn413(t *testing.T) {

@@ -46,7 +46,7 @@ func TestExec(t *testing.T) {
 		})
 	}
 	t.Run("timeout", func(t *testing.T) {
-		e := &Exec{Command: []string{"sh", "-c", "sleep 30"}, Timeout: 100 * time.Millisecond}
+		e := &Exec{Command: []string{"sh", "-c", "exec sleep 30"}, Timeout: 100 * time.Millisecond}
 		if _, err := e.Score(t.Context(), cand); !errors.Is(err, comfybatch.ErrTransient) || !strings.Contains(err.Error(), "no answer within") {
 			t.Errorf("Exec sleep 30 with 100ms timeout = %v; want a transient timeout", err)
 		}
