@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestExitCodes checks the one place where errors become exit codes:
+// usage and bad input are 2, with one clear line on stderr and nothing on
+// stdout.
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	demo := copyDemo(t, filepath.Join(dir, "ex"))
+	ui := filepath.Join(dir, "ui.yaml")
+	os.WriteFile(ui, []byte("workflow: ui.json\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "ui.json"), []byte(`{"nodes": [], "links": []}`), 0o644)
+	tests := []struct {
+		name    string
+		args    []string
+		code    int
+		wantErr string
+	}{
+		{"no command", nil, exitBadInput, ""},
+		{"help", []string{"help"}, exitOK, ""},
+		{"unknown command", []string{"nope"}, exitBadInput, `unknown command "nope"`},
+		{"missing manifest", []string{"run", filepath.Join(dir, "missing.yaml")}, exitBadInput, "missing.yaml"},
+		{"UI-format workflow", []string{"validate", ui}, exitBadInput, "Save (API Format)"},
+		{"unreachable instance", []string{"run", "--instances", "http://127.0.0.1:1", demo}, exitBadInput, "unreachable"},
+		{"bad flag", []string{"run", "--frob", demo}, exitBadInput, "flag provided but not defined: -frob"},
+		{"two manifests", []string{"run", demo, demo}, exitBadInput, "run takes one manifest path"},
+		{"valid manifest", []string{"validate", demo}, exitOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(t.Context(), tt.args, IO{Out: &out, Err: &errb})
+			if code != tt.code {
+				t.Errorf("batch %v exit code = %d, want %d; stderr:\n%s", tt.args, code, tt.code, errb.String())
+			}
+			if !strings.Contains(errb.String(), tt.wantErr) {
+				t.Errorf("batch %v stderr = %q, want it to mention %q", tt.args, errb.String(), tt.wantErr)
+			}
+			if tt.code == exitBadInput && tt.args != nil && out.Len() > 0 {
+				t.Errorf("batch %v wrote to stdout on bad input: %q", tt.args, out.String())
+			}
+		})
+	}
+}
