@@ -12,7 +12,11 @@
 //     hash) look only at the candidate itself.
 //   - CLIP asks an embeddings server how well the image matches the job's
 //     prompt, batching concurrent calls into one request; HTTP posts the image
-//     to any scoring service; Exec runs a local command.
+//     to any scoring service; Exec runs a local command. Their HTTP
+//     failures are *StatusError, classed transient (429, 5xx) or invalid
+//     (other 4xx); network failures and timeouts wrap ErrTransient.
+//   - HammingHex compares two Phash values; LinearHead is the aesthetic
+//     head CLIP can apply.
 //
 // The package does not know where pixels come from: it imports only the root
 // package and image libraries. A returned error means "this candidate could

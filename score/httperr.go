@@ -17,6 +17,7 @@ type StatusError struct {
 	Body string // the start of the response body, for people
 }
 
+// Error names the URL, the status and the start of the body.
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("POST %s: %d %s: %s", e.URL, e.Code, http.StatusText(e.Code), e.Body)
 }
