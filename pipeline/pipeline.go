@@ -45,6 +45,9 @@ type Options struct {
 	// manifest exists; Force continues the earlier run even though the
 	// manifest changed since.
 	NewRun, Force bool
+	// RunID, when set, names the run to resume (batch resume RUN) instead
+	// of the newest run of the manifest.
+	RunID int64
 	// MaxAttempts and JobTimeout are passed to the fleet (0 = its default).
 	MaxAttempts int
 	JobTimeout  time.Duration
@@ -230,6 +233,10 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 // openRun finds the run to continue, or creates a new one.
 func openRun(ctx context.Context, st *store.Store, m *manifests.Manifest, opts Options) (store.Run, bool, error) {
 	prev, ok, err := st.LatestRun(ctx, m.Path)
+	if opts.RunID != 0 {
+		prev, err = st.Run(ctx, opts.RunID)
+		ok = err == nil
+	}
 	if err != nil {
 		return store.Run{}, false, fmt.Errorf("look up earlier runs: %w", err)
 	}

@@ -36,7 +36,14 @@ func commands() []command {
 		{"sim", "serve simulated ComfyUI instances for testing", cmdSim},
 		{"validate", "check a manifest (and with --online, the instances' nodes and models)", cmdValidate},
 		{"plan", "show the jobs a manifest expands to and an estimate of wall time", cmdPlan},
+		{"resume", "continue a stored run by id", cmdResume},
+		{"runs", "list the runs in a database", cmdRuns},
+		{"show", "counts, gate pass rates, selected candidates and failures of a run", cmdShow},
+		{"compare", "compare totals and pass rates per value of a parameter (seed, sampler_name, ...)", cmdCompare},
 		{"select", "re-select the top K of a stored run from its scores", cmdSelect},
+		{"report", "write an HTML report with contact sheets of a run", cmdReport},
+		{"grid", "draw an X/Y grid image of a run over two parameters", cmdGrid},
+		{"export", "export a run as imagefolder, webdataset or jsonl", cmdExport},
 	}
 }
 
@@ -115,15 +122,31 @@ func newFlags(name, args string, o IO) *flag.FlagSet {
 	return fs
 }
 
-// parse parses flags, turning mistakes into usage errors (exit 2).
+// parse parses flags, turning mistakes into usage errors (exit 2). Flags
+// may come after positional arguments (batch show 3 --json); "--" ends
+// flag parsing.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageErr("%v", err)
 		}
-		return usageErr("%v", err)
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
-	return nil
+	// Leave the positional arguments where fs.Arg and fs.NArg find them.
+	return fs.Parse(append([]string{"--"}, positional...))
 }
 
 // logger builds the process logger: text on stderr, quiet unless -v.

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -14,29 +16,32 @@ import (
 // cmdDemo runs the embedded demo manifest on an embedded simulated fleet,
 // so a newcomer sees the whole path with nothing installed but Go.
 func cmdDemo(ctx context.Context, args []string, o IO) error {
-	fs := newFlags("demo", "", o)
+	flags := newFlags("demo", "", o)
 	var f runFlags
-	f.register(fs)
-	dir := fs.String("dir", "comfybatch-demo", "folder for the demo's database and images")
-	n := fs.Int("sim-instances", 3, "simulated ComfyUI instances to start")
-	scale := fs.Float64("time-scale", 0.1, "simulated time per real second (1 = realistic speed)")
-	if err := parse(fs, args); err != nil {
+	f.register(flags)
+	dir := flags.String("dir", "comfybatch-demo", "folder for the demo's database and images")
+	n := flags.Int("sim-instances", 3, "simulated ComfyUI instances to start")
+	scale := flags.Float64("time-scale", 0.1, "multiplier for every simulated duration (1 = realistic speed)")
+	if err := parse(flags, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 {
+	if flags.NArg() != 0 {
 		return usageErr("demo takes no arguments")
-	}
-	m, err := manifests.LoadFS(examples.FS, "demo.yaml")
-	if err != nil {
-		return fmt.Errorf("embedded demo manifest: %w", err)
 	}
 	abs, err := filepath.Abs(*dir)
 	if err != nil {
 		return err
 	}
-	m.Path = filepath.Join(abs, "demo.yaml")
-	m.Output.Dir = filepath.Join(abs, "runs")
-	m.Output.Database = filepath.Join(abs, "comfybatch.db")
+	// The demo's manifest and workflow are written beside its results, so
+	// that resume, select, report and editing them all work like for any
+	// other manifest. Files a person already has there are kept.
+	if err := writeExamples(abs); err != nil {
+		return fmt.Errorf("write the demo manifest: %w", err)
+	}
+	m, err := manifests.Load(filepath.Join(abs, "demo.yaml"))
+	if err != nil {
+		return err
+	}
 
 	fleet, err := comfytest.StartFleet(*n, comfytest.Options{TimeScale: *scale})
 	if err != nil {
@@ -58,7 +63,38 @@ func cmdDemo(ctx context.Context, args []string, o IO) error {
 	start := time.Now()
 	err = runManifest(ctx, m, f, o)
 	fmt.Fprintf(o.Err, "demo: finished in %s\n", time.Since(start).Round(time.Millisecond))
+	if err == nil {
+		rel := m.Output.Database
+		if wd, err := os.Getwd(); err == nil {
+			if r, err := filepath.Rel(wd, rel); err == nil {
+				rel = r
+			}
+		}
+		fmt.Fprintf(o.Err, "next: batch show RUN --db %s   (also: report, grid, compare --by seed, export)\n", rel)
+	}
 	return err
+}
+
+// writeExamples writes the embedded examples into dir, keeping files that
+// already exist.
+func writeExamples(dir string) error {
+	return fs.WalkDir(examples.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(p))
+		if _, err := os.Stat(dst); err == nil {
+			return nil
+		}
+		data, err := fs.ReadFile(examples.FS, p)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, data, 0o644)
+	})
 }
 
 // cmdSim serves simulated ComfyUI instances until interrupted.

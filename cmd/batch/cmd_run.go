@@ -21,6 +21,7 @@ type runFlags struct {
 	timeout     time.Duration
 	verbose     bool
 	jsonOut     bool
+	runID       int64 // resume this run (batch resume)
 }
 
 func (f *runFlags) register(fs interface {
@@ -69,6 +70,7 @@ func runManifest(ctx context.Context, m *manifests.Manifest, f runFlags, o IO) e
 		Instances:   instances,
 		NewRun:      f.newRun,
 		Force:       f.force,
+		RunID:       f.runID,
 		MaxAttempts: f.maxAttempts,
 		JobTimeout:  f.timeout,
 		Logger:      logger(o, f.verbose),

@@ -22,7 +22,6 @@ func printOutcome(w io.Writer, out *pipeline.Outcome) {
 	for _, m := range metrics {
 		hdr = append(hdr, strings.ToUpper(m))
 	}
-	hdr = append(hdr, "IMAGE")
 	fmt.Fprintln(tw, strings.Join(hdr, "\t"))
 	for _, g := range out.Groups {
 		byKey := map[string]comfybatch.Scored{}
@@ -44,7 +43,6 @@ func printOutcome(w io.Writer, out *pipeline.Outcome) {
 					row = append(row, "-")
 				}
 			}
-			row = append(row, filepath.Join(out.Run.OutputDir, c.Candidate.Path))
 			fmt.Fprintln(tw, strings.Join(row, "\t"))
 		}
 	}

@@ -1,0 +1,327 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/comfybatch/comfybatch"
+	"github.com/comfybatch/comfybatch/export"
+	"github.com/comfybatch/comfybatch/inspect"
+	"github.com/comfybatch/comfybatch/manifests"
+	"github.com/comfybatch/comfybatch/pipeline"
+	"github.com/comfybatch/comfybatch/report"
+	"github.com/comfybatch/comfybatch/store"
+)
+
+// defaultDB is where a manifest without output: settings keeps its
+// database, relative to the manifest (and so to the current folder for
+// manifests in it).
+const defaultDB = "comfybatch-runs/comfybatch.db"
+
+// dbFlag registers --db on fs.
+func dbFlag(fs *flag.FlagSet) *string {
+	return fs.String("db", defaultDB, "SQLite database of the runs (a manifest's output.database)")
+}
+
+// openDB opens an existing database; a missing file is a usage mistake,
+// not an empty database to create.
+func openDB(ctx context.Context, path string) (*store.Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no database at %s: pass --db with a run's database (see a manifest's output: section): %w", path, comfybatch.ErrInvalid)
+	}
+	return store.Open(ctx, path, store.Options{})
+}
+
+// runArg parses the RUN argument.
+func runArg(fs *flag.FlagSet, i int) (int64, error) {
+	id, err := strconv.ParseInt(fs.Arg(i), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, usageErr("%q is not a run id; batch runs lists them", fs.Arg(i))
+	}
+	return id, nil
+}
+
+// notFound turns the store's not-found errors into bad input (exit 2).
+func notFound(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %w", err, comfybatch.ErrInvalid)
+	}
+	return err
+}
+
+func cmdRuns(ctx context.Context, args []string, o IO) error {
+	fs := newFlags("runs", "", o)
+	db := dbFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	st, err := openDB(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	runs, err := inspect.Runs(ctx, st)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return inspect.WriteRunsJSON(o.Out, runs)
+	}
+	return inspect.WriteRunsText(o.Out, runs)
+}
+
+func cmdShow(ctx context.Context, args []string, o IO) error {
+	fs := newFlags("show", "RUN", o)
+	db := dbFlag(fs)
+	group := fs.String("group", "", "only this group")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErr("show takes one run id")
+	}
+	id, err := runArg(fs, 0)
+	if err != nil {
+		return err
+	}
+	st, err := openDB(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, err := inspect.Show(ctx, st, id, *group)
+	if err != nil {
+		return notFound(err)
+	}
+	if *asJSON {
+		return r.WriteJSON(o.Out)
+	}
+	return r.WriteText(o.Out)
+}
+
+func cmdCompare(ctx context.Context, args []string, o IO) error {
+	fs := newFlags("compare", "RUN", o)
+	db := dbFlag(fs)
+	by := fs.String("by", "", "parameter to compare by, e.g. sampler_name or seed (required)")
+	group := fs.String("group", "", "only this group")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *by == "" {
+		return usageErr("compare takes one run id and --by PARAM, e.g. batch compare 3 --by sampler_name")
+	}
+	id, err := runArg(fs, 0)
+	if err != nil {
+		return err
+	}
+	st, err := openDB(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := inspect.Compare(ctx, st, id, *by, *group)
+	if err != nil {
+		return notFound(err)
+	}
+	if *asJSON {
+		return c.WriteJSON(o.Out)
+	}
+	return c.WriteText(o.Out)
+}
+
+// loadRunData opens the database and reads run id for reports and exports.
+func loadRunData(ctx context.Context, db string, id int64, cost float64) (report.Run, error) {
+	st, err := openDB(ctx, db)
+	if err != nil {
+		return report.Run{}, err
+	}
+	defer st.Close()
+	run, err := pipeline.RunData(ctx, st, id, cost)
+	return run, notFound(err)
+}
+
+func cmdReport(ctx context.Context, args []string, o IO) error {
+	fs := newFlags("report", "RUN", o)
+	db := dbFlag(fs)
+	outDir := fs.String("o", "", "folder for report.html and its thumbnails (default: the run folder)")
+	cost := fs.Float64("cost-per-gpu-hour", 0, "price of one instance-hour in dollars, for the cost per delivered image")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErr("report takes one run id")
+	}
+	id, err := runArg(fs, 0)
+	if err != nil {
+		return err
+	}
+	run, err := loadRunData(ctx, *db, id, *cost)
+	if err != nil {
+		return err
+	}
+	dir := *outDir
+	if dir == "" {
+		dir = run.OutputDir
+	}
+	path, err := report.WriteHTMLFile(ctx, dir, run, report.HTMLOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(o.Out, path)
+	return nil
+}
+
+func cmdGrid(ctx context.Context, args []string, o IO) error {
+	fs := newFlags("grid", "RUN", o)
+	db := dbFlag(fs)
+	x := fs.String("x", "seed", "parameter along the columns")
+	y := fs.String("y", "", "parameter along the rows (empty = one row)")
+	group := fs.String("group", "", "only this group")
+	cell := fs.Int("cell", 256, "longest side of a cell's image in pixels")
+	out := fs.String("o", "grid.png", "PNG file to write")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErr("grid takes one run id, e.g. batch grid 3 --x seed --y sampler_name")
+	}
+	id, err := runArg(fs, 0)
+	if err != nil {
+		return err
+	}
+	run, err := loadRunData(ctx, *db, id, 0)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(*out), ".grid-*.png")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := report.WriteGridPNG(ctx, f, run, report.GridOptions{X: *x, Y: *y, Group: *group, CellSize: *cell}); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), *out); err != nil {
+		return err
+	}
+	fmt.Fprintln(o.Out, *out)
+	return nil
+}
+
+func cmdExport(ctx context.Context, args []string, o IO) error {
+	fs := newFlags("export", "RUN", o)
+	db := dbFlag(fs)
+	format := fs.String("format", "imagefolder", "imagefolder, webdataset or jsonl")
+	selected := fs.Bool("selected-only", false, "export only the selected candidates")
+	shard := fs.Int("shard-size", 1000, "samples per webdataset shard")
+	out := fs.String("o", "", "destination folder (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *out == "" {
+		return usageErr("export takes one run id and -o DIR, e.g. batch export 3 --format webdataset -o shards/")
+	}
+	id, err := runArg(fs, 0)
+	if err != nil {
+		return err
+	}
+	f, err := export.ParseFormat(*format)
+	if err != nil {
+		return err
+	}
+	run, err := loadRunData(ctx, *db, id, 0)
+	if err != nil {
+		return err
+	}
+	st, err := export.Export(ctx, run, export.Options{Format: f, Dir: *out, SelectedOnly: *selected, ShardSize: *shard})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Out, "%s: %d samples (%d failed jobs) in %s\n", *format, st.Count, st.Failed, *out)
+	return nil
+}
+
+// cmdResume continues a stored run by id, with the manifest it was started
+// from.
+func cmdResume(ctx context.Context, args []string, o IO) error {
+	fs := newFlags("resume", "RUN", o)
+	db := dbFlag(fs)
+	var f runFlags
+	f.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErr("resume takes one run id")
+	}
+	id, err := runArg(fs, 0)
+	if err != nil {
+		return err
+	}
+	st, err := openDB(ctx, *db)
+	if err != nil {
+		return err
+	}
+	run, err := st.Run(ctx, id)
+	st.Close()
+	if err != nil {
+		return notFound(err)
+	}
+	m, err := manifests.Load(run.ManifestPath)
+	if err != nil {
+		return err
+	}
+	f.runID = id
+	return runManifest(ctx, m, f, o)
+}
+
+// cmdSelect re-selects a stored run from its scores.
+func cmdSelect(ctx context.Context, args []string, o IO) error {
+	fs := newFlags("select", "RUN", o)
+	db := dbFlag(fs)
+	topK := fs.Int("top-k", 0, "candidates to select per group (0 = the manifest's top_k)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErr("select takes one run id, e.g. batch select 3 --top-k 10")
+	}
+	id, err := runArg(fs, 0)
+	if err != nil {
+		return err
+	}
+	st, err := openDB(ctx, *db)
+	if err != nil {
+		return err
+	}
+	run, err := st.Run(ctx, id)
+	st.Close()
+	if err != nil {
+		return notFound(err)
+	}
+	m, err := manifests.Load(run.ManifestPath)
+	if err != nil {
+		return fmt.Errorf("run %d's manifest: %w", id, err)
+	}
+	m.Output.Database = *db
+	groups, err := pipeline.Select(ctx, m, id, *topK)
+	if err != nil {
+		return notFound(err)
+	}
+	for _, g := range groups {
+		fmt.Fprintf(o.Out, "%s: %d selected of %d\n", g.Name, len(g.Selection), len(g.Ranked))
+	}
+	return nil
+}
