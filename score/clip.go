@@ -29,7 +29,8 @@ type CLIPOptions struct {
 	Name string
 	// URL is the server's base URL. When it has no path, the protocol's
 	// path is appended (/v1/embeddings or /post); otherwise it is used as
-	// given.
+	// given. Infinity started without --url-prefix serves /embeddings: give
+	// http://host:7997/embeddings for it.
 	URL string
 	// Model is sent as "model" (OpenAI-style protocols).
 	Model string
