@@ -230,6 +230,11 @@ func (in *instance) dispatchAll(m Message) {
 func (in *instance) watch(ctx context.Context, ready chan<- struct{}) {
 	delay := in.f.opts.Backoff
 	first := true
+	defer func() {
+		if first {
+			close(ready) // the run ended before the first attempt
+		}
+	}()
 	for ctx.Err() == nil {
 		id := "comfybatch-" + strings.ReplaceAll(NewPromptID(), "-", "")
 		cctx, cancel := context.WithTimeout(ctx, 10*in.f.opts.Backoff+time.Second)

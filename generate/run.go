@@ -20,7 +20,7 @@ type runState struct {
 	pending   []*jobState
 	changed   chan struct{} // closed and replaced whenever pending or health changes
 	remaining int           // tasks without a Result
-	idle      map[*instance]int
+	busy      map[*instance]int // slots working on a job
 	stop      context.CancelFunc // ends the run's helper goroutines
 	tiered    bool               // some instance has Tier > 0
 	abandoned error              // set when every instance stayed down too long
@@ -62,7 +62,7 @@ func (f *Fleet) Run(ctx context.Context, tasks []Task, results chan<- Result) er
 	g, gctx := errgroup.WithContext(ctx)
 	hctx, stop := context.WithCancel(gctx) // helpers: watchers, probers, resumers
 	defer stop()
-	rs := &runState{f: f, results: results, changed: make(chan struct{}), idle: map[*instance]int{}, stop: stop}
+	rs := &runState{f: f, results: results, changed: make(chan struct{}), busy: map[*instance]int{}, stop: stop}
 
 	for _, in := range f.insts {
 		rs.tiered = rs.tiered || in.cfg.Tier > 0
@@ -105,7 +105,7 @@ func (f *Fleet) Run(ctx context.Context, tasks []Task, results chan<- Result) er
 			g.Go(func() error {
 				select {
 				case <-ready:
-				case <-gctx.Done():
+				case <-hctx.Done():
 				}
 				rs.worker(gctx, in)
 				return nil
@@ -148,6 +148,12 @@ func (rs *runState) worker(ctx context.Context, in *instance) {
 			return
 		}
 		rs.attempt(ctx, in, js)
+		rs.mu.Lock()
+		rs.busy[in]--
+		if rs.tiered {
+			rs.wakeLocked() // a free primary slot changes what overflow tiers may take
+		}
+		rs.mu.Unlock()
 	}
 }
 
@@ -163,20 +169,20 @@ func (rs *runState) next(ctx context.Context, in *instance) *jobState {
 		now := time.Now()
 		if !in.isDown() {
 			if js := rs.pickLocked(in, now); js != nil {
+				rs.busy[in]++
 				if rs.tiered {
 					rs.wakeLocked() // a busier primary may let an overflow tier take work
 				}
 				return js
 			}
 		}
+		var t *time.Timer
 		var wait <-chan time.Time
 		if soon := rs.earliestLocked(now); soon > 0 {
-			t := time.NewTimer(soon)
-			defer t.Stop()
+			t = time.NewTimer(soon)
 			wait = t.C
 		}
 		ch := rs.changed
-		rs.idle[in]++
 		rs.mu.Unlock()
 		select {
 		case <-ch:
@@ -184,8 +190,10 @@ func (rs *runState) next(ctx context.Context, in *instance) *jobState {
 		case <-ctx.Done():
 		case <-rs.f.drain:
 		}
+		if t != nil {
+			t.Stop()
+		}
 		rs.mu.Lock()
-		rs.idle[in]--
 	}
 }
 

@@ -21,7 +21,7 @@ type jobState struct {
 // Rules, in order: the job's Tags must be on the instance; a job in
 // backoff waits; a job that just failed on this instance goes elsewhere
 // when another up instance could take it; a higher-tier instance takes a
-// job only when no up lower-tier instance that could run it has an idle
+// job only when no up lower-tier instance that could run it has a free
 // slot. Among the remaining jobs, affinity decides: the first job with the
 // instance's last affinity, else the first job whose affinity no other up
 // instance is holding, else the first job (never idle while there is work
@@ -86,15 +86,17 @@ func (rs *runState) eligible(in *instance, js *jobState, now time.Time) bool {
 		return false
 	}
 	if js.avoid == in.cfg.Name {
+		// Retry elsewhere when another instance of this tier or a lower one could.
 		for _, o := range rs.f.insts {
-			if o != in && !o.isDown() && o.hasTags(js.task.Job.Tags) {
+			if o != in && o.cfg.Tier <= in.cfg.Tier && !o.isDown() && o.hasTags(js.task.Job.Tags) {
 				return false
 			}
 		}
 	}
 	if in.cfg.Tier > 0 {
 		for _, o := range rs.f.insts {
-			if o.cfg.Tier < in.cfg.Tier && rs.idle[o] > 0 && !o.isDown() && o.hasTags(js.task.Job.Tags) {
+			if o.cfg.Tier < in.cfg.Tier && rs.busy[o] < o.cfg.InFlight && !o.isDown() &&
+				o.cfg.Name != js.avoid && o.hasTags(js.task.Job.Tags) {
 				return false
 			}
 		}
