@@ -298,7 +298,7 @@ func (in *instance) pump(ctx context.Context, w *Watch) {
 
 // probe brings the instance back when it is down: GET /system_stats with
 // growing, jittered delays until it answers or ctx ends.
-func (in *instance) probe(ctx context.Context, wake <-chan struct{}) {
+func (in *instance) probe(ctx context.Context) {
 	delay := in.f.opts.Backoff
 	for {
 		if !in.isDown() {
@@ -306,7 +306,6 @@ func (in *instance) probe(ctx context.Context, wake <-chan struct{}) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-wake:
 			case <-time.After(in.f.opts.PollInterval):
 			}
 			continue

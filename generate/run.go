@@ -96,34 +96,41 @@ func (f *Fleet) Run(ctx context.Context, tasks []Task, results chan<- Result) er
 		f.mu.Unlock()
 	}()
 
-	wake := make(chan struct{}, len(f.insts))
+	// Workers, resumers and early results are the run's work; when all of
+	// them are done (every task has a Result, ctx ended, or Shutdown), the
+	// helpers (watchers, probers, the give-up watch) are stopped. The work
+	// group is owned by the goroutine that waits for it, itself in g.
+	var work sync.WaitGroup
 	for _, in := range f.insts {
 		ready := make(chan struct{})
 		g.Go(func() error { in.watch(hctx, ready); return nil })
-		g.Go(func() error { in.probe(hctx, wake); return nil })
+		g.Go(func() error { in.probe(hctx); return nil })
 		for range in.cfg.InFlight {
-			g.Go(func() error {
+			work.Go(func() {
 				select {
 				case <-ready:
 				case <-hctx.Done():
 				}
 				rs.worker(gctx, in)
-				return nil
 			})
 		}
 	}
 	g.Go(func() error { rs.watchGiveUp(hctx); return nil })
 	if len(early) > 0 {
-		g.Go(func() error {
+		work.Go(func() {
 			for _, r := range early {
 				rs.finish(gctx, r)
 			}
-			return nil
 		})
 	}
 	if len(resume) > 0 {
-		g.Go(func() error { rs.resumeAll(gctx, resume); return nil })
+		work.Go(func() { rs.resumeAll(gctx, resume) })
 	}
+	g.Go(func() error {
+		work.Wait()
+		stop()
+		return nil
+	})
 	_ = g.Wait() // every goroutine returns nil; ctx is checked below
 	if err := ctx.Err(); err != nil {
 		return err
