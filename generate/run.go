@@ -18,9 +18,9 @@ type runState struct {
 
 	mu        sync.Mutex
 	pending   []*jobState
-	changed   chan struct{} // closed and replaced whenever pending or health changes
-	remaining int           // tasks without a Result
-	busy      map[*instance]int // slots working on a job
+	changed   chan struct{}      // closed and replaced whenever pending or health changes
+	remaining int                // tasks without a Result
+	busy      map[*instance]int  // slots working on a job
 	stop      context.CancelFunc // ends the run's helper goroutines
 	tiered    bool               // some instance has Tier > 0
 	abandoned error              // set when every instance stayed down too long
