@@ -91,7 +91,7 @@ func TestLoadImageUsesUpload(t *testing.T) {
 	if r.status != 200 || len(r.json(t).(map[string]any)["node_errors"].(map[string]any)) != 0 {
 		t.Fatalf("img2img prompt = %d %s", r.status, r.body)
 	}
-	if err := sim.WaitHistory(t.Context(), id); err != nil {
+	if err := sim.WaitHistory(deadline(t), id); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(filepath.Join(sim.OutputDir(), "ComfyUI_00001_.png"))
@@ -115,7 +115,7 @@ func TestOutputNaming(t *testing.T) {
 		if r.status != 200 {
 			t.Fatalf("POST /prompt = %d %s", r.status, r.body)
 		}
-		if err := sim.WaitHistory(t.Context(), id); err != nil {
+		if err := sim.WaitHistory(deadline(t), id); err != nil {
 			t.Fatal(err)
 		}
 		return do(t, "GET", base+"/history/"+id, nil).json(t).(map[string]any)[id].(map[string]any)["outputs"].(map[string]any)
@@ -153,7 +153,7 @@ func TestOutputNaming(t *testing.T) {
 func TestView(t *testing.T) {
 	sim, base := newSim(t, Options{})
 	id, _ := submit(t, base, withSteps(t, 1, 1), "")
-	if err := sim.WaitHistory(t.Context(), id); err != nil {
+	if err := sim.WaitHistory(deadline(t), id); err != nil {
 		t.Fatal(err)
 	}
 	os.MkdirAll(filepath.Join(sim.OutputDir(), "sub"), 0o755)
@@ -217,7 +217,7 @@ func TestImagesAreDeterministic(t *testing.T) {
 		t.Helper()
 		u := f.URLs()[i]
 		id, _ := submit(t, u, withSteps(t, 2, seed), "")
-		if err := f.Servers()[i].WaitHistory(t.Context(), id); err != nil {
+		if err := f.Servers()[i].WaitHistory(deadline(t), id); err != nil {
 			t.Fatal(err)
 		}
 		h := do(t, "GET", u+"/history/"+id, nil).json(t).(map[string]any)[id].(map[string]any)

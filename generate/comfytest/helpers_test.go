@@ -2,6 +2,7 @@ package comfytest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -341,4 +342,13 @@ func httpPost(t *testing.T, url, ctype string, body []byte) (httpResult, error) 
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return httpResult{resp.StatusCode, b, resp.Header}, err
+}
+
+func jsonNumber(n int) json.Number { return json.Number(fmt.Sprint(n)) }
+
+// deadline is t.Context with a 20 s limit, for waits that must not hang a run.
+func deadline(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }

@@ -71,10 +71,10 @@ func TestHistoryMaxItemsAndDelete(t *testing.T) {
 		id, _ := submit(t, base, withSteps(t, 1, i), "")
 		ids = append(ids, id)
 	}
-	if err := sim.WaitHistory(t.Context(), ids[2]); err != nil {
+	if err := sim.WaitHistory(deadline(t), ids[2]); err != nil {
 		t.Fatal(err)
 	}
-	if err := sim.WaitIdle(t.Context()); err != nil {
+	if err := sim.WaitIdle(deadline(t)); err != nil {
 		t.Fatal(err)
 	}
 	keys := func(body []byte) []string {
@@ -165,7 +165,7 @@ func TestInterruptWhileIdleDoesNotAffectNextPrompt(t *testing.T) {
 	sim, base := newSim(t, Options{})
 	do(t, "POST", base+"/interrupt", "")
 	id, _ := submit(t, base, withSteps(t, 3, 1), "")
-	if err := sim.WaitHistory(t.Context(), id); err != nil {
+	if err := sim.WaitHistory(deadline(t), id); err != nil {
 		t.Fatal(err)
 	}
 	h := do(t, "GET", base+"/history/"+id, nil).json(t).(map[string]any)[id].(map[string]any)
@@ -185,7 +185,7 @@ func TestPromptNumbersAndCoercion(t *testing.T) {
 	if n := r.json(t).(map[string]any)["number"]; n != json.Number("1") {
 		t.Errorf("number after a rejected prompt = %v, want 1 (the counter counts 400s)", n)
 	}
-	if err := sim.WaitHistory(t.Context(), id); err != nil {
+	if err := sim.WaitHistory(deadline(t), id); err != nil {
 		t.Fatal(err)
 	}
 	h := do(t, "GET", base+"/history/"+id, nil).json(t).(map[string]any)[id].(map[string]any)
@@ -227,7 +227,7 @@ func TestRoutingWithoutClientID(t *testing.T) {
 	events, stop := sim.Subscribe()
 	defer stop()
 	id, _ := submit(t, base, withSteps(t, 2, 1), "")
-	if err := sim.WaitHistory(t.Context(), id); err != nil {
+	if err := sim.WaitHistory(deadline(t), id); err != nil {
 		t.Fatal(err)
 	}
 	// The history event follows the last message, so everything sent is buffered by now.
@@ -325,7 +325,7 @@ func TestModelLoadsCounted(t *testing.T) {
 		setPath(g, "4.inputs.ckpt_name", c, false)
 		last, _ = submit(t, base, g, "")
 	}
-	if err := sim.WaitHistory(t.Context(), last); err != nil {
+	if err := sim.WaitHistory(deadline(t), last); err != nil {
 		t.Fatal(err)
 	}
 	if st := sim.Stats(); st.ModelLoads != 3 || st.Prompts != 4 || st.Succeeded != 4 || st.Busy <= 0 {
@@ -373,7 +373,7 @@ func TestRestartForgetsEverything(t *testing.T) {
 	if n := r.json(t).(map[string]any)["number"]; n != json.Number("0") {
 		t.Errorf("first number after restart = %v, want 0", n)
 	}
-	if err := sim.WaitIdle(t.Context()); err != nil {
+	if err := sim.WaitIdle(deadline(t)); err != nil {
 		t.Fatal(err)
 	}
 	if got := string(do(t, "GET", base+"/history/"+running, nil).body); got != "{}" {

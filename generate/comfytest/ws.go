@@ -48,6 +48,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(2)
 	s.conns[wc] = true
 	s.sockets[sid] = wc // an older socket with this sid stays open but unregistered (§4.1)
+	s.changedLocked()
 	data := s.statusData()
 	data["sid"] = sid
 	s.enqueueLocked(wc, "status", data)
@@ -130,6 +131,7 @@ func (s *Server) dropLocked(wc *wsConn) {
 	}
 	close(wc.done)
 	wc.c.Close() // unblocks the reader now, even if the writer is mid-write
+	s.changedLocked()
 }
 
 func (s *Server) dropSocketsLocked() {
