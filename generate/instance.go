@@ -189,7 +189,9 @@ func (in *instance) unregister(pid string) {
 // dispatch hands a message to its prompt's waiter without blocking; a full
 // channel drops it (the poll catches up).
 func (in *instance) dispatch(m Message) {
-	if m.PromptID == "" {
+	// Only what await acts on: progress chatter would fill the channel and
+	// push out the terminal event.
+	if m.PromptID == "" || !(m.Terminal() || m.Type == "execution_start") {
 		return
 	}
 	in.mu.Lock()
