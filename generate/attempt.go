@@ -67,7 +67,7 @@ func (in *instance) generate(ctx context.Context, job comfybatch.Job, a Attempt)
 	defer in.unregister(a.PromptID)
 	in.f.track(a.PromptID, in)
 	queued := time.Now()
-	_, err = in.c.Submit(ctx, SubmitRequest{
+	resp, err := in.c.Submit(ctx, SubmitRequest{
 		Prompt:    wf,
 		PromptID:  a.PromptID,
 		ClientID:  in.currentClientID(),
@@ -84,6 +84,11 @@ func (in *instance) generate(ctx context.Context, job comfybatch.Job, a Attempt)
 			in.f.untrack(a.PromptID)
 			return comfybatch.Candidate{}, fmt.Errorf("instance %s: submit job %s: %w", in.cfg.Name, job.Key, err)
 		}
+	}
+	if len(resp.NodeErrors) > 0 {
+		// Accepted with some outputs dropped (§2.2): the remaining output
+		// still yields the candidate, but people should know.
+		in.log.Warn("prompt partially accepted", "job", job.Key, "prompt_id", a.PromptID, "node_errors", resp.NodeErrors)
 	}
 	in.mu.Lock()
 	in.st.Prompts++

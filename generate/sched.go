@@ -66,6 +66,16 @@ func (rs *runState) pickLocked(in *instance, now time.Time) *jobState {
 		return nil
 	}
 	js := rs.pending[best]
+	if rs.busy[in] > 0 {
+		// Breadth first: an instance with nothing in flight gets the job
+		// before another queues a second prompt. This matters at the end
+		// of a run, where a slow instance's queued job is the makespan.
+		for _, o := range rs.f.insts {
+			if o != in && rs.busy[o] == 0 && !o.isDown() && rs.eligible(o, js, now) {
+				return nil
+			}
+		}
+	}
 	rs.pending = append(rs.pending[:best], rs.pending[best+1:]...)
 
 	in.mu.Lock()
