@@ -30,6 +30,9 @@ type fixture struct {
 	WSData         map[string]json.RawMessage `json:"ws_data"`
 	ExecutingNodes []string                   `json:"executing_nodes"`
 	History        json.RawMessage
+	// SimOnly marks fixtures that depend on the simulator's catalogue,
+	// checkpoints or fault injection; they are not replayed against a real server.
+	SimOnly bool `json:"sim_only"`
 }
 
 func decodeNumber(t *testing.T, raw []byte) any {
@@ -44,6 +47,29 @@ func decodeNumber(t *testing.T, raw []byte) any {
 }
 
 func TestFixtures(t *testing.T) {
+	eachFixture(t, func(t *testing.T, fx fixture) {
+		sim, base := newSim(t, Options{TimeScale: fx.TimeScale})
+		runFixture(t, fx, base, sim)
+	})
+}
+
+// TestFixturesRealComfyUI replays the fixtures that hold for any ComfyUI
+// against a real server when COMFYBATCH_REAL_URL is set (e.g.
+// http://127.0.0.1:8188), so the recordings stay honest.
+func TestFixturesRealComfyUI(t *testing.T) {
+	base := os.Getenv("COMFYBATCH_REAL_URL")
+	if base == "" {
+		t.Skip("COMFYBATCH_REAL_URL not set")
+	}
+	eachFixture(t, func(t *testing.T, fx fixture) {
+		if fx.SimOnly || fx.Faults != nil {
+			t.Skip("simulator-only fixture")
+		}
+		runFixture(t, fx, strings.TrimSuffix(base, "/"), nil)
+	})
+}
+
+func eachFixture(t *testing.T, run func(*testing.T, fixture)) {
 	files, err := filepath.Glob("testdata/fixtures/*.json")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no fixtures: %v", err)
@@ -60,13 +86,13 @@ func TestFixtures(t *testing.T) {
 				t.Fatalf("%s: %v", file, err)
 			}
 			t.Logf("%s (%s)", fx.Name, fx.Ref)
-			runFixture(t, fx)
+			run(t, fx)
 		})
 	}
 }
 
-func runFixture(t *testing.T, fx fixture) {
-	sim, base := newSim(t, Options{TimeScale: fx.TimeScale})
+// runFixture replays fx against base; sim is nil for a real server.
+func runFixture(t *testing.T, fx fixture, base string, sim *Server) {
 	if fx.Faults != nil {
 		sim.SetFaults(*fx.Faults)
 	}
