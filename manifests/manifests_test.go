@@ -208,10 +208,13 @@ func TestScorerSpecs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Scorers) != 2 {
+	if len(m.Scorers) != 3 {
 		t.Fatalf("scorers %+v", m.Scorers)
 	}
-	sharp, size := m.Scorers[0], m.Scorers[1]
+	sharp, size, clip := m.Scorers[0], m.Scorers[1], m.Scorers[2]
+	if clip.Type != "clip" || clip.Metrics["similarity"].Weight != 1 || clip.Options["template"] != "{prompt}" {
+		t.Errorf("clip spec %+v", clip)
+	}
 	if sharp.Name != "sharpness" || sharp.Normalize != "rank" || sharp.Metrics["laplacian_var"].Weight != 1 || sharp.Options["long_side"] != 512 {
 		t.Errorf("sharpness spec %+v", sharp)
 	}

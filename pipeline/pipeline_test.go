@@ -18,6 +18,7 @@ import (
 	"github.com/comfybatch/comfybatch/generate/comfytest"
 	"github.com/comfybatch/comfybatch/manifests"
 	"github.com/comfybatch/comfybatch/manifests/examples"
+	"github.com/comfybatch/comfybatch/score/cliptest"
 )
 
 // demoManifest loads the embedded demo manifest with its output in dir.
@@ -30,6 +31,13 @@ func demoManifest(t *testing.T, dir string) *manifests.Manifest {
 	m.Path = filepath.Join(dir, "demo.yaml")
 	m.Output.Dir = filepath.Join(dir, "runs")
 	m.Output.Database = filepath.Join(dir, "comfybatch.db")
+	clip, url := cliptest.New(cliptest.Options{}).Start()
+	t.Cleanup(clip.Close)
+	for _, s := range m.Scorers {
+		if s.Type == "clip" {
+			s.Options["url"] = url
+		}
+	}
 	return m
 }
 

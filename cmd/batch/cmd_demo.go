@@ -4,13 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/comfybatch/comfybatch/generate/comfytest"
 	"github.com/comfybatch/comfybatch/manifests"
 	"github.com/comfybatch/comfybatch/manifests/examples"
+	"github.com/comfybatch/comfybatch/score/cliptest"
 )
 
 // cmdDemo runs the embedded demo manifest on an embedded simulated fleet,
@@ -48,6 +53,9 @@ func cmdDemo(ctx context.Context, args []string, o IO) error {
 		return fmt.Errorf("start simulated fleet: %w", err)
 	}
 	defer fleet.Close()
+	clip, clipURL := cliptest.New(cliptest.Options{}).Start()
+	defer clip.Close()
+	pointCLIP(m, clipURL)
 	if f.instances == "" {
 		for i, u := range fleet.URLs() {
 			if i > 0 {
@@ -73,6 +81,15 @@ func cmdDemo(ctx context.Context, args []string, o IO) error {
 		fmt.Fprintf(o.Err, "next: batch show RUN --db %s   (also: report, grid, compare --by seed, export)\n", rel)
 	}
 	return err
+}
+
+// pointCLIP points every CLIP-based scorer of m at url.
+func pointCLIP(m *manifests.Manifest, url string) {
+	for _, s := range m.Scorers {
+		if s.Type == "clip" || s.Type == "aesthetic" {
+			s.Options["url"] = url
+		}
+	}
 }
 
 // writeExamples writes the embedded examples into dir, keeping files that
@@ -106,6 +123,7 @@ func cmdSim(ctx context.Context, args []string, o IO) error {
 	scale := fs.Float64("time-scale", 1, "multiplier for every simulated duration (0.1 = ten times faster)")
 	speed := fs.Float64("speed", 1, "relative GPU speed")
 	fail := fs.Float64("error-rate", 0, "fraction of prompts that fail with a runtime execution_error")
+	clipPort := fs.Int("clip-port", 7997, "port of a fake CLIP embeddings server (Infinity API) for the demo manifest; 0 = none")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -124,6 +142,18 @@ func cmdSim(ctx context.Context, args []string, o IO) error {
 	}
 	for _, u := range fleet.URLs() {
 		fmt.Fprintln(o.Out, u)
+	}
+	if *clipPort != 0 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*clipPort)))
+		if err != nil {
+			return fmt.Errorf("listen for the fake CLIP server: %w (pass --clip-port 0 to go without)", err)
+		}
+		srv := &http.Server{Handler: cliptest.New(cliptest.Options{})}
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = srv.Serve(ln) })
+		defer wg.Wait() // runs after Shutdown below
+		defer srv.Shutdown(context.WithoutCancel(ctx))
+		fmt.Fprintf(o.Err, "sim: fake CLIP embeddings at http://%s\n", ln.Addr())
 	}
 	fmt.Fprintln(o.Err, "sim: serving; Ctrl-C to stop")
 	<-ctx.Done()

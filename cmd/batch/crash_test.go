@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"database/sql"
 	"io/fs"
 	"math/rand/v2"
@@ -15,11 +16,16 @@ import (
 
 	"github.com/comfybatch/comfybatch/generate/comfytest"
 	"github.com/comfybatch/comfybatch/manifests/examples"
+	"github.com/comfybatch/comfybatch/score/cliptest"
 )
 
-// copyDemo writes the embedded demo manifest and its files into dir.
+// copyDemo writes the embedded demo manifest and its files into dir, with
+// its CLIP scorer pointed at a fake embeddings server that lives as long
+// as the test.
 func copyDemo(t *testing.T, dir string) string {
 	t.Helper()
+	clip, clipURL := cliptest.New(cliptest.Options{}).Start()
+	t.Cleanup(clip.Close)
 	err := fs.WalkDir(examples.FS, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -37,7 +43,19 @@ func copyDemo(t *testing.T, dir string) string {
 	if err != nil {
 		t.Fatalf("copy demo: %v", err)
 	}
-	return filepath.Join(dir, "demo.yaml")
+	path := filepath.Join(dir, "demo.yaml")
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const url = "http://127.0.0.1:7997"
+	if !bytes.Contains(text, []byte(url)) {
+		t.Fatalf("demo.yaml no longer names %s for its CLIP scorer", url)
+	}
+	if err := os.WriteFile(path, bytes.ReplaceAll(text, []byte(url), []byte(clipURL)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // batchCmd runs this test binary as the batch command (see TestMain).
