@@ -11,10 +11,25 @@
 // simulated with Options.TimeScale.
 //
 // Entry points: New returns a Server, which is an http.Handler; StartFleet,
-// StartFleetEach and ListenFleet serve several servers on loopback ports.
-// Server.SetFaults injects failures, Server.Restart simulates a process
-// restart, and Server.Subscribe, Server.WaitIdle and Server.WaitHistory let
-// tests wait for events without sleeping.
+// StartFleetEach and ListenFleet serve several servers on loopback ports
+// (ListenFleet on consecutive ports, for `batch sim`). Server.SetFaults injects
+// failures, Server.Restart simulates a process restart, and Server.Subscribe,
+// Server.WaitIdle and Server.WaitHistory let tests wait for events without
+// sleeping. Render draws the deterministic image for a hash; it is what the
+// simulated VAEDecode uses.
+//
+// Behaviour follows the B (0.3.64) column of the protocol reference, with
+// switches for the differences tests need: Options.StrictPromptID (newer
+// servers' UUID check), Options.CacheNone (--cache-none),
+// Options.SameSIDQuirk (a re-used clientId can silently lose its events).
+// Not simulated: binary preview frames, /upload/mask, the jobs API, the
+// missing_node_type error of newer servers, date tokens in filename_prefix.
+//
+// Time: every simulated duration (sampler steps, other nodes, checkpoint
+// loads, Options.HistoryDelay) is multiplied by Options.TimeScale and divided
+// by Options.Speed. A txt2img prompt at 20 steps costs 20×StepTime plus 6
+// node times, plus ModelLoad when the checkpoint changes. Faults.WSDropEvery
+// is real time.
 //
 // A Server and a Fleet are safe for concurrent use. Each Server owns one worker
 // goroutine (ComfyUI executes one prompt at a time) and two goroutines per

@@ -49,8 +49,10 @@ type Faults struct {
 	HTTP500Rate float64
 	// WSDropEvery closes every websocket this often (real time, not scaled); 0 never.
 	WSDropEvery time.Duration
-	// Down simulates a dead box: every request is answered 503, every socket is
-	// closed, and the worker stops taking prompts until Down is cleared.
+	// Down simulates an unreachable box: every request is answered 503, every
+	// socket is closed and refused, and the worker takes no new prompt until
+	// Down is cleared (a prompt already running finishes). To simulate a box
+	// that died and came back empty, set Down, then call Restart and clear Down.
 	Down bool
 	// ExecErrorRate is the fraction of prompts that fail with a RuntimeError execution_error.
 	ExecErrorRate float64
