@@ -185,3 +185,26 @@ func TestFleetInvalidPromptNotRetried(t *testing.T) {
 		t.Errorf("POST /prompt sent %d times, %d attempts; want 1 and 1", n, r.Attempts)
 	}
 }
+
+func TestFleetGivesUpWhenEveryInstanceIsDown(t *testing.T) {
+	sim := startSim(t, comfytest.Options{TimeScale: 0.002})
+	sim.Servers()[0].SetFaults(comfytest.Faults{Down: true})
+	f, err := NewFleet(instancesOf(sim), Options{Logger: testLogger(t), PollInterval: 20 * time.Millisecond,
+		Backoff: 10 * time.Millisecond, GiveUpAfter: 200 * time.Millisecond, MaxAttempts: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := testTasks(t, 5)
+	got, err := runAll(t, t.Context(), f, tasks)
+	if !errors.Is(err, comfybatch.ErrTransient) {
+		t.Errorf("Run = %v, want an ErrTransient giving up", err)
+	}
+	if len(got) != len(tasks) {
+		t.Fatalf("%d results for %d tasks", len(got), len(tasks))
+	}
+	for key, r := range got {
+		if !errors.Is(r.Err, comfybatch.ErrTransient) {
+			t.Errorf("job %s: %v, want ErrTransient", key, r.Err)
+		}
+	}
+}

@@ -241,6 +241,10 @@ func (rs *runState) requeue(js *jobState, in *instance, err error) bool {
 	js.avoid = in.cfg.Name
 	js.notBefore = time.Now().Add(jitter(rs.f.opts.Backoff << min(js.attempts-1, 5)))
 	rs.mu.Lock()
+	if rs.abandoned != nil {
+		rs.mu.Unlock()
+		return false // the run gave up: this failure is the job's Result
+	}
 	rs.pending = append(rs.pending, js)
 	rs.wakeLocked()
 	rs.mu.Unlock()
