@@ -127,6 +127,7 @@ func do(t *testing.T, method, url string, body any) httpResult {
 type wsMsg struct {
 	Type string         `json:"type"`
 	Data map[string]any `json:"data"`
+	Bin  []byte         `json:"-"` // a binary frame, Type "binary"
 }
 
 // wsClient reads one websocket into a channel. The reader goroutine ends
@@ -148,9 +149,13 @@ func dialWS(t *testing.T, base, clientID string) *wsClient {
 	w.wg.Go(func() {
 		defer close(w.msgs)
 		for {
-			_, b, err := c.ReadMessage()
+			typ, b, err := c.ReadMessage()
 			if err != nil {
 				return
+			}
+			if typ == websocket.BinaryMessage {
+				w.msgs <- wsMsg{Type: "binary", Bin: b}
+				continue
 			}
 			var m wsMsg
 			dec := json.NewDecoder(bytes.NewReader(b))

@@ -2,6 +2,7 @@ package comfytest
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -116,19 +117,66 @@ func runKSampler(r *run, id string, in map[string]any) ([]any, map[string]any, e
 	h := sha256.New()
 	fmt.Fprintf(h, "model=%s\x00pos=%s\x00neg=%s\x00seed=%v\x00steps=%d\x00cfg=%v\x00sampler=%s\x00scheduler=%s\x00denoise=%v\x00latent=%dx%d:%s",
 		m.id, pos.text, neg.text, seed, steps, in["cfg"], strIn(in, "sampler_name"), strIn(in, "scheduler"), in["denoise"], lat.w, lat.h, lat.sig)
+	previews := r.previewsOn()
 	for k := 1; k <= steps; k++ {
 		if err := r.sleep(r.s.opts.StepTime); err != nil {
 			return nil, nil, err
 		}
-		if !r.progressState(id, "running", float64(k), float64(steps)) ||
-			!r.emit("progress", map[string]any{"value": k, "max": steps, "prompt_id": r.t.id, "node": id}, r.progressTarget()) {
+		if !r.progressState(id, "running", float64(k), float64(steps)) {
 			return nil, nil, errAbandoned
+		}
+		var png []byte
+		if previews {
+			key := sha256.Sum256(fmt.Appendf(nil, "preview|%s|%v|%d", pos.text, seed, k))
+			png, _ = encodePNG(Render(key, 64, 64, k, false), nil)
+			r.preview(id, png, true) // type 4 goes before progress (§4.4 A)
+		}
+		if !r.emit("progress", map[string]any{"value": k, "max": steps, "prompt_id": r.t.id, "node": id}, r.progressTarget()) {
+			return nil, nil, errAbandoned
+		}
+		if previews {
+			r.preview(id, png, false) // type 1 after it
 		}
 	}
 	out := lat
 	out.sig = hex.EncodeToString(h.Sum(nil))
 	out.steps = steps
 	return []any{out}, nil, nil
+}
+
+// previewsOn reports whether this prompt gets preview frames.
+func (r *run) previewsOn() bool {
+	m := r.s.opts.PreviewMethod
+	if pm, ok := r.t.extra["preview_method"].(string); ok && pm != "default" {
+		m = pm
+	}
+	return m != "" && m != "none"
+}
+
+// preview sends the frames of one step: metadata frames (type 4) to sockets
+// that negotiated them when withMeta, plain ones (type 1) otherwise.
+func (r *run) preview(node string, png []byte, withMeta bool) {
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen != r.gen {
+		return
+	}
+	s.sendPreviewLocked(r.t.clientID, func(meta bool) []byte {
+		if meta != withMeta {
+			return nil
+		}
+		if !meta {
+			b := binary.BigEndian.AppendUint32(nil, 1)
+			b = binary.BigEndian.AppendUint32(b, 2) // 2 = PNG
+			return append(b, png...)
+		}
+		j, _ := json.Marshal(map[string]any{"node_id": node, "prompt_id": r.t.id, "display_node_id": node,
+			"parent_node_id": nil, "real_node_id": node, "image_type": "image/png"})
+		b := binary.BigEndian.AppendUint32(nil, 4)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(j)))
+		return append(append(b, j...), png...)
+	})
 }
 
 func runVAEDecode(r *run, id string, in map[string]any) ([]any, map[string]any, error) {

@@ -32,6 +32,11 @@ type Options struct {
 	// SameSIDQuirk reproduces ComfyUI's same-sid replacement bug: when an old
 	// socket with a re-used clientId closes, it unregisters the new one.
 	SameSIDQuirk bool
+	// PreviewMethod is --preview-method: "" or "none" sends no previews;
+	// "auto", "latent2rgb" or "taesd" send a binary preview frame per sampler
+	// step (type 4 to clients that sent supports_preview_metadata, else type
+	// 1). A prompt's extra_data.preview_method overrides it, as in newer servers.
+	PreviewMethod string
 	// MaxUploadSize is --max-upload-size in bytes: the limit of every request
 	// body (default 100 MB); larger bodies are answered 413.
 	MaxUploadSize int64

@@ -16,7 +16,7 @@ import (
 type wsConn struct {
 	c       *websocket.Conn
 	sid     string
-	out     [][]byte      // guarded by Server.mu
+	out     []wsFrame     // guarded by Server.mu
 	notify  chan struct{} // one-slot: out is non-empty
 	done    chan struct{} // closed when the socket is dropped
 	dropped bool          // guarded by Server.mu
@@ -108,7 +108,11 @@ func (s *Server) wsWriter(wc *wsConn) {
 		s.mu.Unlock()
 		for _, m := range batch {
 			wc.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if err := wc.c.WriteMessage(websocket.TextMessage, m); err != nil {
+			typ := websocket.TextMessage
+			if m.binary {
+				typ = websocket.BinaryMessage
+			}
+			if err := wc.c.WriteMessage(typ, m.data); err != nil {
 				s.mu.Lock()
 				s.dropLocked(wc)
 				s.mu.Unlock()
@@ -146,7 +150,18 @@ func (s *Server) enqueueLocked(wc *wsConn, typ string, data map[string]any) {
 		s.log.Error("encode websocket message", "type", typ, "err", err)
 		return
 	}
-	wc.out = append(wc.out, b)
+	wc.push(wsFrame{data: b})
+}
+
+// wsFrame is one queued websocket message.
+type wsFrame struct {
+	binary bool
+	data   []byte
+}
+
+// push queues a frame. Callers hold Server.mu.
+func (wc *wsConn) push(f wsFrame) {
+	wc.out = append(wc.out, f)
 	select {
 	case wc.notify <- struct{}{}:
 	default:
@@ -165,6 +180,26 @@ func (s *Server) sendLocked(typ string, data map[string]any, sid string) {
 	}
 	if wc := s.sockets[sid]; wc != nil {
 		s.enqueueLocked(wc, typ, data)
+	}
+}
+
+// sendPreviewLocked sends a binary preview frame (§4.6) to sid, or to every
+// socket when sid is "". frame builds the bytes for one socket, since the
+// frame type depends on that socket's feature flags. Callers hold s.mu.
+func (s *Server) sendPreviewLocked(sid string, frame func(metadata bool) []byte) {
+	targets := []*wsConn{}
+	if sid == "" {
+		for wc := range s.conns {
+			targets = append(targets, wc)
+		}
+	} else if wc := s.sockets[sid]; wc != nil {
+		targets = append(targets, wc)
+	}
+	for _, wc := range targets {
+		meta := sid != "" && wc.flags["supports_preview_metadata"] == true
+		if b := frame(meta); b != nil {
+			wc.push(wsFrame{binary: true, data: b})
+		}
 	}
 }
 
