@@ -22,7 +22,7 @@
 // switches for the differences tests need: Options.StrictPromptID (newer
 // servers' UUID check), Options.CacheNone (--cache-none),
 // Options.SameSIDQuirk (a re-used clientId can silently lose its events).
-// Not simulated: binary preview frames, /upload/mask, the jobs API, the
+// Not simulated: /upload/mask, the jobs API, the
 // missing_node_type error of newer servers, date tokens in filename_prefix.
 //
 // Time: every simulated duration (sampler steps, other nodes, checkpoint
