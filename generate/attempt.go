@@ -15,6 +15,7 @@ func (rs *runState) attempt(ctx context.Context, in *instance, js *jobState) {
 	job := js.task.Job
 	js.attempts++
 	a := Attempt{JobKey: job.Key, Instance: in.cfg.Name, PromptID: NewPromptID(), Number: js.attempts}
+	js.last = a
 	if bs := rs.f.opts.BeforeSubmit; bs != nil {
 		if err := bs(ctx, a); err != nil {
 			if ctx.Err() != nil {
@@ -54,7 +55,7 @@ func (rs *runState) settle(ctx context.Context, in *instance, js *jobState, cand
 		return // stopped by Shutdown: left unfinished, not failed
 	}
 	f.emit(Event{Kind: EventFailed, Instance: in.cfg.Name, JobKey: key, Attempt: js.attempts, Err: err})
-	rs.finish(ctx, Result{Err: err, Attempts: js.attempts})
+	rs.finish(ctx, js.failed(err))
 }
 
 // generate submits one attempt, waits for it and downloads its image.
@@ -308,6 +309,7 @@ func (rs *runState) resume(ctx context.Context, js *jobState) {
 		if ctx.Err() != nil {
 			return
 		}
+		js.last = p
 		rs.f.emit(Event{Kind: EventAdopted, Instance: in.cfg.Name, JobKey: p.JobKey, PromptID: p.PromptID, Attempt: p.Number, Err: err})
 		rs.settle(ctx, in, js, cand, err, true)
 		return

@@ -181,6 +181,10 @@ func TestFleetInvalidPromptNotRetried(t *testing.T) {
 	if !errors.Is(r.Err, comfybatch.ErrInvalid) || !isPE || len(pe.NodeErrors["4"]) == 0 {
 		t.Fatalf("Result.Err = %v, want a *PromptError (ErrInvalid) naming node 4", r.Err)
 	}
+	if r.Candidate.Job.Key != tasks[0].Job.Key || r.Candidate.Instance == "" || r.Candidate.PromptID == "" || r.Candidate.Attempt != 1 {
+		t.Errorf("failed Result.Candidate = job %q instance %q prompt %q attempt %d; want the job and its attempt",
+			r.Candidate.Job.Key, r.Candidate.Instance, r.Candidate.PromptID, r.Candidate.Attempt)
+	}
 	if n := ct.posts.Load(); n != 1 || r.Attempts != 1 {
 		t.Errorf("POST /prompt sent %d times, %d attempts; want 1 and 1", n, r.Attempts)
 	}

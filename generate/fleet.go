@@ -37,7 +37,8 @@ type Instance struct {
 
 // Options configure a Fleet. The zero value is usable.
 type Options struct {
-	// HTTPClient is used for every request; nil means a new http.Client.
+	// HTTPClient is used for every request; nil means a new http.Client
+	// with a one-minute timeout.
 	HTTPClient *http.Client
 	// Logger receives run milestones and retried faults; nil discards.
 	Logger *slog.Logger
@@ -89,7 +90,9 @@ type Task struct {
 
 // Result is the outcome of one task.
 type Result struct {
-	// Candidate is filled on success.
+	// Candidate is filled on success. On failure it still carries Job
+	// and the latest attempt's Instance, PromptID and Attempt (zero when
+	// nothing was submitted), with no Image.
 	Candidate comfybatch.Candidate
 	// Err is the classified failure (errors.Is ErrInvalid, ErrTransient,
 	// ErrExecution or ErrInterrupted); its message names the instance.
@@ -164,7 +167,9 @@ func NewFleet(instances []Instance, opts Options) (*Fleet, error) {
 		return nil, fmt.Errorf("fleet: no instances: %w", comfybatch.ErrInvalid)
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{}
+		// A server that accepts and never answers must not hold a slot
+		// forever; downloads of large images fit well within a minute.
+		opts.HTTPClient = &http.Client{Timeout: time.Minute}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

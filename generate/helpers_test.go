@@ -108,8 +108,8 @@ func runAll(t testing.TB, ctx context.Context, f *Fleet, tasks []Task) (map[stri
 	got := map[string]Result{}
 	for r := range results {
 		key := r.Candidate.Job.Key
-		if r.Err != nil {
-			key = errKey(tasks, r)
+		if r.Err != nil && key != errKey(tasks, r) {
+			t.Errorf("failed result for job %s names another job: %v", key, r.Err)
 		}
 		if _, dup := got[key]; dup {
 			t.Errorf("second result for job %s: %+v", key, r)

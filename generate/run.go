@@ -77,7 +77,7 @@ func (f *Fleet) Run(ctx context.Context, tasks []Task, results chan<- Result) er
 		rs.remaining++
 		switch {
 		case !f.runnable(t.Job):
-			early = append(early, Result{Err: fmt.Errorf("job %s: no instance carries tags %v: %w", t.Job.Key, t.Job.Tags, comfybatch.ErrInvalid)})
+			early = append(early, js.failed(fmt.Errorf("job %s: no instance carries tags %v: %w", t.Job.Key, t.Job.Tags, comfybatch.ErrInvalid)))
 		case len(t.Prior) > 0:
 			resume = append(resume, js)
 		default:
@@ -304,7 +304,7 @@ func (rs *runState) watchGiveUp(ctx context.Context) {
 		rs.wakeLocked()
 		rs.mu.Unlock()
 		for _, js := range left {
-			rs.finish(ctx, Result{Err: fmt.Errorf("job %s: %w", js.task.Job.Key, err), Attempts: js.attempts})
+			rs.finish(ctx, js.failed(fmt.Errorf("job %s: %w", js.task.Job.Key, err)))
 		}
 		return
 	}

@@ -13,6 +13,18 @@ type jobState struct {
 	execFails int    // ErrExecution outcomes so far
 	avoid     string // instance that failed it last: retry elsewhere if possible
 	notBefore time.Time
+	last      Attempt // the latest attempt, named in a failure's Result
+}
+
+// failed is the Result of a job that ended without an image: Candidate
+// carries the job and the latest attempt, so callers can tell which task
+// it is.
+func (js *jobState) failed(err error) Result {
+	return Result{
+		Candidate: comfybatch.Candidate{Job: js.task.Job, Instance: js.last.Instance, PromptID: js.last.PromptID, Attempt: js.last.Number},
+		Err:       err,
+		Attempts:  js.attempts,
+	}
 }
 
 // pickLocked chooses the next job for a free slot of in, removing it from
