@@ -22,8 +22,8 @@
 // switches for the differences tests need: Options.StrictPromptID (newer
 // servers' UUID check), Options.CacheNone (--cache-none),
 // Options.SameSIDQuirk (a re-used clientId can silently lose its events).
-// Not simulated: /upload/mask, the jobs API, the
-// missing_node_type error of newer servers, date tokens in filename_prefix.
+// Not simulated: /upload/mask, the jobs API, the missing_node_type error of
+// newer servers, ExecutionBlocked.
 //
 // Time: every simulated duration (sampler steps, other nodes, checkpoint
 // loads, Options.HistoryDelay) is multiplied by Options.TimeScale and divided

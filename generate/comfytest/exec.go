@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -183,7 +184,7 @@ func (s *Server) execute(t *task, gen int) {
 	log := s.log.With("prompt_id", t.id)
 
 	r.addMessage("execution_start", map[string]any{"prompt_id": t.id}, false)
-	r.keys = cacheKeys(t.g)
+	r.keys = cacheKeys(t.g, s.fingerprint)
 	s.mu.Lock()
 	if !s.opts.CacheNone { // classic cache: keep only entries the new prompt uses (§8)
 		used := map[string]bool{}
@@ -496,10 +497,29 @@ func (r *run) step(st planStep) error {
 	return nil
 }
 
-// cacheKeys computes every node's cache key: class, sorted literal inputs
-// and, recursively, the keys of linked ancestors with the output index; node
-// ids are not part of it (§8).
-func cacheKeys(g *graph) map[string]string {
+// fingerprint is IS_CHANGED: LoadImage re-runs when its file's content
+// changes (§8); other classes have none.
+func (s *Server) fingerprint(g *graph, id string) string {
+	if g.class(id) != "LoadImage" {
+		return ""
+	}
+	name, _ := g.inputs(id)["image"].(string)
+	p, ok := s.annotatedPath(name, "input")
+	if !ok {
+		return "missing"
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "unreadable"
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// cacheKeys computes every node's cache key: class, the fingerprint, sorted
+// literal inputs and, recursively, the keys of linked ancestors with the
+// output index; node ids are not part of it (§8).
+func cacheKeys(g *graph, fingerprint func(*graph, string) string) map[string]string {
 	keys := map[string]string{}
 	active := map[string]bool{}
 	var key func(id string) string
@@ -515,7 +535,7 @@ func cacheKeys(g *graph) map[string]string {
 		in := g.inputs(id)
 		names := slices.Sorted(maps.Keys(in))
 		var b strings.Builder
-		b.WriteString(g.class(id))
+		b.WriteString(g.class(id) + "\x00" + fingerprint(g, id))
 		for _, name := range names {
 			b.WriteString("\x00" + name + "=")
 			if link, ok := in[name].([]any); ok && len(link) == 2 {

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // dirFor maps a ComfyUI folder type to its folder ("" for an unknown type).
@@ -92,6 +93,15 @@ func (s *Server) writeImages(typ, prefix string, imgs []*image.NRGBA, chunks [][
 		b := imgs[0].Bounds()
 		prefix = strings.ReplaceAll(prefix, "%width%", strconv.Itoa(b.Dx()))
 		prefix = strings.ReplaceAll(prefix, "%height%", strconv.Itoa(b.Dy()))
+		now := time.Now()
+		for _, tok := range []struct {
+			name string
+			v    int
+			w    int
+		}{{"%year%", now.Year(), 4}, {"%month%", int(now.Month()), 2}, {"%day%", now.Day(), 2},
+			{"%hour%", now.Hour(), 2}, {"%minute%", now.Minute(), 2}, {"%second%", now.Second(), 2}} {
+			prefix = strings.ReplaceAll(prefix, tok.name, fmt.Sprintf("%0*d", tok.w, tok.v))
+		}
 	}
 	sub, base := path.Split(prefix)
 	sub = strings.Trim(path.Clean("/"+sub), "/")

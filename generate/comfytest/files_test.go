@@ -321,3 +321,65 @@ func BenchmarkRender512(b *testing.B) {
 		}
 	}
 }
+
+// TestLoadImageChangedFileReruns covers IS_CHANGED: overwriting the input
+// file makes LoadImage and its descendants run again.
+func TestLoadImageChangedFileReruns(t *testing.T) {
+	_, base := newSim(t, Options{})
+	ws := dialWS(t, base, "c1")
+	encode := func(s string) []byte {
+		var buf bytes.Buffer
+		png.Encode(&buf, Render(sha256.Sum256([]byte(s)), 32, 32, 20, false))
+		return buf.Bytes()
+	}
+	upload(t, base, "in.png", encode("one"), nil)
+	g := withSteps(t, 1, 1)
+	setPath(g, "10", map[string]any{"class_type": "LoadImage", "inputs": map[string]any{"image": "in.png"}}, false)
+	setPath(g, "11", map[string]any{"class_type": "PreviewImage", "inputs": map[string]any{"images": []any{"10", 0}}}, false)
+	cachedOf := func() []any {
+		id, _ := submit(t, base, g, "c1")
+		msgs := ws.until(t, finished(id))
+		for _, m := range msgs {
+			if m.Type == "execution_cached" {
+				return m.Data["nodes"].([]any)
+			}
+		}
+		t.Fatal("no execution_cached")
+		return nil
+	}
+	cachedOf()
+	if got := cachedOf(); len(got) != 9 {
+		t.Errorf("unchanged file: cached %v, want all 9 nodes", got)
+	}
+	upload(t, base, "in.png", encode("two"), map[string]string{"overwrite": "true"})
+	if got := cachedOf(); len(got) != 7 {
+		t.Errorf("changed file: cached %v, want 7 (LoadImage and PreviewImage re-run)", got)
+	}
+}
+
+func TestPartialExecutionTargetsAndDateTokens(t *testing.T) {
+	sim, base := newSim(t, Options{})
+	g := withSteps(t, 1, 1)
+	setPath(g, "9.inputs.filename_prefix", "%year%/img", false)
+	setPath(g, "10", map[string]any{"class_type": "PreviewImage", "inputs": map[string]any{"images": []any{"8", 0}}}, false)
+	id := newUUID()
+	r := do(t, "POST", base+"/prompt", map[string]any{"prompt": g, "prompt_id": id, "partial_execution_targets": []string{"9"}})
+	if r.status != 200 {
+		t.Fatalf("POST /prompt = %d %s", r.status, r.body)
+	}
+	if err := sim.WaitHistory(deadline(t), id); err != nil {
+		t.Fatal(err)
+	}
+	h := do(t, "GET", base+"/history/"+id, nil).json(t).(map[string]any)[id].(map[string]any)
+	if outs := h["prompt"].([]any)[4].([]any); len(outs) != 1 || outs[0] != "9" {
+		t.Errorf("outputs_to_execute = %v, want [9]", outs)
+	}
+	outputs := h["outputs"].(map[string]any)
+	if _, ran := outputs["10"]; ran {
+		t.Error("PreviewImage ran although it was not a target")
+	}
+	img := outputs["9"].(map[string]any)["images"].([]any)[0].(map[string]any)
+	if sub := img["subfolder"].(string); !regexp.MustCompile(`^20\d\d$`).MatchString(sub) {
+		t.Errorf("subfolder = %q, want the year", sub)
+	}
+}
