@@ -69,7 +69,7 @@ func cmdDemo(ctx context.Context, args []string, o IO) error {
 	}
 	fmt.Fprintf(o.Err, "demo: %d simulated ComfyUI instances, manifest %q, writing to %s\n", *n, m.Name, abs)
 	start := time.Now()
-	err = runManifest(ctx, m, f, o)
+	err = runWith(ctx, m, f, o)
 	fmt.Fprintf(o.Err, "demo: finished in %s\n", time.Since(start).Round(time.Millisecond))
 	if err == nil {
 		rel := m.Output.Database

@@ -270,21 +270,32 @@ func cmdResume(ctx context.Context, args []string, o IO) error {
 	if err != nil {
 		return err
 	}
-	st, err := openDB(ctx, *db)
-	if err != nil {
-		return err
-	}
-	run, err := st.Run(ctx, id)
-	st.Close()
-	if err != nil {
-		return notFound(err)
-	}
-	m, err := manifests.Load(run.ManifestPath)
+	m, err := runManifest(ctx, *db, id)
 	if err != nil {
 		return err
 	}
 	f.runID = id
-	return runManifest(ctx, m, f, o)
+	return runWith(ctx, m, f, o)
+}
+
+// runManifest loads the manifest that run id of database db was started
+// from, with its output pointed at that database.
+func runManifest(ctx context.Context, db string, id int64) (*manifests.Manifest, error) {
+	st, err := openDB(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	run, err := st.Run(ctx, id)
+	st.Close()
+	if err != nil {
+		return nil, notFound(err)
+	}
+	m, err := manifests.Load(run.ManifestPath)
+	if err != nil {
+		return nil, fmt.Errorf("run %d's manifest: %w", id, err)
+	}
+	m.Output.Database = db
+	return m, nil
 }
 
 // cmdSelect re-selects a stored run from its scores.
@@ -302,20 +313,10 @@ func cmdSelect(ctx context.Context, args []string, o IO) error {
 	if err != nil {
 		return err
 	}
-	st, err := openDB(ctx, *db)
+	m, err := runManifest(ctx, *db, id)
 	if err != nil {
 		return err
 	}
-	run, err := st.Run(ctx, id)
-	st.Close()
-	if err != nil {
-		return notFound(err)
-	}
-	m, err := manifests.Load(run.ManifestPath)
-	if err != nil {
-		return fmt.Errorf("run %d's manifest: %w", id, err)
-	}
-	m.Output.Database = *db
 	groups, err := pipeline.Select(ctx, m, id, *topK)
 	if err != nil {
 		return notFound(err)

@@ -53,12 +53,12 @@ func cmdRun(ctx context.Context, args []string, o IO) error {
 	if err != nil {
 		return err
 	}
-	return runManifest(ctx, m, f, o)
+	return runWith(ctx, m, f, o)
 }
 
-// runManifest runs m with the command-line overrides in f and prints the
+// runWith runs m with the command-line overrides in f and prints the
 // outcome.
-func runManifest(ctx context.Context, m *manifests.Manifest, f runFlags, o IO) error {
+func runWith(ctx context.Context, m *manifests.Manifest, f runFlags, o IO) error {
 	instances, err := parseInstances(f.instances)
 	if err != nil {
 		return err

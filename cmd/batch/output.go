@@ -24,10 +24,7 @@ func printOutcome(w io.Writer, out *pipeline.Outcome) {
 	}
 	fmt.Fprintln(tw, strings.Join(hdr, "\t"))
 	for _, g := range out.Groups {
-		byKey := map[string]comfybatch.Scored{}
-		for _, c := range g.Ranked {
-			byKey[c.Candidate.Job.Key] = c
-		}
+		byKey := candidatesByKey(g)
 		for _, s := range g.Selection {
 			c := byKey[s.JobKey]
 			seed := "-"
@@ -101,10 +98,7 @@ type selectionJSON struct {
 func printJSON(w io.Writer, out *pipeline.Outcome) {
 	enc := json.NewEncoder(w)
 	for _, g := range out.Groups {
-		byKey := map[string]comfybatch.Scored{}
-		for _, c := range g.Ranked {
-			byKey[c.Candidate.Job.Key] = c
-		}
+		byKey := candidatesByKey(g)
 		for _, s := range g.Selection {
 			c := byKey[s.JobKey]
 			line := selectionJSON{
@@ -123,4 +117,12 @@ func printJSON(w io.Writer, out *pipeline.Outcome) {
 			_ = enc.Encode(line)
 		}
 	}
+}
+
+func candidatesByKey(g pipeline.GroupResult) map[string]comfybatch.Scored {
+	byKey := make(map[string]comfybatch.Scored, len(g.Ranked))
+	for _, c := range g.Ranked {
+		byKey[c.Candidate.Job.Key] = c
+	}
+	return byKey
 }
