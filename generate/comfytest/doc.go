@@ -21,9 +21,9 @@
 // Behaviour follows the B (0.3.64) column of the protocol reference, with
 // switches for the differences tests need: Options.StrictPromptID (newer
 // servers' UUID check), Options.CacheNone (--cache-none),
-// Options.SameSIDQuirk (a re-used clientId can silently lose its events).
-// Not simulated: /upload/mask, the jobs API, the missing_node_type error of
-// newer servers, ExecutionBlocked.
+// Options.SameSIDQuirk (a re-used clientId can silently lose its events),
+// Options.MissingNodeType (newer servers' error for unknown classes).
+// Not simulated: /upload/mask, the jobs API, ExecutionBlocked.
 //
 // Time: every simulated duration (sampler steps, other nodes, checkpoint
 // loads, Options.HistoryDelay) is multiplied by Options.TimeScale and divided

@@ -29,6 +29,10 @@ type Options struct {
 	// StrictPromptID reproduces newer servers ("L"): a prompt_id that is not a
 	// canonical lowercase UUID is answered 400 invalid_prompt_id.
 	StrictPromptID bool
+	// MissingNodeType reproduces newer servers ("L"): a node without a known
+	// class_type is reported as missing_node_type with node_id, class_type and
+	// node_title in extra_info, instead of B's invalid_prompt.
+	MissingNodeType bool
 	// SameSIDQuirk reproduces ComfyUI's same-sid replacement bug: when an old
 	// socket with a re-used clientId closes, it unregisters the new one.
 	SameSIDQuirk bool

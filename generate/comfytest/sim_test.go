@@ -576,3 +576,27 @@ func TestSubscribeAndWaitIdle(t *testing.T) {
 		t.Errorf("output file: %v", err)
 	}
 }
+
+func TestMissingNodeTypeMode(t *testing.T) {
+	for _, tc := range []struct {
+		opts                 Options
+		wantType, wantSubstr string
+	}{
+		{Options{}, "invalid_prompt", "Cannot execute because node Nope does not exist."},
+		{Options{MissingNodeType: true}, "missing_node_type", "Node 'VAE Decode' not found. The custom node may not be installed."},
+	} {
+		_, base := newSim(t, tc.opts)
+		g := txt2img(t)
+		setPath(g, "8.class_type", "Nope", false)
+		_, r := submit(t, base, g, "")
+		e := r.json(t).(map[string]any)["error"].(map[string]any)
+		if r.status != 400 || e["type"] != tc.wantType || e["message"] != tc.wantSubstr {
+			t.Errorf("MissingNodeType=%v: %d %v", tc.opts.MissingNodeType, r.status, e)
+		}
+		if tc.opts.MissingNodeType {
+			if x := e["extra_info"].(map[string]any); x["node_id"] != "8" || x["class_type"] != "Nope" || x["node_title"] != "VAE Decode" {
+				t.Errorf("extra_info = %v", x)
+			}
+		}
+	}
+}

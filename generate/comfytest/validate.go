@@ -101,12 +101,10 @@ func (s *Server) validatePrompt(g *graph, targets []string) (outputs []string, n
 	var outs []string
 	for _, id := range g.order {
 		ct, ok := g.nodes[id]["class_type"].(string)
-		if _, has := g.nodes[id]["class_type"]; !has {
-			return nil, nodeErrors, reason("invalid_prompt", "Cannot execute because a node is missing the class_type property.", "Node ID '#"+id+"'", nil)
-		}
+		_, has := g.nodes[id]["class_type"]
 		def := s.classes[ct]
-		if !ok || def == nil {
-			return nil, nodeErrors, reason("invalid_prompt", fmt.Sprintf("Cannot execute because node %s does not exist.", pyStr(g.nodes[id]["class_type"])), "Node ID '#"+id+"'", nil)
+		if !has || !ok || def == nil {
+			return nil, nodeErrors, s.missingClass(g, id, has)
 		}
 		if def.outputNode && (targets == nil || slices.Contains(targets, id)) {
 			outs = append(outs, id)
@@ -153,6 +151,36 @@ func (s *Server) validatePrompt(g *graph, targets []string) (outputs []string, n
 		return nil, nodeErrors, reason("prompt_outputs_failed_validation", "Prompt outputs failed validation", strings.Join(lines, "\n"), nil)
 	}
 	return good, nodeErrors, nil
+}
+
+// missingClass is the error for a node without a known class_type (§2.2 step 1).
+func (s *Server) missingClass(g *graph, id string, hasClass bool) map[string]any {
+	ct := g.nodes[id]["class_type"]
+	if !s.opts.MissingNodeType {
+		if !hasClass {
+			return reason("invalid_prompt", "Cannot execute because a node is missing the class_type property.", "Node ID '#"+id+"'", nil)
+		}
+		return reason("invalid_prompt", fmt.Sprintf("Cannot execute because node %s does not exist.", pyStr(ct)), "Node ID '#"+id+"'", nil)
+	}
+	var title any
+	if meta, ok := g.nodes[id]["_meta"].(map[string]any); ok {
+		if t, ok := meta["title"].(string); ok {
+			title = t
+		}
+	}
+	extra := map[string]any{"node_id": id, "class_type": ct, "node_title": title}
+	if !hasClass {
+		name := "ID #" + id
+		if title != nil {
+			name = title.(string)
+		}
+		return reason("missing_node_type", "Node '"+name+"' has no class_type. The workflow may be corrupted or a custom node is missing.", "Node ID '#"+id+"'", extra)
+	}
+	name := pyStr(ct)
+	if title != nil {
+		name = title.(string)
+	}
+	return reason("missing_node_type", "Node '"+name+"' not found. The custom node may not be installed.", "Node ID '#"+id+"'", extra)
 }
 
 // node follows execution.validate_inputs (§2.3), memoised per node.
