@@ -449,14 +449,24 @@ func (s *Server) getModelsFolder(w http.ResponseWriter, r *http.Request) {
 	switch folder {
 	case "checkpoints":
 		list = s.opts.Checkpoints
-	case "loras", "vae":
-		if in, ok := s.classes[map[string]string{"loras": "LoraLoader", "vae": "VAELoader"}[folder]].input(map[string]string{"loras": "lora_name", "vae": "vae_name"}[folder]); ok {
-			list = in.combo(s)
-		}
+	case "loras":
+		list = s.comboOf("LoraLoader", "lora_name")
+	case "vae":
+		list = s.comboOf("VAELoader", "vae_name")
 	case "embeddings":
 		list = []string{"easynegative.safetensors", "bad_prompt_version2.pt"}
 	}
 	writeJSON(w, 200, nonNil(list))
+}
+
+// comboOf returns the options of a combo input of the catalogue.
+func (s *Server) comboOf(class, input string) []string {
+	if d := s.classes[class]; d != nil {
+		if in, ok := d.input(input); ok && in.combo != nil {
+			return in.combo(s)
+		}
+	}
+	return nil
 }
 
 // kv and orderedObject encode a JSON object in a given key order.
