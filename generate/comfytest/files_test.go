@@ -9,6 +9,8 @@ import (
 	"image/png"
 	"math"
 	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -382,4 +384,47 @@ func TestPartialExecutionTargetsAndDateTokens(t *testing.T) {
 	if sub := img["subfolder"].(string); !regexp.MustCompile(`^20\d\d$`).MatchString(sub) {
 		t.Errorf("subfolder = %q, want the year", sub)
 	}
+}
+
+func TestTxt2ImgWorkflowIsTheTestdataFile(t *testing.T) {
+	want, err := os.ReadFile("testdata/txt2img_api.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Txt2ImgWorkflow()
+	if !bytes.Equal(got, want) {
+		t.Fatal("Txt2ImgWorkflow differs from testdata/txt2img_api.json")
+	}
+	got[0] = 'x'
+	if Txt2ImgWorkflow()[0] == 'x' {
+		t.Error("Txt2ImgWorkflow returned shared bytes")
+	}
+}
+
+// BenchmarkPrompt512 is one txt2img prompt at 512×512, end to end through
+// HTTP, with simulated time scaled to almost nothing: the simulator's own cost.
+func BenchmarkPrompt512(b *testing.B) {
+	sim, err := New(Options{TimeScale: 1e-6})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sim.Close()
+	ts := httptest.NewServer(sim)
+	defer ts.Close()
+	wf := Txt2ImgWorkflow()
+	seed := 0
+	for b.Loop() {
+		seed++
+		body := fmt.Appendf(nil, `{"prompt": %s, "prompt_id": "p%d"}`,
+			bytes.Replace(wf, []byte(`"seed": 156680208700286`), fmt.Appendf(nil, `"seed": %d`, seed), 1), seed)
+		resp, err := http.Post(ts.URL+"/prompt", "application/json", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		if err := sim.WaitHistory(b.Context(), fmt.Sprintf("p%d", seed)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "prompts/s")
 }
