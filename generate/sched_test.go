@@ -197,3 +197,29 @@ func TestAwaitDetectsLostPrompt(t *testing.T) {
 		}
 	})
 }
+
+func TestRetryBackoffDelaysTheNextPick(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rs := newTestRun(t, Options{Backoff: time.Second, MaxAttempts: 5}, Instance{Name: "gpu0", URL: "http://a"}, Instance{Name: "gpu1", URL: "http://b"})
+		gpu0 := rs.f.insts[0]
+		rs.remaining = 1
+		js := affJobs("A")[0]
+		js.attempts = 3 // third failure: base << 2 = 4s, jittered to [2s, 6s)
+		if !rs.requeue(js, gpu0, transientError{io.EOF}) {
+			t.Fatal("transient failure not requeued")
+		}
+		start := time.Now()
+		// gpu0 failed it and gpu1 could run it, so gpu0 must not take it...
+		rs.mu.Lock()
+		if got := rs.pickLocked(gpu0, start.Add(time.Hour)); got != nil {
+			t.Errorf("the instance that just failed the job took it back")
+		}
+		rs.mu.Unlock()
+		// ...and gpu1 gets it only when the backoff is over.
+		got := rs.next(t.Context(), rs.f.insts[1])
+		waited := time.Since(start)
+		if got != js || waited < 2*time.Second || waited >= 6*time.Second {
+			t.Errorf("next = %v after %s, want the job after 2s..6s", got, waited)
+		}
+	})
+}
