@@ -231,7 +231,7 @@ func TestJobStatesAndAttempts(t *testing.T) {
 	}
 	want := map[string]JobState{
 		jobs[0].Key: {Key: jobs[0].Key, Status: comfybatch.StatusSubmitted, Attempts: []Attempt{a1, a2}},
-		jobs[1].Key: {Key: jobs[1].Key, Status: comfybatch.StatusFailed, Attempts: []Attempt{
+		jobs[1].Key: {Key: jobs[1].Key, Status: comfybatch.StatusFailed, ErrorClass: comfybatch.ClassExecution, Attempts: []Attempt{
 			{Instance: "gpu-1", PromptID: "p3", Number: 1, Submitted: t0, Outcome: "failed"}}},
 		jobs[2].Key: {Key: jobs[2].Key, Status: comfybatch.StatusPending},
 	}
