@@ -125,6 +125,14 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		return nil, err
 	}
 	log = log.With("run", run.ID)
+	if resumed {
+		// A killed process may have left a partial or unrecorded file.
+		if n, err := st.Tidy(ctx, run); err != nil {
+			return nil, err
+		} else if n > 0 {
+			log.Info("removed files a previous process left half-written", "files", n)
+		}
+	}
 	plan, err := m.Plan()
 	if err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/generate"
 	"github.com/comfybatch/comfybatch/generate/comfytest"
+	"github.com/comfybatch/comfybatch/internal/testmanifest"
 	"github.com/comfybatch/comfybatch/manifests"
 	"github.com/comfybatch/comfybatch/manifests/examples"
 	"github.com/comfybatch/comfybatch/score/cliptest"
@@ -31,6 +32,31 @@ func demoManifest(t *testing.T, dir string) *manifests.Manifest {
 	m.Path = filepath.Join(dir, "demo.yaml")
 	m.Output.Dir = filepath.Join(dir, "runs")
 	m.Output.Database = filepath.Join(dir, "comfybatch.db")
+	clip, url := cliptest.New(cliptest.Options{}).Start()
+	t.Cleanup(clip.Close)
+	for _, s := range m.Scorers {
+		if s.Type == "clip" {
+			s.Options["url"] = url
+		}
+	}
+	return m
+}
+
+// smallManifest is the demo cut down to 2 groups × 8 seeds of 64² images,
+// for tests that generate several times under the race detector.
+func smallManifest(t *testing.T, dir string) *manifests.Manifest {
+	t.Helper()
+	text, err := testmanifest.Small(8, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf, _ := examples.FS.ReadFile("txt2img.json")
+	os.WriteFile(filepath.Join(dir, "txt2img.json"), wf, 0o644)
+	os.WriteFile(filepath.Join(dir, "small.yaml"), text, 0o644)
+	m, err := manifests.Load(filepath.Join(dir, "small.yaml"))
+	if err != nil {
+		t.Fatalf("load small manifest: %v", err)
+	}
 	clip, url := cliptest.New(cliptest.Options{}).Start()
 	t.Cleanup(clip.Close)
 	for _, s := range m.Scorers {
@@ -175,11 +201,11 @@ func decodePNG(t *testing.T, path string) {
 func TestRerunResumesWithoutGenerating(t *testing.T) {
 	dir := t.TempDir()
 	inst := startFleet(t, 2)
-	first, err := Run(t.Context(), Options{Manifest: demoManifest(t, dir), Instances: inst})
+	first, err := Run(t.Context(), Options{Manifest: smallManifest(t, dir), Instances: inst})
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := Run(t.Context(), Options{Manifest: demoManifest(t, dir), Instances: inst})
+	second, err := Run(t.Context(), Options{Manifest: smallManifest(t, dir), Instances: inst})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,18 +251,18 @@ func TestCanceledRunResumes(t *testing.T) {
 	inst := startFleet(t, 2)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	first, err := Run(ctx, Options{Manifest: demoManifest(t, dir), Instances: inst,
+	first, err := Run(ctx, Options{Manifest: smallManifest(t, dir), Instances: inst,
 		NewGenerator: func(in []generate.Instance, o generate.Options) (Generator, error) {
 			f, err := generate.NewFleet(in, o)
-			return &cancelAfter{inner: f, n: 10, cancel: cancel}, err
+			return &cancelAfter{inner: f, n: 5, cancel: cancel}, err
 		}})
 	if err == nil {
 		t.Fatal("canceled Run returned no error")
 	}
-	if first == nil || first.Done < 10 || first.Done >= first.Total {
-		t.Fatalf("canceled Run outcome %+v; want 10 or more, but not all, done", first)
+	if first == nil || first.Done < 5 || first.Done >= first.Total {
+		t.Fatalf("canceled Run outcome %+v; want 5 or more, but not all, done", first)
 	}
-	second, err := Run(t.Context(), Options{Manifest: demoManifest(t, dir), Instances: inst})
+	second, err := Run(t.Context(), Options{Manifest: smallManifest(t, dir), Instances: inst})
 	if err != nil {
 		t.Fatalf("resume: %v", err)
 	}

@@ -15,13 +15,15 @@ import (
 	"time"
 
 	"github.com/comfybatch/comfybatch/generate/comfytest"
+	"github.com/comfybatch/comfybatch/internal/testmanifest"
 	"github.com/comfybatch/comfybatch/manifests/examples"
 	"github.com/comfybatch/comfybatch/score/cliptest"
 )
 
-// copyDemo writes the embedded demo manifest and its files into dir, with
-// its CLIP scorer pointed at a fake embeddings server that lives as long
-// as the test.
+// copyDemo writes the embedded demo manifest and its files into dir, plus
+// small.yaml (the demo cut down to 2 × 8 jobs of 64² images, for tests that
+// run many times), with their CLIP scorer pointed at a fake embeddings
+// server that lives as long as the test. It returns the demo's path.
 func copyDemo(t *testing.T, dir string) string {
 	t.Helper()
 	clip, clipURL := cliptest.New(cliptest.Options{}).Start()
@@ -43,19 +45,28 @@ func copyDemo(t *testing.T, dir string) string {
 	if err != nil {
 		t.Fatalf("copy demo: %v", err)
 	}
-	path := filepath.Join(dir, "demo.yaml")
-	text, err := os.ReadFile(path)
+	small, err := testmanifest.Small(8, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const url = "http://127.0.0.1:7997"
-	if !bytes.Contains(text, []byte(url)) {
-		t.Fatalf("demo.yaml no longer names %s for its CLIP scorer", url)
-	}
-	if err := os.WriteFile(path, bytes.ReplaceAll(text, []byte(url), []byte(clipURL)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "small.yaml"), small, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return path
+	for _, name := range []string{"demo.yaml", "small.yaml"} {
+		path := filepath.Join(dir, name)
+		text, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const url = "http://127.0.0.1:7997"
+		if !bytes.Contains(text, []byte(url)) {
+			t.Fatalf("%s no longer names %s for its CLIP scorer", name, url)
+		}
+		if err := os.WriteFile(path, bytes.ReplaceAll(text, []byte(url), []byte(clipURL)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "demo.yaml")
 }
 
 // batchCmd runs this test binary as the batch command (see TestMain).
@@ -74,7 +85,7 @@ func TestCrashResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs the binary a dozen times")
 	}
-	fleet, err := comfytest.StartFleet(2, comfytest.Options{TimeScale: 0.02})
+	fleet, err := comfytest.StartFleet(2, comfytest.Options{TimeScale: 0.5}) // ~400ms an image: kills land mid-generation
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +93,9 @@ func TestCrashResume(t *testing.T) {
 	urls := strings.Join(fleet.URLs(), ",")
 
 	refDir, crashDir := t.TempDir(), t.TempDir()
-	refManifest, crashManifest := copyDemo(t, refDir), copyDemo(t, crashDir)
+	copyDemo(t, refDir)
+	copyDemo(t, crashDir)
+	refManifest, crashManifest := filepath.Join(refDir, "small.yaml"), filepath.Join(crashDir, "small.yaml")
 	if out, err := batchCmd(t, refDir, "run", "--instances", urls, refManifest).CombinedOutput(); err != nil {
 		t.Fatalf("reference run: %v\n%s", err, out)
 	}
@@ -96,7 +109,7 @@ func TestCrashResume(t *testing.T) {
 		}
 		// Kill at a random moment: the point is an arbitrary interleaving,
 		// so a timer (not an event) decides when.
-		delay := time.Duration(50+rng.IntN(600)) * time.Millisecond
+		delay := time.Duration(250+rng.IntN(1000)) * time.Millisecond // start-up takes ~300ms under -race
 		timer := time.AfterFunc(delay, func() { _ = cmd.Process.Signal(syscall.SIGKILL) })
 		err := cmd.Wait()
 		timer.Stop()
@@ -104,6 +117,10 @@ func TestCrashResume(t *testing.T) {
 			break // the run finished before the kill
 		}
 		kills++
+		if _, err := os.Stat(filepath.Join(crashDir, "comfybatch-runs", "comfybatch.db")); err == nil {
+			s := dbState(t, filepath.Join(crashDir, "comfybatch-runs"))
+			t.Logf("kill %d after %s: %d of %d jobs done", kills, delay, s.done, s.jobs)
+		}
 	}
 	if out, err := batchCmd(t, crashDir, "run", "--instances", urls, crashManifest).CombinedOutput(); err != nil {
 		t.Fatalf("final resume: %v\n%s", err, out)
