@@ -45,6 +45,10 @@ type Options struct {
 	// manifest exists; Force continues the earlier run even though the
 	// manifest changed since.
 	NewRun, Force bool
+	// LimitPerGroup, when positive, runs only the first that many jobs of
+	// each group: a smoke test of a new manifest. A later run without the
+	// limit continues the same run with the rest.
+	LimitPerGroup int
 	// RunID, when set, names the run to resume (batch resume RUN) instead
 	// of the newest run of the manifest.
 	RunID int64
@@ -136,6 +140,9 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	plan, err := m.Plan()
 	if err != nil {
 		return nil, err
+	}
+	if opts.LimitPerGroup > 0 {
+		plan.Jobs = firstPerGroup(plan.Jobs, opts.LimitPerGroup)
 	}
 	if err := st.PlanJobs(ctx, run.ID, plan.Jobs); err != nil {
 		return nil, fmt.Errorf("record plan: %w", err)
@@ -271,6 +278,19 @@ func openRun(ctx context.Context, st *store.Store, m *manifests.Manifest, opts O
 		return store.Run{}, false, fmt.Errorf("create run: %w", err)
 	}
 	return run, false, nil
+}
+
+// firstPerGroup keeps the first n jobs of each group, in plan order.
+func firstPerGroup(jobs []comfybatch.Job, n int) []comfybatch.Job {
+	seen := map[string]int{}
+	var out []comfybatch.Job
+	for _, j := range jobs {
+		if seen[j.Group] < n {
+			seen[j.Group]++
+			out = append(out, j)
+		}
+	}
+	return out
 }
 
 // pendingTasks returns the jobs still to generate, with the prompt ids an

@@ -295,3 +295,38 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// TestExamplesRunOnSim runs every example manifest against the simulated
+// fleet, limited to the first jobs of each group (headshots alone plans
+// 480 images of 1024²): each must load, generate, score and select.
+func TestExamplesRunOnSim(t *testing.T) {
+	for _, name := range []string{"demo.yaml", "headshots.yaml", "nightly.yaml", "seed-vs-sampler.yaml"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.CopyFS(dir, examples.FS); err != nil {
+				t.Fatal(err)
+			}
+			m, err := manifests.Load(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			clip, url := cliptest.New(cliptest.Options{}).Start()
+			defer clip.Close()
+			for _, s := range m.Scorers {
+				if s.Type == "clip" {
+					s.Options["url"] = url
+				}
+			}
+			out, err := Run(t.Context(), Options{Manifest: m, Instances: startFleet(t, 2), LimitPerGroup: 2})
+			if err != nil {
+				t.Fatalf("Run(%s): %v", name, err)
+			}
+			if want := 2 * len(m.Groups); out.Total != want || out.Done != want || out.Failed != 0 {
+				t.Errorf("Run(%s): total %d, done %d, failed %d; want %d done", name, out.Total, out.Done, out.Failed, want)
+			}
+			if len(out.Groups) != len(m.Groups) {
+				t.Errorf("Run(%s): %d groups ranked, want %d", name, len(out.Groups), len(m.Groups))
+			}
+		})
+	}
+}

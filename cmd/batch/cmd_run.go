@@ -22,6 +22,7 @@ type runFlags struct {
 	verbose     bool
 	jsonOut     bool
 	runID       int64 // resume this run (batch resume)
+	limit       int
 }
 
 func (f *runFlags) register(fs interface {
@@ -35,6 +36,7 @@ func (f *runFlags) register(fs interface {
 	fs.BoolVar(&f.force, "force", false, "continue the earlier run even though the manifest changed")
 	fs.IntVar(&f.maxAttempts, "max-attempts", 0, "submissions per job before it fails (0 = 3)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "per-job timeout; a job past it is interrupted and retried (0 = none)")
+	fs.IntVar(&f.limit, "limit-per-group", 0, "run only the first N jobs of each group (a smoke test; a later run does the rest)")
 	fs.BoolVar(&f.verbose, "v", false, "log run milestones and retried faults to stderr")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the selection as JSON lines instead of a table")
 }
@@ -66,17 +68,18 @@ func runWith(ctx context.Context, m *manifests.Manifest, f runFlags, o IO) error
 	prog := &pipeline.Progress{}
 	stopBar := startProgress(ctx, o, prog)
 	out, err := pipeline.Run(ctx, pipeline.Options{
-		Manifest:    m,
-		Instances:   instances,
-		NewRun:      f.newRun,
-		Force:       f.force,
-		RunID:       f.runID,
-		MaxAttempts: f.maxAttempts,
-		JobTimeout:  f.timeout,
-		Logger:      logger(o, f.verbose),
-		Progress:    prog,
-		ToolVersion: version,
-		Env:         o.lookupEnv,
+		Manifest:      m,
+		Instances:     instances,
+		NewRun:        f.newRun,
+		Force:         f.force,
+		RunID:         f.runID,
+		LimitPerGroup: f.limit,
+		MaxAttempts:   f.maxAttempts,
+		JobTimeout:    f.timeout,
+		Logger:        logger(o, f.verbose),
+		Progress:      prog,
+		ToolVersion:   version,
+		Env:           o.lookupEnv,
 	})
 	stopBar()
 	if out != nil {
