@@ -49,6 +49,12 @@ type Options struct {
 	// each group: a smoke test of a new manifest. A later run without the
 	// limit continues the same run with the rest.
 	LimitPerGroup int
+	// Grace is how long a canceled run waits for its running prompts to
+	// finish before interrupting them (default 30s). Cleanup, when set, is
+	// the context of that wait: canceling it (a second Ctrl-C) interrupts
+	// at once.
+	Grace   time.Duration
+	Cleanup context.Context
 	// RunID, when set, names the run to resume (batch resume RUN) instead
 	// of the newest run of the manifest.
 	RunID int64
@@ -207,7 +213,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		if err != nil {
 			return nil, fmt.Errorf("set up instances: %w", err)
 		}
-		err = generateAndScore(ctx, gen, tasks, scorers, st, run, prog, log)
+		err = generateAndScore(ctx, gen, tasks, scorers, st, run, prog, log, opts.shutdownContext(ctx))
 		if genStats != nil {
 			out.Instances = genStats()
 			_ = st.SaveInstanceStats(context.WithoutCancel(ctx), run.ID, instanceStats(out.Instances))
@@ -323,9 +329,35 @@ func pendingTasks(jobs []comfybatch.Job, states map[string]store.JobState) ([]ge
 // ctx is canceled (a prompt that finished during the shutdown grace is not
 // thrown away); only a store failure stops the generator early. It returns
 // when the generator has returned and every result it sent is recorded.
-func generateAndScore(ctx context.Context, gen Generator, tasks []generate.Task, scorers []namedScorer, st *store.Store, run store.Run, prog *Progress, log *slog.Logger) error {
-	genCtx, stopGen := context.WithCancel(ctx)
+func generateAndScore(ctx context.Context, gen Generator, tasks []generate.Task, scorers []namedScorer, st *store.Store, run store.Run, prog *Progress, log *slog.Logger, shutdownCtx func() (context.Context, context.CancelFunc)) error {
+	// A generator that can shut down gracefully keeps running past ctx:
+	// when ctx ends it stops submitting, deletes our queued prompts and
+	// delivers what finishes within the grace period, then returns.
+	sd, graceful := gen.(shutdowner)
+	genParent := ctx
+	if graceful {
+		genParent = context.WithoutCancel(ctx)
+	}
+	genCtx, stopGen := context.WithCancel(genParent)
 	defer stopGen()
+	if graceful {
+		done := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() { // waited for below
+			defer close(done)
+			grace, cancel := shutdownCtx()
+			defer cancel()
+			log.Warn("stopping: no new prompts; waiting for running ones (Ctrl-C again to interrupt them)")
+			if err := sd.Shutdown(grace); err != nil {
+				log.Warn("shutdown", "err", err)
+			}
+			stopGen()
+		})
+		defer func() {
+			if !stop() {
+				<-done
+			}
+		}()
+	}
 	results := make(chan generate.Result, 16)
 	var genErr error
 	var wg sync.WaitGroup
@@ -342,6 +374,26 @@ func generateAndScore(ctx context.Context, gen Generator, tasks []generate.Task,
 		return fmt.Errorf("generate: %w", genErr)
 	}
 	return ctx.Err()
+}
+
+// shutdowner is a generator that can stop gracefully (generate.Fleet).
+type shutdowner interface {
+	Shutdown(ctx context.Context) error
+}
+
+// shutdownContext returns the context a canceled run's shutdown waits in.
+func (o *Options) shutdownContext(ctx context.Context) func() (context.Context, context.CancelFunc) {
+	return func() (context.Context, context.CancelFunc) {
+		parent := o.Cleanup
+		if parent == nil {
+			parent = context.WithoutCancel(ctx)
+		}
+		grace := o.Grace
+		if grace <= 0 {
+			grace = 30 * time.Second
+		}
+		return context.WithTimeout(parent, grace)
+	}
 }
 
 // consume records every result until results is closed. Candidates are

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"image/png"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 
@@ -328,5 +332,59 @@ func TestExamplesRunOnSim(t *testing.T) {
 				t.Errorf("Run(%s): %d groups ranked, want %d", name, len(out.Groups), len(m.Groups))
 			}
 		})
+	}
+}
+
+// TestCtrlCFinishesRunningPromptsAndResumes cancels a run as Ctrl-C does:
+// the run stops submitting, deletes its queued prompts, lets the running
+// ones finish and records them; the rerun generates only what is left, so
+// every job is generated exactly once.
+func TestCtrlCFinishesRunningPromptsAndResumes(t *testing.T) {
+	dir := t.TempDir()
+	fleet, err := comfytest.StartFleet(2, comfytest.Options{TimeScale: 0.5}) // ~400ms an image
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fleet.Close()
+	var inst []generate.Instance
+	for i, u := range fleet.URLs() {
+		inst = append(inst, generate.Instance{Name: fmt.Sprint("sim", i), URL: u})
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var done atomic.Int32
+	first, err := Run(ctx, Options{Manifest: smallManifest(t, dir), Instances: inst, Grace: time.Minute,
+		OnFleetEvent: func(e generate.Event) {
+			if e.Kind == generate.EventDone && done.Add(1) == 2 {
+				cancel() // Ctrl-C while both instances have work queued and running
+			}
+		}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled Run error = %v, want context.Canceled", err)
+	}
+	for i, s := range fleet.Servers() {
+		wctx, wcancel := context.WithTimeout(t.Context(), time.Second)
+		if err := s.WaitIdle(wctx); err != nil {
+			t.Errorf("instance %d still has prompts after the run returned: %v", i, err)
+		}
+		wcancel()
+	}
+	if first.Done < 2 || first.Done >= first.Total {
+		t.Errorf("canceled run recorded %d of %d; want at least the 2 before Ctrl-C and not all", first.Done, first.Total)
+	}
+	second, err := Run(t.Context(), Options{Manifest: smallManifest(t, dir), Instances: inst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Skipped != first.Done || second.Skipped+second.Done != second.Total {
+		t.Errorf("resume skipped %d, generated %d of %d; want %d skipped and the rest generated", second.Skipped, second.Done, second.Total, first.Done)
+	}
+	succeeded, interrupted := 0, 0
+	for _, s := range fleet.Servers() {
+		succeeded += s.Stats().Succeeded
+		interrupted += s.Stats().Interrupted
+	}
+	if succeeded != second.Total || interrupted != 0 {
+		t.Errorf("servers completed %d prompts and interrupted %d; want each of the %d jobs once, none interrupted", succeeded, interrupted, second.Total)
 	}
 }

@@ -23,6 +23,7 @@ type runFlags struct {
 	jsonOut     bool
 	runID       int64 // resume this run (batch resume)
 	limit       int
+	grace       time.Duration
 }
 
 func (f *runFlags) register(fs interface {
@@ -37,6 +38,7 @@ func (f *runFlags) register(fs interface {
 	fs.IntVar(&f.maxAttempts, "max-attempts", 0, "submissions per job before it fails (0 = 3)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "per-job timeout; a job past it is interrupted and retried (0 = none)")
 	fs.IntVar(&f.limit, "limit-per-group", 0, "run only the first N jobs of each group (a smoke test; a later run does the rest)")
+	fs.DurationVar(&f.grace, "grace", 30*time.Second, "on Ctrl-C, how long to wait for running prompts before interrupting them")
 	fs.BoolVar(&f.verbose, "v", false, "log run milestones and retried faults to stderr")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the selection as JSON lines instead of a table")
 }
@@ -74,6 +76,8 @@ func runWith(ctx context.Context, m *manifests.Manifest, f runFlags, o IO) error
 		Force:         f.force,
 		RunID:         f.runID,
 		LimitPerGroup: f.limit,
+		Grace:         f.grace,
+		Cleanup:       o.Cleanup,
 		MaxAttempts:   f.maxAttempts,
 		JobTimeout:    f.timeout,
 		Logger:        logger(o, f.verbose),

@@ -21,7 +21,17 @@ func main() { os.Exit(batchMain()) }
 func batchMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return run(ctx, os.Args[1:], IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, ErrTTY: isTerminal(os.Stderr)})
+	// The first signal cancels ctx: the run stops submitting and waits for
+	// its running prompts in the cleanup context. A second signal cancels
+	// that too, and the running prompts are interrupted at once.
+	cleanup, hurry := context.WithCancel(context.Background())
+	defer hurry()
+	stopWatch := context.AfterFunc(ctx, func() {
+		second, stopSecond := signal.NotifyContext(cleanup, os.Interrupt, syscall.SIGTERM)
+		context.AfterFunc(second, func() { hurry(); stopSecond() })
+	})
+	defer stopWatch()
+	return run(ctx, os.Args[1:], IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, ErrTTY: isTerminal(os.Stderr), Cleanup: cleanup})
 }
 
 // IO is where a command reads and writes; tests pass buffers.
@@ -30,6 +40,9 @@ type IO struct {
 	Out    io.Writer // results: tables, --json
 	Err    io.Writer // progress, logs, errors
 	ErrTTY bool      // Err is a terminal: draw a live progress bar
+	// Cleanup is canceled by a second Ctrl-C: work that outlives the first
+	// (waiting for running prompts) stops then. Nil = never.
+	Cleanup context.Context
 	// Getenv looks up environment variables (nil = os.LookupEnv).
 	Getenv func(string) (string, bool)
 }
