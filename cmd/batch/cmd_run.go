@@ -40,7 +40,7 @@ func (f *runFlags) register(fs interface {
 	fs.IntVar(&f.limit, "limit-per-group", 0, "run only the first N jobs of each group (a smoke test; a later run does the rest)")
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "on Ctrl-C, how long to wait for running prompts before interrupting them")
 	fs.BoolVar(&f.verbose, "v", false, "log run milestones and retried faults to stderr")
-	fs.BoolVar(&f.jsonOut, "json", false, "print the selection as JSON lines instead of a table")
+	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object per line on stdout: fleet events as they happen, then the selection")
 }
 
 func cmdRun(ctx context.Context, args []string, o IO) error {
@@ -68,7 +68,18 @@ func runWith(ctx context.Context, m *manifests.Manifest, f runFlags, o IO) error
 		return err
 	}
 	prog := &pipeline.Progress{}
-	stopBar := startProgress(ctx, o, prog)
+	inst := newInstances()
+	var events *eventWriter
+	if f.jsonOut {
+		events = newEventWriter(o.Out)
+	}
+	onEvent := func(e generate.Event) {
+		inst.observe(e)
+		if events != nil {
+			events.write(e)
+		}
+	}
+	stopBar := startProgress(ctx, o, prog, inst)
 	out, err := pipeline.Run(ctx, pipeline.Options{
 		Manifest:      m,
 		Instances:     instances,
@@ -78,6 +89,7 @@ func runWith(ctx context.Context, m *manifests.Manifest, f runFlags, o IO) error
 		LimitPerGroup: f.limit,
 		Grace:         f.grace,
 		Cleanup:       o.Cleanup,
+		OnFleetEvent:  onEvent,
 		MaxAttempts:   f.maxAttempts,
 		JobTimeout:    f.timeout,
 		Logger:        logger(o, f.verbose),
@@ -119,7 +131,7 @@ func parseInstances(list string) ([]generate.Instance, error) {
 // startProgress draws progress on stderr until the returned func is
 // called: a live line on a terminal, a plain line every few seconds
 // otherwise. The renderer goroutine is owned here: stop waits for it.
-func startProgress(ctx context.Context, o IO, p *pipeline.Progress) (stop func()) {
+func startProgress(ctx context.Context, o IO, p *pipeline.Progress, inst *instances) (stop func()) {
 	every := 5 * time.Second
 	if o.ErrTTY {
 		every = 200 * time.Millisecond
@@ -134,13 +146,13 @@ func startProgress(ctx context.Context, o IO, p *pipeline.Progress) (stop func()
 			select {
 			case <-done:
 				if o.ErrTTY {
-					fmt.Fprintf(o.Err, "\r%s\n", progressLine(p.Snapshot(time.Now())))
+					fmt.Fprintf(o.Err, "\r%s\x1b[K\n", progressLine(p.Snapshot(time.Now()), inst.line()))
 				}
 				return
 			case <-ctx.Done():
 				return
 			case now := <-t.C:
-				line := progressLine(p.Snapshot(now))
+				line := progressLine(p.Snapshot(now), inst.line())
 				if o.ErrTTY {
 					fmt.Fprintf(o.Err, "\r%s\x1b[K", line)
 				} else {
@@ -152,7 +164,7 @@ func startProgress(ctx context.Context, o IO, p *pipeline.Progress) (stop func()
 	return func() { close(done); <-finished }
 }
 
-func progressLine(s pipeline.Snapshot) string {
+func progressLine(s pipeline.Snapshot, instances string) string {
 	total := s.Total - s.Skipped
 	fin := s.Done + s.Failed
 	width := 30
@@ -168,6 +180,9 @@ func progressLine(s pipeline.Snapshot) string {
 	line := fmt.Sprintf("%s %d/%d done, %d failed, %.1f/s, ETA %s", bar, s.Done, total, s.Failed, s.Rate, eta)
 	if s.Skipped > 0 {
 		line += fmt.Sprintf(" (%d already done)", s.Skipped)
+	}
+	if instances != "" {
+		line += " | " + instances
 	}
 	return line
 }

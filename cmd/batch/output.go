@@ -82,6 +82,7 @@ func metricColumns(out *pipeline.Outcome) []string {
 
 // selectionJSON is one line of --json output: an API, keep keys stable.
 type selectionJSON struct {
+	Event    string             `json:"event"` // "selected"
 	Run      int64              `json:"run"`
 	Group    string             `json:"group"`
 	Rank     int                `json:"rank"`
@@ -102,7 +103,7 @@ func printJSON(w io.Writer, out *pipeline.Outcome) {
 		for _, s := range g.Selection {
 			c := byKey[s.JobKey]
 			line := selectionJSON{
-				Run: out.Run.ID, Group: g.Name, Rank: s.Rank, Job: c.Candidate.Job.Index, JobKey: s.JobKey,
+				Event: "selected", Run: out.Run.ID, Group: g.Name, Rank: s.Rank, Job: c.Candidate.Job.Index, JobKey: s.JobKey,
 				Params: map[string]any{}, Instance: c.Candidate.Instance, PromptID: c.Candidate.PromptID,
 				Total: s.Total, Scores: map[string]float64{}, Image: filepath.Join(out.Run.OutputDir, c.Candidate.Path),
 			}
