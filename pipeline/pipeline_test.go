@@ -27,7 +27,7 @@ import (
 )
 
 // demoManifest loads the embedded demo manifest with its output in dir.
-func demoManifest(t *testing.T, dir string) *manifests.Manifest {
+func demoManifest(t testing.TB, dir string) *manifests.Manifest {
 	t.Helper()
 	m, err := manifests.LoadFS(examples.FS, "demo.yaml")
 	if err != nil {
