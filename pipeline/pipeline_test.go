@@ -388,3 +388,64 @@ func TestCtrlCFinishesRunningPromptsAndResumes(t *testing.T) {
 		t.Errorf("servers completed %d prompts and interrupted %d; want each of the %d jobs once, none interrupted", succeeded, interrupted, second.Total)
 	}
 }
+
+// TestRescoreWithoutGenerating rescores a stored run with one scorer: its
+// metrics change, the others' stay, nothing is submitted to an instance.
+func TestRescoreWithoutGenerating(t *testing.T) {
+	dir := t.TempDir()
+	fleet, err := comfytest.StartFleet(1, comfytest.Options{TimeScale: 0.001})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fleet.Close()
+	inst := []generate.Instance{{Name: "sim", URL: fleet.URLs()[0]}}
+	m := smallManifest(t, dir)
+	first, err := Run(t.Context(), Options{Manifest: m, Instances: inst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompts := fleet.Servers()[0].Stats().Prompts
+
+	m = smallManifest(t, dir)
+	m.Scorers[0].Options["long_side"] = 16 // sharpness on a coarser copy: different values
+	groups, n, err := Rescore(t.Context(), m, first.Run.ID, []string{"sharpness"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != first.Total || len(groups) != len(first.Groups) {
+		t.Errorf("Rescore rescored %d candidates in %d groups, want %d in %d", n, len(groups), first.Total, len(first.Groups))
+	}
+	if p := fleet.Servers()[0].Stats().Prompts; p != prompts {
+		t.Errorf("Rescore submitted %d prompts, want none", p-prompts)
+	}
+	before := map[string]comfybatch.Scored{}
+	for _, g := range first.Groups {
+		for _, c := range g.Ranked {
+			before[c.Candidate.Job.Key] = c
+		}
+	}
+	changed := 0
+	for _, g := range groups {
+		for _, c := range g.Ranked {
+			old := before[c.Candidate.Job.Key]
+			s1, _ := old.Metric("sharpness", "laplacian_var")
+			s2, ok := c.Metric("sharpness", "laplacian_var")
+			if !ok {
+				t.Fatalf("job %d lost its sharpness score", c.Candidate.Job.Index)
+			}
+			if s1 != s2 {
+				changed++
+			}
+			c1, _ := old.Metric("clip", "similarity")
+			if c2, ok := c.Metric("clip", "similarity"); !ok || c1 != c2 {
+				t.Errorf("job %d clip similarity %v -> %v (kept %v); want it kept", c.Candidate.Job.Index, c1, c2, ok)
+			}
+		}
+	}
+	if changed == 0 {
+		t.Error("no sharpness value changed after rescoring at long_side 16")
+	}
+	if _, _, err := Rescore(t.Context(), m, first.Run.ID, []string{"sharpnes"}, Options{}); !errors.Is(err, comfybatch.ErrInvalid) {
+		t.Errorf("Rescore with an unknown scorer = %v, want ErrInvalid", err)
+	}
+}

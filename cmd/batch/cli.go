@@ -41,6 +41,7 @@ func commands() []command {
 		{"show", "counts, gate pass rates, selected candidates and failures of a run", cmdShow},
 		{"compare", "compare totals and pass rates per value of a parameter (seed, sampler_name, ...)", cmdCompare},
 		{"select", "re-select the top K of a stored run from its scores", cmdSelect},
+		{"rescore", "score a stored run's images again (all or some scorers) and re-select", cmdRescore},
 		{"report", "write an HTML report with contact sheets of a run", cmdReport},
 		{"grid", "draw an X/Y grid image of a run over two parameters", cmdGrid},
 		{"export", "export a run as imagefolder, webdataset or jsonl", cmdExport},

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/export"
@@ -321,6 +322,40 @@ func cmdSelect(ctx context.Context, args []string, o IO) error {
 	if err != nil {
 		return notFound(err)
 	}
+	for _, g := range groups {
+		fmt.Fprintf(o.Out, "%s: %d selected of %d\n", g.Name, len(g.Selection), len(g.Ranked))
+	}
+	return nil
+}
+
+// cmdRescore scores a stored run's images again and re-selects.
+func cmdRescore(ctx context.Context, args []string, o IO) error {
+	fs := newFlags("rescore", "RUN", o)
+	db := dbFlag(fs)
+	only := fs.String("scorers", "", "comma-separated scorer names to run again (default: all)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErr("rescore takes one run id, e.g. batch rescore 3 --scorers clip")
+	}
+	id, err := runArg(fs, 0)
+	if err != nil {
+		return err
+	}
+	m, err := runManifest(ctx, *db, id)
+	if err != nil {
+		return err
+	}
+	var names []string
+	if *only != "" {
+		names = strings.Split(*only, ",")
+	}
+	groups, n, err := pipeline.Rescore(ctx, m, id, names, pipeline.Options{Env: o.lookupEnv})
+	if err != nil {
+		return notFound(err)
+	}
+	fmt.Fprintf(o.Out, "rescored %d candidates\n", n)
 	for _, g := range groups {
 		fmt.Fprintf(o.Out, "%s: %d selected of %d\n", g.Name, len(g.Selection), len(g.Ranked))
 	}
