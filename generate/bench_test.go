@@ -55,7 +55,7 @@ func BenchmarkFleetUtilization(b *testing.B) {
 		opts = append(opts, comfytest.Options{TimeScale: 0.2, Speed: s})
 	}
 	sim := startSim(b, opts...)
-	const n = 120
+	const n = 480 // 60 per instance: the end-of-run tail (one image) weighs as in real batches of thousands
 	seed := uint64(0)
 	next := func() []Task {
 		tasks := make([]Task, n)
