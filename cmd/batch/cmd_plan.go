@@ -37,6 +37,16 @@ func cmdPlan(ctx context.Context, args []string, o IO) error {
 		inst = max(1, len(m.Instances))
 	}
 	printPlan(o, m, plan.Jobs, inst, *per, *show)
+	if len(plan.Axes) > 0 {
+		var order []string
+		for _, a := range plan.Axes {
+			order = append(order, strings.Join(a.Params, "+"))
+		}
+		fmt.Fprintf(o.Out, "order: %s (outermost first: expensive axes change least often)\n", strings.Join(order, " > "))
+	}
+	if plan.Duplicates > 0 {
+		fmt.Fprintf(o.Out, "%d duplicate jobs dropped (same patched workflow)\n", plan.Duplicates)
+	}
 	return nil
 }
 
