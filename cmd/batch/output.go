@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/pipeline"
@@ -44,6 +45,20 @@ func printOutcome(w io.Writer, out *pipeline.Outcome) {
 		}
 	}
 	tw.Flush()
+	if len(out.Instances) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "INSTANCE\tPROMPTS\tFAILURES\tBUSY\tUTILIZATION\tMODEL LOADS\tDOWN")
+		for _, s := range out.Instances {
+			util := "-"
+			if out.Elapsed > 0 {
+				util = fmt.Sprintf("%.0f%%", 100*s.Busy.Seconds()/out.Elapsed.Seconds())
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%d\t%s\n", s.Name, s.Prompts, s.Failures,
+				s.Busy.Round(time.Millisecond), util, s.ModelLoads, s.Down.Round(time.Millisecond))
+		}
+		tw.Flush()
+	}
 	fmt.Fprintln(w)
 	selected := 0
 	for _, g := range out.Groups {
