@@ -38,13 +38,27 @@ func openDB(ctx context.Context, path string) (*store.Store, error) {
 	return store.Open(ctx, path, store.Options{})
 }
 
-// runArg parses the RUN argument.
-func runArg(fs *flag.FlagSet, i int) (int64, error) {
-	id, err := strconv.ParseInt(fs.Arg(i), 10, 64)
+// parseRun parses the flags and the one RUN argument of a command that
+// reads a stored run; usage says how to call it.
+func parseRun(fs *flag.FlagSet, args []string, usage string) (int64, error) {
+	if err := parse(fs, args); err != nil {
+		return 0, err
+	}
+	if fs.NArg() != 1 {
+		return 0, usageErr("%s", usage)
+	}
+	id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, usageErr("%q is not a run id; batch runs lists them", fs.Arg(i))
+		return 0, usageErr("%q is not a run id; batch runs lists them", fs.Arg(0))
 	}
 	return id, nil
+}
+
+// printGroups prints how many candidates each group selected.
+func printGroups(o IO, groups []pipeline.GroupResult) {
+	for _, g := range groups {
+		fmt.Fprintf(o.Out, "%s: %d selected of %d\n", g.Name, len(g.Selection), len(g.Ranked))
+	}
 }
 
 // notFound turns the store's not-found errors into bad input (exit 2).
@@ -82,13 +96,7 @@ func cmdShow(ctx context.Context, args []string, o IO) error {
 	db := dbFlag(fs)
 	group := fs.String("group", "", "only this group")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageErr("show takes one run id")
-	}
-	id, err := runArg(fs, 0)
+	id, err := parseRun(fs, args, "show takes one run id")
 	if err != nil {
 		return err
 	}
@@ -113,15 +121,12 @@ func cmdCompare(ctx context.Context, args []string, o IO) error {
 	by := fs.String("by", "", "parameter to compare by, e.g. sampler_name or seed (required)")
 	group := fs.String("group", "", "only this group")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 || *by == "" {
-		return usageErr("compare takes one run id and --by PARAM, e.g. batch compare 3 --by sampler_name")
-	}
-	id, err := runArg(fs, 0)
+	id, err := parseRun(fs, args, "compare takes one run id and --by PARAM, e.g. batch compare 3 --by sampler_name")
 	if err != nil {
 		return err
+	}
+	if *by == "" {
+		return usageErr("compare takes one run id and --by PARAM, e.g. batch compare 3 --by sampler_name")
 	}
 	st, err := openDB(ctx, *db)
 	if err != nil {
@@ -154,13 +159,7 @@ func cmdReport(ctx context.Context, args []string, o IO) error {
 	db := dbFlag(fs)
 	outDir := fs.String("o", "", "folder for report.html and its thumbnails (default: the run folder)")
 	cost := fs.Float64("cost-per-gpu-hour", 0, "price of one instance-hour in dollars, for the cost per delivered image")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageErr("report takes one run id")
-	}
-	id, err := runArg(fs, 0)
+	id, err := parseRun(fs, args, "report takes one run id")
 	if err != nil {
 		return err
 	}
@@ -188,13 +187,7 @@ func cmdGrid(ctx context.Context, args []string, o IO) error {
 	group := fs.String("group", "", "only this group")
 	cell := fs.Int("cell", 256, "longest side of a cell's image in pixels")
 	out := fs.String("o", "grid.png", "PNG file to write")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageErr("grid takes one run id, e.g. batch grid 3 --x seed --y sampler_name")
-	}
-	id, err := runArg(fs, 0)
+	id, err := parseRun(fs, args, "grid takes one run id, e.g. batch grid 3 --x seed --y sampler_name")
 	if err != nil {
 		return err
 	}
@@ -228,15 +221,12 @@ func cmdExport(ctx context.Context, args []string, o IO) error {
 	selected := fs.Bool("selected-only", false, "export only the selected candidates")
 	shard := fs.Int("shard-size", 1000, "samples per webdataset shard")
 	out := fs.String("o", "", "destination folder (required)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 || *out == "" {
-		return usageErr("export takes one run id and -o DIR, e.g. batch export 3 --format webdataset -o shards/")
-	}
-	id, err := runArg(fs, 0)
+	id, err := parseRun(fs, args, "export takes one run id and -o DIR, e.g. batch export 3 --format webdataset -o shards/")
 	if err != nil {
 		return err
+	}
+	if *out == "" {
+		return usageErr("export takes one run id and -o DIR, e.g. batch export 3 --format webdataset -o shards/")
 	}
 	f, err := export.ParseFormat(*format)
 	if err != nil {
@@ -261,13 +251,7 @@ func cmdResume(ctx context.Context, args []string, o IO) error {
 	db := dbFlag(fs)
 	var f runFlags
 	f.register(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageErr("resume takes one run id")
-	}
-	id, err := runArg(fs, 0)
+	id, err := parseRun(fs, args, "resume takes one run id")
 	if err != nil {
 		return err
 	}
@@ -304,13 +288,7 @@ func cmdSelect(ctx context.Context, args []string, o IO) error {
 	fs := newFlags("select", "RUN", o)
 	db := dbFlag(fs)
 	topK := fs.Int("top-k", 0, "candidates to select per group (0 = the manifest's top_k)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageErr("select takes one run id, e.g. batch select 3 --top-k 10")
-	}
-	id, err := runArg(fs, 0)
+	id, err := parseRun(fs, args, "select takes one run id, e.g. batch select 3 --top-k 10")
 	if err != nil {
 		return err
 	}
@@ -322,9 +300,7 @@ func cmdSelect(ctx context.Context, args []string, o IO) error {
 	if err != nil {
 		return notFound(err)
 	}
-	for _, g := range groups {
-		fmt.Fprintf(o.Out, "%s: %d selected of %d\n", g.Name, len(g.Selection), len(g.Ranked))
-	}
+	printGroups(o, groups)
 	return nil
 }
 
@@ -333,13 +309,7 @@ func cmdRescore(ctx context.Context, args []string, o IO) error {
 	fs := newFlags("rescore", "RUN", o)
 	db := dbFlag(fs)
 	only := fs.String("scorers", "", "comma-separated scorer names to run again (default: all)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageErr("rescore takes one run id, e.g. batch rescore 3 --scorers clip")
-	}
-	id, err := runArg(fs, 0)
+	id, err := parseRun(fs, args, "rescore takes one run id, e.g. batch rescore 3 --scorers clip")
 	if err != nil {
 		return err
 	}
@@ -356,8 +326,6 @@ func cmdRescore(ctx context.Context, args []string, o IO) error {
 		return notFound(err)
 	}
 	fmt.Fprintf(o.Out, "rescored %d candidates\n", n)
-	for _, g := range groups {
-		fmt.Fprintf(o.Out, "%s: %d selected of %d\n", g.Name, len(g.Selection), len(g.Ranked))
-	}
+	printGroups(o, groups)
 	return nil
 }
