@@ -11,35 +11,39 @@ import (
 	"github.com/disintegration/imaging"
 )
 
-// referenceLaplacianVar is the obviously correct version: float luma into a
-// 2-D slice, then the kernel, then the textbook variance.
+// referenceLaplacianVar is the obviously correct version: luma as
+// Sharpness defines it into a 2-D slice, then the kernel, then the
+// textbook variance.
 func referenceLaplacianVar(img image.Image) float64 {
+	return gridLaplacianVar(referenceSharpLuma(img))
+}
+
+// referenceSharpLuma is the luma Sharpness documents: Rec.601 with
+// OpenCV's 14-bit fixed-point weights, rounded to 1/16 of a level.
+func referenceSharpLuma(img image.Image) [][]float64 {
 	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	lum := make([][]float64, h)
-	for y := range h {
-		lum[y] = make([]float64, w)
-		for x := range w {
+	lum := make([][]float64, b.Dy())
+	for y := range lum {
+		lum[y] = make([]float64, b.Dx())
+		for x := range lum[y] {
 			c := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
-			lum[y][x] = 0.299*float64(c.R) + 0.587*float64(c.G) + 0.114*float64(c.B)
+			y16 := (4899*int(c.R) + 9617*int(c.G) + 1868*int(c.B) + 512) >> 10
+			lum[y][x] = float64(y16) / 16
 		}
 	}
-	var vals []float64
-	for y := 1; y < h-1; y++ {
-		for x := 1; x < w-1; x++ {
-			vals = append(vals, lum[y-1][x]+lum[y+1][x]+lum[y][x-1]+lum[y][x+1]-4*lum[y][x])
+	return lum
+}
+
+func TestSharpLumaWithinRoundingOfRec601(t *testing.T) {
+	img := randomImage(64, 64, 3)
+	exact, fixed := referenceLuma(img), referenceSharpLuma(img)
+	for y := range exact {
+		for x := range exact[y] {
+			if d := math.Abs(exact[y][x] - fixed[y][x]); d > 1.0/32+0.01 {
+				t.Fatalf("pixel (%d,%d): fixed-point luma %g, Rec.601 %g", x, y, fixed[y][x], exact[y][x])
+			}
 		}
 	}
-	var mean float64
-	for _, v := range vals {
-		mean += v
-	}
-	mean /= float64(len(vals))
-	var v2 float64
-	for _, v := range vals {
-		v2 += (v - mean) * (v - mean)
-	}
-	return v2 / float64(len(vals))
 }
 
 func sharpnessOf(t *testing.T, s *Sharpness, img image.Image) float64 {
@@ -115,7 +119,8 @@ func TestSharpnessFlatAndTiny(t *testing.T) {
 	}
 }
 
-// referenceLuma returns the float luma of every pixel.
+// referenceLuma returns the exact Rec.601 luma of every pixel, as areaLuma
+// (used by Phash) computes it.
 func referenceLuma(img image.Image) [][]float64 {
 	b := img.Bounds()
 	lum := make([][]float64, b.Dy())
@@ -196,7 +201,7 @@ func TestAreaLumaMatchesReference(t *testing.T) {
 func TestSharpnessDownscalesToLongSide(t *testing.T) {
 	img := sceneImage(300, 210, 5)
 	s := &Sharpness{LongSide: 128}
-	want := gridLaplacianVar(referenceArea(referenceLuma(img), 128, 90))
+	want := gridLaplacianVar(referenceArea(referenceSharpLuma(img), 128, 90))
 	if got := sharpnessOf(t, s, img); math.Abs(got-want) > 1e-4*want {
 		t.Errorf("LongSide 128 on 300x210: laplacian_var = %g, want %g (the reference on the area-reduced 128x90 copy)", got, want)
 	}
