@@ -9,10 +9,10 @@ import (
 )
 
 // Sharpness rates focus as the variance of the Laplacian of the luminance,
-// metric "laplacian_var". Luminance is Rec.601 luma on a 0..255 scale,
-// computed in fixed point as OpenCV's cvtColor does (weights 4899, 9617
-// and 1868 over 16384) but kept to 1/16 of a level:
-// ((4899R + 9617G + 1868B + 512) >> 10) / 16. The kernel is the 4-neighbour 0 1 0 / 1 -4 1 /
+// metric "laplacian_var". Luminance is Rec.601 luma on a 0..255 scale in
+// 8-bit fixed point, kept to 1/16 of a level:
+// ((77R + 150G + 29B + 8) >> 4) / 16; a Gray image's value and a JPEG's Y
+// plane are used as they are. The kernel is the 4-neighbour 0 1 0 / 1 -4 1 /
 // 0 1 0, evaluated on interior pixels only (no border padding). Images
 // whose longest side exceeds LongSide are first reduced to it by area
 // averaging (each output pixel is the mean of the source area it covers),
@@ -70,7 +70,7 @@ func laplacianVar(img image.Image) float64 {
 	var a lapSums
 	for y := 1; y < h-1; y++ {
 		row(y+1, down)
-		a.addRow(up, mid, down, w)
+		a.addRow(up, mid, down, w, y == 1, y == h-2)
 		up, mid, down = mid, down, up
 	}
 	return a.variance()

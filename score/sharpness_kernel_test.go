@@ -45,7 +45,7 @@ func TestSharpnessExtremes(t *testing.T) {
 		row(y, rows[y])
 	}
 	for y := 1; y < h-1; y++ {
-		a.addRow(rows[y-1], rows[y], rows[y+1], w)
+		a.addRow(rows[y-1], rows[y], rows[y+1], w, y == 1, y == h-2)
 	}
 	// Interior 7×5 = 35 centres; centre (x,y) is white when x+y is even
 	// (i%2 on a 9-wide row), where L = -4·4080.
@@ -60,8 +60,8 @@ func TestSharpnessExtremes(t *testing.T) {
 			wantSq += l * l
 		}
 	}
-	if a.sum != wantSum || a.sumSq != wantSq || a.n != 35 {
-		t.Errorf("lapSums on 9×7 checkerboard = {%d %d %d}, want {%d %d 35}", a.sum, a.sumSq, a.n, wantSum, wantSq)
+	if v, want := a.variance(), (float64(wantSq)/35-math.Pow(float64(wantSum)/35, 2))/256; a.sum != wantSum || a.n != 35 || v != want {
+		t.Errorf("lapSums on 9×7 checkerboard: ΣL %d, n %d, variance %g; want %d, 35, %g", a.sum, a.n, v, wantSum, want)
 	}
 }
 

@@ -7,26 +7,25 @@ import (
 	"github.com/disintegration/imaging"
 )
 
-// Luma is computed as OpenCV's cvtColor(COLOR_RGB2GRAY) does for 8-bit
-// images, with Rec.601 weights in 14-bit fixed point that sum to 1<<14,
-// but kept to 1/16 of a level instead of being rounded to a whole one:
+// Luma is Rec.601 in 8-bit fixed point, weights 77, 150 and 29 over 256
+// (each within 0.002 of 0.299, 0.587 and 0.114), kept to 1/16 of a level
+// rather than rounded to a whole one as OpenCV's cvtColor does:
 //
-//	Y16 = (4899·R + 9617·G + 1868·B + 512) >> 10   // 0..4080, luma×16
+//	Y16 = (77·R + 150·G + 29·B + 8) >> 4   // 0..4080, luma×16
 //
-// Rounding to whole levels (as OpenCV does) adds about 1.7 to the variance
-// of the Laplacian of any image; at 1/16 of a level it adds under 0.01.
+// Rounding to whole levels adds about 1.7 to the variance of the Laplacian
+// of any image; at 1/16 of a level it adds under 0.01. Eight-bit weights
+// let one 64-bit multiply weigh R and B of two pixels at once (see luma2).
 const (
-	lumaWR    = 4899
-	lumaWG    = 9617
-	lumaWB    = 1868
-	lumaShift = 10 // 14-bit weights, 4 fractional bits kept
-	lumaRound = 1 << (lumaShift - 1)
+	lumaWR    = 77
+	lumaWG    = 150
+	lumaWB    = 29
 	lumaScale = 16 // Y16 / lumaScale is luma on the 0..255 scale
 )
 
 // luma16 is the fixed-point luma of one 8-bit RGB pixel.
 func luma16(r, g, b byte) uint16 {
-	return uint16((lumaWR*uint32(r) + lumaWG*uint32(g) + lumaWB*uint32(b) + lumaRound) >> lumaShift)
+	return uint16((lumaWR*uint32(r) + lumaWG*uint32(g) + lumaWB*uint32(b) + 8) >> 4)
 }
 
 // lumaRowFunc writes the luma of source row y (0-based within the image's
@@ -56,21 +55,17 @@ func lumaRowsOf(img image.Image) (w, h int, row lumaRowFunc) {
 }
 
 // lumaRGBARow converts a row of 4-byte RGBA or NRGBA pixels to Y16 values
-// in dst (two bytes per pixel, little-endian). Four pixels per step: each
-// 64-bit load holds two pixels, whose channels are multiplied in 32-bit
-// lanes of one register (every lane stays below 1<<22, so lanes never
-// carry into each other).
+// in dst (two bytes per pixel, little-endian), four pixels per step.
 func lumaRGBARow(dst, src []byte) {
-	n := len(src) / 4
-	dst = dst[:2*n]
-	x := 0
-	for ; x+4 <= n; x += 4 {
-		s := src[4*x : 4*x+16 : 4*x+16]
+	n := len(src) / 16 // whole steps
+	s4, d4 := src[:16*n], dst[:8*n]
+	for i := range n {
+		s := s4[16*i : 16*i+16 : 16*i+16]
 		a := luma2(binary.LittleEndian.Uint64(s[0:8]))
 		b := luma2(binary.LittleEndian.Uint64(s[8:16]))
-		binary.LittleEndian.PutUint64(dst[2*x:2*x+8], a|b<<32)
+		binary.LittleEndian.PutUint64(d4[8*i:8*i+8], a|b<<32)
 	}
-	for ; x < n; x++ {
+	for x := 4 * n; x < len(src)/4; x++ {
 		p := src[4*x : 4*x+3 : 4*x+3]
 		binary.LittleEndian.PutUint16(dst[2*x:2*x+2], luma16(p[0], p[1], p[2]))
 	}
@@ -78,10 +73,20 @@ func lumaRGBARow(dst, src []byte) {
 
 // luma2 returns the Y16 values of the two RGBA pixels in v (little-endian
 // bytes R0 G0 B0 A0 R1 G1 B1 A1) packed as y0 | y1<<16.
+//
+// In 16-bit lanes, v&rb is R0, B0, R1, B1; times wB + wR·2¹⁶ it puts
+// wR·R0 + wB·B0 in lane 1 and wR·R1 + wB·B1 in lane 3. G0 and G1, in
+// 32-bit lanes, times wG·2¹⁶ land in lanes 1 and 3 too. Every lane stays
+// below 2¹⁶ (the weights sum to 256), so none carries into the next, and
+// lanes 1 and 3 end up holding 256·Y + 8 for the two pixels.
 func luma2(v uint64) uint64 {
-	const lanes = 0x000000FF_000000FF // byte 0 of each 32-bit lane
-	s := (v&lanes)*lumaWR + (v>>8&lanes)*lumaWG + (v>>16&lanes)*lumaWB + lumaRound*(1|1<<32)
-	return s>>lumaShift&0xFFFF | s>>(32+lumaShift)<<16
+	const (
+		rb    = 0x00FF00FF_00FF00FF
+		g     = 0x000000FF_000000FF
+		round = 8<<16 | 8<<48
+	)
+	t := (v&rb)*(lumaWB|lumaWR<<16) + (v>>8&g)*(lumaWG<<16) + round
+	return t>>20&0xFFF | t>>52<<16
 }
 
 // lumaGrayRow widens 8-bit luma to Y16 values in dst.
