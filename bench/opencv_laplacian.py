@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Time cv2.Laplacian(gray, cv2.CV_64F).var() on the PNGs in a directory.
 
-Prints "file ms_per_image laplacian_var" per image, the best of N runs, in the
-format sharpbench -time uses. The grayscale conversion happens before timing,
-as in the usual OpenCV recipe; a second column set with the conversion
-included is printed on stderr for reference.
+Prints "file ms_per_image laplacian_var ms_with_cvtcolor" per image, each
+time the best of N runs. The first time is the usual OpenCV recipe with the
+grayscale image prepared before timing; the second includes
+cv2.cvtColor(bgr, COLOR_BGR2GRAY), which is the work our scorer does on
+colour pixels.
 """
 import glob
 import os
@@ -31,8 +32,7 @@ def main():
         value = cv2.Laplacian(gray, cv2.CV_64F).var()
         t = best_of(reps, lambda: cv2.Laplacian(gray, cv2.CV_64F).var())
         t_conv = best_of(reps, lambda: cv2.Laplacian(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
-        print(f"{os.path.basename(path)} {t * 1000:.3f} {value:.4f}")
-        print(f"{os.path.basename(path)} with cvtColor: {t_conv * 1000:.3f} ms", file=sys.stderr)
+        print(f"{os.path.basename(path)} {t * 1000:.3f} {value:.4f} {t_conv * 1000:.3f}")
 
 if __name__ == "__main__":
     main()
