@@ -53,13 +53,19 @@ func sharpness(img image.Image, long int) float64 {
 		return laplacianVar(img)
 	}
 	dw, dh := fitSize(b.Dx(), b.Dy(), long)
-	return laplacianVarPlane(areaLuma16(img, dw, dh))
+	rows := reduceY16(img, dw, dh)
+	return laplacianVarRows(dw, dh, func(y int, dst []byte) { copy(dst, rows[y]) })
 }
 
-// laplacianVar computes the variance of the Laplacian at full size in one
-// pass over three rolling rows of Y16 luma, exactly in integers.
+// laplacianVar computes the variance of the Laplacian at full size.
 func laplacianVar(img image.Image) float64 {
-	w, h, row := lumaRowsOf(img)
+	return laplacianVarRows(lumaRowsOf(img))
+}
+
+// laplacianVarRows computes the variance of the Laplacian of a w×h Y16
+// image read one row at a time, over three rolling rows, exactly in
+// integers.
+func laplacianVarRows(w, h int, row lumaRowFunc) float64 {
 	if w < 3 || h < 3 {
 		return 0
 	}

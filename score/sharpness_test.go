@@ -165,6 +165,17 @@ func referenceArea(lum [][]float64, dw, dh int) [][]float64 {
 	return out
 }
 
+// roundY16 rounds a luma grid to 1/16 of a level, as Sharpness keeps the
+// means of its area reduction.
+func roundY16(lum [][]float64) [][]float64 {
+	for _, row := range lum {
+		for x, v := range row {
+			row[x] = math.Round(v*16) / 16
+		}
+	}
+	return lum
+}
+
 func gridLaplacianVar(lum [][]float64) float64 {
 	var vals []float64
 	for y := 1; y < len(lum)-1; y++ {
@@ -203,7 +214,7 @@ func TestAreaLumaMatchesReference(t *testing.T) {
 func TestSharpnessDownscalesToLongSide(t *testing.T) {
 	img := sceneImage(300, 210, 5)
 	s := &Sharpness{LongSide: 128}
-	want := gridLaplacianVar(referenceArea(referenceSharpLuma(img), 128, 90))
+	want := gridLaplacianVar(roundY16(referenceArea(referenceSharpLuma(img), 128, 90)))
 	if got := sharpnessOf(t, s, img); math.Abs(got-want) > 1e-4*want {
 		t.Errorf("LongSide 128 on 300x210: laplacian_var = %g, want %g (the reference on the area-reduced 128x90 copy)", got, want)
 	}
