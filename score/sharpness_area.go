@@ -38,30 +38,60 @@ func newRows(w, h int) [][]byte {
 
 // reduceBlocks averages fx×fy blocks exactly in integers.
 func reduceBlocks(w, h int, row lumaRowFunc, fx, fy int) [][]byte {
+	if fx == 2 && fy == 2 {
+		return reduceHalf(w, h, row)
+	}
 	dw, dh := w/fx, h/fy
 	out := newRows(dw, dh)
 	src := make([]byte, 2*w)
 	acc := make([]uint32, dw)
 	area := uint32(fx * fy)
-	shift := -1 // log2(area) when area is a power of two
-	if area&(area-1) == 0 {
-		shift = bits.TrailingZeros32(area)
-	}
 	for i := range dh {
 		clear(acc)
 		for y := i * fy; y < (i+1)*fy; y++ {
 			row(y, src)
 			addBlockSums(acc, src, fx)
 		}
-		dst := out[i]
-		for x, s := range acc {
-			s += area / 2
-			if shift >= 0 {
-				s >>= shift
-			} else {
-				s /= area
+		dst := out[i][:2*dw]
+		if area&(area-1) == 0 {
+			shift := bits.TrailingZeros32(area)
+			for x, s := range acc {
+				binary.LittleEndian.PutUint16(dst[2*x:2*x+2], uint16((s+area/2)>>shift))
 			}
-			binary.LittleEndian.PutUint16(dst[2*x:2*x+2], uint16(s))
+			continue
+		}
+		for x, s := range acc {
+			binary.LittleEndian.PutUint16(dst[2*x:2*x+2], uint16((s+area/2)/area))
+		}
+	}
+	return out
+}
+
+// reduceHalf is reduceBlocks for 2×2 blocks, the common reduction from
+// 1024 to 512, in SWAR: the two source rows are added in 16-bit lanes,
+// then neighbouring lanes in 32-bit lanes, two outputs per 64-bit load.
+func reduceHalf(w, h int, row lumaRowFunc) [][]byte {
+	dw, dh := w/2, h/2
+	out := newRows(dw, dh)
+	a, b := make([]byte, 2*w), make([]byte, 2*w)
+	const (
+		even  = 0x0000_FFFF_0000_FFFF
+		round = 2 | 2<<32
+	)
+	n := dw / 2 // whole steps
+	for i := range dh {
+		row(2*i, a)
+		row(2*i+1, b)
+		a8, b8, d4 := a[:8*n], b[:8*n], out[i][:4*n]
+		for j := range n {
+			v := binary.LittleEndian.Uint64(a8[8*j:8*j+8]) + binary.LittleEndian.Uint64(b8[8*j:8*j+8])
+			p := (v&even + v>>16&even + round) >> 2 & even
+			binary.LittleEndian.PutUint32(d4[4*j:4*j+4], uint32(p|p>>16))
+		}
+		if dw%2 == 1 {
+			x := dw - 1
+			s := uint32(y16At(a, 2*x)) + uint32(y16At(a, 2*x+1)) + uint32(y16At(b, 2*x)) + uint32(y16At(b, 2*x+1))
+			binary.LittleEndian.PutUint16(out[i][2*x:2*x+2], uint16((s+2)>>2))
 		}
 	}
 	return out
@@ -86,6 +116,17 @@ func addBlockSums(acc []uint32, src []byte, f int) {
 		if len(acc)%2 == 1 {
 			x := len(acc) - 1
 			acc[x] += uint32(y16At(src, 2*x)) + uint32(y16At(src, 2*x+1))
+		}
+		return
+	}
+	if f == 4 {
+		// One group per 64-bit load.
+		const even = 0x0000_FFFF_0000_FFFF
+		s8 := src[:8*len(acc)]
+		for i := range acc {
+			v := binary.LittleEndian.Uint64(s8[8*i : 8*i+8])
+			p := v&even + v>>16&even
+			acc[i] += uint32(p) + uint32(p>>32)
 		}
 		return
 	}

@@ -105,11 +105,11 @@ func TestLumaRGBARowMatchesScalar(t *testing.T) {
 	}
 }
 
-// Reductions by whole factors take the integer path (2 by SWAR pairs, 3 by
-// division, 4 by shift); each must equal the reference area average
-// rounded to 1/16 of a level.
+// Reductions by whole factors take the integer path (2×2 and 4×4 by SWAR,
+// 8×8 and 3×3 by plain sums and division); each must equal the reference
+// area average rounded to 1/16 of a level.
 func TestSharpnessDownscaleWholeFactors(t *testing.T) {
-	for _, tt := range []struct{ w, h, long int }{{256, 192, 128}, {258, 130, 129}, {512, 300, 128}, {96, 96, 32}, {90, 60, 30}} {
+	for _, tt := range []struct{ w, h, long int }{{256, 192, 128}, {258, 130, 129}, {512, 300, 128}, {256, 96, 32}, {96, 96, 32}, {90, 60, 30}} {
 		img := sceneImage(tt.w, tt.h, uint64(tt.w))
 		dw, dh := fitSize(tt.w, tt.h, tt.long)
 		want := gridLaplacianVar(roundY16(referenceArea(referenceSharpLuma(img), dw, dh)))
