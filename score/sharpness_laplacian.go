@@ -38,8 +38,10 @@ type lapSums struct {
 // S = up + down + left + right + lapBias - 4·centre is five loads and six
 // operations for four pixels, with no lane ever carrying or borrowing.
 // Squares are taken two at a time: with a = s0 + s2·2³², the low 64 bits
-// of a·rotate(a, 32) hold s0² + s2² in their upper half (s0·s2 < 2³² below
-// it, s0² + s2² < 2³²).
+// of a·rotate(a, 32) hold s0² + s2² in their upper half and s0·s2 in the
+// lower. With S ≤ 32640, the sums of both halves over the four lanes stay
+// below 2³² (4·32640² < 2³²), so the two products can be added before the
+// upper half is taken.
 func (a *lapSums) addRow(up, mid, down []byte, w int, first, last bool) {
 	if w < 3 {
 		return
@@ -72,7 +74,7 @@ func squaresRow(up, mid, down []byte, w int, bias4, even uint64) uint64 {
 			binary.LittleEndian.Uint64(l[j:j+8:len(l)]) + binary.LittleEndian.Uint64(r[j:j+8:len(r)]) +
 			bias4 - binary.LittleEndian.Uint64(c[j:j+8:len(c)])<<2
 		lo, hi := s&even, s>>16&even
-		sq += (lo*bits.RotateLeft64(lo, 32))>>32 + (hi*bits.RotateLeft64(hi, 32))>>32
+		sq += (lo*bits.RotateLeft64(lo, 32) + hi*bits.RotateLeft64(hi, 32)) >> 32
 	}
 	for x := 1 + n/2; x < w-1; x++ {
 		s := uint64(y16At(up, x)) + uint64(y16At(down, x)) + uint64(y16At(mid, x-1)) + uint64(y16At(mid, x+1)) +
