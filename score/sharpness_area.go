@@ -20,7 +20,9 @@ func reduceY16(img image.Image, dw, dh int) [][]byte {
 		img = imaging.Resize(img, max(b.Dx(), dw), max(b.Dy(), dh), imaging.Box)
 	}
 	w, h, row := lumaRowsOf(img)
-	if w%dw == 0 && h%dh == 0 {
+	// Block sums are uint32: 4080·area must fit, which the decoder's
+	// pixel limit guarantees many times over.
+	if w%dw == 0 && h%dh == 0 && (w/dw)*(h/dh) <= 1<<20 {
 		return reduceBlocks(w, h, row, w/dw, h/dh)
 	}
 	return reduceAreas(w, h, row, dw, dh)
