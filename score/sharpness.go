@@ -15,8 +15,8 @@ import (
 // plane are used as they are. The kernel is the 4-neighbour 0 1 0 / 1 -4 1 /
 // 0 1 0, evaluated on interior pixels only (no border padding). Images
 // whose longest side exceeds LongSide are first reduced to it by area
-// averaging (each output pixel is the mean of the source area it covers),
-// so scores are comparable across output sizes; smaller images are not
+// averaging (each output pixel is the mean of the source area it covers,
+// kept to 1/16 of a level), so scores are comparable across output sizes; smaller images are not
 // upscaled. Blurry images score low, a flat image scores 0.
 type Sharpness struct {
 	// Name goes into Score.Scorer; default "sharpness".
