@@ -102,26 +102,3 @@ func areaLuma(img image.Image, dw, dh int) lumaPlane {
 	}
 	return out
 }
-
-// laplacianVarPlane is laplacianVar for a luma plane.
-func laplacianVarPlane(p lumaPlane) float64 {
-	w, h := p.w, p.h
-	if w < 3 || h < 3 {
-		return 0
-	}
-	var sum, sumSq float64
-	for y := 1; y < h-1; y++ {
-		u, m, d := p.pix[(y-1)*w:y*w], p.pix[y*w:(y+1)*w], p.pix[(y+1)*w:(y+2)*w]
-		var rs, rq float64
-		for x := 1; x < w-1; x++ {
-			l := float64(u[x] + d[x] + m[x-1] + m[x+1] - 4*m[x])
-			rs += l
-			rq += l * l
-		}
-		sum += rs
-		sumSq += rq
-	}
-	n := float64((w - 2) * (h - 2))
-	mean := sum / n
-	return max(0, sumSq/n-mean*mean)
-}
