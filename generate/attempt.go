@@ -27,9 +27,12 @@ func (rs *runState) attempt(ctx context.Context, in *instance, js *jobState) {
 			return
 		}
 	}
-	cand, err := in.generate(ctx, job, a)
+	cand, err := in.generate(ctx, js, a)
 	if ctx.Err() != nil {
 		return // Run returns ctx's error; Shutdown deals with the prompt
+	}
+	if errors.Is(err, errStolen) {
+		return // the job belongs to the instance that took it over
 	}
 	rs.settle(ctx, in, js, cand, err, true)
 }
@@ -58,8 +61,11 @@ func (rs *runState) settle(ctx context.Context, in *instance, js *jobState, cand
 	rs.finish(ctx, js.failed(err))
 }
 
-// generate submits one attempt, waits for it and downloads its image.
-func (in *instance) generate(ctx context.Context, job comfybatch.Job, a Attempt) (comfybatch.Candidate, error) {
+// generate submits one attempt, waits for it and downloads its image. While
+// the prompt is pending, tail stealing may take it over; generate then
+// returns errStolen and must not touch js again.
+func (in *instance) generate(ctx context.Context, js *jobState, a Attempt) (comfybatch.Candidate, error) {
+	job := js.task.Job
 	wf, err := in.prepare(ctx, job)
 	if err != nil {
 		return comfybatch.Candidate{}, fmt.Errorf("instance %s: job %s: %w", in.cfg.Name, job.Key, err)
@@ -96,7 +102,15 @@ func (in *instance) generate(ctx context.Context, job comfybatch.Job, a Attempt)
 	in.mu.Unlock()
 	in.f.emit(Event{Kind: EventSubmitted, Instance: in.cfg.Name, JobKey: job.Key, PromptID: a.PromptID, Attempt: a.Number})
 
+	// Stealable only once the server has it: a delete racing the
+	// submission could not prove the prompt gone.
+	in.addFlight(js, a)
 	h, err := in.await(ctx, job.Key, a, ch)
+	in.removeFlight(a.PromptID)
+	if errors.Is(err, errStolen) {
+		in.f.untrack(a.PromptID)
+		return comfybatch.Candidate{}, err
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return comfybatch.Candidate{}, ctx.Err()
@@ -184,14 +198,37 @@ func (in *instance) await(ctx context.Context, jobKey string, a Attempt, ch <-ch
 		case <-poll.C:
 			check = true
 		case <-timeout:
+			if stealing, stolen := in.stealState(pid); stealing || stolen {
+				// The steal decides; look again soon.
+				t := time.NewTimer(opts.PollInterval)
+				defer t.Stop()
+				timeout = t.C
+				check = true
+				break
+			}
 			in.cancelPrompts(ctx, map[string]bool{pid: true})
 			return nil, fmt.Errorf("prompt %s timed out after %s: %w", pid, opts.JobTimeout, comfybatch.ErrTransient)
 		}
 		if !check {
 			continue
 		}
+		if _, stolen := in.stealState(pid); stolen {
+			return nil, errStolen
+		}
 		h, queuedOrRunning, err := in.reconcile(ctx, pid)
 		in.observe(err)
+		if stealing, stolen := in.stealState(pid); stealing || stolen {
+			// The steal may have deleted it: absence is not a loss. If
+			// the steal fails the thief nudges us to look again.
+			if stolen {
+				return nil, errStolen
+			}
+			if h != nil {
+				return h, nil
+			}
+			missing = 0
+			continue
+		}
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {
@@ -254,6 +291,9 @@ func (in *instance) collect(ctx context.Context, job comfybatch.Job, a Attempt, 
 		in.st.Busy += finished.Sub(started)
 	}
 	in.mu.Unlock()
+	if finished.After(started) && !queued.IsZero() {
+		in.observeExec(finished.Sub(started)) // adopted prompts' times are not this run's
+	}
 	if err := h.Err(); err != nil {
 		if isOOM(err) {
 			// Out of memory: unload models before the next prompt (§8).

@@ -62,6 +62,9 @@ type Options struct {
 	// slots) instead of preferring an instance's last Job.Affinity. For
 	// comparisons.
 	IgnoreAffinity bool
+	// NoSteal turns off tail stealing (see Fleet.Run): a job stays on the
+	// instance whose queue it was submitted to. For comparisons.
+	NoSteal bool
 	// BeforeSubmit is called with the chosen prompt id before POST
 	// /prompt, so the caller can durably record it (resume recovers
 	// in-flight prompts by it). An error fails that job, not the run.
@@ -115,6 +118,11 @@ const (
 	EventInstanceUp   EventKind = "instance_up"
 	EventInstanceDown EventKind = "instance_down"
 	EventModelLoad    EventKind = "model_load"
+	// EventStolen: the job's pending prompt (PromptID, Attempt) was deleted
+	// from Instance's queue by tail stealing; a submitted event for the
+	// next attempt on another instance follows. No done, failed or retry
+	// event comes for the stolen attempt.
+	EventStolen EventKind = "stolen"
 )
 
 // Event is reported through Options.OnEvent.
@@ -142,6 +150,9 @@ type InstanceStats struct {
 	Busy time.Duration
 	// Down is how long the instance was considered down.
 	Down time.Duration
+	// Stolen counts prompts of ours that tail stealing deleted from this
+	// instance's queue to run them elsewhere (counted in Prompts too).
+	Stolen int
 }
 
 // Fleet runs jobs over several ComfyUI instances. It is safe for concurrent

@@ -9,7 +9,8 @@ import (
 
 func TestFleetHappyPath(t *testing.T) {
 	sim := startSim(t, simOptions(3, comfytest.Options{TimeScale: 0.002})...)
-	f, err := NewFleet(instancesOf(sim), Options{Logger: testLogger(t), PollInterval: 50 * time.Millisecond})
+	ev := newEvents()
+	f, err := NewFleet(instancesOf(sim), Options{Logger: testLogger(t), PollInterval: 50 * time.Millisecond, OnEvent: ev.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,6 +22,13 @@ func TestFleetHappyPath(t *testing.T) {
 	if len(got) != len(tasks) {
 		t.Fatalf("%d results for %d tasks", len(got), len(tasks))
 	}
+	// A prompt taken over by tail stealing is an attempt too; nothing failed.
+	stolen := map[string]int{}
+	for _, e := range ev.all {
+		if e.Kind == EventStolen {
+			stolen[e.JobKey]++
+		}
+	}
 	for _, tk := range tasks {
 		r, ok := got[tk.Job.Key]
 		if !ok || r.Err != nil {
@@ -28,7 +36,7 @@ func TestFleetHappyPath(t *testing.T) {
 			continue
 		}
 		checkImage(t, r)
-		if r.Attempts != 1 || r.Candidate.Attempt != 1 || r.Candidate.PromptID == "" || r.Candidate.Filename == "" {
+		if want := 1 + stolen[tk.Job.Key]; r.Attempts != want || r.Candidate.Attempt != want || r.Candidate.PromptID == "" || r.Candidate.Filename == "" {
 			t.Errorf("job %d: attempts %d, candidate %+v", tk.Job.Index, r.Attempts, r.Candidate.PromptID)
 		}
 	}

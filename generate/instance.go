@@ -32,7 +32,10 @@ type instance struct {
 	down      bool
 	downSince time.Time
 	downTotal time.Duration
-	last      string // affinity of the last job handed out
+	last      string             // affinity of the last job handed out
+	flights   map[string]*flight // our Run's submitted prompts not yet settled, for tail stealing
+	seq       uint64             // submission order of flights
+	exec      time.Duration      // moving average of execution time, 0 before the first sample
 	st        InstanceStats
 }
 
@@ -46,6 +49,7 @@ func newInstance(cfg Instance, f *Fleet) *instance {
 		waiters:   map[string]chan Message{},
 		uploads:   map[string]string{},
 		abandoned: map[string]bool{},
+		flights:   map[string]*flight{},
 		st:        InstanceStats{Name: cfg.Name},
 	}
 }
@@ -196,6 +200,9 @@ func (in *instance) dispatch(m Message) {
 	}
 	in.mu.Lock()
 	ch := in.waiters[m.PromptID]
+	if fl := in.flights[m.PromptID]; fl != nil && m.Type == "execution_start" {
+		fl.started, fl.startAt = true, time.Now() // running prompts are never stolen
+	}
 	in.mu.Unlock()
 	if ch == nil {
 		return

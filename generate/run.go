@@ -115,7 +115,7 @@ func (f *Fleet) Run(ctx context.Context, tasks []Task, results chan<- Result) er
 			})
 		}
 	}
-	g.Go(func() error { rs.watchGiveUp(hctx); return nil })
+	g.Go(func() error { rs.watchGiveUp(hctx, gctx); return nil })
 	if len(early) > 0 {
 		work.Go(func() {
 			for _, r := range early {
@@ -177,10 +177,22 @@ func (rs *runState) next(ctx context.Context, in *instance) *jobState {
 		if !in.isDown() {
 			if js := rs.pickLocked(in, now); js != nil {
 				rs.busy[in]++
-				if rs.tiered {
-					rs.wakeLocked() // a busier primary may let an overflow tier take work
+				if rs.tiered || rs.busy[in] == 1 {
+					// A busier primary may let an overflow tier take work,
+					// and a slot that left work to this idle instance
+					// (breadth first) may now take it.
+					rs.wakeLocked()
 				}
 				return js
+			}
+			if len(rs.pending) == 0 && !rs.f.opts.NoSteal {
+				js, unlocked := rs.stealLocked(ctx, in, now)
+				if js != nil {
+					return js
+				}
+				if unlocked {
+					continue // rs.mu was released: a wake-up may have been missed
+				}
 			}
 		}
 		var t *time.Timer
@@ -202,6 +214,31 @@ func (rs *runState) next(ctx context.Context, in *instance) *jobState {
 		}
 		rs.mu.Lock()
 	}
+}
+
+// stealLocked tries tail stealing for a free slot of in (see steal.go)
+// and returns the job taken over, its slot counted busy, or nil. unlocked
+// reports that rs.mu was released for the requests (it is held again on
+// return), so the caller must look at the pending jobs again.
+func (rs *runState) stealLocked(ctx context.Context, in *instance, now time.Time) (js *jobState, unlocked bool) {
+	v, fl := rs.claimStealLocked(in, now)
+	if fl == nil {
+		return nil, false
+	}
+	rs.busy[in]++ // reserve the slot, so other thieves count it
+	rs.mu.Unlock()
+	ok := rs.steal(ctx, in, v, fl)
+	rs.mu.Lock()
+	rs.wakeLocked() // the victim's slot or other thieves may see a new state
+	if ok && ctx.Err() == nil && !rs.f.isDraining() {
+		fl.js.steals++
+		return fl.js, true
+	}
+	// Abandoned (the prompt started, or a request failed; that prompt is
+	// never tried again), or taken off the queue while Run is ending: then
+	// the job stays unfinished, as Shutdown's other pending jobs do.
+	rs.busy[in]--
+	return nil, true
 }
 
 // earliestLocked is how long until the first job in backoff is ready, 0
@@ -253,14 +290,15 @@ func (rs *runState) requeue(js *jobState, in *instance, err error) bool {
 
 // retryable is the one retry decision. Invalid input is never retried;
 // transient failures and foreign interrupts are retried; an execution
-// error is retried once, elsewhere; MaxAttempts bounds everything.
+// error is retried once, elsewhere; MaxAttempts bounds everything but the
+// attempts tail stealing took over.
 func (f *Fleet) retryable(js *jobState, err error) bool {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return false
 	case errors.Is(err, comfybatch.ErrInvalid):
 		return false
-	case js.attempts >= f.opts.MaxAttempts:
+	case js.attempts-js.steals >= f.opts.MaxAttempts: // a stolen attempt did not fail
 		return false
 	case errors.Is(err, comfybatch.ErrExecution):
 		js.execFails++
@@ -272,8 +310,10 @@ func (f *Fleet) retryable(js *jobState, err error) bool {
 }
 
 // watchGiveUp fails every remaining task when all instances have been
-// down for GiveUpAfter.
-func (rs *runState) watchGiveUp(ctx context.Context) {
+// down for GiveUpAfter. It watches until ctx ends and delivers the
+// failures under runCtx: once the run is abandoned the workers return and
+// ctx is cancelled, and the Results must still be sent.
+func (rs *runState) watchGiveUp(ctx, runCtx context.Context) {
 	tick := time.NewTicker(max(rs.f.opts.GiveUpAfter/20, 10*time.Millisecond))
 	defer tick.Stop()
 	for {
@@ -304,7 +344,7 @@ func (rs *runState) watchGiveUp(ctx context.Context) {
 		rs.wakeLocked()
 		rs.mu.Unlock()
 		for _, js := range left {
-			rs.finish(ctx, js.failed(fmt.Errorf("job %s: %w", js.task.Job.Key, err)))
+			rs.finish(runCtx, js.failed(fmt.Errorf("job %s: %w", js.task.Job.Key, err)))
 		}
 		return
 	}

@@ -11,6 +11,7 @@ type jobState struct {
 	task      Task
 	attempts  int    // submissions so far, prior ones included
 	execFails int    // ErrExecution outcomes so far
+	steals    int    // attempts taken over by tail stealing (counted in attempts); guarded by runState.mu
 	avoid     string // instance that failed it last: retry elsewhere if possible
 	notBefore time.Time
 	last      Attempt // the latest attempt, named in a failure's Result

@@ -1,0 +1,175 @@
+package generate
+
+import (
+	"context"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/comfybatch/comfybatch/generate/comfytest"
+)
+
+// TestTailStealing runs a very slow and a fast instance. The slow one takes
+// two jobs at the start (one runs, one waits in its queue); once the fast
+// one has nothing left to pick, it takes the queued one over. Every job
+// ends once, the stolen ones on the fast instance, and the servers ran each
+// job exactly once.
+func TestTailStealing(t *testing.T) {
+	// About 1.8s for the slow instance's first prompt (it loads the
+	// checkpoint), a few ms a prompt on the fast one.
+	sim := startSim(t, comfytest.Options{TimeScale: 0.01, Speed: 0.01}, comfytest.Options{TimeScale: 0.01})
+	insts := []Instance{{Name: "slow", URL: sim.URLs()[0]}, {Name: "fast", URL: sim.URLs()[1]}}
+	ev := newEvents()
+	var mu sync.Mutex
+	recorded := map[string][]Attempt{} // job key -> attempts BeforeSubmit saw
+	f, err := NewFleet(insts, Options{
+		Logger: testLogger(t), PollInterval: 100 * time.Millisecond, OnEvent: ev.add,
+		BeforeSubmit: func(_ context.Context, a Attempt) error {
+			mu.Lock()
+			recorded[a.JobKey] = append(recorded[a.JobKey], a)
+			mu.Unlock()
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 4
+	tasks := testTasks(t, n)
+	res, err := runAll(t, t.Context(), f, tasks)
+	if err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if len(res) != n {
+		t.Fatalf("%d results, want %d", len(res), n)
+	}
+	stolen := map[string]Event{}
+	ev.mu.Lock()
+	for _, e := range ev.all {
+		if e.Kind == EventStolen {
+			stolen[e.JobKey] = e
+		}
+	}
+	ev.mu.Unlock()
+	if len(stolen) == 0 {
+		t.Fatalf("no prompt was stolen from the slow instance; stats %+v", f.Stats())
+	}
+	for key, e := range stolen {
+		r := res[key]
+		if e.Instance != "slow" || r.Err != nil || r.Candidate.Instance != "fast" || r.Attempts != 2 || r.Candidate.Attempt != 2 {
+			t.Errorf("stolen job %s (from %s): result on %q, attempt %d, Attempts %d, err %v; want fast, 2, 2, nil",
+				key, e.Instance, r.Candidate.Instance, r.Candidate.Attempt, r.Attempts, r.Err)
+		}
+		mu.Lock()
+		as := recorded[key]
+		mu.Unlock()
+		if len(as) != 2 || as[0].Instance != "slow" || as[1].Instance != "fast" || as[1].Number != 2 || as[0].PromptID == as[1].PromptID ||
+			as[0].PromptID != e.PromptID {
+			t.Errorf("BeforeSubmit for stolen job %s saw %+v, want attempt 1 on slow (prompt %s), then 2 on fast", key, as, e.PromptID)
+		}
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Errorf("job %s: %v", r.Candidate.Job.Key, r.Err)
+			continue
+		}
+		checkImage(t, r)
+	}
+	// Server side: every job executed exactly once, and the stolen prompts
+	// never ran.
+	slow, fast := sim.Servers()[0].Stats(), sim.Servers()[1].Stats()
+	if slow.Prompts+fast.Prompts != n || slow.Succeeded+fast.Succeeded != n {
+		t.Errorf("servers executed %d+%d prompts (%d+%d succeeded), want %d in all", slow.Prompts, fast.Prompts, slow.Succeeded, fast.Succeeded, n)
+	}
+	st := f.Stats()
+	if st[0].Stolen != len(stolen) || st[1].Stolen != 0 || st[0].Prompts+st[1].Prompts != n+len(stolen) || st[0].Failures+st[1].Failures != 0 {
+		t.Errorf("fleet stats %+v, want %d stolen from slow, %d prompts, no failures", st, len(stolen), n+len(stolen))
+	}
+}
+
+// TestStealOnlyPendingPrompts checks the steal itself against the
+// simulator: a running prompt is left alone (the steal is abandoned and
+// the prompt finishes), a queued one is deleted and never runs.
+func TestStealOnlyPendingPrompts(t *testing.T) {
+	sim := startSim(t, comfytest.Options{TimeScale: 0.2}) // ~0.35s a prompt: the steals happen while the first runs
+	srv := sim.Servers()[0]
+	rs := newTestRun(t, Options{}, Instance{Name: "victim", URL: sim.URLs()[0]}, Instance{Name: "thief", URL: "http://unused"})
+	victim, thief := rs.f.insts[0], rs.f.insts[1]
+	events, unsubscribe := srv.Subscribe()
+	defer unsubscribe()
+
+	submit := func(seed uint64) (*flight, chan Message) {
+		t.Helper()
+		job := testJob(t, int(seed), seed, "sd_xl_base_1.0.safetensors")
+		a := Attempt{JobKey: job.Key, Instance: "victim", PromptID: NewPromptID(), Number: 1}
+		ch := victim.register(a.PromptID)
+		t.Cleanup(func() { victim.unregister(a.PromptID) })
+		if _, err := victim.c.Submit(t.Context(), SubmitRequest{Prompt: job.Workflow, PromptID: a.PromptID, ClientID: "steal-test"}); err != nil {
+			t.Fatal(err)
+		}
+		victim.addFlight(&jobState{task: Task{Job: job}, attempts: 1, last: a}, a)
+		victim.mu.Lock()
+		fl := victim.flights[a.PromptID]
+		fl.stealing = true // as claimStealLocked leaves it
+		victim.mu.Unlock()
+		return fl, ch
+	}
+	running, _ := submit(1)
+	queued, queuedCh := submit(2)
+	// Wait until the first prompt runs (the second then waits behind it).
+	deadline := time.After(20 * time.Second)
+	for started := false; !started; {
+		select {
+		case e := <-events:
+			started = e.Type == "execution_start" && e.PromptID() == running.a.PromptID
+		case <-deadline:
+			t.Fatal("the first prompt did not start within 20s")
+		}
+	}
+
+	if rs.steal(t.Context(), thief, victim, running) {
+		t.Errorf("steal of a running prompt succeeded")
+	}
+	if !rs.steal(t.Context(), thief, victim, queued) {
+		t.Errorf("steal of a queued prompt failed")
+	}
+	victim.mu.Lock()
+	if running.stolen || !running.tried || !running.started || running.stealing {
+		t.Errorf("running prompt after the steal: %+v, want tried and started, not stolen", *running)
+	}
+	if !queued.stolen || !queued.tried || queued.stealing || victim.st.Stolen != 1 {
+		t.Errorf("queued prompt after the steal: %+v (stolen count %d), want stolen", *queued, victim.st.Stolen)
+	}
+	victim.mu.Unlock()
+
+	// The victim's waiter is told, and its await ends with errStolen.
+	if _, err := victim.await(t.Context(), queued.a.JobKey, queued.a, queuedCh); err != errStolen {
+		t.Errorf("victim's await = %v, want errStolen", err)
+	}
+	if err := srv.WaitIdle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st := srv.Stats()
+	h, err := victim.c.History(t.Context(), queued.a.PromptID)
+	if st.Prompts != 1 || st.Succeeded != 1 || h != nil || err != nil {
+		t.Errorf("server ran %d prompts (%d succeeded), stolen prompt's history %v (%v); want only the running one", st.Prompts, st.Succeeded, h, err)
+	}
+}
+
+// TestStolenAttemptsDoNotCountAgainstMaxAttempts: a job whose first attempt
+// was taken over still gets its MaxAttempts failed attempts.
+func TestStolenAttemptsDoNotCountAgainstMaxAttempts(t *testing.T) {
+	f, err := NewFleet([]Instance{{URL: "http://a"}}, Options{MaxAttempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := &jobState{attempts: 2, steals: 1}
+	if !f.retryable(js, transientError{io.EOF}) {
+		t.Errorf("retryable after 1 stolen and 1 failed attempt of 2 = false, want true")
+	}
+	js.steals = 0
+	if f.retryable(js, transientError{io.EOF}) {
+		t.Errorf("retryable after 2 failed attempts of 2 = true, want false")
+	}
+}
