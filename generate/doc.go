@@ -25,15 +25,19 @@
 // overflow, used only while no lower-tier instance that could run the job
 // has a free slot.
 //
-// The end of a run is balanced by tail stealing: once no unassigned job is
-// left, a free slot takes over one of our prompts that still waits
+// The end of a run is balanced by a tail policy with two halves. While only
+// a few unassigned jobs are left (at most two per instance), a slot takes
+// one only if its instance is among those expected to finish them first,
+// from each instance's moving average execution time and the prompts it
+// already has; otherwise it looks again a little later. Once no unassigned
+// job is left, a free slot takes over one of our prompts that still waits
 // (pending, not running) in another instance's queue and is expected to
 // finish later there than here, the one expected to finish last first. It
 // deletes the prompt (POST /queue delete), confirms with /queue and
 // /history that it is gone and never ran (otherwise it leaves it alone),
 // and submits the job as a new attempt, BeforeSubmit included. A job is
 // stolen at most once; stolen attempts count in Result.Attempts but not
-// against MaxAttempts. Options.NoSteal turns this off.
+// against MaxAttempts. Options.NoSteal turns both halves off.
 //
 // Each prompt id is a fresh UUIDv4 chosen before POST /prompt and registered
 // first (events can precede the answer). One WebSocket per instance, with a

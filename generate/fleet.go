@@ -62,7 +62,8 @@ type Options struct {
 	// slots) instead of preferring an instance's last Job.Affinity. For
 	// comparisons.
 	IgnoreAffinity bool
-	// NoSteal turns off tail stealing (see Fleet.Run): a job stays on the
+	// NoSteal turns off the tail policy (see the package doc): no slot
+	// leaves the last jobs to faster instances, and a job stays on the
 	// instance whose queue it was submitted to. For comparisons.
 	NoSteal bool
 	// BeforeSubmit is called with the chosen prompt id before POST

@@ -174,8 +174,11 @@ func (rs *runState) next(ctx context.Context, in *instance) *jobState {
 			return nil
 		}
 		now := time.Now()
+		var recheck time.Duration
 		if !in.isDown() {
-			if js := rs.pickLocked(in, now); js != nil {
+			if d := rs.leaveToFasterLocked(in, now); d > 0 {
+				recheck = d // the last jobs finish sooner elsewhere
+			} else if js := rs.pickLocked(in, now); js != nil {
 				rs.busy[in]++
 				if rs.tiered || rs.busy[in] == 1 {
 					// A busier primary may let an overflow tier take work,
@@ -193,11 +196,17 @@ func (rs *runState) next(ctx context.Context, in *instance) *jobState {
 				if unlocked {
 					continue // rs.mu was released: a wake-up may have been missed
 				}
+				// Estimates grow while prompts run: look again now and then.
+				recheck = rs.f.opts.PollInterval / 4
 			}
 		}
 		var t *time.Timer
 		var wait <-chan time.Time
-		if soon := rs.earliestLocked(now); soon > 0 {
+		soon := rs.earliestLocked(now)
+		if recheck > 0 && (soon == 0 || recheck < soon) {
+			soon = recheck
+		}
+		if soon > 0 {
 			t = time.NewTimer(soon)
 			wait = t.C
 		}

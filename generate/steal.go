@@ -46,6 +46,7 @@ func (in *instance) addFlight(js *jobState, a Attempt) {
 	in.seq++
 	in.flights[a.PromptID] = &flight{js: js, a: a, seq: in.seq}
 	in.mu.Unlock()
+	in.f.wakeAll() // an idle slot may want to take it over
 }
 
 func (in *instance) removeFlight(pid string) {
@@ -143,9 +144,12 @@ func (rs *runState) claimStealLocked(thief *instance, now time.Time) (*instance,
 			if fl.started || fl.tried || fl.stealing || fl.stolen || fl.js.steals > 0 {
 				continue
 			}
+			// Submission order approximates the server's queue order (two
+			// slots' requests may cross), and a running prompt is always
+			// ahead of a pending one.
 			ahead := 0
 			for _, o := range v.flights {
-				if o.seq < fl.seq && !o.stolen {
+				if o != fl && !o.stolen && (o.started || o.seq < fl.seq) {
 					ahead++
 				}
 			}
@@ -188,7 +192,9 @@ func (rs *runState) steal(ctx context.Context, thief, v *instance, fl *flight) b
 		ok = err == nil && !q.Has(pid)
 		if err == nil && q.IsRunning(pid) {
 			v.mu.Lock()
-			fl.started = true
+			if !fl.started {
+				fl.started, fl.startAt = true, time.Now() // it started by now at the latest
+			}
 			v.mu.Unlock()
 		}
 	}
@@ -216,4 +222,71 @@ func (rs *runState) steal(ctx context.Context, thief, v *instance, fl *flight) b
 		v.log.Debug("steal abandoned", "job", fl.a.JobKey, "prompt_id", pid, "by", thief.cfg.Name)
 	}
 	return ok
+}
+
+// leaveToFasterLocked is the hand-out half of the tail policy: when only a
+// few unassigned jobs are left, in takes one only if it is among the
+// instances where they would finish first. The jobs are assigned in
+// thought, one at a time, to the instance that would finish one soonest
+// (after the prompts it already has); if in gets none, it leaves them and
+// returns how long to wait before looking again (estimates move as prompts
+// run), else 0. rs.mu must be held.
+func (rs *runState) leaveToFasterLocked(in *instance, now time.Time) time.Duration {
+	r := len(rs.pending)
+	if rs.f.opts.NoSteal || r == 0 || r > 2*len(rs.f.insts) {
+		return 0
+	}
+	est := rs.f.execEstimates(now)
+	if est == nil {
+		return 0
+	}
+	// Compare only with instances that may run the job in would take: a
+	// job avoiding another instance must not wait for it.
+	var job *jobState
+	for _, js := range rs.pending {
+		if rs.eligible(in, js, now) {
+			job = js
+			break
+		}
+	}
+	if job == nil {
+		return 0
+	}
+	type slot struct {
+		in    *instance
+		avail time.Duration // until its prompts of ours are done
+	}
+	var slots []slot
+	for _, o := range rs.f.insts {
+		if o != in && (o.cfg.Tier > in.cfg.Tier || o.isDown() || !rs.eligible(o, job, now)) {
+			continue
+		}
+		var avail time.Duration
+		o.mu.Lock()
+		for _, fl := range o.flights {
+			switch {
+			case fl.stolen:
+			case !fl.startAt.IsZero():
+				avail += max(est[o]-now.Sub(fl.startAt), 0)
+			default:
+				avail += est[o]
+			}
+		}
+		o.mu.Unlock()
+		slots = append(slots, slot{o, avail})
+	}
+	for range r {
+		best := -1
+		for i, s := range slots {
+			end := s.avail + est[s.in]
+			if best < 0 || end < slots[best].avail+est[slots[best].in] || (end == slots[best].avail+est[slots[best].in] && s.in == in) {
+				best = i
+			}
+		}
+		if slots[best].in == in {
+			return 0
+		}
+		slots[best].avail += est[slots[best].in]
+	}
+	return max(est[in]/4, time.Millisecond)
 }

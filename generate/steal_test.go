@@ -173,3 +173,42 @@ func TestStolenAttemptsDoNotCountAgainstMaxAttempts(t *testing.T) {
 		t.Errorf("retryable after 2 failed attempts of 2 = true, want false")
 	}
 }
+
+// TestTailHandOutPrefersFasterInstance: with only a few jobs left, a slow
+// instance leaves a job to a faster one that would finish it sooner, but
+// takes it when the faster one is busy enough, and always while many jobs
+// are left.
+func TestTailHandOutPrefersFasterInstance(t *testing.T) {
+	rs := newTestRun(t, Options{}, Instance{Name: "slow", URL: "http://a"}, Instance{Name: "fast", URL: "http://b"})
+	slow, fast := rs.f.insts[0], rs.f.insts[1]
+	now := time.Now()
+	rs.pending = affJobs("A")
+	if d := rs.leaveToFasterLocked(slow, now); d != 0 {
+		t.Errorf("without execution estimates: leave = %s, want 0 (take)", d)
+	}
+	slow.exec, fast.exec = 400*time.Millisecond, 100*time.Millisecond
+	if d := rs.leaveToFasterLocked(slow, now); d != 100*time.Millisecond {
+		t.Errorf("last job, fast instance idle: slow leaves for %s, want 100ms (a quarter of its estimate)", d)
+	}
+	if d := rs.leaveToFasterLocked(fast, now); d != 0 {
+		t.Errorf("last job: fast instance leaves it (%s), want take", d)
+	}
+	// Four prompts queued on the fast instance: it would finish the job
+	// after 500ms, the slow one after 400ms.
+	for i := range 4 {
+		fast.addFlight(affJobs("A")[0], Attempt{PromptID: string(rune('p' + i))})
+	}
+	if d := rs.leaveToFasterLocked(slow, now); d != 0 {
+		t.Errorf("fast instance busy: slow leaves the job (%s), want take", d)
+	}
+	fast.flights = map[string]*flight{}
+	rs.pending = affJobs("A", "A", "A", "A", "A")
+	if d := rs.leaveToFasterLocked(slow, now); d != 0 {
+		t.Errorf("5 jobs left (fast would finish them after 100..500ms): slow leaves them (%s), want take", d)
+	}
+	rs.f.opts.NoSteal = true
+	rs.pending = affJobs("A")
+	if d := rs.leaveToFasterLocked(slow, now); d != 0 {
+		t.Errorf("NoSteal: leave = %s, want 0", d)
+	}
+}
