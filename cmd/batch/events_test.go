@@ -19,6 +19,8 @@ func TestInstancesLine(t *testing.T) {
 		{Kind: generate.EventSubmitted, Instance: "d"},
 		{Kind: generate.EventInstanceDown, Instance: "d", Err: errors.New("refused")},
 		{Kind: generate.EventDone, Instance: "b"},
+		{Kind: generate.EventSubmitted, Instance: "c"},
+		{Kind: generate.EventStolen, Instance: "c"}, // its pending prompt moved elsewhere
 	} {
 		tr.observe(e)
 	}
