@@ -183,6 +183,9 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		if err := preflight(ctx, instances, opts.HTTPClient, opts.logger()); err != nil {
 			return nil, err
 		}
+		if err := preflightScorers(ctx, scorers, m.Path); err != nil {
+			return nil, err
+		}
 		if err := st.SetRunStatus(ctx, run.ID, "running"); err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -447,5 +448,30 @@ func TestRescoreWithoutGenerating(t *testing.T) {
 	}
 	if _, _, err := Rescore(t.Context(), m, first.Run.ID, []string{"sharpnes"}, Options{}); !errors.Is(err, comfybatch.ErrInvalid) {
 		t.Errorf("Rescore with an unknown scorer = %v, want ErrInvalid", err)
+	}
+}
+
+// TestUnreachableScorerStopsBeforeGenerating: a CLIP server that is down is
+// bad input reported up front, not a scoring error on every candidate.
+func TestUnreachableScorerStopsBeforeGenerating(t *testing.T) {
+	dir := t.TempDir()
+	fleet, err := comfytest.StartFleet(1, comfytest.Options{TimeScale: 0.001})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fleet.Close()
+	m := smallManifest(t, dir)
+	for _, s := range m.Scorers {
+		if s.Type == "clip" {
+			s.Options["url"] = "http://127.0.0.1:1"
+			s.Options["retries"] = -1
+		}
+	}
+	_, err = Run(t.Context(), Options{Manifest: m, Instances: []generate.Instance{{Name: "sim", URL: fleet.URLs()[0]}}})
+	if !errors.Is(err, comfybatch.ErrInvalid) || !strings.Contains(err.Error(), `scorer "clip" does not work`) {
+		t.Fatalf("Run with a dead CLIP server = %v, want ErrInvalid naming the scorer", err)
+	}
+	if p := fleet.Servers()[0].Stats().Prompts; p != 0 {
+		t.Errorf("%d prompts ran before the scorer check failed, want 0", p)
 	}
 }

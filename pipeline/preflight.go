@@ -48,3 +48,36 @@ func preflight(ctx context.Context, instances []generate.Instance, hc *http.Clie
 	}
 	return nil
 }
+
+// checker is a scorer that can tell before a run whether it will work
+// (score.CLIP asks its embeddings server for one text embedding).
+type checker interface {
+	Check(ctx context.Context) error
+}
+
+// preflightScorers checks every scorer that can be checked, so that an
+// unreachable or misconfigured scoring server stops the run before it
+// generates anything instead of rejecting every candidate.
+func preflightScorers(ctx context.Context, scorers []namedScorer, manifest string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	errs := make([]error, len(scorers)) // goroutine i writes errs[i] only
+	var wg sync.WaitGroup
+	for i, s := range scorers {
+		c, ok := s.scorer.(checker)
+		if !ok {
+			continue
+		}
+		wg.Go(func() {
+			if err := c.Check(ctx); err != nil {
+				errs[i] = fmt.Errorf("%s: scorer %q does not work: %w; start its server, fix url/protocol/token_env, or remove the scorer",
+					manifest, s.name, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", err, comfybatch.ErrInvalid)
+	}
+	return nil
+}

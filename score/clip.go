@@ -271,3 +271,13 @@ func dataURI(c comfybatch.Candidate) (string, error) {
 	}
 	return "data:" + mime + ";base64," + base64.StdEncoding.EncodeToString(data), nil
 }
+
+// Check asks the embeddings server for one text embedding, so that a
+// wrong URL, model, protocol or token shows up before a run rather than as
+// a scoring error on every candidate.
+func (c *CLIP) Check(ctx context.Context) error {
+	if _, err := c.embed(ctx, false, []string{"comfybatch check"}); err != nil {
+		return fmt.Errorf("%s: %s: %w", c.o.Name, c.o.URL, err)
+	}
+	return nil
+}
