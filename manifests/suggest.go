@@ -1,7 +1,6 @@
 package manifests
 
 import (
-	"sort"
 	"strings"
 )
 
@@ -52,22 +51,6 @@ func levenshtein(a, b string) int {
 
 // quote renders s in double quotes the way messages show names.
 func quote(s string) string { return `"` + s + `"` }
-
-// quoteList renders names as `"a", "b" and "c"`, sorted.
-func quoteList(names []string) string {
-	s := append([]string(nil), names...)
-	sort.Strings(s)
-	for i := range s {
-		s[i] = quote(s[i])
-	}
-	switch len(s) {
-	case 0:
-		return "(none)"
-	case 1:
-		return s[0]
-	}
-	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
-}
 
 // article returns "a" or "an" for the word that follows.
 func article(word string) string {
