@@ -178,7 +178,6 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		return nil, fmt.Errorf("%s: no ComfyUI instances: add an instances: list to the manifest or pass --instances URL,...: %w", m.Path, comfybatch.ErrInvalid)
 	}
 
-	var genStats func() []generate.InstanceStats
 	if len(tasks) > 0 {
 		if err := preflight(ctx, instances, opts.HTTPClient, opts.logger()); err != nil {
 			return nil, err
@@ -186,7 +185,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		if err := preflightScorers(ctx, scorers, m.Path); err != nil {
 			return nil, err
 		}
-		if err := st.SetRunStatus(ctx, run.ID, "running"); err != nil {
+		if err := st.SetRunStatus(ctx, run.ID, store.RunRunning); err != nil {
 			return nil, err
 		}
 		fopts := generate.Options{
@@ -206,9 +205,8 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 			newGen = func(in []generate.Instance, o generate.Options) (Generator, error) {
 				f, err := generate.NewFleet(in, o)
 				if err != nil {
-					return nil, err
+					return nil, err // not a nil *Fleet inside a non-nil interface
 				}
-				genStats = f.Stats
 				return f, nil
 			}
 		}
@@ -217,9 +215,11 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 			return nil, fmt.Errorf("set up instances: %w", err)
 		}
 		err = generateAndScore(ctx, gen, tasks, scorers, st, run, prog, log, opts.shutdownContext(ctx))
-		if genStats != nil {
-			out.Instances = genStats()
-			_ = st.SaveInstanceStats(context.WithoutCancel(ctx), run.ID, instanceStats(out.Instances))
+		if sr, ok := gen.(statsReporter); ok {
+			out.Instances = sr.Stats()
+			if err := st.SaveInstanceStats(context.WithoutCancel(ctx), run.ID, instanceStats(out.Instances)); err != nil {
+				log.Warn("instance statistics not recorded", "err", err)
+			}
 		}
 		out.Done, out.Failed = int(prog.Done.Load()), int(prog.Failed.Load())
 		if err != nil {
@@ -228,9 +228,9 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 			if ferr := st.Flush(cctx); ferr != nil {
 				err = errors.Join(err, ferr)
 			}
-			status := "failed"
+			status := store.RunFailed
 			if ctx.Err() != nil {
-				status = "interrupted"
+				status = store.RunInterrupted
 			}
 			_ = st.SetRunStatus(cctx, run.ID, status)
 			out.Elapsed = time.Since(start)
@@ -245,7 +245,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		return out, err
 	}
 	out.Groups = groups
-	if err := st.SetRunStatus(ctx, run.ID, "done"); err != nil {
+	if err := st.SetRunStatus(ctx, run.ID, store.RunDone); err != nil {
 		return out, err
 	}
 	out.Run, _ = st.Run(ctx, run.ID)
@@ -279,7 +279,7 @@ func openRun(ctx context.Context, st *store.Store, m *manifests.Manifest, opts O
 		ManifestText: string(m.Text),
 		ManifestHash: m.Hash,
 		MasterSeed:   m.MasterSeed,
-		Status:       "running",
+		Status:       store.RunRunning,
 		OutputDir:    runDir(m.Output.Dir, m.Name, time.Now()),
 		ToolVersion:  opts.ToolVersion,
 	})
@@ -379,6 +379,12 @@ func generateAndScore(ctx context.Context, gen Generator, tasks []generate.Task,
 	return ctx.Err()
 }
 
+// statsReporter is a generator that reports per-instance statistics
+// (generate.Fleet).
+type statsReporter interface {
+	Stats() []generate.InstanceStats
+}
+
 // shutdowner is a generator that can stop gracefully (generate.Fleet).
 type shutdowner interface {
 	Shutdown(ctx context.Context) error
@@ -431,7 +437,7 @@ func consume(ctx context.Context, results <-chan generate.Result, scorers []name
 		if r.Err != nil {
 			prog.Failed.Add(1)
 			log.Warn("job failed", "job", r.Candidate.Job.Key, "group", r.Candidate.Job.Group, "attempts", r.Attempts, "err", r.Err)
-			if err := st.RecordFailure(ctx, run.ID, jobKeyOf(r), r.Attempts, r.Err); err != nil {
+			if err := st.RecordFailure(ctx, run.ID, r.Candidate.Job.Key, r.Attempts, r.Err); err != nil {
 				failed(fmt.Errorf("record failure: %w", err))
 			}
 			continue
@@ -463,8 +469,6 @@ func record(ctx context.Context, r generate.Result, scorers []namedScorer, st *s
 	}
 	return nil
 }
-
-func jobKeyOf(r generate.Result) string { return r.Candidate.Job.Key }
 
 // scoreCandidate decodes the image once and runs every scorer on it.
 // Failures become per-scorer errors on the candidate, never run errors.

@@ -166,7 +166,7 @@ func instanceStats(in []generate.InstanceStats) []store.InstanceStat {
 	out := make([]store.InstanceStat, len(in))
 	for i, s := range in {
 		out[i] = store.InstanceStat{Instance: s.Name, Prompts: s.Prompts, Failures: s.Failures,
-			Busy: s.Busy, ModelLoads: s.ModelLoads}
+			Busy: s.Busy, ModelLoads: s.ModelLoads, Down: s.Down}
 	}
 	return out
 }
