@@ -37,14 +37,25 @@ func demoManifest(t testing.TB, dir string) *manifests.Manifest {
 	m.Path = filepath.Join(dir, "demo.yaml")
 	m.Output.Dir = filepath.Join(dir, "runs")
 	m.Output.Database = filepath.Join(dir, "comfybatch.db")
+	withFakeCLIP(t, m)
+	return m
+}
+
+// withFakeCLIP points m's CLIP scorers at a fake embeddings server that
+// lives as long as the test.
+func withFakeCLIP(t testing.TB, m *manifests.Manifest) {
 	clip, url := cliptest.New(cliptest.Options{}).Start()
 	t.Cleanup(clip.Close)
+	pointCLIP(m, url)
+}
+
+// pointCLIP points every CLIP scorer of m at url.
+func pointCLIP(m *manifests.Manifest, url string) {
 	for _, s := range m.Scorers {
 		if s.Type == "clip" {
 			s.Options["url"] = url
 		}
 	}
-	return m
 }
 
 // smallManifest is the demo cut down to 2 groups × 8 seeds of 64² images,
@@ -62,13 +73,7 @@ func smallManifest(t *testing.T, dir string) *manifests.Manifest {
 	if err != nil {
 		t.Fatalf("load small manifest: %v", err)
 	}
-	clip, url := cliptest.New(cliptest.Options{}).Start()
-	t.Cleanup(clip.Close)
-	for _, s := range m.Scorers {
-		if s.Type == "clip" {
-			s.Options["url"] = url
-		}
-	}
+	withFakeCLIP(t, m)
 	return m
 }
 
@@ -315,13 +320,7 @@ func TestExamplesRunOnSim(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			clip, url := cliptest.New(cliptest.Options{}).Start()
-			defer clip.Close()
-			for _, s := range m.Scorers {
-				if s.Type == "clip" {
-					s.Options["url"] = url
-				}
-			}
+			withFakeCLIP(t, m)
 			out, err := Run(t.Context(), Options{Manifest: m, Instances: startFleet(t, 2), LimitPerGroup: 2})
 			if err != nil {
 				t.Fatalf("Run(%s): %v", name, err)
@@ -461,9 +460,9 @@ func TestUnreachableScorerStopsBeforeGenerating(t *testing.T) {
 	}
 	defer fleet.Close()
 	m := smallManifest(t, dir)
+	pointCLIP(m, "http://127.0.0.1:1")
 	for _, s := range m.Scorers {
 		if s.Type == "clip" {
-			s.Options["url"] = "http://127.0.0.1:1"
 			s.Options["retries"] = -1
 		}
 	}

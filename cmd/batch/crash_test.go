@@ -28,21 +28,7 @@ func copyDemo(t *testing.T, dir string) string {
 	t.Helper()
 	clip, clipURL := cliptest.New(cliptest.Options{}).Start()
 	t.Cleanup(clip.Close)
-	err := fs.WalkDir(examples.FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := fs.ReadFile(examples.FS, p)
-		if err != nil {
-			return err
-		}
-		dst := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(dst, data, 0o644)
-	})
-	if err != nil {
+	if err := os.CopyFS(dir, examples.FS); err != nil {
 		t.Fatalf("copy demo: %v", err)
 	}
 	small, err := testmanifest.Small(8, 64)

@@ -65,7 +65,7 @@ func printOutcome(w io.Writer, out *pipeline.Outcome) {
 		selected += len(g.Selection)
 	}
 	fmt.Fprintf(w, "run %d: %d jobs, %d generated now, %d already done, %d failed; %d selected in %d groups (%s)\n",
-		out.Run.ID, out.Total, out.Done, out.Skipped, out.Failed, selected, len(out.Groups), out.Elapsed.Round(10*1e6))
+		out.Run.ID, out.Total, out.Done, out.Skipped, out.Failed, selected, len(out.Groups), out.Elapsed.Round(10*time.Millisecond))
 	fmt.Fprintf(w, "database: %s\n", out.Database)
 	fmt.Fprintf(w, "images:   %s\n", out.Run.OutputDir)
 	fmt.Fprintf(w, "selected: %s\n", filepath.Join(out.Run.OutputDir, "selected"))
