@@ -172,7 +172,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	}
 	instances := opts.Instances
 	if len(instances) == 0 {
-		instances = fleetInstances(m.Instances)
+		instances = FleetInstances(m.Instances)
 	}
 	if len(tasks) > 0 && len(instances) == 0 {
 		return nil, fmt.Errorf("%s: no ComfyUI instances: add an instances: list to the manifest or pass --instances URL,...: %w", m.Path, comfybatch.ErrInvalid)

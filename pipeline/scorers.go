@@ -153,7 +153,9 @@ func (o options) str(k string) string {
 	return s
 }
 
-func fleetInstances(in []manifests.Instance) []generate.Instance {
+// FleetInstances turns a manifest's instance declarations into the
+// fleet's.
+func FleetInstances(in []manifests.Instance) []generate.Instance {
 	out := make([]generate.Instance, len(in))
 	for i, x := range in {
 		out[i] = generate.Instance{Name: x.Name, URL: x.URL, Headers: x.Headers, InFlight: x.InFlight,

@@ -18,13 +18,7 @@ func cmdPlan(ctx context.Context, args []string, o IO) error {
 	n := fs.Int("instances", 0, "instances to estimate for (0 = the manifest's count, at least 1)")
 	per := fs.Duration("per-image", 10*time.Second, "time one instance takes per image")
 	show := fs.Int("show", 5, "expanded jobs to list")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageErr("plan takes one manifest path")
-	}
-	m, err := manifests.Load(fs.Arg(0))
+	m, err := parseManifest(fs, args, "plan takes one manifest path")
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/url"
 	"strings"
@@ -47,17 +48,23 @@ func cmdRun(ctx context.Context, args []string, o IO) error {
 	fs := newFlags("run", "MANIFEST", o)
 	var f runFlags
 	f.register(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageErr("run takes one manifest path, e.g. batch run headshots.yaml")
-	}
-	m, err := manifests.Load(fs.Arg(0))
+	m, err := parseManifest(fs, args, "run takes one manifest path, e.g. batch run headshots.yaml")
 	if err != nil {
 		return err
 	}
 	return runWith(ctx, m, f, o)
+}
+
+// parseManifest parses the flags and loads the one MANIFEST argument of
+// a command; usage says how to call it.
+func parseManifest(fs *flag.FlagSet, args []string, usage string) (*manifests.Manifest, error) {
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() != 1 {
+		return nil, usageErr("%s", usage)
+	}
+	return manifests.Load(fs.Arg(0))
 }
 
 // runWith runs m with the command-line overrides in f and prints the

@@ -10,19 +10,14 @@ import (
 
 	"github.com/comfybatch/comfybatch/generate"
 	"github.com/comfybatch/comfybatch/manifests"
+	"github.com/comfybatch/comfybatch/pipeline"
 )
 
 func cmdValidate(ctx context.Context, args []string, o IO) error {
 	fs := newFlags("validate", "MANIFEST", o)
 	online := fs.Bool("online", false, "also check node types, inputs and model names against every instance's /object_info")
 	instances := fs.String("instances", "", "comma-separated ComfyUI URLs; replaces the manifest's instances")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageErr("validate takes one manifest path")
-	}
-	m, err := manifests.Load(fs.Arg(0))
+	m, err := parseManifest(fs, args, "validate takes one manifest path")
 	if err != nil {
 		return err
 	}
@@ -36,9 +31,7 @@ func cmdValidate(ctx context.Context, args []string, o IO) error {
 			return err
 		}
 		if len(inst) == 0 {
-			for _, i := range m.Instances {
-				inst = append(inst, generate.Instance{Name: i.Name, URL: i.URL, Headers: i.Headers})
-			}
+			inst = pipeline.FleetInstances(m.Instances)
 		}
 		if len(inst) == 0 {
 			return usageErr("--online needs instances: add them to the manifest or pass --instances")
