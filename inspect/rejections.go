@@ -8,13 +8,13 @@ import (
 )
 
 // Kinds of rejection, from the reason a candidate's Rejected field gives
-// (the wording is selectors.Rank's and the pipeline's).
+// (the vocabulary is the root package's; see comfybatch.ParseRejection).
 const (
-	KindGate          = "gate"           // "gate <scorer>.<metric>: 12 < min 50"
-	KindMissingMetric = "missing_metric" // "missing metric <scorer>.<metric>"
-	KindScoringError  = "scoring_error"  // "scoring error: <scorer>: <message>; ..."
-	KindNearDuplicate = "near_duplicate" // "near-duplicate of job 7"
-	KindOther         = "other"          // any other reason
+	KindGate          = comfybatch.RejectGate          // "gate <scorer>.<metric>: 12 < min 50"
+	KindMissingMetric = comfybatch.RejectMissingMetric // "missing metric <scorer>.<metric>"
+	KindScoringError  = comfybatch.RejectScoringError  // "scoring error: <scorer>: <message>; ..."
+	KindNearDuplicate = comfybatch.RejectNearDuplicate // "near-duplicate of job 7"
+	KindOther         = comfybatch.RejectOther         // any other reason
 )
 
 // kindOrder is the position of a kind in Rejections' order: the gates
@@ -72,24 +72,11 @@ func (r Rejection) PassRate() (rate float64, ok bool) {
 // Classify splits a rejection reason into its kind and name (see
 // Rejection). The empty reason (not rejected) has kind "".
 func Classify(reason string) (kind, name string) {
-	if reason == "" {
-		return "", ""
+	kind, name = comfybatch.ParseRejection(reason)
+	if kind == KindNearDuplicate {
+		name = "" // tallied as one reason, whichever job it resembles
 	}
-	if rest, ok := strings.CutPrefix(reason, "gate "); ok {
-		name, _, _ = strings.Cut(rest, ":")
-		return KindGate, strings.TrimSpace(name)
-	}
-	if rest, ok := strings.CutPrefix(reason, "missing metric "); ok {
-		return KindMissingMetric, strings.TrimSpace(rest)
-	}
-	if rest, ok := strings.CutPrefix(reason, "scoring error: "); ok {
-		name, _, _ = strings.Cut(rest, ":")
-		return KindScoringError, strings.TrimSpace(name)
-	}
-	if strings.HasPrefix(reason, "near-duplicate") {
-		return KindNearDuplicate, ""
-	}
-	return KindOther, ""
+	return kind, name
 }
 
 // Rejections tallies why candidates were rejected: one entry per kind and

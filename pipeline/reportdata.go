@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 
@@ -75,9 +74,10 @@ func RunData(ctx context.Context, st *store.Store, runID int64, costPerGPUHour f
 	for _, g := range names {
 		grp := report.Group{Name: g, TopK: topK[g], Candidates: byGroup[g], NearDuplicates: map[string]string{}}
 		for _, c := range byGroup[g] {
-			if m := nearDupRE.FindStringSubmatch(c.Rejected); m != nil {
-				i, _ := strconv.Atoi(m[1])
-				grp.NearDuplicates[c.Candidate.Job.Key] = keyOfIndex[i]
+			if kind, of := comfybatch.ParseRejection(c.Rejected); kind == comfybatch.RejectNearDuplicate {
+				if i, err := strconv.Atoi(of); err == nil {
+					grp.NearDuplicates[c.Candidate.Job.Key] = keyOfIndex[i]
+				}
 			}
 		}
 		out.Groups = append(out.Groups, grp)
@@ -92,6 +92,3 @@ func RunData(ctx context.Context, st *store.Store, runID int64, costPerGPUHour f
 	}
 	return out, nil
 }
-
-// nearDupRE matches the rejection reason selectRun records.
-var nearDupRE = regexp.MustCompile(`^near-duplicate of job (\d+)$`)

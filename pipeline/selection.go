@@ -58,7 +58,7 @@ func selectRun(ctx context.Context, st *store.Store, run store.Run, m *manifests
 		}
 		for i := range ranked {
 			if of, ok := dups[ranked[i].Candidate.Job.Key]; ok {
-				ranked[i].Rejected = fmt.Sprintf("near-duplicate of job %d", idx[of])
+				ranked[i].Rejected = comfybatch.NearDuplicateReason(idx[of])
 			}
 		}
 		if err := st.SaveSelections(ctx, run.ID, name, sel); err != nil {

@@ -2,8 +2,9 @@ package report
 
 import (
 	"sort"
-	"strings"
 	"time"
+
+	"github.com/comfybatch/comfybatch"
 )
 
 // Rejection kinds, as shown in the report's data-reject attribute.
@@ -13,15 +14,16 @@ const (
 	RejectError     = "error"     // a scorer failed or a metric was missing
 )
 
-// RejectKind classifies a candidate's rejection for display: a reason
-// starting with "gate" is RejectGate, a key in the group's NearDuplicates
-// or a reason starting with "near-duplicate" is RejectDuplicate, any other
-// non-empty reason is RejectError, and an accepted candidate is "".
+// RejectKind classifies a candidate's rejection for display: a gate is
+// RejectGate, a key in the group's NearDuplicates or a near-duplicate
+// reason is RejectDuplicate, any other non-empty reason is RejectError, and
+// an accepted candidate is "".
 func RejectKind(reason string, nearDuplicate bool) string {
+	kind, _ := comfybatch.ParseRejection(reason)
 	switch {
-	case strings.HasPrefix(reason, "gate"):
+	case kind == comfybatch.RejectGate:
 		return RejectGate
-	case nearDuplicate, strings.HasPrefix(reason, "near-duplicate"):
+	case nearDuplicate, kind == comfybatch.RejectNearDuplicate:
 		return RejectDuplicate
 	case reason != "":
 		return RejectError
@@ -32,15 +34,10 @@ func RejectKind(reason string, nearDuplicate bool) string {
 // gateName returns the metric named in a gate rejection such as
 // "gate sharpness.laplacian_var: 12 < min 50", or "".
 func gateName(reason string) string {
-	rest, ok := strings.CutPrefix(reason, "gate ")
-	if !ok {
-		return ""
+	if kind, name := comfybatch.ParseRejection(reason); kind == comfybatch.RejectGate {
+		return name
 	}
-	name, _, _ := strings.Cut(rest, ":")
-	if i := strings.IndexByte(name, ' '); i >= 0 {
-		name = name[:i]
-	}
-	return strings.TrimSpace(name)
+	return ""
 }
 
 // GateStat is how many candidates one gate let through.

@@ -1,10 +1,8 @@
 package selectors
 
 import (
-	"fmt"
 	"math"
 	"sort"
-	"strings"
 
 	"github.com/comfybatch/comfybatch"
 )
@@ -61,7 +59,7 @@ func Rank(group []comfybatch.Scored, rules []Rule) []comfybatch.Scored {
 		for i := range out {
 			if !has[i] {
 				if out[i].Rejected == "" && (r.Weight != 0 || r.Min != nil || r.Max != nil) {
-					out[i].Rejected = "missing metric " + r.name()
+					out[i].Rejected = comfybatch.MissingMetricReason(r.name())
 				}
 				continue
 			}
@@ -84,15 +82,15 @@ func scoringError(c comfybatch.Scored) string {
 	if len(errs) == 0 {
 		return ""
 	}
-	return "scoring error: " + strings.Join(errs, "; ")
+	return comfybatch.ScoringErrorReason(errs)
 }
 
 func gate(r Rule, v float64) string {
 	if r.Min != nil && v < *r.Min {
-		return fmt.Sprintf("gate %s: %.4g < min %.4g", r.name(), v, *r.Min)
+		return comfybatch.GateReason(r.name(), v, "<", "min", *r.Min)
 	}
 	if r.Max != nil && v > *r.Max {
-		return fmt.Sprintf("gate %s: %.4g > max %.4g", r.name(), v, *r.Max)
+		return comfybatch.GateReason(r.name(), v, ">", "max", *r.Max)
 	}
 	return ""
 }
