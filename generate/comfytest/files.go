@@ -128,7 +128,7 @@ func (s *Server) writeImages(typ, prefix string, imgs []*image.NRGBA, chunks [][
 	files := []any{}
 	for i, img := range imgs {
 		name := fmt.Sprintf("%s_%05d_.png", strings.ReplaceAll(base, "%batch_num%", strconv.Itoa(i)), counter)
-		data, err := encodePNG(img, chunks)
+		data, err := s.renders.encodePNG(img, chunks)
 		if err != nil {
 			return nil, &execError{"OSError", err.Error()}
 		}
@@ -142,10 +142,17 @@ func (s *Server) writeImages(typ, prefix string, imgs []*image.NRGBA, chunks [][
 }
 
 // encodePNG writes img as an 8-bit RGB PNG with tEXt chunks after IHDR.
-// image/png tries every filter on every row, which costs more than drawing
-// the image; one Sub filter and Huffman-only deflate keep a 512² image at a few ms.
 func encodePNG(img *image.NRGBA, chunks [][2]string) ([]byte, error) {
-	b := img.Bounds()
+	idat, err := compressPixels(img)
+	if err != nil {
+		return nil, err
+	}
+	return assemblePNG(img.Bounds(), chunks, idat), nil
+}
+
+// assemblePNG writes the PNG file of an image of size b whose compressed
+// pixel data is idat.
+func assemblePNG(b image.Rectangle, chunks [][2]string, idat []byte) []byte {
 	w, h := b.Dx(), b.Dy()
 	var out bytes.Buffer
 	out.WriteString("\x89PNG\r\n\x1a\n")
@@ -170,6 +177,17 @@ func encodePNG(img *image.NRGBA, chunks [][2]string) ([]byte, error) {
 	for _, c := range chunks {
 		chunk("tEXt", append([]byte(c[0]+"\x00"), c[1]...))
 	}
+	chunk("IDAT", idat)
+	chunk("IEND", nil)
+	return out.Bytes()
+}
+
+// compressPixels is the zlib stream of img's IDAT. image/png tries every
+// filter on every row, which costs more than drawing the image; one Sub
+// filter and Huffman-only deflate keep a 512² image at a few ms.
+func compressPixels(img *image.NRGBA) ([]byte, error) {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
 	var idat bytes.Buffer
 	zw, err := zlib.NewWriterLevel(&idat, zlib.HuffmanOnly)
 	if err != nil {
@@ -194,9 +212,7 @@ func encodePNG(img *image.NRGBA, chunks [][2]string) ([]byte, error) {
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	chunk("IDAT", idat.Bytes())
-	chunk("IEND", nil)
-	return out.Bytes(), nil
+	return idat.Bytes(), nil
 }
 
 // getView follows server.view_image (§6.3) for stored files.

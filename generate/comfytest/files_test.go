@@ -428,3 +428,40 @@ func BenchmarkPrompt512(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "prompts/s")
 }
+
+// TestRenderCacheChangesNothingButCPU: with Options.RenderCache, files are
+// byte-identical to an uncached server's, repeated renders come from the
+// cache, and the cache stays within its size.
+func TestRenderCacheChangesNothingButCPU(t *testing.T) {
+	f, err := StartFleetEach(Options{TimeScale: 0.001, CacheNone: true}, Options{TimeScale: 0.001, CacheNone: true, RenderCache: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := func(i int, seed int) []byte {
+		t.Helper()
+		u := f.URLs()[i]
+		id, _ := submit(t, u, withSteps(t, 2, seed), "")
+		if err := f.Servers()[i].WaitHistory(deadline(t), id); err != nil {
+			t.Fatal(err)
+		}
+		h := do(t, "GET", u+"/history/"+id, nil).json(t).(map[string]any)[id].(map[string]any)
+		name := h["outputs"].(map[string]any)["9"].(map[string]any)["images"].([]any)[0].(map[string]any)["filename"].(string)
+		return do(t, "GET", u+"/view?filename="+name, nil).body
+	}
+	cached := f.Servers()[1].renders
+	for _, seed := range []int{5, 5, 6, 7, 5} {
+		want, got := out(0, seed), out(1, seed)
+		if !bytes.Equal(want, got) {
+			t.Fatalf("seed %d: cached server's file differs from the uncached one's", seed)
+		}
+	}
+	cached.mu.Lock()
+	defer cached.mu.Unlock()
+	if cached.hits != 1 {
+		t.Errorf("cache hits = %d, want 1 (the second seed 5; the third was evicted by 6 and 7)", cached.hits)
+	}
+	if len(cached.byKey) != 2 || len(cached.idat) != 2 || len(cached.keyOf) != 2 {
+		t.Errorf("cache holds %d images, %d compressed, %d keys; want 2 each", len(cached.byKey), len(cached.idat), len(cached.keyOf))
+	}
+}

@@ -189,7 +189,7 @@ func runVAEDecode(r *run, id string, in map[string]any) ([]any, map[string]any, 
 	out := imageVal{sig: lat.sig + "|vae=" + v.id}
 	for i := range max(lat.batch, 1) {
 		key := sha256.Sum256([]byte(fmt.Sprintf("%s|%d", out.sig, i)))
-		out.imgs = append(out.imgs, Render(key, w, h, max(lat.steps, 1), lat.sig == ""))
+		out.imgs = append(out.imgs, r.s.renders.render(key, w, h, max(lat.steps, 1), lat.sig == ""))
 	}
 	return []any{out}, nil, nil
 }

@@ -49,6 +49,13 @@ type Options struct {
 	OutputDir, InputDir string
 	// Logger receives protocol chatter at Debug; nil discards.
 	Logger *slog.Logger
+	// RenderCache keeps this many rendered images (pixels and compressed
+	// PNG data, about 0.6 MB each at 512²) so a prompt that renders the same
+	// image again skips drawing and compressing it. 0 keeps none. Files,
+	// names, metadata and timing are unchanged; only the simulator's own
+	// CPU time is saved, which benchmarks of the client side use to keep the
+	// simulator out of their measurement.
+	RenderCache int
 }
 
 // Faults are failures a Server injects. Set them with Server.SetFaults at any

@@ -45,6 +45,7 @@ type Server struct {
 	history     map[string]map[string]any
 	histOrder   []string
 	cache       map[string]*cacheEntry
+	renders     *renderCache // Options.RenderCache; survives Restart (it is only CPU time)
 	loadedCkpt  string
 	sockets     map[string]*wsConn // sid -> socket receiving events for that sid
 	conns       map[*wsConn]bool   // every open socket
@@ -74,6 +75,7 @@ func New(opts Options) (*Server, error) {
 		rng:       rand.New(rand.NewPCG(0, 0)),
 		subs:      map[int]chan Event{},
 		changed:   make(chan struct{}),
+		renders:   newRenderCache(opts.RenderCache),
 	}
 	for _, d := range catalogue() {
 		s.classes[d.name] = d
