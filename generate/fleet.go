@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -23,8 +24,14 @@ type Instance struct {
 	// InFlight is how many of our prompts the instance keeps queued on the
 	// server at once, so the GPU never waits for the client. Default 2.
 	InFlight int
-	// Weight is informational: pull-based scheduling already gives a
-	// faster instance more work.
+	// Weight is the instance's speed relative to the others (default 1; 2
+	// for a GPU twice as fast). Pull-based scheduling already gives a
+	// faster instance more work; the weight is what the end-of-run policy
+	// (which instance takes the last jobs, which queued prompt an idle
+	// instance takes over) assumes about an instance before it has
+	// measured its execution time, and how the instance compares with the
+	// measured ones until then. A small batch therefore starts on the
+	// fastest instances.
 	Weight float64
 	// Tags are what the instance offers; a job runs only on instances
 	// carrying all of its Tags.
@@ -213,6 +220,12 @@ func NewFleet(instances []Instance, opts Options) (*Fleet, error) {
 		seen[in.Name] = true
 		if in.InFlight <= 0 {
 			in.InFlight = 2
+		}
+		if in.Weight < 0 || math.IsNaN(in.Weight) || math.IsInf(in.Weight, 0) {
+			return nil, fmt.Errorf("fleet: instance %q has weight %v; want a positive number (default 1): %w", in.Name, in.Weight, comfybatch.ErrInvalid)
+		}
+		if in.Weight == 0 {
+			in.Weight = 1
 		}
 		f.insts = append(f.insts, newInstance(in, f))
 	}

@@ -65,6 +65,9 @@ func (in *instance) stats() InstanceStats {
 	return s
 }
 
+// weight is Instance.Weight (NewFleet makes it positive).
+func (in *instance) weight() float64 { return in.cfg.Weight }
+
 func (in *instance) hasTags(tags []string) bool {
 	for _, t := range tags {
 		found := false

@@ -80,15 +80,19 @@ func (in *instance) observeExec(d time.Duration) {
 	in.mu.Unlock()
 }
 
-// execEstimates returns each instance's expected execution time; an
-// instance without a sample yet gets the mean of the others. A prompt
-// that has been running longer than its instance's estimate raises it: the
-// instance is slower than it was. Nil when no instance has a sample.
+// execEstimates returns each instance's expected execution time. An
+// instance without a sample yet is estimated from the others through the
+// Weights: base/Weight, where base is the mean of the sampled instances'
+// time×Weight. Before any sample, the Weights alone rank the instances
+// (nominalExec/Weight), or nil when they are all equal: nothing is known.
+// A prompt that has been running longer than its instance's estimate
+// raises it: the instance is slower than it was.
 func (f *Fleet) execEstimates(now time.Time) map[*instance]time.Duration {
 	est := make(map[*instance]time.Duration, len(f.insts))
 	running := make(map[*instance]time.Duration, len(f.insts))
-	var sum time.Duration
+	var base float64
 	n := 0
+	weighted := false
 	for _, in := range f.insts {
 		in.mu.Lock()
 		d := in.exec
@@ -100,21 +104,32 @@ func (f *Fleet) execEstimates(now time.Time) map[*instance]time.Duration {
 		in.mu.Unlock()
 		if d > 0 {
 			est[in] = d
-			sum += d
+			base += float64(d) * in.weight()
 			n++
 		}
+		weighted = weighted || in.weight() != f.insts[0].weight()
 	}
-	if n == 0 {
+	switch {
+	case n > 0:
+		base /= float64(n)
+	case weighted:
+		base = float64(nominalExec)
+	default:
 		return nil
 	}
 	for _, in := range f.insts {
 		if est[in] == 0 {
-			est[in] = sum / time.Duration(n)
+			est[in] = time.Duration(base / in.weight())
 		}
 		est[in] = max(est[in], running[in])
 	}
 	return est
 }
+
+// nominalExec is the execution time execEstimates assumes for a Weight of
+// 1 before any prompt has run: it only ranks instances, and bounds how
+// long a slower one waits before looking at the work again.
+const nominalExec = time.Second
 
 // claimStealLocked chooses the prompt a free slot of thief should take over
 // and marks it as being stolen, or returns nil. rs.mu must be held.

@@ -2,11 +2,13 @@ package generate
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/generate/comfytest"
 )
 
@@ -210,5 +212,64 @@ func TestTailHandOutPrefersFasterInstance(t *testing.T) {
 	rs.pending = affJobs("A")
 	if d := rs.leaveToFasterLocked(slow, now); d != 0 {
 		t.Errorf("NoSteal: leave = %s, want 0", d)
+	}
+}
+
+// TestWeightsStandInForMeasurements: before an instance has run a prompt,
+// its Weight relative to measured instances gives its estimate; before any
+// has, unequal Weights alone rank the instances and equal ones say nothing.
+func TestWeightsStandInForMeasurements(t *testing.T) {
+	rs := newTestRun(t, Options{}, Instance{Name: "slow", URL: "http://a"}, Instance{Name: "fast", URL: "http://b", Weight: 4})
+	slow, fast := rs.f.insts[0], rs.f.insts[1]
+	now := time.Now()
+	est := rs.f.execEstimates(now)
+	if est[slow] != nominalExec || est[fast] != nominalExec/4 {
+		t.Errorf("no samples, weights 1 and 4: estimates %s and %s, want %s and %s", est[slow], est[fast], nominalExec, nominalExec/4)
+	}
+	rs.pending = affJobs("A")
+	if d := rs.leaveToFasterLocked(slow, now); d != nominalExec/4 {
+		t.Errorf("last job, weight-4 instance idle: weight-1 instance leaves for %s, want %s", d, nominalExec/4)
+	}
+	if d := rs.leaveToFasterLocked(fast, now); d != 0 {
+		t.Errorf("last job: weight-4 instance leaves it (%s), want take", d)
+	}
+	fast.exec = 100 * time.Millisecond
+	if est := rs.f.execEstimates(now); est[slow] != 400*time.Millisecond || est[fast] != 100*time.Millisecond {
+		t.Errorf("fast measured at 100ms: estimates %s and %s, want 400ms (through the weights) and 100ms", est[slow], est[fast])
+	}
+	slow.exec = 150 * time.Millisecond // measured: the weight no longer matters
+	if est := rs.f.execEstimates(now); est[slow] != 150*time.Millisecond {
+		t.Errorf("slow measured at 150ms: estimate %s, want 150ms", est[slow])
+	}
+
+	even := newTestRun(t, Options{}, Instance{Name: "a", URL: "http://a", Weight: 2}, Instance{Name: "b", URL: "http://b", Weight: 2})
+	if est := even.f.execEstimates(now); est != nil {
+		t.Errorf("equal weights, no samples: estimates %v, want none", est)
+	}
+	if _, err := NewFleet([]Instance{{URL: "http://a", Weight: -1}}, Options{}); !errors.Is(err, comfybatch.ErrInvalid) {
+		t.Errorf("negative weight: err = %v, want ErrInvalid", err)
+	}
+}
+
+// TestSmallBatchStartsOnHeavierInstance: a fresh fleet with one job and two
+// idle instances runs it on the one whose Weight says it is faster, as it
+// does every later single job (then by measurement).
+func TestSmallBatchStartsOnHeavierInstance(t *testing.T) {
+	sim := startSim(t, simOptions(2, comfytest.Options{TimeScale: 0.001})...)
+	inst := instancesOf(sim)
+	inst[1].Weight = 3
+	f, err := NewFleet(inst, Options{PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		tasks := []Task{{Job: testJob(t, 0, uint64(100+i), "sd_xl_base_1.0.safetensors")}}
+		got, err := runAll(t, t.Context(), f, tasks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := got[tasks[0].Job.Key]; r.Candidate.Instance != inst[1].Name {
+			t.Errorf("job %d ran on %q, want the weight-3 instance %q", i, r.Candidate.Instance, inst[1].Name)
+		}
 	}
 }

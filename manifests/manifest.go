@@ -55,7 +55,7 @@ type Instance struct {
 	URL      string            // base URL, for example http://gpu1:8188
 	Headers  map[string]string // sent with every request; ${ENV} expanded at load
 	InFlight int               // prompts kept queued on the server; default 2
-	Weight   float64           // share of the work relative to others; default 1
+	Weight   float64           // speed relative to the others (2 = twice as fast); default 1
 	Tags     []string          // capabilities jobs may require
 	Tier     int               // 0 primary, 1 secondary, ...: higher tiers get work only when lower ones are full
 }
