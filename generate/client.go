@@ -91,7 +91,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, cont
 		return nil, 0, fmt.Errorf("%s %s: %w", method, path, transientError{err})
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	data, err := readBody(resp.Body, resp.ContentLength)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, ctx.Err())
@@ -100,6 +100,26 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, cont
 	}
 	c.log.Debug("comfyui request", "method", method, "path", path, "status", resp.StatusCode, "bytes", len(data))
 	return data, resp.StatusCode, nil
+}
+
+// maxPresized is the largest Content-Length readBody allocates up front;
+// a larger (or unknown) body grows as it arrives.
+const maxPresized = 256 << 20
+
+// readBody reads a response body of declared length n (-1 if unknown).
+// An image download is read into one buffer of its size instead of
+// growing one by doubling; a body longer than declared is still read
+// whole, and a shorter one is an error (net/http reports it).
+func readBody(r io.Reader, n int64) ([]byte, error) {
+	if n <= 0 || n > maxPresized {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, n)
+	if k, err := io.ReadFull(r, buf); err != nil {
+		return buf[:k], err
+	}
+	rest, err := io.ReadAll(r)
+	return append(buf, rest...), err
 }
 
 // call is do plus the rule that anything but 200 is an *HTTPError.

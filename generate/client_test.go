@@ -252,3 +252,23 @@ func TestDecodeMessageTerminal(t *testing.T) {
 		t.Errorf("NaN message decoded")
 	}
 }
+
+func TestReadBody(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		n    int64
+		want string
+		err  bool
+	}{
+		{"hello", 5, "hello", false},
+		{"hello", -1, "hello", false},
+		{"hello world", 5, "hello world", false}, // longer than declared: still whole
+		{"hel", 5, "hel", true},                  // shorter: an error
+		{"", 0, "", false},
+	} {
+		got, err := readBody(strings.NewReader(tc.body), tc.n)
+		if string(got) != tc.want || (err != nil) != tc.err {
+			t.Errorf("readBody(%q, %d) = %q, %v; want %q, error %v", tc.body, tc.n, got, err, tc.want, tc.err)
+		}
+	}
+}
