@@ -209,23 +209,27 @@ func pngText(b []byte, key string) string {
 	return ""
 }
 
+// outputOf runs the 2-step txt2img workflow with seed on instance i of f
+// and returns the bytes of its saved image.
+func outputOf(t *testing.T, f *Fleet, i int, seed int) []byte {
+	t.Helper()
+	u := f.URLs()[i]
+	id, _ := submit(t, u, withSteps(t, 2, seed), "")
+	if err := f.Servers()[i].WaitHistory(deadline(t), id); err != nil {
+		t.Fatal(err)
+	}
+	h := do(t, "GET", u+"/history/"+id, nil).json(t).(map[string]any)[id].(map[string]any)
+	name := h["outputs"].(map[string]any)["9"].(map[string]any)["images"].([]any)[0].(map[string]any)["filename"].(string)
+	return do(t, "GET", u+"/view?filename="+name, nil).body
+}
+
 func TestImagesAreDeterministic(t *testing.T) {
 	f, err := StartFleet(2, Options{TimeScale: 0.001})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	out := func(i int, seed int) []byte {
-		t.Helper()
-		u := f.URLs()[i]
-		id, _ := submit(t, u, withSteps(t, 2, seed), "")
-		if err := f.Servers()[i].WaitHistory(deadline(t), id); err != nil {
-			t.Fatal(err)
-		}
-		h := do(t, "GET", u+"/history/"+id, nil).json(t).(map[string]any)[id].(map[string]any)
-		name := h["outputs"].(map[string]any)["9"].(map[string]any)["images"].([]any)[0].(map[string]any)["filename"].(string)
-		return do(t, "GET", u+"/view?filename="+name, nil).body
-	}
+	out := func(i int, seed int) []byte { return outputOf(t, f, i, seed) }
 	a0, a1 := out(0, 5), out(1, 5)
 	if !bytes.Equal(a0, a1) {
 		t.Error("same inputs on two servers gave different bytes")
@@ -438,17 +442,7 @@ func TestRenderCacheChangesNothingButCPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	out := func(i int, seed int) []byte {
-		t.Helper()
-		u := f.URLs()[i]
-		id, _ := submit(t, u, withSteps(t, 2, seed), "")
-		if err := f.Servers()[i].WaitHistory(deadline(t), id); err != nil {
-			t.Fatal(err)
-		}
-		h := do(t, "GET", u+"/history/"+id, nil).json(t).(map[string]any)[id].(map[string]any)
-		name := h["outputs"].(map[string]any)["9"].(map[string]any)["images"].([]any)[0].(map[string]any)["filename"].(string)
-		return do(t, "GET", u+"/view?filename="+name, nil).body
-	}
+	out := func(i int, seed int) []byte { return outputOf(t, f, i, seed) }
 	cached := f.Servers()[1].renders
 	for _, seed := range []int{5, 5, 6, 7, 5} {
 		want, got := out(0, seed), out(1, seed)
