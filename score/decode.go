@@ -2,6 +2,7 @@ package score
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/gif"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/image/webp"
 
 	"github.com/comfybatch/comfybatch"
+	"github.com/comfybatch/comfybatch/score/internal/pngdec"
 )
 
 // Limits bounds what Decode accepts. The zero value means the defaults.
@@ -93,6 +95,16 @@ func Decode(data []byte, lim Limits) (img image.Image, err error) {
 	if px := int64(cfg.Width) * int64(cfg.Height); px > lim.MaxPixels {
 		return nil, fmt.Errorf("decode %s: header declares %dx%d = %d pixels, over the limit of %d (decompression bomb?): %w",
 			c.name, cfg.Width, cfg.Height, px, lim.MaxPixels, comfybatch.ErrInvalid)
+	}
+	if c.name == "png" {
+		// The common PNG (8-bit, not interlaced, no palette) has a faster
+		// decoder; anything else falls through to image/png.
+		if img, err = pngdec.Decode(data); !errors.Is(err, pngdec.ErrUnsupported) {
+			if err != nil {
+				return nil, fmt.Errorf("decode png %dx%d: %v: %w", cfg.Width, cfg.Height, err, comfybatch.ErrInvalid)
+			}
+			return img, nil
+		}
 	}
 	img, err = c.decode(bytes.NewReader(data))
 	if err != nil {

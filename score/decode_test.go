@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"image"
+	"image/color"
 	"image/jpeg"
+	"image/png"
 	"strings"
 	"testing"
 
@@ -118,4 +121,52 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Decode error %v does not wrap ErrInvalid", err)
 		}
 	})
+}
+
+// TestDecodePNGMatchesImagePNG: whichever decoder Decode uses for a PNG
+// (the fast one for 8-bit non-interlaced images, image/png for the rest),
+// the result is what image/png decodes, type and pixels.
+func TestDecodePNGMatchesImagePNG(t *testing.T) {
+	const w, h = 37, 23
+	rgb := image.NewRGBA(image.Rect(0, 0, w, h))
+	nrgba := image.NewNRGBA(image.Rect(0, 0, w, h))
+	gray := image.NewGray(image.Rect(0, 0, w, h))
+	gray16 := image.NewGray16(image.Rect(0, 0, w, h))
+	pal := image.NewPaletted(image.Rect(0, 0, w, h), color.Palette{color.Black, color.White, color.RGBA{200, 10, 10, 255}})
+	for y := range h {
+		for x := range w {
+			v := uint8(x*7 + y*13)
+			rgb.Set(x, y, color.RGBA{v, v ^ 0x55, uint8(x * y), 255})
+			nrgba.Set(x, y, color.NRGBA{v, 3 * v, uint8(y), uint8(x * 6)})
+			gray.Set(x, y, color.Gray{v})
+			gray16.Set(x, y, color.Gray16{uint16(v) * 257})
+			pal.SetColorIndex(x, y, uint8((x+y)%3))
+		}
+	}
+	for name, img := range map[string]image.Image{"rgb": rgb, "nrgba": nrgba, "gray": gray, "gray16": gray16, "paletted": pal} {
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, img); err != nil {
+			t.Fatal(err)
+		}
+		want, err := png.Decode(bytes.NewReader(buf.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Decode(buf.Bytes(), Limits{})
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if fmt.Sprintf("%T", got) != fmt.Sprintf("%T", want) || got.Bounds() != want.Bounds() {
+			t.Errorf("%s: got %T %v, want %T %v", name, got, got.Bounds(), want, want.Bounds())
+			continue
+		}
+		for y := range h {
+			for x := range w {
+				if got.At(x, y) != want.At(x, y) {
+					t.Fatalf("%s: pixel (%d,%d) = %v, want %v", name, x, y, got.At(x, y), want.At(x, y))
+				}
+			}
+		}
+	}
 }
