@@ -49,10 +49,13 @@ func benchFiles(tb testing.TB) (sim, std []byte) {
 
 func BenchmarkDecode512(b *testing.B) {
 	sim, std := benchFiles(b)
+	// Also the same pixels as a libpng-style encoder might write them:
+	// Paeth on every row, zlib level 6.
+	paethFile := encodeTest(b, 512, 512, noisyRGB(512, 512), encOpts{colorType: ctRGB, level: 6, filter: func(int) byte { return ftPaeth }})
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{"sub-huffman", sim}, {"png-default", std}} {
+	}{{"sub-huffman", sim}, {"png-default", std}, {"paeth-zlib6", paethFile}} {
 		mustMatch(b, f.name, f.data)
 		b.Run(f.name, func(b *testing.B) {
 			b.Logf("%s: %d bytes", f.name, len(f.data))
@@ -104,6 +107,24 @@ func BenchmarkStages(b *testing.B) {
 			}
 		}
 	})
+	b.Run("tables", func(b *testing.B) {
+		// The codes of the first block.
+		f := &inflater{in: z[2:], out: raw}
+		f.refill()
+		f.take(3)
+		nlit, ndist := int(f.bits&31)+257, int(f.bits>>5&31)+1
+		if err := f.dynamic(); err != nil {
+			b.Fatal(err)
+		}
+		lens := bytes.Clone(f.lens[:nlit+ndist])
+		var t tables
+		for b.Loop() {
+			if !buildTable(t.lit[:], litRootBits, lens[:nlit], alphaLit) ||
+				!buildTable(t.dist[:], distRootBits, lens[nlit:], alphaDist) {
+				b.Fatal("invalid code")
+			}
+		}
+	})
 	b.Run("buildImage", func(b *testing.B) {
 		b.SetBytes(int64(len(raw)))
 		pix := make([]byte, 4*512*512)
@@ -115,4 +136,24 @@ func BenchmarkStages(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkUnfilterRGB times each filter on 512 rows of 512 RGB pixels.
+func BenchmarkUnfilterRGB(b *testing.B) {
+	const w, h = 512, 512
+	src := noisyRGB(w, h)
+	pix := make([]byte, 4*w*h)
+	for ft := range byte(5) {
+		b.Run([]string{"none", "sub", "up", "average", "paeth"}[ft], func(b *testing.B) {
+			b.SetBytes(3 * w * h)
+			for b.Loop() {
+				var prev []byte
+				for y := range h {
+					dst := pix[4*w*y : 4*w*y+4*w]
+					unfilterRGB(ft, dst, src[3*w*y:3*w*y+3*w], prev)
+					prev = dst
+				}
+			}
+		})
+	}
 }

@@ -476,3 +476,34 @@ func TestBomb(t *testing.T) {
 		t.Errorf("bomb: allocated %d bytes", n)
 	}
 }
+
+// specPaeth is the Paeth predictor as the PNG specification writes it.
+func specPaeth(a, b, c byte) byte {
+	p := int(a) + int(b) - int(c)
+	pa, pb, pc := abs(p-int(a)), abs(p-int(b)), abs(p-int(c))
+	switch {
+	case pa <= pb && pa <= pc:
+		return a
+	case pb <= pc:
+		return b
+	}
+	return c
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// TestPaethExhaustive checks paeth against the specification's form for
+// every input.
+func TestPaethExhaustive(t *testing.T) {
+	for i := range 1 << 24 {
+		a, b, c := byte(i), byte(i>>8), byte(i>>16)
+		if got, want := paeth(a, b, c), specPaeth(a, b, c); got != want {
+			t.Fatalf("paeth(%d, %d, %d) = %d, want %d", a, b, c, got, want)
+		}
+	}
+}

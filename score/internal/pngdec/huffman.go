@@ -116,12 +116,6 @@ func buildTable(table []uint32, rootBits uint, lengths []uint8, alphabet int) bo
 	}
 	rootSize := 1 << rootBits
 	root := table[:rootSize]
-	for i := range root {
-		root[i] = fBad
-	}
-	if maxLen == 0 {
-		return true // empty code: fails when used
-	}
 	left := 1
 	for n := 1; n <= maxCodeLen; n++ {
 		left = left<<1 - count[n]
@@ -129,8 +123,17 @@ func buildTable(table []uint32, rootBits uint, lengths []uint8, alphabet int) bo
 			return false // over-subscribed
 		}
 	}
-	if left > 0 && !(maxLen == 1 && count[1] == 1) {
-		return false // incomplete, and not the single one-bit code
+	if left > 0 {
+		if maxLen > 1 || count[1] > 1 {
+			return false // incomplete, and neither empty nor one one-bit code
+		}
+		// Empty or one code of one bit: the lookups no code covers fail.
+		for i := range root {
+			root[i] = fBad
+		}
+		if maxLen == 0 {
+			return true
+		}
 	}
 	if maxLen > int(rootBits) && alphabet == alphaCL {
 		return false // cannot happen: code length codes are 3 bits long
@@ -148,7 +151,8 @@ func buildTable(table []uint32, rootBits uint, lengths []uint8, alphabet int) bo
 	// the bits beyond them. Long codes first record, per root prefix, the
 	// longest code under it, which sets that subtable's width.
 	var subLen [1 << litRootBits]uint8 // longest code under each root prefix
-	long := false
+	var prefixes [288]uint16           // root prefixes of long codes, one per symbol at most
+	np := 0
 	for sym, n8 := range lengths {
 		n := int(n8)
 		if n == 0 {
@@ -163,13 +167,19 @@ func buildTable(table []uint32, rootBits uint, lengths []uint8, alphabet int) bo
 			}
 			continue
 		}
-		long = true
 		p := rev & (rootSize - 1)
+		if subLen[p] == 0 {
+			if np == len(prefixes) {
+				return false // more than 288 symbols: cannot happen
+			}
+			prefixes[np] = uint16(p)
+			np++
+		}
 		if uint8(n) > subLen[p] {
 			subLen[p] = uint8(n)
 		}
 	}
-	if long && !fillSubtables(table, rootBits, lengths, alphabet, &subLen, count) {
+	if np > 0 && !fillSubtables(table, rootBits, lengths, alphabet, &subLen, prefixes[:np], count) {
 		return false
 	}
 	if alphabet == alphaLit {
@@ -180,19 +190,17 @@ func buildTable(table []uint32, rootBits uint, lengths []uint8, alphabet int) bo
 
 // fillSubtables lays out the subtables of the codes longer than rootBits
 // after the root, points the root at them and fills them. subLen holds
-// the longest code under each root prefix; the tables' sizes guarantee
-// room for the subtables of any complete code, but it checks anyway and
-// reports false rather than overrun.
-func fillSubtables(table []uint32, rootBits uint, lengths []uint8, alphabet int, subLen *[1 << litRootBits]uint8, count [maxCodeLen + 1]int) bool {
+// the longest code under each of the root prefixes listed in prefixes;
+// the tables' sizes guarantee room for the subtables of any complete code,
+// but it checks anyway and reports false rather than overrun.
+func fillSubtables(table []uint32, rootBits uint, lengths []uint8, alphabet int,
+	subLen *[1 << litRootBits]uint8, prefixes []uint16, count [maxCodeLen + 1]int) bool {
 	rootSize := 1 << rootBits
 	root := table[:rootSize]
 
 	// Lay out the subtables after the root and point the root at them.
 	off := rootSize
-	for p := range rootSize {
-		if subLen[p] == 0 {
-			continue
-		}
+	for _, p := range prefixes {
 		w := uint(subLen[p]) - rootBits
 		if off+1<<w > len(table) {
 			return false
@@ -236,15 +244,15 @@ func fillSubtables(table []uint32, rootBits uint, lengths []uint8, alphabet int,
 func pairLiterals(root []uint32, rootBits uint) {
 	for i := len(root) - 1; i >= 0; i-- {
 		e := root[i]
-		n := uint(e & 63)
-		if int32(e) >= 0 || n >= rootBits {
-			continue
-		}
+		n := e & 63 // < 64: i>>n is in range
 		e2 := root[i>>n]
-		n2 := uint(e2 & 63)
-		if int32(e2) >= 0 || n+n2 > rootBits {
-			continue
+		n2 := e2 & 63
+		// Without branches: whether a pair fits is close to random.
+		var both uint32
+		if int32(e&e2) < 0 && n+n2 <= uint32(rootBits) {
+			both = ^uint32(0)
 		}
-		root[i] = fLit | fPair | (e2&0xff00)<<8 | e&0xff00 | uint32(n+n2)
+		pair := fLit | fPair | (e2&0xff00)<<8 | e&0xff00 | (n + n2)
+		root[i] = e ^ (e^pair)&both
 	}
 }
