@@ -349,4 +349,3 @@ func unfilterPaeth(dst, cur, prev []byte, bpp int) {
 		dst[i] = cur[i] + paeth(dst[i-bpp], prev[i], prev[i-bpp])
 	}
 }
-
