@@ -409,10 +409,12 @@ func TestCorruption(t *testing.T) {
 			check(fmt.Sprintf("file %d flipped", fi), d)
 		}
 		// Flips inside the pixel data with the CRC fixed up, so they
-		// reach the zlib and DEFLATE decoders.
+		// reach the zlib and DEFLATE decoders, and with the Adler-32
+		// fixed too, so that those that still inflate reach the filters.
 		for range 1000 {
 			d := fixCRCs(flipIDAT(r, bytes.Clone(f)))
 			check(fmt.Sprintf("file %d flipped in IDAT", fi), d)
+			check(fmt.Sprintf("file %d flipped in IDAT, Adler-32 fixed", fi), fixAdler(d))
 		}
 	}
 }

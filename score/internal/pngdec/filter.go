@@ -82,19 +82,16 @@ func filterError(ft byte, y int) error {
 // expandRGB writes the RGB pixels of src as opaque RGBA to dst.
 func expandRGB(dst, src []byte) {
 	n := len(src) / 3
-	dst = dst[:4*n]
-	src = src[:3*n]
-	i := 0
+	x := 0
 	// Load four bytes for three: all but the last pixel have a byte
 	// after them.
-	for ; i < n-1; i++ {
-		v := binary.LittleEndian.Uint32(src[3*i:])
-		binary.LittleEndian.PutUint32(dst[4*i:], v|0xff000000)
+	for ; x < n-1; x++ {
+		v := binary.LittleEndian.Uint32(src[3*x : 3*x+4])
+		binary.LittleEndian.PutUint32(dst[4*x:4*x+4], v|0xff000000)
 	}
-	for ; i < n; i++ {
-		s := src[3*i : 3*i+3 : 3*i+3]
-		d := dst[4*i : 4*i+4 : 4*i+4]
-		d[0], d[1], d[2], d[3] = s[0], s[1], s[2], 0xff
+	for ; x < n; x++ {
+		s := src[3*x : 3*x+3]
+		binary.LittleEndian.PutUint32(dst[4*x:4*x+4], rgba(uint32(s[0]), uint32(s[1]), uint32(s[2])))
 	}
 }
 
@@ -104,6 +101,10 @@ func expandRGB(dst, src []byte) {
 // long as each pixel's RGBA ends before the next pixel's RGB begins: every
 // pixel is read before its RGBA is written. It reports false for an
 // unknown filter type.
+//
+// Each filter has its own small loop, which keeps its state in registers;
+// slices of constant length spare the bounds checks and pointer masking
+// that open-ended ones cost.
 func unfilterRGB(ft byte, dst, cur, prev []byte) bool {
 	w := len(cur) / 3
 	cur = cur[:3*w]
@@ -114,6 +115,9 @@ func unfilterRGB(ft byte, dst, cur, prev []byte) bool {
 			ft = ftNone
 		case ftPaeth:
 			ft = ftSub // the predictor of a zero row above is the left pixel
+		case ftAverage:
+			rgbAverageFirst(dst, cur)
+			return true
 		}
 	} else {
 		prev = prev[:4*w]
@@ -122,63 +126,83 @@ func unfilterRGB(ft byte, dst, cur, prev []byte) bool {
 	case ftNone:
 		expandRGB(dst, cur)
 	case ftSub:
-		var r, g, b byte
-		for x := range w {
-			s := cur[3*x : 3*x+3 : 3*x+3]
-			r += s[0]
-			g += s[1]
-			b += s[2]
-			binary.LittleEndian.PutUint32(dst[4*x:], uint32(r)|uint32(g)<<8|uint32(b)<<16|0xff000000)
-		}
+		rgbSub(dst, cur)
 	case ftUp:
-		x := 0
-		for ; x < w-1; x++ {
-			// Four bytes for three: the fourth is the next pixel's red,
-			// which the alpha replaces.
-			v := addBytes(uint64(binary.LittleEndian.Uint32(cur[3*x:])), uint64(binary.LittleEndian.Uint32(prev[4*x:])))
-			binary.LittleEndian.PutUint32(dst[4*x:], uint32(v)|0xff000000)
-		}
-		for ; x < w; x++ {
-			s := cur[3*x : 3*x+3 : 3*x+3]
-			p := prev[4*x : 4*x+4 : 4*x+4]
-			d := dst[4*x : 4*x+4 : 4*x+4]
-			d[0], d[1], d[2], d[3] = s[0]+p[0], s[1]+p[1], s[2]+p[2], 0xff
-		}
+		rgbUp(dst, cur, prev)
 	case ftAverage:
-		var r, g, b byte
-		if prev == nil {
-			for x := range w {
-				s := cur[3*x : 3*x+3 : 3*x+3]
-				r = s[0] + r>>1
-				g = s[1] + g>>1
-				b = s[2] + b>>1
-				binary.LittleEndian.PutUint32(dst[4*x:], uint32(r)|uint32(g)<<8|uint32(b)<<16|0xff000000)
-			}
-			break
-		}
-		for x := range w {
-			s := cur[3*x : 3*x+3 : 3*x+3]
-			p := prev[4*x : 4*x+4 : 4*x+4]
-			r = s[0] + byte((uint(r)+uint(p[0]))>>1)
-			g = s[1] + byte((uint(g)+uint(p[1]))>>1)
-			b = s[2] + byte((uint(b)+uint(p[2]))>>1)
-			binary.LittleEndian.PutUint32(dst[4*x:], uint32(r)|uint32(g)<<8|uint32(b)<<16|0xff000000)
-		}
+		rgbAverage(dst, cur, prev)
 	case ftPaeth:
-		var r, g, b, ur, ug, ub byte // left pixel, upper-left pixel
-		for x := range w {
-			s := cur[3*x : 3*x+3 : 3*x+3]
-			p := prev[4*x : 4*x+4 : 4*x+4]
-			r = s[0] + paeth(r, p[0], ur)
-			g = s[1] + paeth(g, p[1], ug)
-			b = s[2] + paeth(b, p[2], ub)
-			ur, ug, ub = p[0], p[1], p[2]
-			binary.LittleEndian.PutUint32(dst[4*x:], uint32(r)|uint32(g)<<8|uint32(b)<<16|0xff000000)
-		}
+		rgbPaeth(dst, cur, prev)
 	default:
 		return false
 	}
 	return true
+}
+
+// rgba packs an opaque pixel.
+func rgba(r, g, b uint32) uint32 { return r&0xff | (g&0xff)<<8 | (b&0xff)<<16 | 0xff000000 }
+
+func rgbSub(dst, cur []byte) {
+	var r, g, b uint32
+	for x := range len(cur) / 3 {
+		s := cur[3*x : 3*x+3]
+		r += uint32(s[0])
+		g += uint32(s[1])
+		b += uint32(s[2])
+		binary.LittleEndian.PutUint32(dst[4*x:4*x+4], rgba(r, g, b))
+	}
+}
+
+func rgbUp(dst, cur, prev []byte) {
+	n := len(cur) / 3
+	x := 0
+	for ; x < n-1; x++ {
+		// Four bytes for three: the fourth is the next pixel's red,
+		// which the alpha replaces.
+		v := addBytes(uint64(binary.LittleEndian.Uint32(cur[3*x:3*x+4])), uint64(binary.LittleEndian.Uint32(prev[4*x:4*x+4])))
+		binary.LittleEndian.PutUint32(dst[4*x:4*x+4], uint32(v)|0xff000000)
+	}
+	for ; x < n; x++ {
+		s := cur[3*x : 3*x+3]
+		p := prev[4*x : 4*x+4]
+		binary.LittleEndian.PutUint32(dst[4*x:4*x+4], rgba(uint32(s[0]+p[0]), uint32(s[1]+p[1]), uint32(s[2]+p[2])))
+	}
+}
+
+func rgbAverageFirst(dst, cur []byte) {
+	var r, g, b uint32
+	for x := range len(cur) / 3 {
+		s := cur[3*x : 3*x+3]
+		r = uint32(s[0]) + r&0xff>>1
+		g = uint32(s[1]) + g&0xff>>1
+		b = uint32(s[2]) + b&0xff>>1
+		binary.LittleEndian.PutUint32(dst[4*x:4*x+4], rgba(r, g, b))
+	}
+}
+
+func rgbAverage(dst, cur, prev []byte) {
+	var r, g, b uint32
+	for x := range len(cur) / 3 {
+		s := cur[3*x : 3*x+3]
+		p := prev[4*x : 4*x+4]
+		r = uint32(s[0]) + (r&0xff+uint32(p[0]))>>1
+		g = uint32(s[1]) + (g&0xff+uint32(p[1]))>>1
+		b = uint32(s[2]) + (b&0xff+uint32(p[2]))>>1
+		binary.LittleEndian.PutUint32(dst[4*x:4*x+4], rgba(r, g, b))
+	}
+}
+
+func rgbPaeth(dst, cur, prev []byte) {
+	var r, g, b, ur, ug, ub byte // left pixel, upper-left pixel
+	for x := range len(cur) / 3 {
+		s := cur[3*x : 3*x+3]
+		p := prev[4*x : 4*x+4]
+		r = s[0] + paeth(r, p[0], ur)
+		g = s[1] + paeth(g, p[1], ug)
+		b = s[2] + paeth(b, p[2], ub)
+		ur, ug, ub = p[0], p[1], p[2]
+		binary.LittleEndian.PutUint32(dst[4*x:4*x+4], rgba(uint32(r), uint32(g), uint32(b)))
+	}
 }
 
 // expandGrayAlpha writes the grey+alpha pixels of src as NRGBA to dst.

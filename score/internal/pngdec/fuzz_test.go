@@ -2,8 +2,12 @@ package pngdec
 
 import (
 	"bytes"
+	"compress/flate"
 	"compress/zlib"
+	"encoding/binary"
+	"hash/adler32"
 	"image/png"
+	"io"
 	"math/rand/v2"
 	"testing"
 )
@@ -40,11 +44,66 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal(msg)
 		}
 		// Mutations rarely keep chunk CRCs valid: check the same data
-		// with its CRCs fixed, which reaches the zlib and pixel layers.
-		if msg, _ := outcome(fixCRCs(bytes.Clone(data))); msg != "" {
+		// with its CRCs fixed, which reaches the zlib layer, and with the
+		// Adler-32 fixed too, which reaches the filters and pixels.
+		fixed := fixCRCs(bytes.Clone(data))
+		if msg, _ := outcome(fixed); msg != "" {
 			t.Fatal("with CRCs fixed: " + msg)
 		}
+		if msg, _ := outcome(fixAdler(fixed)); msg != "" {
+			t.Fatal("with CRCs and Adler-32 fixed: " + msg)
+		}
 	})
+}
+
+// fixAdler rewrites the Adler-32 of the zlib stream in the first IDAT run
+// to match what compress/flate decodes the stream to, and the CRCs after
+// it. It returns data unchanged when the stream does not decode.
+func fixAdler(data []byte) []byte {
+	var spans [][2]int
+	for p := 8; p+12 <= len(data); {
+		n := int(binary.BigEndian.Uint32(data[p:]))
+		if n > len(data)-p-12 {
+			break
+		}
+		if string(data[p+4:p+8]) == "IDAT" {
+			spans = append(spans, [2]int{p + 8, p + 8 + n})
+		} else if len(spans) > 0 {
+			break
+		}
+		p += 12 + n
+	}
+	var z []byte
+	for _, s := range spans {
+		z = append(z, data[s[0]:s[1]]...)
+	}
+	skip := 2
+	if len(z) >= 2 && z[1]&0x20 != 0 {
+		skip = 6
+	}
+	if len(z) < skip {
+		return data
+	}
+	br := bytes.NewReader(z[skip:])
+	raw, err := io.ReadAll(io.LimitReader(flate.NewReader(br), 1<<22))
+	end := len(z) - br.Len()
+	if err != nil || len(z)-end < 4 {
+		return data
+	}
+	var sum [4]byte
+	binary.BigEndian.PutUint32(sum[:], adler32.Checksum(raw))
+	data = bytes.Clone(data)
+	for i, b := range sum {
+		off := end + i
+		for _, s := range spans {
+			if off < s[1]-s[0] {
+				data[s[0]+off] = b
+				break
+			}
+			off -= s[1] - s[0]
+		}
+	}
+	return fixCRCs(data)
 }
 
 // FuzzInflate checks inflate against compress/flate with an output limit.

@@ -57,21 +57,6 @@ const (
 	alphaCL
 )
 
-var (
-	lengthBase = [29]uint16{
-		3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31,
-		35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258}
-	lengthExtra = [29]uint8{
-		0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2,
-		3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0}
-	distBase = [30]uint16{
-		1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193,
-		257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577}
-	distExtra = [30]uint8{
-		0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6,
-		7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13}
-)
-
 // symbolEntry is the entry, without its code length, for symbol sym of an
 // alphabet. Symbols that RFC 1951 reserves (literal/length 286 and 287,
 // distance 30 and 31, which only the fixed code can express) decode as
@@ -84,13 +69,22 @@ func symbolEntry(alphabet int, sym int) uint32 {
 			return fLit | uint32(sym)<<8
 		case sym == 256:
 			return fEOB
-		case sym <= 285:
+		case sym < 265: // lengths 3..10
+			return uint32(sym-254) << 16
+		case sym < 285: // four codes for each number of extra bits, 1..5
 			i := sym - 257
-			return uint32(lengthBase[i])<<16 | uint32(lengthExtra[i])<<8
+			x := i/4 - 1
+			return uint32((4+i%4)<<x+3)<<16 | uint32(x)<<8
+		case sym == 285:
+			return 258 << 16
 		}
 	case alphaDist:
-		if sym < 30 {
-			return uint32(distBase[sym])<<16 | uint32(distExtra[sym])<<8
+		switch {
+		case sym < 4: // distances 1..4
+			return uint32(sym+1) << 16
+		case sym < 30: // two codes for each number of extra bits, 1..13
+			x := sym/2 - 1
+			return uint32((2+sym%2)<<x+1)<<16 | uint32(x)<<8
 		}
 	case alphaCL:
 		return uint32(sym) << 16

@@ -197,7 +197,7 @@ func (f *inflater) stored() error {
 
 // codeOrder is the order of the code length code lengths in a dynamic
 // block header.
-var codeOrder = [19]uint8{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15}
+const codeOrder = "\x10\x11\x12\x00\x08\x07\x09\x06\x0a\x05\x0b\x04\x0c\x03\x0d\x02\x0e\x01\x0f"
 
 // dynamic reads a dynamic block header (RFC 1951 section 3.2.7) and builds
 // f.dyn from it.

@@ -199,6 +199,44 @@ func (w *bitWriter) fixedLit(sym int) {
 	}
 }
 
+// The length and distance tables of RFC 1951 section 3.2.5.
+var (
+	lengthBase = [29]uint16{
+		3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31,
+		35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258}
+	lengthExtra = [29]uint8{
+		0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2,
+		3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0}
+	distBase = [30]uint16{
+		1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193,
+		257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577}
+	distExtra = [30]uint8{
+		0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6,
+		7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13}
+)
+
+// TestSymbolEntries checks the length and distance entries against RFC
+// 1951's tables.
+func TestSymbolEntries(t *testing.T) {
+	for i := range lengthBase {
+		e := symbolEntry(alphaLit, 257+i)
+		if e>>16 != uint32(lengthBase[i]) || e>>8&15 != uint32(lengthExtra[i]) || e&0xff != 0 {
+			t.Errorf("length symbol %d: entry %#x", 257+i, e)
+		}
+	}
+	for i := range distBase {
+		e := symbolEntry(alphaDist, i)
+		if e>>16 != uint32(distBase[i]) || e>>8&15 != uint32(distExtra[i]) || e&0xff != 0 {
+			t.Errorf("distance symbol %d: entry %#x", i, e)
+		}
+	}
+	for _, e := range []uint32{symbolEntry(alphaLit, 286), symbolEntry(alphaLit, 287), symbolEntry(alphaDist, 30), symbolEntry(alphaDist, 31)} {
+		if e != fBad {
+			t.Errorf("reserved symbol: entry %#x", e)
+		}
+	}
+}
+
 // lengthSym and distSym are the symbol and extra bits of a length or
 // distance.
 func lengthSym(length int) (sym int, extra uint64, n uint) {
