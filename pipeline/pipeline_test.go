@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"image/png"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -450,27 +452,50 @@ func TestRescoreWithoutGenerating(t *testing.T) {
 	}
 }
 
-// TestUnreachableScorerStopsBeforeGenerating: a CLIP server that is down is
+// TestUnreachableScorerStopsBeforeGenerating: a CLIP or HTTP scoring
+// server that is down, or an exec scorer whose program does not exist, is
 // bad input reported up front, not a scoring error on every candidate.
 func TestUnreachableScorerStopsBeforeGenerating(t *testing.T) {
-	dir := t.TempDir()
 	fleet, err := comfytest.StartFleet(1, comfytest.Options{TimeScale: 0.001})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fleet.Close()
-	m := smallManifest(t, dir)
-	pointCLIP(m, "http://127.0.0.1:1")
-	for _, s := range m.Scorers {
-		if s.Type == "clip" {
-			s.Options["retries"] = -1
+	notFound := httptest.NewServer(http.NotFoundHandler())
+	defer notFound.Close()
+	extra := func(typ string, opts map[string]any) func(*manifests.Manifest) {
+		return func(m *manifests.Manifest) {
+			m.Scorers = append(m.Scorers, manifests.ScorerSpec{Type: typ, Name: "extra", Normalize: "rank",
+				Metrics: map[string]manifests.MetricSpec{"value": {}}, Options: opts})
 		}
 	}
-	_, err = Run(t.Context(), Options{Manifest: m, Instances: []generate.Instance{{Name: "sim", URL: fleet.URLs()[0]}}})
-	if !errors.Is(err, comfybatch.ErrInvalid) || !strings.Contains(err.Error(), `scorer "clip" does not work`) {
-		t.Fatalf("Run with a dead CLIP server = %v, want ErrInvalid naming the scorer", err)
-	}
-	if p := fleet.Servers()[0].Stats().Prompts; p != 0 {
-		t.Errorf("%d prompts ran before the scorer check failed, want 0", p)
+	for _, tc := range []struct {
+		name, scorer string
+		edit         func(*manifests.Manifest)
+	}{
+		{"clip server down", "clip", func(m *manifests.Manifest) {
+			pointCLIP(m, "http://127.0.0.1:1")
+			for _, s := range m.Scorers {
+				if s.Type == "clip" {
+					s.Options["retries"] = -1
+				}
+			}
+		}},
+		{"http server down", "extra", extra("http", map[string]any{"url": "http://127.0.0.1:1/score"})},
+		{"http path missing", "extra", extra("http", map[string]any{"url": notFound.URL + "/score"})},
+		{"exec program missing", "extra", extra("exec", map[string]any{"command": []string{"/nonexistent/comfybatch-scorer"}})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := fleet.Servers()[0].Stats().Prompts
+			m := smallManifest(t, t.TempDir())
+			tc.edit(m)
+			_, err := Run(t.Context(), Options{Manifest: m, Instances: []generate.Instance{{Name: "sim", URL: fleet.URLs()[0]}}})
+			if !errors.Is(err, comfybatch.ErrInvalid) || !strings.Contains(err.Error(), fmt.Sprintf("scorer %q does not work", tc.scorer)) {
+				t.Fatalf("Run = %v, want ErrInvalid naming scorer %q", err, tc.scorer)
+			}
+			if p := fleet.Servers()[0].Stats().Prompts - before; p != 0 {
+				t.Errorf("%d prompts ran before the scorer check failed, want 0", p)
+			}
+		})
 	}
 }

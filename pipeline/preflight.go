@@ -50,7 +50,8 @@ func preflight(ctx context.Context, instances []generate.Instance, hc *http.Clie
 }
 
 // checker is a scorer that can tell before a run whether it will work
-// (score.CLIP asks its embeddings server for one text embedding).
+// (score.CLIP asks its embeddings server for one text embedding, score.HTTP
+// whether its server answers, score.Exec whether its program exists).
 type checker interface {
 	Check(ctx context.Context) error
 }
@@ -70,7 +71,7 @@ func preflightScorers(ctx context.Context, scorers []namedScorer, manifest strin
 		}
 		wg.Go(func() {
 			if err := c.Check(ctx); err != nil {
-				errs[i] = fmt.Errorf("%s: scorer %q does not work: %w; start its server, fix url/protocol/token_env, or remove the scorer",
+				errs[i] = fmt.Errorf("%s: scorer %q does not work: %w; start its server or install its command, fix url/protocol/token_env/command, or remove the scorer",
 					manifest, s.name, err)
 			}
 		})

@@ -128,3 +128,16 @@ func lastNumber(out string) (float64, error) {
 	}
 	return v, nil
 }
+
+// Check tells before a run whether the command can be started: the
+// program must exist (on PATH, or at the given path) and be executable.
+func (e *Exec) Check(context.Context) error {
+	name := nameOr(e.Name, "exec")
+	if len(e.Command) == 0 {
+		return fmt.Errorf("%s: no command: %w", name, comfybatch.ErrInvalid)
+	}
+	if _, err := exec.LookPath(e.Command[0]); err != nil {
+		return fmt.Errorf("%s: command %q: %w", name, e.Command[0], err)
+	}
+	return nil
+}

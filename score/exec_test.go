@@ -64,3 +64,15 @@ func TestExec(t *testing.T) {
 		}
 	})
 }
+
+func TestExecCheck(t *testing.T) {
+	if err := (&Exec{Command: []string{"sh", "-c", "echo 1"}}).Check(t.Context()); err != nil {
+		t.Errorf("sh: %v, want nil", err)
+	}
+	if err := (&Exec{Command: []string{"/nonexistent/scorer"}}).Check(t.Context()); err == nil || !strings.Contains(err.Error(), "/nonexistent/scorer") {
+		t.Errorf("missing program: %v, want an error naming it", err)
+	}
+	if err := (&Exec{}).Check(t.Context()); !errors.Is(err, comfybatch.ErrInvalid) {
+		t.Errorf("no command: %v, want ErrInvalid", err)
+	}
+}

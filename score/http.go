@@ -221,3 +221,44 @@ func encoded(c comfybatch.Candidate) ([]byte, string, error) {
 	}
 	return buf.Bytes(), "image/png", nil
 }
+
+// Check tells before a run whether the scoring server can be reached: it
+// sends a GET to URL (with the headers and token a score would carry) and
+// accepts any answer but 404 (nothing at that path) and 401/403 (the
+// credentials are refused). It scores nothing: a server that only takes
+// POST typically answers 405, which is fine.
+func (h *HTTP) Check(ctx context.Context) error {
+	name := nameOr(h.Name, "http")
+	timeout := h.Timeout
+	if timeout <= 0 || timeout > 10*time.Second {
+		timeout = 10 * time.Second
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, h.URL, nil)
+	if err != nil {
+		return fmt.Errorf("%s: url %q: %v: %w", name, h.URL, err, comfybatch.ErrInvalid)
+	}
+	for k, vs := range h.Header {
+		req.Header[k] = vs
+	}
+	if h.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+h.Token)
+	}
+	hc := h.HTTPClient
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %s unreachable: %w", name, h.URL, err)
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		return fmt.Errorf("%s: %s answers 404: no endpoint at that path", name, h.URL)
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return fmt.Errorf("%s: %s refuses the credentials (%s)", name, h.URL, resp.Status)
+	}
+	return nil
+}

@@ -121,3 +121,37 @@ func TestJSONPath(t *testing.T) {
 		t.Errorf("empty path on a number = %v, %v; want 0.25", v, err)
 	}
 }
+
+// TestHTTPCheck: a server that answers (even 405 to a GET) passes; a 404,
+// refused credentials or no server at all fail, naming the URL.
+func TestHTTPCheck(t *testing.T) {
+	var gotAuth string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotAuth = r.Header.Get("Authorization")
+		switch r.URL.Path {
+		case "/score":
+			w.WriteHeader(http.StatusMethodNotAllowed)
+		case "/private":
+			w.WriteHeader(http.StatusUnauthorized)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	if err := (&HTTP{URL: srv.URL + "/score", Token: "s3cret"}).Check(t.Context()); err != nil {
+		t.Errorf("POST-only endpoint: %v, want nil", err)
+	}
+	if gotAuth != "Bearer s3cret" {
+		t.Errorf("check sent Authorization %q, want the bearer token", gotAuth)
+	}
+	for _, tc := range []struct{ url, want string }{
+		{srv.URL + "/nothing", "404"},
+		{srv.URL + "/private", "credentials"},
+		{"http://127.0.0.1:1/score", "unreachable"},
+	} {
+		err := (&HTTP{Name: "aes", URL: tc.url}).Check(t.Context())
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.url) {
+			t.Errorf("Check(%s) = %v, want an error saying %q and naming the URL", tc.url, err, tc.want)
+		}
+	}
+}
