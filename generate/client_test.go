@@ -113,7 +113,7 @@ func TestHistory(t *testing.T) {
 	entries := map[string]string{
 		"empty": `{}`,
 		"success": `{"` + id + `":{"prompt":[1,"` + id + `",{"3":{"inputs":{"seed":18446744073709551615}}},{},["9"]],
-			"outputs":{"12":{"images":[{"filename":"b.png","subfolder":"","type":"output"}]},"9":{"images":[{"filename":"a.png","subfolder":"s","type":"output"}]}},
+			"outputs":{"12":{"images":[{"filename":"b.png","subfolder":"","type":"output"}]},"5":{"images":[{"filename":"ComfyUI_temp_abcde_00001_.png","subfolder":"","type":"temp"}]},"9":{"images":[{"filename":"a.png","subfolder":"s","type":"output"}]}},
 			"status":{"status_str":"success","completed":true,"messages":[["execution_start",{"prompt_id":"` + id + `","timestamp":1000}],["execution_success",{"prompt_id":"` + id + `","timestamp":3500}]]}}}`,
 		"oom":         `{"` + id + `":{"outputs":{},"status":{"status_str":"error","completed":false,"messages":[["execution_error",{"prompt_id":"` + id + `","node_id":"3","node_type":"KSampler","exception_type":"torch.OutOfMemoryError","exception_message":"CUDA out of memory\n","timestamp":5}]]}}}`,
 		"exec":        `{"` + id + `":{"outputs":{},"status":{"status_str":"error","completed":false,"messages":[["execution_error",{"prompt_id":"` + id + `","node_id":"8","node_type":"VAEDecode","exception_type":"RuntimeError","exception_message":"shape mismatch\n","timestamp":5}]]}}}`,
@@ -136,8 +136,8 @@ func TestHistory(t *testing.T) {
 		t.Fatalf("History = %v, %v", h, err)
 	}
 	imgs := h.Images()
-	if len(imgs) != 2 || imgs[0].Filename != "a.png" || imgs[0].Subfolder != "s" {
-		t.Errorf("Images = %+v, want a.png (node 9) first", imgs)
+	if len(imgs) != 3 || imgs[0].Filename != "a.png" || imgs[0].Subfolder != "s" || imgs[1].Filename != "b.png" || imgs[2].Type != "temp" {
+		t.Errorf("Images = %+v, want a.png (node 9), b.png (node 12), then the preview of node 5", imgs)
 	}
 	if h.Err() != nil {
 		t.Errorf("Err of a success = %v", h.Err())

@@ -80,9 +80,10 @@ func (m *HistoryMessage) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Images returns every output image of the entry, output nodes in
-// ascending id order (numeric ids numerically), so the first image is the
-// same on every call.
+// Images returns every output image of the entry: saved images (type
+// "output", SaveImage) before previews ("temp", PreviewImage), each in
+// ascending node id order (numeric ids numerically), so the first image is
+// the one the workflow saves and the same on every call.
 func (h *HistoryEntry) Images() []ImageRef {
 	ids := make([]string, 0, len(h.Outputs))
 	for id := range h.Outputs {
@@ -93,6 +94,7 @@ func (h *HistoryEntry) Images() []ImageRef {
 	for _, id := range ids {
 		out = append(out, h.Outputs[id].Images...)
 	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Type == "output" && out[j].Type != "output" })
 	return out
 }
 
