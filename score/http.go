@@ -128,19 +128,9 @@ func (h *HTTP) post(ctx context.Context, body []byte, ctype string) (float64, er
 	if err != nil {
 		return 0, fmt.Errorf("build request for %q: %v: %w", h.URL, err, comfybatch.ErrInvalid)
 	}
-	for k, vs := range h.Header {
-		req.Header[k] = vs
-	}
 	req.Header.Set("Content-Type", ctype)
 	req.Header.Set("Accept", "application/json")
-	if h.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+h.Token)
-	}
-	hc := h.HTTPClient
-	if hc == nil {
-		hc = &http.Client{}
-	}
-	resp, err := hc.Do(req)
+	resp, err := h.send(req)
 	if err != nil {
 		return 0, transportError(ctx, h.URL, timeout, err)
 	}
@@ -239,17 +229,7 @@ func (h *HTTP) Check(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: url %q: %v: %w", name, h.URL, err, comfybatch.ErrInvalid)
 	}
-	for k, vs := range h.Header {
-		req.Header[k] = vs
-	}
-	if h.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+h.Token)
-	}
-	hc := h.HTTPClient
-	if hc == nil {
-		hc = &http.Client{}
-	}
-	resp, err := hc.Do(req)
+	resp, err := h.send(req)
 	if err != nil {
 		return fmt.Errorf("%s: %s unreachable: %w", name, h.URL, err)
 	}
@@ -261,4 +241,19 @@ func (h *HTTP) Check(ctx context.Context) error {
 		return fmt.Errorf("%s: %s refuses the credentials (%s)", name, h.URL, resp.Status)
 	}
 	return nil
+}
+
+// send adds the configured headers and token to req and sends it.
+func (h *HTTP) send(req *http.Request) (*http.Response, error) {
+	for k, vs := range h.Header {
+		req.Header[k] = vs
+	}
+	if h.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+h.Token)
+	}
+	hc := h.HTTPClient
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	return hc.Do(req)
 }
