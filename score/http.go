@@ -128,9 +128,7 @@ func (h *HTTP) post(ctx context.Context, body []byte, ctype string) (float64, er
 	if err != nil {
 		return 0, fmt.Errorf("build request for %q: %v: %w", h.URL, err, comfybatch.ErrInvalid)
 	}
-	req.Header.Set("Content-Type", ctype)
-	req.Header.Set("Accept", "application/json")
-	resp, err := h.send(req)
+	resp, err := h.send(req, ctype)
 	if err != nil {
 		return 0, transportError(ctx, h.URL, timeout, err)
 	}
@@ -229,7 +227,7 @@ func (h *HTTP) Check(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: url %q: %v: %w", name, h.URL, err, comfybatch.ErrInvalid)
 	}
-	resp, err := h.send(req)
+	resp, err := h.send(req, "")
 	if err != nil {
 		return fmt.Errorf("%s: %s unreachable: %w", name, h.URL, err)
 	}
@@ -243,10 +241,15 @@ func (h *HTTP) Check(ctx context.Context) error {
 	return nil
 }
 
-// send adds the configured headers and token to req and sends it.
-func (h *HTTP) send(req *http.Request) (*http.Response, error) {
+// send adds the configured headers, then the body's content type (when
+// there is a body) and the token, to req and sends it.
+func (h *HTTP) send(req *http.Request, ctype string) (*http.Response, error) {
 	for k, vs := range h.Header {
 		req.Header[k] = vs
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+		req.Header.Set("Accept", "application/json")
 	}
 	if h.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+h.Token)
