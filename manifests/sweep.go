@@ -220,6 +220,10 @@ func (m *Manifest) intRange(ax *axisSpec, v *yaml.Node, f map[string]field, what
 		p.at(v, "%s: the range has more than %d values", what, maxAxis)
 		return false
 	}
+	if ax.b.input == batchSizeInput && hi > 1 {
+		p.at(v, "%s: %s", what, batchSizeProblem(ax.b.node, hi))
+		return false
+	}
 	for x := lo; ; x += st {
 		ax.values = append(ax.values, value{v: x, raw: json.RawMessage(strconv.FormatInt(x, 10)), pos: v})
 		if hi-x < st {
