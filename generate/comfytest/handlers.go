@@ -235,14 +235,24 @@ type clearDelete struct {
 	Delete []string `json:"delete"`
 }
 
-func (s *Server) postQueue(w http.ResponseWriter, r *http.Request) {
+// readClearDelete reads the body of POST /queue and POST /history; a body
+// that is not JSON is answered 500, as the server's unguarded json parse is.
+func (s *Server) readClearDelete(w http.ResponseWriter, r *http.Request) (clearDelete, bool) {
+	var req clearDelete
 	b, ok := s.readBody(w, r)
 	if !ok {
-		return
+		return req, false
 	}
-	var req clearDelete
 	if json.Unmarshal(b, &req) != nil {
 		serverError(w)
+		return req, false
+	}
+	return req, true
+}
+
+func (s *Server) postQueue(w http.ResponseWriter, r *http.Request) {
+	req, ok := s.readClearDelete(w, r)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
@@ -330,13 +340,8 @@ func (s *Server) getHistoryItem(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) postHistory(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.readBody(w, r)
+	req, ok := s.readClearDelete(w, r)
 	if !ok {
-		return
-	}
-	var req clearDelete
-	if json.Unmarshal(b, &req) != nil {
-		serverError(w)
 		return
 	}
 	s.mu.Lock()
