@@ -17,6 +17,7 @@ import (
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/export"
+	"github.com/comfybatch/comfybatch/internal/golden"
 	"github.com/comfybatch/comfybatch/report"
 	"github.com/comfybatch/comfybatch/report/reporttest"
 )
@@ -62,27 +63,6 @@ func read(t *testing.T, path string) string {
 	return string(data)
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
-}
-
 // sourceImage returns the bytes of the fixture image of a job index.
 func sourceImage(t *testing.T, run report.Run, job int) []byte {
 	t.Helper()
@@ -100,9 +80,9 @@ func sourceImage(t *testing.T, run report.Run, job int) []byte {
 func TestImageFolderGolden(t *testing.T) {
 	run := reporttest.Run(t)
 	st, dir := runExport(t, run, export.Options{Format: export.ImageFolder})
-	golden(t, "imagefolder.files", listing(t, dir))
-	golden(t, "imagefolder.metadata.jsonl", read(t, filepath.Join(dir, "metadata.jsonl")))
-	golden(t, "imagefolder._stats.json", read(t, filepath.Join(dir, "_stats.json")))
+	golden.Check(t, *update, "imagefolder.files", []byte(listing(t, dir)))
+	golden.Check(t, *update, "imagefolder.metadata.jsonl", []byte(read(t, filepath.Join(dir, "metadata.jsonl"))))
+	golden.Check(t, *update, "imagefolder._stats.json", []byte(read(t, filepath.Join(dir, "_stats.json"))))
 	if st.Count != 7 || st.Successes != 7 || st.Failed != 0 || st.FailedJobs != 1 {
 		t.Errorf("stats = %+v, want 7 of 7 exported and 1 failed job", st)
 	}
@@ -114,19 +94,19 @@ func TestImageFolderGolden(t *testing.T) {
 func TestJSONLGolden(t *testing.T) {
 	run := reporttest.Run(t)
 	_, dir := runExport(t, run, export.Options{Format: export.JSONL})
-	golden(t, "jsonl.files", listing(t, dir))
+	golden.Check(t, *update, "jsonl.files", []byte(listing(t, dir)))
 	lines := read(t, filepath.Join(dir, "candidates.jsonl"))
 	// The image paths are absolute in the run folder, a temporary directory.
 	if !strings.Contains(lines, `"image":"`+filepath.Join(run.OutputDir, "images", "portrait", "000000.png")+`"`) {
 		t.Errorf("candidates.jsonl lacks the absolute image path of job 0:\n%s", lines)
 	}
-	golden(t, "jsonl.candidates.jsonl", strings.ReplaceAll(lines, run.OutputDir, "$RUN"))
+	golden.Check(t, *update, "jsonl.candidates.jsonl", []byte(strings.ReplaceAll(lines, run.OutputDir, "$RUN")))
 }
 
 func TestWebDatasetGolden(t *testing.T) {
 	run := reporttest.Run(t)
 	st, dir := runExport(t, run, export.Options{Format: export.WebDataset, ShardSize: 3, ShardPrefix: "headshots"})
-	golden(t, "webdataset.files", listing(t, dir))
+	golden.Check(t, *update, "webdataset.files", []byte(listing(t, dir)))
 	if want := []string{"headshots-000000.tar", "headshots-000001.tar", "headshots-000002.tar"}; !slices.Equal(st.Files, want) {
 		t.Errorf("Stats.Files = %v, want %v", st.Files, want)
 	}
@@ -167,7 +147,7 @@ func TestWebDatasetGolden(t *testing.T) {
 		}
 		f.Close()
 	}
-	golden(t, "webdataset.members", b.String())
+	golden.Check(t, *update, "webdataset.members", []byte(b.String()))
 }
 
 func TestSelectedOnly(t *testing.T) {

@@ -3,34 +3,13 @@ package inspect_test
 import (
 	"bytes"
 	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/comfybatch/comfybatch/inspect"
+	"github.com/comfybatch/comfybatch/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
-
-// golden compares got with testdata/name, or rewrites the file under
-// -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from its golden file; got:\n%s\nwant:\n%s", name, got, want)
-	}
-}
 
 // TestGolden writes every report of the fixture database as text and as
 // JSON and compares them with testdata/*.golden.
@@ -94,8 +73,8 @@ func TestGolden(t *testing.T) {
 			if err := tc.json(&js); err != nil {
 				t.Fatalf("WriteJSON = %v", err)
 			}
-			golden(t, tc.name+".txt.golden", text.Bytes())
-			golden(t, tc.name+".json.golden", js.Bytes())
+			golden.Check(t, *update, tc.name+".txt.golden", text.Bytes())
+			golden.Check(t, *update, tc.name+".json.golden", js.Bytes())
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/comfybatch/comfybatch/inspect"
+	"github.com/comfybatch/comfybatch/internal/golden"
 	"github.com/comfybatch/comfybatch/store"
 )
 
@@ -48,8 +49,8 @@ func TestGoldenRunning(t *testing.T) {
 			if err := tc.json(&js); err != nil {
 				t.Fatalf("WriteJSON = %v", err)
 			}
-			golden(t, tc.name+".txt.golden", text.Bytes())
-			golden(t, tc.name+".json.golden", js.Bytes())
+			golden.Check(t, *update, tc.name+".txt.golden", text.Bytes())
+			golden.Check(t, *update, tc.name+".json.golden", js.Bytes())
 		})
 	}
 }

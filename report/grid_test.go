@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/comfybatch/comfybatch"
+	"github.com/comfybatch/comfybatch/internal/golden"
 	"github.com/comfybatch/comfybatch/report"
 	"github.com/comfybatch/comfybatch/report/reporttest"
 )
@@ -141,28 +142,7 @@ func TestGridLabelsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "grid_labels.golden", labels)
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
+	golden.Check(t, *update, "grid_labels.golden", []byte(labels))
 }
 
 func toRGBA(c color.Color) color.RGBA { return color.RGBAModel.Convert(c).(color.RGBA) }
