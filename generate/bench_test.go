@@ -132,11 +132,11 @@ func benchUtilization(b *testing.B, per int) {
 				exec = append(exec, d/time.Duration(ran))
 			}
 		}
-		optMs, optBusy := optimalSchedule(n, exec)
+		optSpan, optBusy := optimalSchedule(n, exec)
 		util += busy.Seconds() / (float64(len(speeds)) * ms.Seconds())
 		simUtil += (busy1 - busy0).Seconds() / (float64(len(speeds)) * ms.Seconds())
-		optUtil += optBusy.Seconds() / (float64(len(speeds)) * optMs.Seconds())
-		vsOpt += ms.Seconds() / optMs.Seconds()
+		optUtil += optBusy.Seconds() / (float64(len(speeds)) * optSpan.Seconds())
+		vsOpt += ms.Seconds() / optSpan.Seconds()
 		makespan += ms.Seconds()
 
 		if per == 60 {
