@@ -19,6 +19,7 @@ type nodeInfo struct {
 		Optional map[string]json.RawMessage `json:"optional"`
 		Hidden   map[string]json.RawMessage `json:"hidden"`
 	} `json:"input"`
+	OutputNode bool `json:"output_node"`
 }
 
 func (ni *nodeInfo) spec(input string) (json.RawMessage, bool) {
@@ -98,14 +99,19 @@ func (m *Manifest) checkInstance(inst string, infos map[string]json.RawMessage, 
 	for _, b := range m.bindings {
 		bound[b.node.id+"\x00"+b.input] = b
 	}
+	outputs, missing := 0, 0
 	for _, id := range m.wf.ids {
 		n := m.wf.nodes[id]
 		raw, ok := infos[n.class]
 		var info nodeInfo
 		if !ok || json.Unmarshal(raw, &info) != nil {
+			missing++
 			add(inst, issue{file: m.wf.file, line: m.wf.lines[id],
 				msg: fmt.Sprintf("%s: class %s is not installed on %%s%s", escape(n.String()), escape(n.class), escape(didYouMean(n.class, sortedKeys(infos))))})
 			continue
+		}
+		if info.OutputNode {
+			outputs++
 		}
 		for _, in := range n.inputNames() {
 			spec, ok := info.spec(in)
@@ -134,6 +140,11 @@ func (m *Manifest) checkInstance(inst string, infos map[string]json.RawMessage, 
 					msg: fmt.Sprintf("%s lacks input %q, which %s on %%s requires", escape(n.String()), escape(req), escape(n.class))})
 			}
 		}
+	}
+	if outputs == 0 && missing == 0 {
+		// ComfyUI refuses such a prompt (prompt_no_outputs).
+		add(inst, issue{file: m.wf.file,
+			msg: "no node of the workflow is an output node on %s (output_node in /object_info); add a SaveImage node"})
 	}
 }
 

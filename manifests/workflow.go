@@ -189,7 +189,18 @@ func parseWorkflow(file string, data []byte, p *problems) *workflow {
 		}
 	}
 	if !hasOutput {
-		p.in(file, 0, 0, "the workflow has no output node (one of %s); comfybatch collects the images output nodes save", strings.Join(outputClasses, ", "))
+		// Node packs bring their own save nodes ("Image Save",
+		// "SaveImageExtended"); their output_node flag is only known
+		// online, so offline a class named like a save or preview node
+		// is taken for one (ValidateOnline checks the flag).
+		for _, n := range w.nodes {
+			if l := strings.ToLower(n.class); strings.Contains(l, "save") || strings.Contains(l, "preview") {
+				hasOutput = true
+			}
+		}
+	}
+	if !hasOutput {
+		p.in(file, 0, 0, "the workflow has no output node (one of %s, or a node pack's node whose class name contains Save or Preview); comfybatch collects the images output nodes save", strings.Join(outputClasses, ", "))
 	}
 	return w
 }
