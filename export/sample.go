@@ -108,7 +108,7 @@ func sample(run report.Run, g report.Group, slug string, c comfybatch.Scored, ra
 		s.Params[p.Name] = p.Value
 	}
 	if v, ok := job.Param(promptParam); ok {
-		s.Prompt = report.FormatValue(v)
+		s.Prompt = comfybatch.FormatValue(v)
 	}
 	for _, sc := range c.Scores {
 		for m, v := range sc.Metrics {

@@ -2,34 +2,20 @@ package inspect
 
 import (
 	"cmp"
-	"fmt"
 	"math"
 	"math/big"
-	"strconv"
 	"strings"
+
+	"github.com/comfybatch/comfybatch"
 )
 
-// FormatValue writes a parameter value as people read it: integers with
-// every digit, floats in the shortest form that reads back the same,
-// strings as they are, and "-" for a missing value (nil).
+// FormatValue writes a parameter value as comfybatch.FormatValue does,
+// with "-" for a missing value (nil) so that table columns stay filled.
 func FormatValue(v any) string {
-	switch x := v.(type) {
-	case nil:
+	if v == nil {
 		return "-"
-	case string:
-		return x
-	case bool:
-		return strconv.FormatBool(x)
-	case int:
-		return strconv.Itoa(x)
-	case int64:
-		return strconv.FormatInt(x, 10)
-	case uint64:
-		return strconv.FormatUint(x, 10)
-	case float64:
-		return strconv.FormatFloat(x, 'g', -1, 64)
 	}
-	return fmt.Sprint(v)
+	return comfybatch.FormatValue(v)
 }
 
 // valueClass orders the kinds of value: numbers, then booleans, then

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"html/template"
 	"time"
+
+	"github.com/comfybatch/comfybatch"
 )
 
 // templateFuncs returns the helpers the report template formats numbers with.
@@ -19,7 +21,7 @@ func templateFuncs() template.FuncMap {
 			}
 			return d.Round(100 * time.Millisecond).String()
 		},
-		"fmtv":  FormatValue,
+		"fmtv":  comfybatch.FormatValue,
 		"money": func(f float64) string { return fmt.Sprintf("$%.4f", f) },
 		"score": func(f float64) string { return fmt.Sprintf("%.3f", f) },
 		"when": func(t time.Time) string {

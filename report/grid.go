@@ -140,7 +140,7 @@ func planGrid(run Run, opts GridOptions, face pen) (*gridPlan, error) {
 					continue
 				}
 			}
-			e := entry{FormatValue(xv), FormatValue(yv), c, g.Name, g.NearDuplicates}
+			e := entry{comfybatch.FormatValue(xv), comfybatch.FormatValue(yv), c, g.Name, g.NearDuplicates}
 			xset[e.x], yset[e.y] = true, true
 			entries = append(entries, e)
 		}

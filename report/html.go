@@ -198,7 +198,7 @@ func buildPage(ctx context.Context, run Run, opts HTMLOptions) (page, error) {
 				gv.Selected++
 			}
 			for _, pr := range c.Candidate.Job.Params {
-				cd.Params = append(cd.Params, kv{pr.Name, FormatValue(pr.Value)})
+				cd.Params = append(cd.Params, kv{pr.Name, comfybatch.FormatValue(pr.Value)})
 			}
 			cd.Metrics = metrics(c)
 			dupOf, dup := g.NearDuplicates[c.Candidate.Job.Key]

@@ -1,30 +1,9 @@
 package report
 
 import (
-	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 )
-
-// FormatValue renders a parameter value the way people read it: integers
-// exactly (seeds above 2^53 included), floats in their shortest form,
-// strings as they are.
-func FormatValue(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case float64:
-		return strconv.FormatFloat(x, 'g', -1, 64)
-	case float32:
-		return strconv.FormatFloat(float64(x), 'g', -1, 32)
-	case json.Number:
-		return x.String()
-	}
-	return fmt.Sprint(v)
-}
 
 // NaturalLess orders axis values: when both parse as numbers they compare
 // numerically, otherwise runs of digits inside the strings compare by

@@ -1,7 +1,6 @@
 package report_test
 
 import (
-	"encoding/json"
 	"slices"
 	"sort"
 	"testing"
@@ -22,26 +21,6 @@ func TestNaturalLess(t *testing.T) {
 		sort.SliceStable(got, func(i, j int) bool { return report.NaturalLess(got[i], got[j]) })
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("sorted %v = %v, want %v", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestFormatValue(t *testing.T) {
-	for _, tc := range []struct {
-		in   any
-		want string
-	}{
-		{uint64(18446744073709551615), "18446744073709551615"},
-		{int64(-3), "-3"},
-		{7.5, "7.5"},
-		{1e21, "1e+21"},
-		{true, "true"},
-		{"euler", "euler"},
-		{json.Number("9007199254740993"), "9007199254740993"},
-		{nil, ""},
-	} {
-		if got := report.FormatValue(tc.in); got != tc.want {
-			t.Errorf("FormatValue(%#v) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
