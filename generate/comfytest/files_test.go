@@ -455,7 +455,7 @@ func TestRenderCacheChangesNothingButCPU(t *testing.T) {
 	if cached.hits != 1 {
 		t.Errorf("cache hits = %d, want 1 (the second seed 5; the third was evicted by 6 and 7)", cached.hits)
 	}
-	if len(cached.byKey) != 2 || len(cached.idat) != 2 || len(cached.keyOf) != 2 {
-		t.Errorf("cache holds %d images, %d compressed, %d keys; want 2 each", len(cached.byKey), len(cached.idat), len(cached.keyOf))
+	if len(cached.byKey) != 2 || len(cached.byImage) != 2 || len(cached.order) != 2 {
+		t.Errorf("cache holds %d images by key, %d by image, %d in order; want 2 each", len(cached.byKey), len(cached.byImage), len(cached.order))
 	}
 }
