@@ -43,10 +43,18 @@ func (n *node) String() string {
 // inputNames returns the node's input names, sorted.
 func (n *node) inputNames() []string { return slices.Sorted(maps.Keys(n.inputs)) }
 
-// outputClasses are the node classes known, offline, to produce images
-// that the engine collects. Online validation also accepts any class
-// whose /object_info says output_node.
+// outputClasses are ComfyUI's own node classes that produce images the
+// engine collects, named in messages.
 var outputClasses = []string{"PreviewImage", "SaveAnimatedPNG", "SaveAnimatedWEBP", "SaveImage", "SaveImageWebsocket"}
+
+// isOutputClass tells offline whether a class saves or previews images:
+// its name says Save or Preview, which covers outputClasses and node
+// packs' own save nodes ("Image Save", "SaveImageExtended"), whose
+// output_node flag only /object_info knows (ValidateOnline checks it).
+func isOutputClass(class string) bool {
+	l := strings.ToLower(class)
+	return strings.Contains(l, "save") || strings.Contains(l, "preview")
+}
 
 // kind is the JSON type of an input's literal value in the workflow.
 type kind int
@@ -181,22 +189,9 @@ func parseWorkflow(file string, data []byte, p *problems) *workflow {
 	hasOutput := false
 	for _, id := range w.ids {
 		n := w.nodes[id]
-		if slices.Contains(outputClasses, n.class) {
-			hasOutput = true
-		}
+		hasOutput = hasOutput || isOutputClass(n.class)
 		for _, name := range n.inputNames() {
 			w.checkLink(n, name, p)
-		}
-	}
-	if !hasOutput {
-		// Node packs bring their own save nodes ("Image Save",
-		// "SaveImageExtended"); their output_node flag is only known
-		// online, so offline a class named like a save or preview node
-		// is taken for one (ValidateOnline checks the flag).
-		for _, n := range w.nodes {
-			if l := strings.ToLower(n.class); strings.Contains(l, "save") || strings.Contains(l, "preview") {
-				hasOutput = true
-			}
 		}
 	}
 	if !hasOutput {
