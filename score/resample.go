@@ -48,27 +48,21 @@ func newAxisWeights(n, m int) axisWeights {
 	return aw
 }
 
-// areaLuma reduces img's Rec.601 luma to dw×dh (each no larger than the
-// source; a smaller source is first enlarged with a box filter) by area
-// averaging, reading the source once, one row at a time.
-// Averaging luma equals averaging the channels and then taking luma, since
-// luma is linear in them.
-func areaLuma(img image.Image, dw, dh int) lumaPlane {
-	if b := img.Bounds(); b.Dx() < dw || b.Dy() < dh {
-		img = imaging.Resize(img, max(b.Dx(), dw), max(b.Dy(), dh), imaging.Box)
-	}
-	lr := newLumaRows(img)
-	xs, ys := newAxisWeights(lr.w, dw), newAxisWeights(lr.h, dh)
-	// For each source row, the destination rows it feeds and with what
-	// weight. A source row overlaps at most two destination rows, as a
-	// destination row is at least one source row tall; the third slot
-	// absorbs a sliver left by rounding.
-	type rowTarget struct {
-		d [3]int
-		w [3]float32
-		n int
-	}
-	targets := make([]rowTarget, lr.h)
+// rowTarget is the one to three destination rows a source row feeds, and
+// with what weight.
+type rowTarget struct {
+	d [3]int
+	w [3]float32
+	n int
+}
+
+// newRowTargets maps each of n source rows onto the m ≤ n destination rows
+// it overlaps, with the weights of newAxisWeights. A source row overlaps
+// at most two destination rows, as a destination row is at least one
+// source row tall; the third slot absorbs a sliver left by rounding.
+func newRowTargets(n, m int) []rowTarget {
+	ys := newAxisWeights(n, m)
+	targets := make([]rowTarget, n)
 	for i, j0 := range ys.start {
 		for k, w := range ys.w[i] {
 			t := &targets[j0+k]
@@ -79,6 +73,20 @@ func areaLuma(img image.Image, dw, dh int) lumaPlane {
 			t.n++
 		}
 	}
+	return targets
+}
+
+// areaLuma reduces img's Rec.601 luma to dw×dh (each no larger than the
+// source; a smaller source is first enlarged with a box filter) by area
+// averaging, reading the source once, one row at a time.
+// Averaging luma equals averaging the channels and then taking luma, since
+// luma is linear in them.
+func areaLuma(img image.Image, dw, dh int) lumaPlane {
+	if b := img.Bounds(); b.Dx() < dw || b.Dy() < dh {
+		img = imaging.Resize(img, max(b.Dx(), dw), max(b.Dy(), dh), imaging.Box)
+	}
+	lr := newLumaRows(img)
+	xs, targets := newAxisWeights(lr.w, dw), newRowTargets(lr.h, dh)
 	out := lumaPlane{w: dw, h: dh, pix: make([]float32, dw*dh)}
 	src := make([]int32, lr.w)
 	hrow := make([]float32, dw)

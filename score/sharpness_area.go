@@ -146,27 +146,7 @@ func addBlockSums(acc []uint32, src []byte, f int) {
 // reduceAreas is the general area reduction, with the fractional weights
 // of newAxisWeights in float32.
 func reduceAreas(w, h int, row lumaRowFunc, dw, dh int) [][]byte {
-	xs, ys := newAxisWeights(w, dw), newAxisWeights(h, dh)
-	// For each source row, the output rows it feeds and with what weight.
-	// A source row overlaps at most two output rows, as an output row is
-	// at least one source row tall; the third slot absorbs a sliver left
-	// by rounding.
-	type rowTarget struct {
-		d [3]int
-		w [3]float32
-		n int
-	}
-	targets := make([]rowTarget, h)
-	for i, j0 := range ys.start {
-		for k, wt := range ys.w[i] {
-			t := &targets[j0+k]
-			if wt == 0 || t.n == len(t.d) {
-				continue
-			}
-			t.d[t.n], t.w[t.n] = i, wt
-			t.n++
-		}
-	}
+	xs, targets := newAxisWeights(w, dw), newRowTargets(h, dh)
 	plane := make([]float32, dw*dh)
 	src := make([]byte, 2*w)
 	hrow := make([]float32, dw)
