@@ -64,11 +64,15 @@ func openRunRoot(run Run) (*os.Root, error) {
 	return root, nil
 }
 
+// tempPrefix starts the name of every temporary file the store writes;
+// Tidy removes what a killed process left under it.
+const tempPrefix = ".tmp-"
+
 // tempName returns an unused-looking name for a temporary file in dir.
 func tempName(dir string) string {
 	var b [8]byte
 	rand.Read(b[:])
-	return path.Join(dir, ".tmp-"+hex.EncodeToString(b[:]))
+	return path.Join(dir, tempPrefix+hex.EncodeToString(b[:]))
 }
 
 // writeAtomic copies r to a temporary file in dir, fsyncs it, renames it

@@ -24,15 +24,14 @@ func (s *Store) Tidy(ctx context.Context, run Run) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("tidy run %d: %w", run.ID, err)
 	}
+	defer rows.Close()
 	for rows.Next() {
 		var p string
 		if err := rows.Scan(&p); err != nil {
-			rows.Close()
 			return 0, fmt.Errorf("tidy run %d: %w", run.ID, err)
 		}
 		known[path.Clean(p)] = true
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("tidy run %d: %w", run.ID, err)
 	}
@@ -49,7 +48,7 @@ func (s *Store) Tidy(ctx context.Context, run Run) (int, error) {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		temp := strings.HasPrefix(d.Name(), ".tmp-")
+		temp := strings.HasPrefix(d.Name(), tempPrefix)
 		orphan := strings.HasPrefix(p, "images/") && !known[p]
 		if !temp && !orphan {
 			return nil
