@@ -204,7 +204,7 @@ func (in *instance) dispatch(m Message) {
 	in.mu.Lock()
 	ch := in.waiters[m.PromptID]
 	if fl := in.flights[m.PromptID]; fl != nil && m.Type == "execution_start" {
-		fl.started, fl.startAt = true, time.Now() // running prompts are never stolen
+		fl.startAt = time.Now() // running prompts are never stolen
 	}
 	in.mu.Unlock()
 	if ch == nil {

@@ -33,12 +33,15 @@ type flight struct {
 	js       *jobState
 	a        Attempt
 	seq      uint64    // submission order on the instance
-	started  bool      // execution_start seen or found running: never stolen
-	startAt  time.Time // when execution_start was seen (zero if it was not)
+	startAt  time.Time // when execution_start was seen or it was found running; zero before
 	tried    bool      // a steal was attempted: never again
 	stealing bool      // a steal is in progress: the prompt may vanish from the queue
 	stolen   bool      // deleted from the queue; the victim's attempt ends with errStolen
 }
+
+// started reports whether the prompt is known to have started: it is
+// never stolen.
+func (fl *flight) started() bool { return !fl.startAt.IsZero() }
 
 // addFlight makes an accepted prompt of a Run attempt visible to stealing.
 func (in *instance) addFlight(js *jobState, a Attempt) {
@@ -97,7 +100,7 @@ func (f *Fleet) execEstimates(now time.Time) map[*instance]time.Duration {
 		in.mu.Lock()
 		d := in.exec
 		for _, fl := range in.flights {
-			if !fl.startAt.IsZero() {
+			if fl.started() {
 				running[in] = max(running[in], now.Sub(fl.startAt))
 			}
 		}
@@ -156,7 +159,7 @@ func (rs *runState) claimStealLocked(thief *instance, now time.Time) (*instance,
 		}
 		v.mu.Lock()
 		for _, fl := range v.flights {
-			if fl.started || fl.tried || fl.stealing || fl.stolen || fl.js.steals > 0 {
+			if fl.started() || fl.tried || fl.stealing || fl.stolen || fl.js.steals > 0 {
 				continue
 			}
 			// Submission order approximates the server's queue order (two
@@ -164,7 +167,7 @@ func (rs *runState) claimStealLocked(thief *instance, now time.Time) (*instance,
 			// ahead of a pending one.
 			ahead := 0
 			for _, o := range v.flights {
-				if o != fl && !o.stolen && (o.started || o.seq < fl.seq) {
+				if o != fl && !o.stolen && (o.started() || o.seq < fl.seq) {
 					ahead++
 				}
 			}
@@ -186,7 +189,7 @@ func (rs *runState) claimStealLocked(thief *instance, now time.Time) (*instance,
 	}
 	best.v.mu.Lock()
 	defer best.v.mu.Unlock()
-	if best.v.flights[best.fl.a.PromptID] != best.fl || best.fl.started || best.fl.stealing || best.fl.tried {
+	if best.v.flights[best.fl.a.PromptID] != best.fl || best.fl.started() || best.fl.stealing || best.fl.tried {
 		return nil, nil // settled or started meanwhile; the caller looks again
 	}
 	best.fl.stealing = true
@@ -207,8 +210,8 @@ func (rs *runState) steal(ctx context.Context, thief, v *instance, fl *flight) b
 		ok = err == nil && !q.Has(pid)
 		if err == nil && q.IsRunning(pid) {
 			v.mu.Lock()
-			if !fl.started {
-				fl.started, fl.startAt = true, time.Now() // it started by now at the latest
+			if !fl.started() {
+				fl.startAt = time.Now() // it started by now at the latest
 			}
 			v.mu.Unlock()
 		}
@@ -281,7 +284,7 @@ func (rs *runState) leaveToFasterLocked(in *instance, now time.Time) time.Durati
 		for _, fl := range o.flights {
 			switch {
 			case fl.stolen:
-			case !fl.startAt.IsZero():
+			case fl.started():
 				avail += max(est[o]-now.Sub(fl.startAt), 0)
 			default:
 				avail += est[o]

@@ -137,7 +137,7 @@ func TestStealOnlyPendingPrompts(t *testing.T) {
 		t.Errorf("steal of a queued prompt failed")
 	}
 	victim.mu.Lock()
-	if running.stolen || !running.tried || !running.started || running.stealing {
+	if running.stolen || !running.tried || !running.started() || running.stealing {
 		t.Errorf("running prompt after the steal: %+v, want tried and started, not stolen", *running)
 	}
 	if !queued.stolen || !queued.tried || queued.stealing || victim.st.Stolen != 1 {
