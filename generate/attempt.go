@@ -287,13 +287,13 @@ func (in *instance) collect(ctx context.Context, job comfybatch.Job, a Attempt, 
 		}
 	}
 	in.mu.Lock()
-	if finished.After(started) {
-		in.st.Busy += finished.Sub(started)
+	if d := finished.Sub(started); d > 0 {
+		in.st.Busy += d
+		if !queued.IsZero() {
+			in.observeExecLocked(d) // adopted prompts' times are not this run's
+		}
 	}
 	in.mu.Unlock()
-	if finished.After(started) && !queued.IsZero() {
-		in.observeExec(finished.Sub(started)) // adopted prompts' times are not this run's
-	}
 	if err := h.Err(); err != nil {
 		if isOOM(err) {
 			// Out of memory: unload models before the next prompt (§8).

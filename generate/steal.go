@@ -68,19 +68,15 @@ func (in *instance) stealState(pid string) (stealing, stolen bool) {
 	return false, false
 }
 
-// observeExec feeds the instance's execution-time estimate (a moving
-// average over recent prompts, so a model load does not dominate).
-func (in *instance) observeExec(d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	in.mu.Lock()
+// observeExecLocked feeds the instance's execution-time estimate with a
+// positive d (a moving average over recent prompts, so a model load does
+// not dominate). in.mu must be held.
+func (in *instance) observeExecLocked(d time.Duration) {
 	if in.exec == 0 {
 		in.exec = d
 	} else {
 		in.exec += (d - in.exec) / 4
 	}
-	in.mu.Unlock()
 }
 
 // execEstimates returns each instance's expected execution time. An
