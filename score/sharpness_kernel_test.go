@@ -65,8 +65,8 @@ func TestSharpnessExtremes(t *testing.T) {
 	}
 }
 
-// A row wider than the kernel's flush interval (32768 four-pixel steps)
-// must not overflow the packed row sum.
+// A row of over 2¹⁸ pixels, alternating black and white in threes: the
+// kernel's sums over it stay exact.
 func TestSharpnessWideRow(t *testing.T) {
 	img := image.NewGray(image.Rect(0, 0, 8*32768+21, 3))
 	for i := range img.Pix {
