@@ -267,8 +267,8 @@ func (rs *runState) leaveToFasterLocked(in *instance, now time.Time) time.Durati
 		return 0
 	}
 	type slot struct {
-		in    *instance
-		avail time.Duration // until its prompts of ours are done
+		in  *instance
+		end time.Duration // until it would finish one more job, after its prompts of ours
 	}
 	var slots []slot
 	for _, o := range rs.f.insts {
@@ -287,20 +287,19 @@ func (rs *runState) leaveToFasterLocked(in *instance, now time.Time) time.Durati
 			}
 		}
 		o.mu.Unlock()
-		slots = append(slots, slot{o, avail})
+		slots = append(slots, slot{o, avail + est[o]})
 	}
 	for range r {
-		best := -1
+		best := &slots[0]
 		for i, s := range slots {
-			end := s.avail + est[s.in]
-			if best < 0 || end < slots[best].avail+est[slots[best].in] || (end == slots[best].avail+est[slots[best].in] && s.in == in) {
-				best = i
+			if s.end < best.end || (s.end == best.end && s.in == in) {
+				best = &slots[i]
 			}
 		}
-		if slots[best].in == in {
+		if best.in == in {
 			return 0
 		}
-		slots[best].avail += est[slots[best].in]
+		best.end += est[best.in]
 	}
 	return max(est[in]/4, time.Millisecond)
 }
