@@ -301,4 +301,9 @@ func TestSharpnessYCbCrUsesLumaPlane(t *testing.T) {
 	if math.Abs(got-want) > 0.02*want {
 		t.Errorf("YCbCr laplacian_var = %g, reference from RGB %g; want within 2%%", got, want)
 	}
+	// Exactly the Y plane's value, not luma recomputed from RGB.
+	yPlane := &image.Gray{Pix: ycc.Y, Stride: ycc.YStride, Rect: ycc.Rect}
+	if y := sharpnessOf(t, &Sharpness{}, yPlane); got != y {
+		t.Errorf("YCbCr laplacian_var = %g, of its Y plane %g; want equal", got, y)
+	}
 }
