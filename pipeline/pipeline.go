@@ -256,10 +256,14 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 
 // openRun finds the run to continue, or creates a new one.
 func openRun(ctx context.Context, st *store.Store, m *manifests.Manifest, opts Options) (store.Run, bool, error) {
-	prev, ok, err := st.LatestRun(ctx, m.Path)
+	var prev store.Run
+	var ok bool
+	var err error
 	if opts.RunID != 0 {
 		prev, err = st.Run(ctx, opts.RunID)
 		ok = err == nil
+	} else {
+		prev, ok, err = st.LatestRun(ctx, m.Path)
 	}
 	if err != nil {
 		return store.Run{}, false, fmt.Errorf("look up earlier runs: %w", err)
