@@ -329,41 +329,25 @@ func decodeBlock(in []byte, pos int, bits uint64, nb uint, out []byte, op int, t
 			if uint(op+1) >= uint(len(out)) {
 				goto lastLiteral
 			}
-			bits >>= e & 63
-			nb -= uint(e & 63)
-			out[op] = byte(e >> 8)
-			out[op+1] = byte(e >> 16)
-			op += 1 + int(e>>30&1)
+			bits, nb, op = putLiterals(out, op, bits, nb, e)
 			e = t.lit[bits&litRootMask]
 			if int32(e) < 0 {
 				if uint(op+1) >= uint(len(out)) {
 					goto lastLiteral
 				}
-				bits >>= e & 63
-				nb -= uint(e & 63)
-				out[op] = byte(e >> 8)
-				out[op+1] = byte(e >> 16)
-				op += 1 + int(e>>30&1)
+				bits, nb, op = putLiterals(out, op, bits, nb, e)
 				e = t.lit[bits&litRootMask]
 				if int32(e) < 0 {
 					if uint(op+1) >= uint(len(out)) {
 						goto lastLiteral
 					}
-					bits >>= e & 63
-					nb -= uint(e & 63)
-					out[op] = byte(e >> 8)
-					out[op+1] = byte(e >> 16)
-					op += 1 + int(e>>30&1)
+					bits, nb, op = putLiterals(out, op, bits, nb, e)
 					e = t.lit[bits&litRootMask]
 					if int32(e) < 0 {
 						if uint(op+1) >= uint(len(out)) {
 							goto lastLiteral
 						}
-						bits >>= e & 63
-						nb -= uint(e & 63)
-						out[op] = byte(e >> 8)
-						out[op+1] = byte(e >> 16)
-						op += 1 + int(e>>30&1)
+						bits, nb, op = putLiterals(out, op, bits, nb, e)
 						continue
 					}
 				}
@@ -455,6 +439,15 @@ func decodeBlock(in []byte, pos int, bits uint64, nb uint, out []byte, op int, t
 		out[op] = byte(e >> 8)
 		op++
 	}
+}
+
+// putLiterals consumes e, an entry of one or two literals, and stores
+// both of its bytes at out[op:], advancing op by the number of literals;
+// the caller has checked that op+1 is within out.
+func putLiterals(out []byte, op int, bits uint64, nb uint, e uint32) (uint64, uint, int) {
+	out[op] = byte(e >> 8)
+	out[op+1] = byte(e >> 16)
+	return bits >> (e & 63), nb - uint(e&63), op + 1 + int(e>>30&1)
 }
 
 // copyMatch copies length bytes from dist bytes back in out to out[op:];
