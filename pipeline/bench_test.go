@@ -49,9 +49,10 @@ func serveBenchSim() int {
 }
 
 // startBenchSim runs the simulated fleet in a child process, so this
-// process's CPU time is the coordinator's alone.
+// process's CPU time is the coordinator's alone. The child exits when its
+// stdin closes: at cleanup, or when this process dies.
 func startBenchSim(b *testing.B) []string {
-	cmd := exec.CommandContext(b.Context(), os.Args[0])
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), benchSimEnv+"=1")
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
