@@ -223,3 +223,23 @@ func TestRetryBackoffDelaysTheNextPick(t *testing.T) {
 		}
 	})
 }
+
+// TestPickBreadthFirst: an instance that already has a prompt in flight
+// leaves the job to an idle instance that may run it, and takes it when
+// no such instance is idle.
+func TestPickBreadthFirst(t *testing.T) {
+	rs := newTestRun(t, Options{}, Instance{Name: "gpu0", URL: "http://a"}, Instance{Name: "gpu1", URL: "http://b"})
+	gpu0, gpu1 := rs.f.insts[0], rs.f.insts[1]
+	rs.pending = affJobs("A")
+	rs.busy[gpu0] = 1
+	if js := rs.pickLocked(gpu0, time.Now()); js != nil {
+		t.Fatalf("busy gpu0 took %s while gpu1 is idle, want nothing", js.task.Job.Key)
+	}
+	if len(rs.pending) != 1 {
+		t.Fatalf("%d pending after a declined pick, want 1", len(rs.pending))
+	}
+	rs.busy[gpu1] = 1
+	if js := rs.pickLocked(gpu0, time.Now()); js == nil {
+		t.Fatal("gpu0 took nothing with every instance busy, want the job")
+	}
+}
