@@ -129,17 +129,15 @@ func buildTable(table []uint32, rootBits uint, lengths []uint8, alphabet int) bo
 			return true
 		}
 	}
-	if maxLen > int(rootBits) && alphabet == alphaCL {
-		return false // cannot happen: code length codes are 3 bits long
-	}
 
 	// First canonical code of each length (RFC 1951 section 3.2.2).
-	var next [maxCodeLen + 1]int
+	var first [maxCodeLen + 1]int
 	code := 0
 	for n := 1; n <= maxCodeLen; n++ {
 		code = (code + count[n-1]) << 1
-		next[n] = code
+		first[n] = code
 	}
+	next := first
 
 	// Short codes go straight into the root, repeated for every value of
 	// the bits beyond them. Long codes first record, per root prefix, the
@@ -173,7 +171,7 @@ func buildTable(table []uint32, rootBits uint, lengths []uint8, alphabet int) bo
 			subLen[p] = uint8(n)
 		}
 	}
-	if np > 0 && !fillSubtables(table, rootBits, lengths, alphabet, &subLen, prefixes[:np], count) {
+	if np > 0 && !fillSubtables(table, rootBits, lengths, alphabet, &subLen, prefixes[:np], first) {
 		return false
 	}
 	if alphabet == alphaLit {
@@ -184,11 +182,12 @@ func buildTable(table []uint32, rootBits uint, lengths []uint8, alphabet int) bo
 
 // fillSubtables lays out the subtables of the codes longer than rootBits
 // after the root, points the root at them and fills them. subLen holds
-// the longest code under each of the root prefixes listed in prefixes;
-// the tables' sizes guarantee room for the subtables of any complete code,
-// but it checks anyway and reports false rather than overrun.
+// the longest code under each of the root prefixes listed in prefixes, and
+// first the first canonical code of each length. The tables' sizes
+// guarantee room for the subtables of any complete code, but it checks
+// anyway and reports false rather than overrun.
 func fillSubtables(table []uint32, rootBits uint, lengths []uint8, alphabet int,
-	subLen *[1 << litRootBits]uint8, prefixes []uint16, count [maxCodeLen + 1]int) bool {
+	subLen *[1 << litRootBits]uint8, prefixes []uint16, first [maxCodeLen + 1]int) bool {
 	rootSize := 1 << rootBits
 	root := table[:rootSize]
 
@@ -203,14 +202,9 @@ func fillSubtables(table []uint32, rootBits uint, lengths []uint8, alphabet int,
 		off += 1 << w
 	}
 
-	// Fill the subtables: a second pass over the symbols recomputes the
-	// same canonical codes.
-	var next [maxCodeLen + 1]int
-	code := 0
-	for n := 1; n <= maxCodeLen; n++ {
-		code = (code + count[n-1]) << 1
-		next[n] = code
-	}
+	// Fill the subtables: a second pass over the symbols assigns the
+	// same canonical codes again.
+	next := first
 	for sym, n8 := range lengths {
 		n := int(n8)
 		if n == 0 {
