@@ -110,12 +110,7 @@ func unfilterRGB(ft byte, dst, cur, prev []byte) bool {
 	cur = cur[:3*w]
 	dst = dst[:4*w]
 	if prev == nil {
-		switch ft {
-		case ftUp:
-			ft = ftNone
-		case ftPaeth:
-			ft = ftSub // the predictor of a zero row above is the left pixel
-		case ftAverage:
+		if ft = firstRowFilter(ft); ft == ftAverage {
 			rgbAverageFirst(dst, cur)
 			return true
 		}
@@ -225,14 +220,7 @@ func expandGrayAlpha(dst, src []byte) {
 // zeros). It reports false for an unknown filter type.
 func unfilter(ft byte, dst, cur, prev []byte, bpp int) bool {
 	if prev == nil {
-		// With a zero row above, Up is None, and Paeth always predicts
-		// the left byte, which is Sub.
-		switch ft {
-		case ftUp:
-			ft = ftNone
-		case ftPaeth:
-			ft = ftSub
-		}
+		ft = firstRowFilter(ft)
 	}
 	switch ft {
 	case ftNone:
@@ -253,6 +241,19 @@ func unfilter(ft byte, dst, cur, prev []byte, bpp int) bool {
 		return false
 	}
 	return true
+}
+
+// firstRowFilter returns the filter type that reverses ft on the first
+// row, whose predecessor counts as zeros: with a zero row above, Up is
+// None, and Paeth always predicts the left byte, which is Sub.
+func firstRowFilter(ft byte) byte {
+	switch ft {
+	case ftUp:
+		return ftNone
+	case ftPaeth:
+		return ftSub
+	}
+	return ft
 }
 
 // addBytes adds the eight bytes of x and y lane by lane, modulo 256.
