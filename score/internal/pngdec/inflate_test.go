@@ -651,41 +651,32 @@ func edgeStreams() []edgeStream {
 		lit.put(w, 256)
 		add("dynamic 15-bit codes, far distance", false, w) // distance 129 > output
 
-		w = &bitWriter{}
-		w.dynamic(true, 286, 30, plainCL(ll, dl))
-		for range 200 {
-			for _, s := range syms {
-				if s < 256 {
-					lit.put(w, s)
+		// The literals repeated, then matches at distances 134 and 24577:
+		// the second reaches before the start after 200 repeats (2600
+		// bytes), not after 2000.
+		for _, c := range []struct {
+			name  string
+			reps  int
+			valid bool
+		}{{"dynamic 15-bit codes", 200, false}, {"dynamic 15-bit codes, max distance", 2000, true}} {
+			w = &bitWriter{}
+			w.dynamic(true, 286, 30, plainCL(ll, dl))
+			for range c.reps {
+				for _, s := range syms {
+					if s < 256 {
+						lit.put(w, s)
+					}
 				}
 			}
+			lit.put(w, 285)
+			dist.put(w, 14)
+			w.bits(5, 6)
+			lit.put(w, 285)
+			dist.put(w, 29)
+			w.bits(0, 13)
+			lit.put(w, 256)
+			add(c.name, c.valid, w)
 		}
-		lit.put(w, 285)
-		dist.put(w, 14)
-		w.bits(5, 6)
-		lit.put(w, 285)
-		dist.put(w, 29)
-		w.bits(0, 13)
-		lit.put(w, 256)
-		add("dynamic 15-bit codes", false, w) // distance 24577 > output 2800+
-
-		w = &bitWriter{}
-		w.dynamic(true, 286, 30, plainCL(ll, dl))
-		for range 2000 {
-			for _, s := range syms {
-				if s < 256 {
-					lit.put(w, s)
-				}
-			}
-		}
-		lit.put(w, 285)
-		dist.put(w, 14)
-		w.bits(5, 6)
-		lit.put(w, 285)
-		dist.put(w, 29)
-		w.bits(0, 13)
-		lit.put(w, 256)
-		add("dynamic 15-bit codes, max distance", true, w)
 	}
 	return cases
 }
