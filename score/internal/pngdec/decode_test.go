@@ -258,7 +258,6 @@ func corruptCRC(data []byte, p int) []byte {
 // TestZlibWrapper covers the zlib header, preset dictionary, checksum and
 // data around the stream.
 func TestZlibWrapper(t *testing.T) {
-	pix := []byte{1, 2, 3, 4, 5, 6, 7, 8, 9}
 	var z bytes.Buffer
 	zw, _ := zlib.NewWriterLevel(&z, 6)
 	zw.Write([]byte{0, 1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9})
@@ -273,7 +272,6 @@ func TestZlibWrapper(t *testing.T) {
 		return appendChunk(out, "IEND", nil)
 	}
 	mustMatch(t, "plain", withIDAT(stream))
-	_ = pix
 
 	// An empty preset dictionary is what image/png supplies.
 	hdr := []byte{0x78, 0x20}

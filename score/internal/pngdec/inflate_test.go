@@ -290,7 +290,7 @@ func canonical(lengths []int) []uint16 {
 	return codes
 }
 
-// clCode is the code length code dynamic writes with: symbols 0-12 take
+// clLengths is the code length code dynamic writes with: symbols 0-12 take
 // four bits, 13-18 five, a complete code.
 var clLengths = []int{4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5}
 
@@ -312,8 +312,7 @@ func plainCL(lengths ...[]int) []clItem {
 }
 
 // dynamic writes a dynamic block header for nlit literal/length and ndist
-// distance codes whose lengths are coded by items, and returns the
-// literal/length and distance codes for writing the body.
+// distance codes whose lengths are coded by items.
 func (w *bitWriter) dynamic(final bool, nlit, ndist int, items []clItem) {
 	w.header(final, 2)
 	w.bits(uint64(nlit-257), 5)
@@ -346,14 +345,12 @@ func newHuff(lengths []int) huff { return huff{lengths, canonical(lengths)} }
 
 func (h huff) put(w *bitWriter, sym int) { w.code(h.codes[sym], uint(h.lengths[sym])) }
 
-// evenLengths returns n code lengths forming a complete code: mostly
-// length bits, with two longer codes to make the count work.
+// completeLengths returns n code lengths forming a complete code: with l
+// the shortest length whose 2^l codes cover n symbols, s symbols take
+// length l-1 and the rest length l, where 2s + (n-s) = 2^l.
 func completeLengths(n int) []int {
-	// Kraft: fill with the shortest length whose capacity >= n.
 	l := bits.Len(uint(n - 1))
 	ls := make([]int, n)
-	// 2^l slots; n symbols: 2^l - n symbols stay at l-... simple scheme:
-	// s symbols at length l-1 and the rest at l, with 2s + (n-s) = 2^l.
 	s := 1<<l - n
 	for i := range ls {
 		if i < s {
