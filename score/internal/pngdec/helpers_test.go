@@ -77,16 +77,7 @@ func filterRow(out []byte, ft byte, cur, prev []byte, bpp int) []byte {
 		case ftAverage:
 			pred = byte((int(a) + int(b)) / 2)
 		case ftPaeth:
-			p := int(a) + int(b) - int(c)
-			pa, pb, pc := abs(p-int(a)), abs(p-int(b)), abs(p-int(c))
-			switch {
-			case pa <= pb && pa <= pc:
-				pred = a
-			case pb <= pc:
-				pred = b
-			default:
-				pred = c
-			}
+			pred = specPaeth(a, b, c)
 		case ftNone:
 		default:
 			pred = byte(i * 7) // invalid filter: any bytes
