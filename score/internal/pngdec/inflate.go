@@ -95,7 +95,7 @@ func (f *inflater) truncated() error {
 // slowRefill is refill near and past the end of the input, a byte at a
 // time. It reports false if bits beyond the input have been consumed.
 func slowRefill(in []byte, pos int, bits uint64, nb uint) (int, uint64, uint, bool) {
-	if pos > len(in) && nb < 8*uint(pos-len(in)) {
+	if overrun(in, pos, nb) {
 		return pos, bits, nb, false
 	}
 	for nb < 56 {
@@ -124,10 +124,10 @@ func (f *inflater) refill() error {
 	return nil
 }
 
-// overrun reports whether the decoder has consumed bits past the end of
-// the input.
-func (f *inflater) overrun() bool {
-	return f.pos > len(f.in) && f.nb < 8*uint(f.pos-len(f.in))
+// overrun reports whether a decoder that has loaded in up to pos and holds
+// nb bits has consumed bits past the end of the input.
+func overrun(in []byte, pos int, nb uint) bool {
+	return pos > len(in) && nb < 8*uint(pos-len(in))
 }
 
 // take removes and returns the next n <= 32 bits; the caller has refilled.
@@ -157,7 +157,7 @@ func (f *inflater) run() error {
 		default:
 			err = f.corrupt("reserved block type")
 		}
-		if f.overrun() {
+		if overrun(f.in, f.pos, f.nb) {
 			// Whatever else is wrong, the stream ended too soon.
 			return f.truncated()
 		}
