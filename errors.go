@@ -21,6 +21,16 @@ var (
 	ErrExecution = errors.New("execution error")
 	// ErrInterrupted marks a prompt that was interrupted on the server.
 	ErrInterrupted = errors.New("interrupted")
+	// ErrOutage marks a run stopped because something it depends on
+	// (every ComfyUI instance, or a scorer) stayed unavailable past its
+	// deadline. Nothing finished is lost; rerunning the same command when
+	// the service is back finishes the work. Exit code 4.
+	ErrOutage = errors.New("outage")
+	// ErrIncomplete marks a run that did all it could but did not deliver
+	// everything: jobs failed, candidates still wait for a scorer, or a
+	// group selected fewer than its top_k. The summary says what and how
+	// to retry. Exit code 3.
+	ErrIncomplete = errors.New("incomplete")
 )
 
 // Error classes as stored and shown to people.
@@ -30,6 +40,7 @@ const (
 	ClassExecution   = "execution"
 	ClassInterrupted = "interrupted"
 	ClassCanceled    = "canceled"
+	ClassOutage      = "outage"
 	ClassOther       = "other"
 )
 
@@ -42,6 +53,8 @@ func Class(err error) string {
 		return ClassInvalid
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return ClassCanceled
+	case errors.Is(err, ErrOutage):
+		return ClassOutage
 	case errors.Is(err, ErrTransient):
 		return ClassTransient
 	case errors.Is(err, ErrExecution):

@@ -15,9 +15,11 @@ import (
 // Exit codes, documented in README.md.
 const (
 	exitOK          = 0
-	exitFailed      = 1
-	exitBadInput    = 2
-	exitInterrupted = 130
+	exitFailed      = 1   // unexpected error
+	exitBadInput    = 2   // bad input or usage; nothing was generated
+	exitIncomplete  = 3   // finished with failed jobs, unscored candidates or short groups
+	exitOutage      = 4   // stopped: every instance or a scorer stayed unavailable
+	exitInterrupted = 130 // Ctrl-C; rerun to resume
 )
 
 // version is the tool version recorded in every run.
@@ -83,6 +85,12 @@ func exitCode(ctx context.Context, err error, o IO) int {
 	case errors.Is(err, comfybatch.ErrInvalid):
 		fmt.Fprintf(o.Err, "batch: %v\n", trimKind(err))
 		return exitBadInput
+	case errors.Is(err, comfybatch.ErrOutage):
+		fmt.Fprintf(o.Err, "batch: %v\n", err)
+		return exitOutage
+	case errors.Is(err, comfybatch.ErrIncomplete):
+		fmt.Fprintf(o.Err, "batch: %v\n", err)
+		return exitIncomplete
 	}
 	fmt.Fprintf(o.Err, "batch: %v\n", err)
 	return exitFailed
