@@ -1,6 +1,7 @@
 package comfytest
 
 import (
+	"cmp"
 	"slices"
 )
 
@@ -22,6 +23,10 @@ type nodeDef struct {
 	outputs                              []string
 	outputNode                           bool
 	v3                                   bool
+	// pythonModule is object_info's python_module; "" means "nodes".
+	pythonModule string
+	// outputTooltips is object_info's output_tooltips, served only when set.
+	outputTooltips []string
 	// validateArgs are the inputs a custom validate function takes; min/max
 	// and combo checks are skipped for them (comfyui-protocol.md §2.3).
 	validateArgs []string
@@ -42,37 +47,36 @@ func fixed(opts ...string) func(*Server) []string {
 	return func(*Server) []string { return opts }
 }
 
-func samplers() []string {
-	return []string{"euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2",
-		"dpm_2", "dpm_2_ancestral", "lms", "dpm_fast", "dpm_adaptive", "dpmpp_2s_ancestral", "dpmpp_sde",
-		"dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu", "dpmpp_3m_sde", "dpmpp_3m_sde_gpu",
-		"ddpm", "lcm", "ipndm", "ipndm_v", "deis", "res_multistep", "ddim", "uni_pc", "uni_pc_bh2"}
-}
-
 func schedulers() []string {
 	return []string{"simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal",
 		"linear_quadratic", "kl_optimal"}
 }
 
 // catalogue returns the node classes of a Server, in /object_info order.
-func catalogue() []*nodeDef {
+// Classes that real servers were recorded serving (KSampler, SaveImage,
+// CheckpointLoaderSimple, EmptyImage, SeededNoiseImage) carry the recorded
+// texts; the replay test compares them.
+func catalogue(p profile) []*nodeDef {
 	model := inputSpec{name: "model", typ: "MODEL", opts: map[string]any{"tooltip": "The model used for denoising the input latent."}}
 	clip := inputSpec{name: "clip", typ: "CLIP", opts: map[string]any{"tooltip": "The CLIP model used for encoding the text."}}
+	seedMax := uint64(18446744073709551615)
 	samplerInputs := func(seedName string) []inputSpec {
 		return []inputSpec{
 			model,
-			{name: seedName, typ: "INT", opts: map[string]any{"default": 0, "min": 0, "max": uint64(18446744073709551615), "control_after_generate": true, "tooltip": "The random seed used for creating the noise."}},
+			{name: seedName, typ: "INT", opts: map[string]any{"default": 0, "min": 0, "max": seedMax, "control_after_generate": true, "tooltip": "The random seed used for creating the noise."}},
 			{name: "steps", typ: "INT", opts: map[string]any{"default": 20, "min": 1, "max": 10000, "tooltip": "The number of steps used in the denoising process."}},
-			{name: "cfg", typ: "FLOAT", opts: map[string]any{"default": 8.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01}},
-			{name: "sampler_name", typ: "COMBO", combo: fixed(samplers()...), opts: map[string]any{"tooltip": "The algorithm used when sampling."}},
-			{name: "scheduler", typ: "COMBO", combo: fixed(schedulers()...), opts: map[string]any{"tooltip": "The scheduler controls how noise is gradually removed."}},
-			{name: "positive", typ: "CONDITIONING"},
-			{name: "negative", typ: "CONDITIONING"},
-			{name: "latent_image", typ: "LATENT"},
+			{name: "cfg", typ: "FLOAT", opts: map[string]any{"default": pyFloat(8), "min": pyFloat(0), "max": pyFloat(100), "step": pyFloat(0.1), "round": pyFloat(0.01),
+				"tooltip": "The Classifier-Free Guidance scale balances creativity and adherence to the prompt. Higher values result in images more closely matching the prompt however too high values will negatively impact quality."}},
+			{name: "sampler_name", typ: "COMBO", combo: fixed(p.samplers...), opts: map[string]any{"tooltip": "The algorithm used when sampling, this can affect the quality, speed, and style of the generated output."}},
+			{name: "scheduler", typ: "COMBO", combo: fixed(schedulers()...), opts: map[string]any{"tooltip": "The scheduler controls how noise is gradually removed to form the image."}},
+			{name: "positive", typ: "CONDITIONING", opts: map[string]any{"tooltip": "The conditioning describing the attributes you want to include in the image."}},
+			{name: "negative", typ: "CONDITIONING", opts: map[string]any{"tooltip": "The conditioning describing the attributes you want to exclude from the image."}},
+			{name: "latent_image", typ: "LATENT", opts: map[string]any{"tooltip": "The latent image to denoise."}},
 		}
 	}
 	ks := samplerInputs("seed")
-	ks = append(ks, inputSpec{name: "denoise", typ: "FLOAT", opts: map[string]any{"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01}})
+	ks = append(ks, inputSpec{name: "denoise", typ: "FLOAT", opts: map[string]any{"default": pyFloat(1), "min": pyFloat(0), "max": pyFloat(1), "step": pyFloat(0.01),
+		"tooltip": "The amount of denoising applied, lower values will maintain the structure of the initial image allowing for image to image sampling."}})
 	ksa := []inputSpec{
 		model,
 		{name: "add_noise", typ: "COMBO", combo: fixed("enable", "disable")},
@@ -86,8 +90,9 @@ func catalogue() []*nodeDef {
 	return []*nodeDef{
 		{
 			name: "KSampler", category: "sampling", outputs: []string{"LATENT"},
-			description: "Uses the provided model, positive and negative conditioning to denoise the latent image.",
-			inputs:      ks, run: runKSampler,
+			description:    "Uses the provided model, positive and negative conditioning to denoise the latent image.",
+			outputTooltips: []string{"The denoised latent."},
+			inputs:         ks, run: runKSampler,
 		},
 		{
 			name: "KSamplerAdvanced", display: "KSampler (Advanced)", category: "sampling", outputs: []string{"LATENT"},
@@ -95,8 +100,10 @@ func catalogue() []*nodeDef {
 		},
 		{
 			name: "CheckpointLoaderSimple", display: "Load Checkpoint", category: "loaders",
-			description: "Loads a diffusion model checkpoint.",
+			description: "Loads a diffusion model checkpoint, diffusion models are used to denoise latents.",
 			outputs:     []string{"MODEL", "CLIP", "VAE"},
+			outputTooltips: []string{"The model used for denoising latents.", "The CLIP model used for encoding text prompts.",
+				"The VAE model used for encoding and decoding images to and from latent space."},
 			inputs: []inputSpec{{name: "ckpt_name", typ: "COMBO", opts: map[string]any{"tooltip": "The name of the checkpoint (model) to load."},
 				combo: func(s *Server) []string { return s.opts.Checkpoints }}},
 			run: runCheckpointLoader,
@@ -111,8 +118,8 @@ func catalogue() []*nodeDef {
 			inputs: []inputSpec{
 				model, clip,
 				{name: "lora_name", typ: "COMBO", combo: fixed("add_detail.safetensors", "film_grain.safetensors", "pixel_art_xl.safetensors")},
-				{name: "strength_model", typ: "FLOAT", opts: map[string]any{"default": 1.0, "min": -100.0, "max": 100.0, "step": 0.01}},
-				{name: "strength_clip", typ: "FLOAT", opts: map[string]any{"default": 1.0, "min": -100.0, "max": 100.0, "step": 0.01}},
+				{name: "strength_model", typ: "FLOAT", opts: map[string]any{"default": pyFloat(1), "min": pyFloat(-100), "max": pyFloat(100), "step": pyFloat(0.01)}},
+				{name: "strength_clip", typ: "FLOAT", opts: map[string]any{"default": pyFloat(1), "min": pyFloat(-100), "max": pyFloat(100), "step": pyFloat(0.01)}},
 			},
 			run: runLoraLoader,
 		},
@@ -134,6 +141,30 @@ func catalogue() []*nodeDef {
 			run: runEmptyLatent,
 		},
 		{
+			name: "EmptyImage", category: "image", outputs: []string{"IMAGE"},
+			inputs: []inputSpec{
+				{name: "width", typ: "INT", opts: map[string]any{"default": 512, "min": 1, "max": 16384, "step": 1}},
+				{name: "height", typ: "INT", opts: map[string]any{"default": 512, "min": 1, "max": 16384, "step": 1}},
+				{name: "batch_size", typ: "INT", opts: map[string]any{"default": 1, "min": 1, "max": 4096}},
+				{name: "color", typ: "INT", opts: map[string]any{"default": 0, "min": 0, "max": 16777215, "step": 1, "display": "color"}},
+			},
+			run: runEmptyImage,
+		},
+		{
+			// The model-free custom node the real servers were recorded with
+			// (testdata/transcripts/seeded_noise.py): a sampler stand-in.
+			name: "SeededNoiseImage", display: "Seeded Noise Image (test)", category: "testing", outputs: []string{"IMAGE"},
+			pythonModule: "custom_nodes.seeded_noise",
+			inputs: []inputSpec{
+				{name: "seed", typ: "INT", opts: map[string]any{"default": 0, "min": 0, "max": seedMax}},
+				{name: "width", typ: "INT", opts: map[string]any{"default": 64, "min": 8, "max": 4096, "step": 8}},
+				{name: "height", typ: "INT", opts: map[string]any{"default": 64, "min": 8, "max": 4096, "step": 8}},
+				{name: "steps", typ: "INT", opts: map[string]any{"default": 4, "min": 1, "max": 1000}},
+				{name: "sampler_name", typ: "COMBO", combo: fixed(p.samplers...)},
+			},
+			run: runSeededNoise,
+		},
+		{
 			name: "VAEDecode", display: "VAE Decode", category: "latent", outputs: []string{"IMAGE"},
 			inputs: []inputSpec{{name: "samples", typ: "LATENT"}, {name: "vae", typ: "VAE"}},
 			run:    runVAEDecode,
@@ -148,7 +179,8 @@ func catalogue() []*nodeDef {
 			description: "Saves the input images to your ComfyUI output directory.",
 			inputs: []inputSpec{
 				{name: "images", typ: "IMAGE", opts: map[string]any{"tooltip": "The images to save."}},
-				{name: "filename_prefix", typ: "STRING", opts: map[string]any{"default": "ComfyUI"}},
+				{name: "filename_prefix", typ: "STRING", opts: map[string]any{"default": "ComfyUI",
+					"tooltip": "The prefix for the file to save. This may include formatting information such as %date:yyyy-MM-dd% or %Empty Latent Image.width% to include values from nodes."}},
 			},
 			hidden: [][2]string{{"prompt", "PROMPT"}, {"extra_pnginfo", "EXTRA_PNGINFO"}},
 			run:    runSaveImage,
@@ -170,6 +202,7 @@ func catalogue() []*nodeDef {
 		},
 		{
 			name: "ImageFlip", display: "Image Flip", category: "image/transform", outputs: []string{"IMAGE"}, v3: true,
+			pythonModule: "comfy_extras.nodes_images",
 			inputs: []inputSpec{
 				{name: "image", typ: "IMAGE"},
 				{name: "flip_method", typ: "COMBO", combo: fixed("x-axis: vertically", "y-axis: horizontally")},
@@ -249,12 +282,14 @@ func (s *Server) objectInfo(d *nodeDef) map[string]any {
 		"name":           d.name,
 		"display_name":   display,
 		"description":    d.description,
-		"python_module":  "nodes",
+		"python_module":  cmp.Or(d.pythonModule, "nodes"),
 		"category":       d.category,
 		"output_node":    d.outputNode,
 	}
+	if d.outputTooltips != nil {
+		info["output_tooltips"] = d.outputTooltips
+	}
 	if d.v3 {
-		info["python_module"] = "comfy_extras.nodes_images"
 		info["output_tooltips"] = make([]any, len(outs))
 		info["deprecated"] = false
 		info["experimental"] = false

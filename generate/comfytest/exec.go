@@ -7,16 +7,25 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"time"
 )
 
 // execError is a Python exception raised by a node at run time.
 type execError struct {
-	typ, msg string
+	typ, msg  string
+	traceback []string // the formatted traceback; nil means a generic one
 }
 
 func (e *execError) Error() string { return e.typ + ": " + e.msg }
+
+// formatted is the execution_error traceback: the node's own, or one
+// generic frame.
+func (e *execError) formatted() []string {
+	if e.traceback != nil {
+		return e.traceback
+	}
+	return []string{"  File \"/srv/ComfyUI/execution.py\", line 496, in execute\n"}
+}
 
 var (
 	errInterrupted = errors.New("interrupted")
@@ -52,6 +61,17 @@ func (s *Server) worker() {
 			continue
 		}
 		s.execute(t, gen)
+		if d := s.opts.scaled(s.opts.PromptGap); d > 0 {
+			// The worker's pause between prompts (§0.1 item 7): the next
+			// prompt waits, and a queue cleared now never starts it.
+			tm := time.NewTimer(d)
+			select {
+			case <-s.ctx.Done():
+				tm.Stop()
+				return
+			case <-tm.C:
+			}
+		}
 	}
 }
 
@@ -111,7 +131,11 @@ func (r *run) alive() bool {
 // everyone when the prompt has none (§4.2).
 func (r *run) progressTarget() string { return r.t.clientID }
 
-func (r *run) progressState(id, state string, value, max float64) bool {
+// progressState records node id's state and sends the cumulative
+// progress_state. Value and max keep their JSON kind as ComfyUI's do: a
+// node starts at 0.0 of 1.0 (floats), a ProgressBar reports integers, and
+// finishing sets value to max, whatever its kind (§0.1 item 4).
+func (r *run) progressState(id, state string, value, max qnum) bool {
 	r.progress[id] = map[string]any{"value": value, "max": max, "state": state, "node_id": id, "prompt_id": r.t.id,
 		"display_node_id": id, "parent_node_id": nil, "real_node_id": id}
 	nodes := make(map[string]any, len(r.progress))
@@ -174,6 +198,10 @@ func (s *Server) execute(t *task, gen int) {
 	log := s.log.With("prompt_id", t.id)
 
 	r.addMessage("execution_start", map[string]any{"prompt_id": t.id}, false)
+	s.mu.Lock()
+	t.started = true // POST /prompt may be waiting for it (ReplyAfterEvents)
+	s.changedLocked()
+	s.mu.Unlock()
 	r.keys = cacheKeys(t.g, s.fingerprint)
 	s.mu.Lock()
 	if !s.opts.CacheNone { // classic cache: keep only entries the new prompt uses (§8)
@@ -233,13 +261,11 @@ func (s *Server) execute(t *task, gen int) {
 		outcome = "error"
 		var ee *execError
 		if !errors.As(err, &ee) {
-			ee = &execError{"Exception", err.Error()}
+			ee = &execError{typ: "Exception", msg: err.Error()}
 		}
 		r.addMessage("execution_error", map[string]any{"prompt_id": t.id, "node_id": errNode,
 			"node_type": t.g.class(errNode), "executed": r.executedSet(), "exception_message": ee.msg + "\n",
-			"exception_type": ee.typ, "traceback": []string{
-				"  File \"/ComfyUI/execution.py\", line 496, in execute\n    output_data, output_ui, has_subgraph, has_pending_tasks = await get_output_data(...)\n",
-			}, "current_inputs": r.currentInputs(errNode), "current_outputs": r.currentOutputs()}, false)
+			"exception_type": ee.typ, "traceback": ee.formatted(), "current_inputs": r.currentInputs(errNode), "current_outputs": r.currentOutputs()}, false)
 	}
 	log.Debug("prompt finished", "outcome", outcome)
 	if d := s.opts.scaled(s.opts.HistoryDelay); d > 0 {
@@ -309,11 +335,10 @@ func (s *Server) writeHistoryLocked(r *run, success bool) {
 
 func (r *run) executedSet() []string { return slices.Clone(nonNil(r.executed)) }
 
-func (r *run) currentOutputs() []string {
-	ids := slices.Collect(maps.Keys(r.values))
-	sort.Strings(ids)
-	return nonNil(ids)
-}
+// currentOutputs is every node of the prompt: ComfyUI lists the ids its
+// output cache holds for the prompt, which is all of them (in set order;
+// the simulator uses prompt order).
+func (r *run) currentOutputs() []string { return slices.Clone(r.t.g.order) }
 
 func (r *run) currentInputs(id string) map[string]any {
 	out := map[string]any{}
@@ -416,12 +441,14 @@ func (r *run) step(st planStep) error {
 		if r.t.clientID != "" && !r.emit("executed", map[string]any{"node": id, "display_node": id, "output": ui, "prompt_id": r.t.id}, r.t.clientID) {
 			return errAbandoned
 		}
-		if !r.progressState(id, "finished", 1, 1) {
+		// A cache hit was never started: its entry is created finished,
+		// with integer 1 of 1.
+		if !r.progressState(id, "finished", qnum{v: 1}, qnum{v: 1}) {
 			return errAbandoned
 		}
 		return nil
 	}
-	if !r.progressState(id, "running", 0, 1) {
+	if !r.progressState(id, "running", qnum{v: 0, isFloat: true}, qnum{v: 1, isFloat: true}) {
 		return errAbandoned
 	}
 	s.mu.Lock()
@@ -460,9 +487,9 @@ func (r *run) step(st planStep) error {
 			if err := r.sleep(s.opts.StepTime); err != nil {
 				return err
 			}
-			return &execError{"torch.OutOfMemoryError", "Allocation on device 0 would exceed allowed memory. (out of memory)\nCurrently allocated     : 22.91 GiB\nRequested               : 2.50 GiB\nDevice limit            : 23.99 GiB\nFree (according to CUDA): 0 bytes\nPyTorch limit (set by user-supplied memory fraction)\n                        : 17179869184.00 GiB\nThis error means you ran out of memory on your GPU.\n\nTIPS: If the workflow worked before you might have accidentally set the batch_size to a large number."}
+			return &execError{typ: "torch.OutOfMemoryError", msg: "Allocation on device 0 would exceed allowed memory. (out of memory)\nCurrently allocated     : 22.91 GiB\nRequested               : 2.50 GiB\nDevice limit            : 23.99 GiB\nFree (according to CUDA): 0 bytes\nPyTorch limit (set by user-supplied memory fraction)\n                        : 17179869184.00 GiB\nThis error means you ran out of memory on your GPU.\n\nTIPS: If the workflow worked before you might have accidentally set the batch_size to a large number."}
 		}
-		return &execError{"RuntimeError", "Given groups=1, weight of size [512, 4, 3, 3], expected input[1, 16, 64, 64] to have 4 channels, but got 16 channels instead"}
+		return &execError{typ: "RuntimeError", msg: "Given groups=1, weight of size [512, 4, 3, 3], expected input[1, 16, 64, 64] to have 4 channels, but got 16 channels instead"}
 	}
 	outs, ui, err := def.run(r, id, in)
 	if err != nil {
@@ -481,7 +508,8 @@ func (r *run) step(st planStep) error {
 	if ui != nil && r.t.clientID != "" && !r.emit("executed", map[string]any{"node": id, "display_node": id, "output": ui, "prompt_id": r.t.id}, r.t.clientID) {
 		return errAbandoned
 	}
-	if !r.progressState(id, "finished", 1, 1) {
+	last, _ := r.progress[id]["max"].(qnum)
+	if !r.progressState(id, "finished", last, last) {
 		return errAbandoned
 	}
 	return nil

@@ -107,10 +107,10 @@ func (s *Server) writeImages(typ, prefix string, imgs []*image.NRGBA, chunks [][
 	sub = strings.Trim(path.Clean("/"+sub), "/")
 	folder := filepath.Join(dir, filepath.FromSlash(sub))
 	if !within(dir, folder) || strings.Contains(prefix, "..") && !within(dir, filepath.Join(folder, base)) {
-		return nil, &execError{"Exception", "**** ERROR: Saving image outside the output folder is not allowed.\n full_output_folder: " + folder + "\n         output_dir: " + dir}
+		return nil, &execError{typ: "Exception", msg: "**** ERROR: Saving image outside the output folder is not allowed.\n full_output_folder: " + folder + "\n         output_dir: " + dir}
 	}
 	if err := os.MkdirAll(folder, 0o755); err != nil {
-		return nil, &execError{"OSError", err.Error()}
+		return nil, &execError{typ: "OSError", msg: err.Error()}
 	}
 	counter := 1
 	if entries, err := os.ReadDir(folder); err == nil {
@@ -130,10 +130,10 @@ func (s *Server) writeImages(typ, prefix string, imgs []*image.NRGBA, chunks [][
 		name := fmt.Sprintf("%s_%05d_.png", strings.ReplaceAll(base, "%batch_num%", strconv.Itoa(i)), counter)
 		data, err := s.renders.encodePNG(img, chunks)
 		if err != nil {
-			return nil, &execError{"OSError", err.Error()}
+			return nil, &execError{typ: "OSError", msg: err.Error()}
 		}
 		if err := os.WriteFile(filepath.Join(folder, name), data, 0o644); err != nil {
-			return nil, &execError{"OSError", err.Error()}
+			return nil, &execError{typ: "OSError", msg: err.Error()}
 		}
 		files = append(files, map[string]any{"filename": name, "subfolder": sub, "type": typ})
 		counter++
@@ -219,7 +219,7 @@ func compressPixels(img *image.NRGBA) ([]byte, error) {
 func (s *Server) getView(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if !q.Has("filename") {
-		http.Error(w, "404: Not Found", 404)
+		emptyResponse(w, 404)
 		return
 	}
 	typ := q.Get("type")
@@ -228,19 +228,19 @@ func (s *Server) getView(w http.ResponseWriter, r *http.Request) {
 	}
 	name, typ := splitAnnotation(q.Get("filename"), typ)
 	if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, "..") {
-		w.WriteHeader(400)
+		emptyResponse(w, 400)
 		return
 	}
 	dir := s.dirFor(typ)
 	if dir == "" {
-		w.WriteHeader(400)
+		emptyResponse(w, 400)
 		return
 	}
 	folder := dir
 	if sub := q.Get("subfolder"); sub != "" {
 		folder = filepath.Join(dir, filepath.FromSlash(sub))
 		if !within(dir, folder) {
-			w.WriteHeader(403)
+			emptyResponse(w, 403)
 			return
 		}
 	}
@@ -248,13 +248,13 @@ func (s *Server) getView(w http.ResponseWriter, r *http.Request) {
 	p := filepath.Join(folder, base)
 	f, err := os.Open(p)
 	if err != nil {
-		http.Error(w, "404: Not Found", 404)
+		emptyResponse(w, 404)
 		return
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() {
-		http.Error(w, "404: Not Found", 404)
+		emptyResponse(w, 404)
 		return
 	}
 	ctype := mime.TypeByExtension(filepath.Ext(base))
@@ -278,22 +278,22 @@ func (s *Server) postUpload(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseMultipartForm(32 << 20); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			http.Error(w, "413 Request Entity Too Large", http.StatusRequestEntityTooLarge)
+			textResponse(w, http.StatusRequestEntityTooLarge, "413: Request Entity Too Large")
 			return
 		}
-		w.WriteHeader(400)
+		emptyResponse(w, 400)
 		return
 	}
 	defer r.MultipartForm.RemoveAll()
 	file, hdr, err := r.FormFile("image")
 	if err != nil || hdr.Filename == "" {
-		w.WriteHeader(400)
+		emptyResponse(w, 400)
 		return
 	}
 	defer file.Close()
 	data, err := io.ReadAll(file)
 	if err != nil {
-		w.WriteHeader(400)
+		emptyResponse(w, 400)
 		return
 	}
 	typ := r.FormValue("type")
@@ -309,7 +309,7 @@ func (s *Server) postUpload(w http.ResponseWriter, r *http.Request) {
 	folder := filepath.Join(dir, filepath.FromSlash(sub))
 	name := hdr.Filename
 	if !within(dir, filepath.Join(folder, name)) {
-		w.WriteHeader(400)
+		emptyResponse(w, 400)
 		return
 	}
 	overwrite := r.FormValue("overwrite") == "true" || r.FormValue("overwrite") == "1"

@@ -33,6 +33,10 @@ type fixture struct {
 	// SimOnly marks fixtures that depend on the simulator's catalogue,
 	// checkpoints or fault injection; they are not replayed against a real server.
 	SimOnly bool `json:"sim_only"`
+	// NeedsCheckpoint marks fixtures whose txt2img graph must validate up to
+	// its CheckpointLoaderSimple: they use the first checkpoint the server
+	// lists, and skip on a server that lists none.
+	NeedsCheckpoint bool `json:"needs_checkpoint"`
 }
 
 func decodeNumber(t *testing.T, raw []byte) any {
@@ -47,15 +51,39 @@ func decodeNumber(t *testing.T, raw []byte) any {
 }
 
 func TestFixtures(t *testing.T) {
-	eachFixture(t, func(t *testing.T, fx fixture) {
-		sim, base := newSim(t, Options{TimeScale: fx.TimeScale})
-		runFixture(t, fx, base, sim)
-	})
+	for _, v := range Versions() {
+		t.Run(v, func(t *testing.T) {
+			eachFixture(t, func(t *testing.T, fx fixture) {
+				sim, base := newSim(t, Options{Version: v, TimeScale: fx.TimeScale})
+				runFixture(t, fx, base, sim)
+			})
+		})
+	}
+}
+
+// TestFixturesModelFree replays the fixtures a real server must pass
+// against simulators without checkpoints, as TestFixturesRealComfyUI does
+// against a model-free ComfyUI: those that need a checkpoint must skip,
+// the others must pass.
+func TestFixturesModelFree(t *testing.T) {
+	for _, v := range Versions() {
+		t.Run(v, func(t *testing.T) {
+			_, base := newSim(t, Options{Version: v, Checkpoints: []string{}})
+			eachFixture(t, func(t *testing.T, fx fixture) {
+				if fx.SimOnly || fx.Faults != nil {
+					t.Skip("simulator-only fixture")
+				}
+				runFixture(t, fx, base, nil)
+			})
+		})
+	}
 }
 
 // TestFixturesRealComfyUI replays the fixtures that hold for any ComfyUI
 // against a real server when COMFYBATCH_REAL_URL is set (e.g.
-// http://127.0.0.1:8188), so the recordings stay honest.
+// http://127.0.0.1:8188), so the recordings stay honest. A model-free
+// server passes every fixture that needs no checkpoint; those that do skip
+// and say what to install.
 func TestFixturesRealComfyUI(t *testing.T) {
 	base := os.Getenv("COMFYBATCH_REAL_URL")
 	if base == "" {
@@ -67,6 +95,32 @@ func TestFixturesRealComfyUI(t *testing.T) {
 		}
 		runFixture(t, fx, strings.TrimSuffix(base, "/"), nil)
 	})
+}
+
+// firstCheckpoint returns the first ckpt_name option the server at base
+// lists, skipping the test when it lists none.
+func firstCheckpoint(t *testing.T, base string) string {
+	t.Helper()
+	res := do(t, "GET", base+"/object_info/CheckpointLoaderSimple", nil)
+	var info map[string]struct {
+		Input struct {
+			Required struct {
+				CkptName []json.RawMessage `json:"ckpt_name"`
+			} `json:"required"`
+		} `json:"input"`
+	}
+	if res.status != 200 || json.Unmarshal(res.body, &info) != nil {
+		t.Fatalf("GET /object_info/CheckpointLoaderSimple = %d %s", res.status, res.body)
+	}
+	var names []string
+	if spec := info["CheckpointLoaderSimple"].Input.Required.CkptName; len(spec) > 0 {
+		json.Unmarshal(spec[0], &names) // V1 combo: the option list is the type
+	}
+	if len(names) == 0 {
+		t.Skip("this fixture needs a checkpoint and the server lists none in /object_info/CheckpointLoaderSimple: " +
+			"put any checkpoint (.safetensors or .ckpt) in ComfyUI/models/checkpoints and run again")
+	}
+	return names[0]
 }
 
 func eachFixture(t *testing.T, run func(*testing.T, fixture)) {
@@ -107,6 +161,9 @@ func runFixture(t *testing.T, fx fixture, base string, sim *Server) {
 		}
 	}
 	g := txt2img(t)
+	if fx.NeedsCheckpoint {
+		setPath(g, "4.inputs.ckpt_name", firstCheckpoint(t, base), false)
+	}
 	apply(g, fx.Set)
 	for _, p := range fx.Delete {
 		setPath(g, p, nil, true)

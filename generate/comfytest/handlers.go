@@ -2,6 +2,7 @@ package comfytest
 
 import (
 	"container/heap"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -45,6 +46,15 @@ func (s *Server) routes() {
 	handle("GET /extensions", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, []string{"/extensions/core/clipspace.js", "/extensions/core/groupNode.js", "/extensions/core/widgetInputs.js"})
 	})
+	if s.prof.jobs {
+		// The jobs routes are declared with their /api prefix, which the
+		// router mirrors once more: /api/jobs and /api/api/jobs, no /jobs.
+		for _, prefix := range []string{"/api", "/api/api"} {
+			s.mux.HandleFunc("GET "+prefix+"/jobs", s.getJobs)
+			s.mux.HandleFunc("GET "+prefix+"/jobs/{id}", s.getJob)
+		}
+	}
+	s.mux.HandleFunc("/", notFound)
 }
 
 func cutSpace(p string) (string, string, bool) {
@@ -54,6 +64,23 @@ func cutSpace(p string) (string, string, bool) {
 		}
 	}
 	return "", p, false
+}
+
+// writeJSONFlushed is writeJSON with a Content-Length, flushed at once, so
+// the client has the whole answer before the handler goes on.
+func writeJSONFlushed(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		serverError(w)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(code)
+	w.Write(b)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -74,9 +101,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			http.Error(w, "413 Request Entity Too Large", http.StatusRequestEntityTooLarge)
+			textResponse(w, http.StatusRequestEntityTooLarge, "413: Request Entity Too Large")
 		} else {
-			http.Error(w, "500 Internal Server Error", 500)
+			serverError(w)
 		}
 		return nil, false
 	}
@@ -85,7 +112,29 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 
 // serverError is aiohttp's answer to an unhandled exception: 500, plain text.
 func serverError(w http.ResponseWriter) {
-	http.Error(w, "500 Internal Server Error\n\nServer got itself in trouble", 500)
+	textResponse(w, 500, "500 Internal Server Error\n\nServer got itself in trouble")
+}
+
+// notFound is aiohttp's answer to a path no route matches.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	textResponse(w, 404, "404: Not Found")
+}
+
+// textResponse writes an aiohttp plain-text answer: exactly body, with no
+// trailing newline (http.Error adds one).
+func textResponse(w http.ResponseWriter, code int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	io.WriteString(w, body)
+}
+
+// emptyResponse is aiohttp's web.Response(status=code): no body, typed
+// application/octet-stream, as POST /queue, /interrupt, /free and
+// /history answer, and /view, /upload/image and the origin check refuse.
+func emptyResponse(w http.ResponseWriter, code int) {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(code)
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
@@ -198,14 +247,55 @@ func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
 		json.Unmarshal(raw, &cid)
 		extra["client_id"] = cid
 	}
+	if s.prof.createTime {
+		// Newer servers move the sensitive keys out of extra_data at
+		// submission, so /queue no longer shows them, and stamp it.
+		delete(extra, "auth_token_comfy_org")
+		delete(extra, "api_key_comfy_org")
+		extra["create_time"] = nowMS()
+	}
 	clientID, _ := extra["client_id"].(string)
 	t := &task{number: number, id: promptID, g: g, extra: extra, outputs: outputs, clientID: clientID}
+	answer := map[string]any{"prompt_id": promptID, "number": number, "node_errors": nodeErrors}
+	if s.opts.ReplyOrder == ReplyBeforeEvents {
+		writeJSONFlushed(w, 200, answer)
+	}
 	s.mu.Lock()
 	s.put(t)
+	gen := s.gen
 	s.mu.Unlock()
 	s.nudge()
 	s.log.Debug("prompt queued", "prompt_id", promptID, "number", number.v)
-	writeJSON(w, 200, map[string]any{"prompt_id": promptID, "number": number, "node_errors": nodeErrors})
+	switch s.opts.ReplyOrder {
+	case ReplyBeforeEvents:
+		return
+	case ReplyAfterEvents:
+		s.awaitStart(r.Context(), t, gen)
+	}
+	writeJSON(w, 200, answer)
+}
+
+// awaitStart returns once t's first events are on its client's socket: the
+// worker started t, or is busy with another prompt (t's status broadcast
+// is then all there is), and the socket's writer has sent what was queued
+// for it by then. It also returns when t is lost to a restart, the server
+// closes or ctx is done.
+func (s *Server) awaitStart(ctx context.Context, t *task, gen int) {
+	if s.waitFor(ctx, func() bool {
+		return t.started || s.closed || s.gen != gen || (s.running != nil && s.running != t)
+	}) != nil {
+		return
+	}
+	s.mu.Lock()
+	wc := s.sockets[t.clientID]
+	var target int64
+	if wc != nil {
+		target = wc.queued
+	}
+	s.mu.Unlock()
+	if wc != nil {
+		s.waitFor(ctx, func() bool { return wc.dropped || s.closed || wc.written >= target })
+	}
 }
 
 func (s *Server) getPrompt(w http.ResponseWriter, r *http.Request) {
@@ -269,14 +359,17 @@ func (s *Server) postQueue(w http.ResponseWriter, r *http.Request) {
 				s.queue = nil
 				s.queueUpdatedLocked() // wipe_queue broadcasts too: two status messages (§3.4)
 			} else {
-				heap.Remove(&s.queue, i)
+				// As PromptQueue.delete_queue_item: pop the item, heapify
+				// the rest (the raw heap order is what /queue shows).
+				s.queue = slices.Delete(s.queue, i, i+1)
+				heap.Init(&s.queue)
 			}
 			s.queueUpdatedLocked()
 			break
 		}
 	}
 	s.mu.Unlock()
-	w.WriteHeader(200)
+	emptyResponse(w, 200)
 }
 
 func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
@@ -357,7 +450,7 @@ func (s *Server) postHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	s.changedLocked()
 	s.mu.Unlock()
-	w.WriteHeader(200)
+	emptyResponse(w, 200)
 }
 
 func (s *Server) postInterrupt(w http.ResponseWriter, r *http.Request) {
@@ -376,7 +469,7 @@ func (s *Server) postInterrupt(w http.ResponseWriter, r *http.Request) {
 		s.signalInterrupt()
 	}
 	s.mu.Unlock()
-	w.WriteHeader(200)
+	emptyResponse(w, 200)
 }
 
 func (s *Server) postFree(w http.ResponseWriter, r *http.Request) {
@@ -398,7 +491,7 @@ func (s *Server) postFree(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	s.nudge()
-	w.WriteHeader(200)
+	emptyResponse(w, 200)
 }
 
 func (s *Server) getObjectInfo(w http.ResponseWriter, r *http.Request) {
@@ -420,9 +513,9 @@ func (s *Server) getObjectInfoClass(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getSystemStats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{
 		"system": map[string]any{
-			"os": "posix", "ram_total": int64(68719476736), "ram_free": int64(51539607552),
-			"comfyui_version": "0.3.64", "required_frontend_version": "1.27.10",
-			"installed_templates_version": "0.1.95", "required_templates_version": "0.1.95",
+			"os": s.prof.os, "ram_total": int64(68719476736), "ram_free": int64(51539607552),
+			"comfyui_version": s.prof.version, "required_frontend_version": s.prof.frontend,
+			"installed_templates_version": nil, "required_templates_version": s.prof.templates,
 			"python_version": "3.12.3 (main, simulated)", "pytorch_version": "2.8.0+cu128",
 			"embedded_python": false, "argv": []string{"main.py", "--simulated"},
 		},
@@ -447,7 +540,7 @@ func (s *Server) getModels(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getModelsFolder(w http.ResponseWriter, r *http.Request) {
 	folder := r.PathValue("folder")
 	if !slices.Contains(modelFolders(), folder) {
-		http.Error(w, "404: Not Found", 404)
+		emptyResponse(w, 404)
 		return
 	}
 	var list []string

@@ -232,6 +232,10 @@ var exactKeys = map[string]bool{"type": true, "message": true, "details": true, 
 	"node_type": true, "exception_type": true, "status_str": true, "received_type": true, "node_id": true, "filename": true,
 	"state": false}
 
+// optionalKeys may be missing from a recorded object: create_time is added
+// to extra_data by newer servers only.
+var optionalKeys = map[string]bool{"create_time": true}
+
 // anyKeys are compared by top-level JSON type only.
 var anyKeys = map[string]bool{"input_config": true, "traceback": true, "current_inputs": true, "received_value": true, "linked_node": true}
 
@@ -284,7 +288,7 @@ func shapeDiff(path, key string, want, got any) []string {
 			keys = append(keys, k)
 		}
 		for k := range g {
-			if _, ok := w[k]; !ok {
+			if _, ok := w[k]; !ok && !optionalKeys[k] {
 				diffs = append(diffs, fmt.Sprintf("%s: unexpected key %q", path, k))
 			}
 		}

@@ -117,31 +117,95 @@ func runKSampler(r *run, id string, in map[string]any) ([]any, map[string]any, e
 	h := sha256.New()
 	fmt.Fprintf(h, "model=%s\x00pos=%s\x00neg=%s\x00seed=%v\x00steps=%d\x00cfg=%v\x00sampler=%s\x00scheduler=%s\x00denoise=%v\x00latent=%dx%d:%s",
 		m.id, pos.text, neg.text, seed, steps, in["cfg"], strIn(in, "sampler_name"), strIn(in, "scheduler"), in["denoise"], lat.w, lat.h, lat.sig)
-	previews := r.previewsOn()
-	for k := 1; k <= steps; k++ {
-		if err := r.sleep(r.s.opts.StepTime); err != nil {
-			return nil, nil, err
-		}
-		if !r.progressState(id, "running", float64(k), float64(steps)) {
-			return nil, nil, errAbandoned
-		}
-		var png []byte
-		if previews {
+	var preview func(k int) []byte
+	if r.previewsOn() {
+		preview = func(k int) []byte {
 			key := sha256.Sum256(fmt.Appendf(nil, "preview|%s|%v|%d", pos.text, seed, k))
-			png, _ = encodePNG(Render(key, 64, 64, k, false), nil)
-			r.preview(id, png, true) // type 4 goes before progress (§4.4 A)
+			png, _ := encodePNG(Render(key, 64, 64, k, false), nil)
+			return png
 		}
-		if !r.emit("progress", map[string]any{"value": k, "max": steps, "prompt_id": r.t.id, "node": id}, r.progressTarget()) {
-			return nil, nil, errAbandoned
-		}
-		if previews {
-			r.preview(id, png, false) // type 1 after it
-		}
+	}
+	if err := r.sample(id, steps, preview); err != nil {
+		return nil, nil, err
 	}
 	out := lat
 	out.sig = hex.EncodeToString(h.Sum(nil))
 	out.steps = steps
 	return []any{out}, nil, nil
+}
+
+// sample spends steps × StepTime in node id and reports every step as a
+// comfy.utils.ProgressBar does: progress_state with integer value and max,
+// [a type 4 preview,] progress, [a type 1 preview]. The interrupt is
+// checked at every step.
+func (r *run) sample(id string, steps int, preview func(k int) []byte) error {
+	for k := 1; k <= steps; k++ {
+		if err := r.sleep(r.s.opts.StepTime); err != nil {
+			return err
+		}
+		if !r.progressState(id, "running", qnum{v: float64(k)}, qnum{v: float64(steps)}) {
+			return errAbandoned
+		}
+		var png []byte
+		if preview != nil {
+			png = preview(k)
+			r.preview(id, png, true) // type 4 goes before progress (§4.4 A)
+		}
+		if !r.emit("progress", map[string]any{"value": k, "max": steps, "prompt_id": r.t.id, "node": id}, r.progressTarget()) {
+			return errAbandoned
+		}
+		if preview != nil {
+			r.preview(id, png, false) // type 1 after it
+		}
+	}
+	return nil
+}
+
+// runEmptyImage is EmptyImage: batch_size images of one colour (0xRRGGBB).
+func runEmptyImage(r *run, id string, in map[string]any) ([]any, map[string]any, error) {
+	if err := r.sleep(r.s.opts.NodeTime); err != nil {
+		return nil, nil, err
+	}
+	w, h, color := max(1, intIn(in, "width")), max(1, intIn(in, "height")), intIn(in, "color")
+	out := imageVal{sig: fmt.Sprintf("empty:%dx%d:%06x", w, h, color)}
+	for range max(1, intIn(in, "batch_size")) {
+		img := image.NewNRGBA(image.Rect(0, 0, w, h))
+		px := [4]byte{byte(color >> 16), byte(color >> 8), byte(color), 255}
+		for i := 0; i < len(img.Pix); i += 4 {
+			copy(img.Pix[i:i+4], px[:])
+		}
+		out.imgs = append(out.imgs, img)
+	}
+	return []any{out}, nil, nil
+}
+
+// magicFailSeed is the seed on which SeededNoiseImage raises, as the
+// recorded custom node does (testdata/transcripts/seeded_noise.py).
+const magicFailSeed = "666"
+
+// runSeededNoiseImage is the recorded SeededNoiseImage custom node: a
+// model-free sampler stand-in that reports steps × StepTime of progress,
+// raises a RuntimeError after its steps on seed 666, and returns one
+// image drawn from seed, sampler and size.
+func runSeededNoise(r *run, id string, in map[string]any) ([]any, map[string]any, error) {
+	steps := max(1, intIn(in, "steps"))
+	if err := r.sample(id, steps, nil); err != nil {
+		return nil, nil, err
+	}
+	seed, _ := in["seed"].(json.Number)
+	if string(seed) == magicFailSeed {
+		return nil, nil, &execError{typ: "RuntimeError", msg: "SeededNoiseImage: magic failure seed " + magicFailSeed, traceback: []string{
+			"  File \"/srv/ComfyUI/execution.py\", line 496, in execute\n",
+			"  File \"/srv/ComfyUI/execution.py\", line 315, in get_output_data\n",
+			"  File \"/srv/ComfyUI/execution.py\", line 289, in _async_map_node_over_list\n",
+			"  File \"/srv/ComfyUI/execution.py\", line 277, in process_inputs\n",
+			"  File \"/srv/ComfyUI/custom_nodes/seeded_noise.py\", line 47, in generate\n",
+		}}
+	}
+	w, h := max(8, intIn(in, "width")), max(8, intIn(in, "height"))
+	key := sha256.Sum256(fmt.Appendf(nil, "seeded-noise|%s|%s|%dx%d", seed, strIn(in, "sampler_name"), w, h))
+	img := r.s.renders.render(key, w, h, steps, false)
+	return []any{imageVal{imgs: []*image.NRGBA{img}, sig: hex.EncodeToString(key[:])}}, nil, nil
 }
 
 // previewsOn reports whether this prompt gets preview frames.
@@ -214,16 +278,16 @@ func runLoadImage(r *run, id string, in map[string]any) ([]any, map[string]any, 
 	name := strIn(in, "image")
 	path, ok := r.s.annotatedPath(name, "input")
 	if !ok {
-		return nil, nil, &execError{"FileNotFoundError", "[Errno 2] No such file or directory: '" + name + "'"}
+		return nil, nil, &execError{typ: "FileNotFoundError", msg: "[Errno 2] No such file or directory: '" + name + "'"}
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, &execError{"FileNotFoundError", "[Errno 2] No such file or directory: '" + name + "'"}
+		return nil, nil, &execError{typ: "FileNotFoundError", msg: "[Errno 2] No such file or directory: '" + name + "'"}
 	}
 	sum := sha256.Sum256(b)
 	img, err := imaging.Decode(bytesReader(b))
 	if err != nil {
-		return nil, nil, &execError{"PIL.UnidentifiedImageError", "cannot identify image file '" + path + "'"}
+		return nil, nil, &execError{typ: "PIL.UnidentifiedImageError", msg: "cannot identify image file '" + path + "'"}
 	}
 	nrgba := image.NewNRGBA(img.Bounds())
 	draw.Draw(nrgba, nrgba.Bounds(), img, img.Bounds().Min, draw.Src)

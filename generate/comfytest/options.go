@@ -5,9 +5,45 @@ import (
 	"time"
 )
 
+// The ComfyUI versions a Server can behave as (Options.Version). Both were
+// recorded (testdata/transcripts); docs/comfyui.md lists how they differ.
+const (
+	// Version0364 is ComfyUI 0.3.64 (October 2025): no jobs API, auth
+	// tokens visible in /queue, system.os "posix", 42 samplers.
+	Version0364 = "0.3.64"
+	// Version080 is ComfyUI 0.8.0 (January 2026): the jobs API,
+	// extra_data.create_time, tokens hidden from /queue, a nested
+	// "extension" feature flag, system.os "linux", 44 samplers.
+	Version080 = "0.8.0"
+	// DefaultVersion is the version of the zero Options: the newest.
+	DefaultVersion = Version080
+)
+
+// Versions returns the versions a Server can behave as, oldest first.
+func Versions() []string { return []string{Version0364, Version080} }
+
+// ReplyOrder says when POST /prompt answers relative to the prompt's first
+// WebSocket events. Real servers do both (comfyui-protocol.md §0.1 item 6).
+type ReplyOrder int
+
+const (
+	// ReplyAnyOrder answers as soon as the prompt is queued; the queue's
+	// status broadcast and the worker's first events race with the answer.
+	ReplyAnyOrder ReplyOrder = iota
+	// ReplyBeforeEvents writes the 200 before the prompt's status
+	// broadcast is queued to any socket and before the worker may take it.
+	ReplyBeforeEvents
+	// ReplyAfterEvents writes the 200 only after the worker has started
+	// the prompt and its execution_start has gone out on the sockets.
+	ReplyAfterEvents
+)
+
 // Options configures a Server. The zero value is usable: every zero field takes
 // the default named in its comment.
 type Options struct {
+	// Version is the ComfyUI version to behave as: Version0364 or
+	// Version080; "" means DefaultVersion. New refuses others.
+	Version string
 	// TimeScale multiplies every simulated duration; 0 means 1. Tests use ~0.001.
 	TimeScale float64
 	// StepTime is the time of one sampler step at Speed 1 (default 40ms).
@@ -21,8 +57,8 @@ type Options struct {
 	// HistoryDelay is the delay between the terminal event and the history write
 	// (default 0), to expose clients that fetch history too early.
 	HistoryDelay time.Duration
-	// Checkpoints are the ckpt_name options (default a small realistic list that
-	// includes "sd_xl_base_1.0.safetensors").
+	// Checkpoints are the ckpt_name options. nil means DefaultCheckpoints();
+	// a non-nil empty slice means none, like a model-free server.
 	Checkpoints []string
 	// CacheNone reproduces --cache-none: nothing is ever cached.
 	CacheNone bool
@@ -49,6 +85,14 @@ type Options struct {
 	OutputDir, InputDir string
 	// Logger receives protocol chatter at Debug; nil discards.
 	Logger *slog.Logger
+	// PromptGap is a pause between the end of one prompt and the start of
+	// the next (scaled like every simulated duration). Real workers pause
+	// there for garbage collection, from about 2 ms to hundreds of
+	// milliseconds (comfyui-protocol.md §0.1 item 7); 0 means none.
+	PromptGap time.Duration
+	// ReplyOrder orders POST /prompt's answer against the prompt's first
+	// WebSocket events; the zero value lets them race, as real servers do.
+	ReplyOrder ReplyOrder
 	// RenderCache keeps this many rendered images (pixels and compressed
 	// PNG data, about 0.6 MB each at 512²) so a prompt that renders the same
 	// image again skips drawing and compressing it. 0 keeps none. Files,
@@ -115,8 +159,11 @@ func (o Options) withDefaults() Options {
 	if o.Speed <= 0 {
 		o.Speed = 1
 	}
-	if len(o.Checkpoints) == 0 {
+	if o.Checkpoints == nil {
 		o.Checkpoints = DefaultCheckpoints()
+	}
+	if o.Version == "" {
+		o.Version = DefaultVersion
 	}
 	if o.MaxUploadSize <= 0 {
 		o.MaxUploadSize = 100 * 1024 * 1024

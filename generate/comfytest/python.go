@@ -13,6 +13,13 @@ import (
 	"strings"
 )
 
+// pyFloat is a Python float: it encodes as json.dumps writes one, 8.0
+// rather than 8, so a float stays a float on the wire.
+type pyFloat float64
+
+// MarshalJSON writes Python's repr of the float.
+func (f pyFloat) MarshalJSON() ([]byte, error) { return []byte(pyStr(float64(f))), nil }
+
 // coerce applies Python's int(), float(), str() and bool() to a literal.
 func coerce(typ string, val any) (any, *pyError) {
 	switch typ {
@@ -51,18 +58,18 @@ func coerce(typ string, val any) (any, *pyError) {
 			if err != nil {
 				return nil, &pyError{"ValueError", "could not convert string to float: '" + string(x) + "'"}
 			}
-			return f, nil
+			return pyFloat(f), nil
 		case bool:
 			if x {
-				return 1.0, nil
+				return pyFloat(1), nil
 			}
-			return 0.0, nil
+			return pyFloat(0), nil
 		case string:
 			f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
 			if err != nil {
 				return nil, &pyError{"ValueError", "could not convert string to float: '" + x + "'"}
 			}
-			return f, nil
+			return pyFloat(f), nil
 		default:
 			return nil, &pyError{"TypeError", "float() argument must be a string or a real number, not '" + pyType(val) + "'"}
 		}
@@ -91,6 +98,8 @@ func pyStr(v any) string {
 		return x
 	case json.Number:
 		return string(x)
+	case pyFloat:
+		return pyStr(float64(x))
 	case float64:
 		if x == math.Trunc(x) && math.Abs(x) < 1e16 {
 			return strconv.FormatFloat(x, 'f', 1, 64)

@@ -30,6 +30,7 @@ type task struct {
 	extra    map[string]any
 	outputs  []string
 	clientID string
+	started  bool // execution_start was sent; guarded by Server.mu
 }
 
 // tuple is the JSON array ComfyUI shows in /queue and history.

@@ -19,6 +19,7 @@ import (
 // with httptest.NewServer or use a Fleet. Safe for concurrent use.
 type Server struct {
 	opts    Options
+	prof    profile // what differs between the versions (Options.Version)
 	log     *slog.Logger
 	classes map[string]*nodeDef
 	order   []*nodeDef
@@ -61,8 +62,13 @@ type Server struct {
 // New returns a Server with its worker running. Close it when done.
 func New(opts Options) (*Server, error) {
 	opts = opts.withDefaults()
+	prof, err := profileOf(opts.Version)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		opts:      opts,
+		prof:      prof,
 		log:       opts.Logger,
 		classes:   map[string]*nodeDef{},
 		wake:      make(chan struct{}, 1),
@@ -77,11 +83,10 @@ func New(opts Options) (*Server, error) {
 		changed:   make(chan struct{}),
 		renders:   newRenderCache(opts.RenderCache),
 	}
-	for _, d := range catalogue() {
+	for _, d := range catalogue(prof) {
 		s.classes[d.name] = d
 		s.order = append(s.order, d)
 	}
-	var err error
 	mk := func(dir *string, given, pattern string) {
 		if err != nil {
 			return
@@ -139,6 +144,7 @@ func (s *Server) Close() error {
 	s.gen++
 	s.signalInterrupt()
 	s.dropSocketsLocked()
+	s.changedLocked() // wakes POST /prompt handlers waiting in awaitStart
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
@@ -263,10 +269,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "503 Service Unavailable", http.StatusServiceUnavailable)
 		return
 	case fail500:
-		http.Error(w, "500 Internal Server Error\n\nServer got itself in trouble", http.StatusInternalServerError)
+		serverError(w)
 		return
 	case !originOK(r):
-		w.WriteHeader(http.StatusForbidden)
+		emptyResponse(w, http.StatusForbidden)
+		return
+	case r.Method == http.MethodOptions:
+		emptyResponse(w, http.StatusOK) // the origin middleware answers OPTIONS itself (§1.1)
 		return
 	}
 	s.mux.ServeHTTP(w, r)

