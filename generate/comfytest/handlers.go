@@ -252,7 +252,7 @@ func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
 		// submission, so /queue no longer shows them, and stamp it.
 		delete(extra, "auth_token_comfy_org")
 		delete(extra, "api_key_comfy_org")
-		extra["create_time"] = nowMS()
+		extra["create_time"] = s.createTime()
 	}
 	clientID, _ := extra["client_id"].(string)
 	t := &task{number: number, id: promptID, g: g, extra: extra, outputs: outputs, clientID: clientID}
@@ -296,6 +296,17 @@ func (s *Server) awaitStart(ctx context.Context, t *task, gen int) {
 	if wc != nil {
 		s.waitFor(ctx, func() bool { return wc.dropped || s.closed || wc.written >= target })
 	}
+}
+
+// createTime is extra_data.create_time: the wall clock in ms, kept
+// strictly increasing so that prompts submitted within one millisecond
+// still sort in submission order in the jobs API (a real server takes
+// longer than that to answer one POST /prompt).
+func (s *Server) createTime() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastCreate = max(nowMS(), s.lastCreate+1)
+	return s.lastCreate
 }
 
 func (s *Server) getPrompt(w http.ResponseWriter, r *http.Request) {

@@ -50,6 +50,8 @@ type Server struct {
 	loadedCkpt  string
 	sockets     map[string]*wsConn // sid -> socket receiving events for that sid
 	conns       map[*wsConn]bool   // every open socket
+	nextConn    int                // serial of the newest socket
+	lastCreate  int64              // the last extra_data.create_time given (Version080)
 	faults      Faults
 	faultsSet   chan struct{} // closed and replaced by SetFaults; wakes the fault loop
 	rng         *rand.Rand

@@ -26,6 +26,10 @@ type wsConn struct {
 	// sent (guarded by Server.mu), so POST /prompt can wait for a
 	// prompt's first events to be on the wire (ReplyAfterEvents).
 	queued, written int64
+	// texts counts the text messages the reader handled and serial orders
+	// the sockets of a Server (both guarded by Server.mu; tests read them).
+	texts  int
+	serial int
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -50,6 +54,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// The handler returns right away; the two goroutines are owned by s.wg
 	// and end when the socket is dropped (Close waits for them).
 	s.wg.Add(2)
+	s.nextConn++
+	wc.serial = s.nextConn
 	s.conns[wc] = true
 	s.sockets[sid] = wc // an older socket with this sid stays open but unregistered (§4.1)
 	s.changedLocked()
@@ -81,12 +87,14 @@ func (s *Server) wsReader(wc *wsConn) {
 			Type string         `json:"type"`
 			Data map[string]any `json:"data"`
 		}
-		if json.Unmarshal(msg, &m) != nil || !first || m.Type != "feature_flags" {
-			continue // ComfyUI ignores everything but a first feature_flags message
-		}
+		reply := json.Unmarshal(msg, &m) == nil && first && m.Type == "feature_flags"
 		s.mu.Lock()
-		wc.flags = m.Data
-		s.enqueueLocked(wc, "feature_flags", s.features())
+		if reply { // ComfyUI ignores everything but a first feature_flags message
+			wc.flags = m.Data
+			s.enqueueLocked(wc, "feature_flags", s.features())
+		}
+		wc.texts++
+		s.changedLocked()
 		s.mu.Unlock()
 	}
 	s.mu.Lock()
@@ -180,11 +188,14 @@ func (wc *wsConn) push(f wsFrame) {
 }
 
 // sendLocked emits one message: to the socket registered for sid, or to every
-// socket when sid is "" (§4.2). Subscribers see every message. Callers hold s.mu.
+// registered socket when sid is "" (§4.2): a socket whose client id was
+// taken over by a newer one gets no broadcasts either, as in ComfyUI, which
+// broadcasts over its sid table. Subscribers see every message. Callers
+// hold s.mu.
 func (s *Server) sendLocked(typ string, data map[string]any, sid string) {
 	s.publishLocked(Event{Type: typ, Data: data, SID: sid})
 	if sid == "" {
-		for wc := range s.conns {
+		for _, wc := range s.sockets {
 			s.enqueueLocked(wc, typ, data)
 		}
 		return
@@ -200,7 +211,7 @@ func (s *Server) sendLocked(typ string, data map[string]any, sid string) {
 func (s *Server) sendPreviewLocked(sid string, frame func(metadata bool) []byte) {
 	targets := []*wsConn{}
 	if sid == "" {
-		for wc := range s.conns {
+		for _, wc := range s.sockets {
 			targets = append(targets, wc)
 		}
 	} else if wc := s.sockets[sid]; wc != nil {
