@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -123,6 +125,7 @@ func cmdSim(ctx context.Context, args []string, o IO) error {
 	scale := fs.Float64("time-scale", 1, "multiplier for every simulated duration (0.1 = ten times faster)")
 	speed := fs.Float64("speed", 1, "relative GPU speed")
 	fail := fs.Float64("error-rate", 0, "fraction of prompts that fail with a runtime execution_error")
+	version := fs.String("comfyui-version", comfytest.DefaultVersion, "ComfyUI version to behave as: "+strings.Join(comfytest.Versions(), " or "))
 	clipPort := fs.Int("clip-port", 7997, "port of a fake CLIP embeddings server (Infinity API) for the demo manifest; 0 = none")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -130,7 +133,10 @@ func cmdSim(ctx context.Context, args []string, o IO) error {
 	if *n < 1 {
 		return usageErr("--instances must be at least 1")
 	}
-	fleet, err := comfytest.ListenFleet(*host, *port, *n, comfytest.Options{TimeScale: *scale, Speed: *speed})
+	if !slices.Contains(comfytest.Versions(), *version) {
+		return usageErr("--comfyui-version must be " + strings.Join(comfytest.Versions(), " or "))
+	}
+	fleet, err := comfytest.ListenFleet(*host, *port, *n, comfytest.Options{TimeScale: *scale, Speed: *speed, Version: *version})
 	if err != nil {
 		return fmt.Errorf("listen: %w (is another ComfyUI or sim on port %d? try --port)", err, *port)
 	}
