@@ -134,7 +134,7 @@ func cmdSim(ctx context.Context, args []string, o IO) error {
 		return usageErr("--instances must be at least 1")
 	}
 	if !slices.Contains(comfytest.Versions(), *version) {
-		return usageErr("--comfyui-version must be " + strings.Join(comfytest.Versions(), " or "))
+		return usageErr("--comfyui-version must be %s", strings.Join(comfytest.Versions(), " or "))
 	}
 	fleet, err := comfytest.ListenFleet(*host, *port, *n, comfytest.Options{TimeScale: *scale, Speed: *speed, Version: *version})
 	if err != nil {
