@@ -2,11 +2,13 @@ package comfytest
 
 import (
 	"bytes"
+	"compress/zlib"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"image"
 	"image/png"
+	"io"
 	"math"
 	"mime/multipart"
 	"net/http"
@@ -322,7 +324,7 @@ func BenchmarkRender512(b *testing.B) {
 	for b.Loop() {
 		key := sha256.Sum256(fmt.Appendf(nil, "%d", i))
 		i++
-		if _, err := encodePNG(Render(key, 512, 512, 20, false), [][2]string{{"prompt", "{}"}}); err != nil {
+		if _, err := EncodePNG(Render(key, 512, 512, 20, false), [][2]string{{"prompt", "{}"}}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -458,4 +460,104 @@ func TestRenderCacheChangesNothingButCPU(t *testing.T) {
 	if len(cached.byKey) != 2 || len(cached.byImage) != 2 || len(cached.order) != 2 {
 		t.Errorf("cache holds %d images by key, %d by image, %d in order; want 2 each", len(cached.byKey), len(cached.byImage), len(cached.order))
 	}
+}
+
+// TestEncodePNGLikePillow checks the encoder against the rule Pillow's PNG
+// encoder follows (ComfyUI's SaveImage, compress_level=4): each row carries
+// the filter among None, Up, Sub and Paeth, tried in that order, whose
+// bytes have the smallest sum of absolute values read as signed; never
+// Average. It also checks that the file decodes to the image and weighs
+// what a photograph does (8–16 bits per pixel; a 512² photograph through
+// Pillow at level 4 weighs about 13).
+func TestEncodePNGLikePillow(t *testing.T) {
+	img := Render(sha256.Sum256([]byte("encoder")), 512, 512, 20, false)
+	data, err := EncodePNG(img, [][2]string{{"prompt", "{}"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for y := range 512 {
+		for x := range 512 {
+			r, g, b, _ := dec.At(x, y).RGBA()
+			o := img.PixOffset(x, y)
+			if byte(r>>8) != img.Pix[o] || byte(g>>8) != img.Pix[o+1] || byte(b>>8) != img.Pix[o+2] {
+				t.Fatalf("pixel (%d,%d) decodes to %d,%d,%d, want %v", x, y, r>>8, g>>8, b>>8, img.Pix[o:o+3])
+			}
+		}
+	}
+	if bpp := float64(8*len(data)) / (512 * 512); bpp < 8 || bpp > 16 {
+		t.Errorf("a sharp 512² scene weighs %d bytes (%.1f bits per pixel), want a photograph's 8–16", len(data), bpp)
+	}
+	// Inflate the IDAT and check every row's filter.
+	var idat []byte
+	for p := 8; p < len(data); {
+		n := int(binary.BigEndian.Uint32(data[p:]))
+		if string(data[p+4:p+8]) == "IDAT" {
+			idat = append(idat, data[p+8:p+8+n]...)
+		}
+		p += 12 + n
+	}
+	zr, err := zlib.NewReader(bytes.NewReader(idat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const stride = 1 + 3*512
+	cost := func(f byte, cur, prev []byte) int {
+		sum := 0
+		for i := range cur {
+			var a, b, c int
+			if i >= 3 {
+				a, c = int(cur[i-3]), int(prev[i-3])
+			}
+			b = int(prev[i])
+			pred := 0
+			switch f {
+			case 1:
+				pred = a
+			case 2:
+				pred = b
+			case 4:
+				p := a + b - c
+				pa, pb, pc := max(p-a, a-p), max(p-b, b-p), max(p-c, c-p)
+				switch {
+				case pa <= pb && pa <= pc:
+					pred = a
+				case pb <= pc:
+					pred = b
+				default:
+					pred = c
+				}
+			}
+			v := int(int8(cur[i] - byte(pred)))
+			sum += max(v, -v)
+		}
+		return sum
+	}
+	used := map[byte]int{}
+	prev := make([]byte, 3*512)
+	for y := range 512 {
+		cur := make([]byte, 3*512)
+		for x := range 512 {
+			copy(cur[3*x:], img.Pix[img.PixOffset(x, y):][:3])
+		}
+		want, best := byte(0), -1
+		for _, f := range []byte{0, 2, 1, 4} {
+			if c := cost(f, cur, prev); best < 0 || c < best {
+				want, best = f, c
+			}
+		}
+		if got := raw[y*stride]; got != want {
+			t.Fatalf("row %d has filter %d, want %d (the smallest sum of absolute values)", y, got, want)
+		}
+		used[want]++
+		prev = cur
+	}
+	t.Logf("%d bytes, rows by filter %v", len(data), used)
 }

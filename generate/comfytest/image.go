@@ -10,8 +10,8 @@ import (
 )
 
 // Render draws the deterministic image for key at w×h. The same key gives the
-// same pixels. Most images are sharp procedural scenes (gradient, stripes,
-// shapes, grain); a share are blurry, more so with fewer steps; about 4% are
+// same pixels. Most images are sharp natural-looking scenes (gradients,
+// textured shapes with soft edges, mild grain); a share are blurry, more so with fewer steps; about 4% are
 // nearly blank (near-uniform or near-black). empty forces a near-black image,
 // as decoding an unsampled latent would.
 func Render(key [32]byte, w, h, steps int, empty bool) *image.NRGBA {
@@ -57,110 +57,172 @@ func renderBlank(rng *rand.Rand, w, h int, black bool) *image.NRGBA {
 	return img
 }
 
+// shape is one object of a scene: an ellipse or a rounded rectangle with a
+// soft edge, shaded by a linear light gradient.
 type shape struct {
-	cx, cy, r float64
-	rect      bool
-	col       [3]float64
-	hw, hh    float64
+	cx, cy, rx, ry float64
+	rect           bool
+	col            [3]float64
+	lx, ly         float64 // light direction: shading gradient per pixel
+	tex            float64 // how much of the texture field shows on it
 }
 
+// renderScene draws a natural-looking picture: a sky-to-ground gradient of
+// three colours modulated by fractal value noise (clouds, terrain), a few
+// soft-edged shaded objects with texture, and, when grain is set, mild
+// per-pixel noise as a camera or a sampler leaves. Its PNG weighs what a
+// photograph's does (about 13 bits per pixel at 512² through Pillow's
+// level 4; see README.md, Performance).
 func renderScene(rng *rand.Rand, w, h int, grain bool) *image.NRGBA {
 	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	var c0, c1, c2 [3]float64
-	for c := range 3 {
-		c0[c], c1[c], c2[c] = rng.Float64()*255, rng.Float64()*255, rng.Float64()*255
+	var pal [3][3]float64
+	for i := range pal {
+		for c := range 3 {
+			pal[i][c] = 20 + rng.Float64()*215
+		}
 	}
-	ang := rng.Float64() * math.Pi
-	ca, sa := math.Cos(ang), math.Sin(ang)
-	freq := (2 + rng.Float64()*30) * 2 * math.Pi / float64(max(w, h))
-	stripeMix := rng.Float64() * 0.6
-	shapes := make([]shape, 2+rng.IntN(7))
+	horizon := 0.35 + rng.Float64()*0.3
+	tilt := (rng.Float64() - 0.5) * 0.4
+	texAmp := 18 + rng.Float64()*30
+	field := newValueNoise(rng, w, h)
+
+	shapes := make([]shape, 2+rng.IntN(6))
 	for i := range shapes {
 		sh := &shapes[i]
 		sh.cx, sh.cy = rng.Float64()*float64(w), rng.Float64()*float64(h)
-		sh.r = (0.05 + rng.Float64()*0.25) * float64(min(w, h))
-		sh.rect = rng.IntN(2) == 0
-		sh.hw, sh.hh = sh.r*(0.5+rng.Float64()), sh.r*(0.5+rng.Float64())
+		r := (0.06 + rng.Float64()*0.22) * float64(min(w, h))
+		sh.rx, sh.ry = r*(0.6+rng.Float64()*0.8), r*(0.6+rng.Float64()*0.8)
+		sh.rect = rng.IntN(3) == 0
 		for c := range 3 {
-			sh.col[c] = rng.Float64() * 255
+			sh.col[c] = 15 + rng.Float64()*225
 		}
+		a := rng.Float64() * 2 * math.Pi
+		sh.lx, sh.ly = math.Cos(a)*60/r, math.Sin(a)*60/r
+		sh.tex = rng.Float64()
 	}
-	amp := 0
+	amp := 0.0
 	if grain {
-		amp = 4 + rng.IntN(24)
+		amp = 1.5 + rng.Float64()*2.5 // σ of the grain, in grey levels
 	}
 	noise := rng.Uint64() | 1
 
-	// Background: a linear gradient crossed by hard-edged stripes. Both are
-	// linear in x along a row, so they are stepped incrementally.
-	const twoPi = 2 * math.Pi
-	invW, invH := 1/float64(w), 1/float64(h)
-	dt, dphase := invW*ca/2, math.Mod(freq*ca, twoPi)
+	fw, fh := float64(w), float64(h)
+	row := make([]float64, w)
 	for py := range h {
-		fy := float64(py)
-		t := (fy*invH*sa + 1) / 2
-		phase := math.Mod(-freq*fy*sa, twoPi)
-		if phase < 0 {
-			phase += twoPi
-		}
-		row := img.Pix[py*img.Stride : py*img.Stride+w*4]
-		for i := 0; i < len(row); i += 4 {
-			mix := 0.0
-			if phase < math.Pi {
-				mix = stripeMix
-			}
+		field.row(py, row)
+		fy := float64(py) / fh
+		for px := range w {
+			fx := float64(px) / fw
+			t := fy + tilt*(fx-0.5)
+			n := row[px]
+			var col [3]float64
+			// Sky above the horizon, ground below, blended over a band.
+			k := smoothstep(horizon-0.08, horizon+0.08, t+0.05*n)
 			for c := range 3 {
-				v := c0[c]*(1-t) + c1[c]*t
-				row[i+c] = uint8(v*(1-mix) + c2[c]*mix)
+				sky := pal[0][c]*(1-t) + pal[1][c]*t
+				col[c] = sky*(1-k) + pal[2][c]*k + texAmp*n*(0.4+0.6*k)
 			}
-			row[i+3] = 255
-			t += dt
-			phase += dphase
-			if phase >= twoPi {
-				phase -= twoPi
-			}
-		}
-	}
-	// Shapes, painted as horizontal spans.
-	for k := range shapes {
-		sh := &shapes[k]
-		col := [3]uint8{uint8(sh.col[0]), uint8(sh.col[1]), uint8(sh.col[2])}
-		hy := sh.hh
-		if !sh.rect {
-			hy = sh.r
-		}
-		for py := max(0, int(sh.cy-hy)); py < min(h, int(sh.cy+hy)+1); py++ {
-			dy := float64(py) - sh.cy
-			half := sh.hw
-			if !sh.rect {
-				if d := sh.r*sh.r - dy*dy; d > 0 {
-					half = math.Sqrt(d)
+			for i := range shapes {
+				sh := &shapes[i]
+				if math.Abs(float64(px)-sh.cx) > sh.rx+1 || math.Abs(float64(py)-sh.cy) > sh.ry+1 {
+					continue // outside its bounding box
+				}
+				dx, dy := (float64(px)-sh.cx)/sh.rx, (float64(py)-sh.cy)/sh.ry
+				var d float64 // signed distance to the edge, in pixels (negative inside)
+				if sh.rect {
+					d = (max(math.Abs(dx), math.Abs(dy)) - 1) * min(sh.rx, sh.ry)
 				} else {
+					d = (math.Sqrt(dx*dx+dy*dy) - 1) * min(sh.rx, sh.ry)
+				}
+				if d >= 1 {
 					continue
 				}
-			} else if math.Abs(dy) >= sh.hh {
-				continue
+				cover := min(1, 0.5-d/2) // a one-pixel soft edge
+				light := 1 + 0.25*(dx*sh.lx*sh.rx+dy*sh.ly*sh.ry)/60
+				for c := range 3 {
+					v := sh.col[c]*light + texAmp*sh.tex*n
+					col[c] = col[c]*(1-cover) + v*cover
+				}
 			}
-			x0, x1 := max(0, int(sh.cx-half)), min(w, int(sh.cx+half)+1)
-			row := img.Pix[py*img.Stride:]
-			for px := x0; px < x1; px++ {
-				copy(row[px*4:px*4+3], col[:])
+			o := py*img.Stride + px*4
+			for c := range 3 {
+				v := col[c]
+				if amp > 0 {
+					noise ^= noise << 13
+					noise ^= noise >> 7
+					noise ^= noise << 17
+					// The sum of two uniforms: a triangular distribution
+					// of standard deviation amp.
+					u := float64(noise&0xffff)/65536 + float64(noise>>16&0xffff)/65536 - 1
+					v += u * amp * 2.45
+				}
+				img.Pix[o+c] = clamp8(int(v + 0.5))
 			}
-		}
-	}
-	// Film grain: high-frequency detail that makes sharp images measurably sharp.
-	if amp > 0 {
-		for i := 0; i < len(img.Pix); i += 4 {
-			noise ^= noise << 13
-			noise ^= noise >> 7
-			noise ^= noise << 17
-			n := int(noise%uint64(2*amp+1)) - amp
-			img.Pix[i] = clamp8(int(img.Pix[i]) + n)
-			img.Pix[i+1] = clamp8(int(img.Pix[i+1]) + n)
-			img.Pix[i+2] = clamp8(int(img.Pix[i+2]) + n)
+			img.Pix[o+3] = 255
 		}
 	}
 	return img
+}
+
+func smoothstep(a, b, x float64) float64 {
+	t := min(1, max(0, (x-a)/(b-a)))
+	return t * t * (3 - 2*t)
+}
+
+// valueNoise is fractal value noise: octaves of smoothly interpolated
+// random lattices, periods from a quarter of the image down to 4 pixels,
+// each octave half the amplitude of the one before. Values lie in about
+// [-1, 1].
+type valueNoise struct {
+	octaves []noiseOctave
+}
+
+type noiseOctave struct {
+	period float64
+	amp    float64
+	gw     int
+	grid   []float64
+}
+
+func newValueNoise(rng *rand.Rand, w, h int) *valueNoise {
+	v := &valueNoise{}
+	amp, total := 1.0, 0.0
+	for period := float64(max(w, h)) / 4; period >= 4; period /= 2 {
+		gw, gh := int(float64(w)/period)+2, int(float64(h)/period)+2
+		o := noiseOctave{period: period, amp: amp, gw: gw, grid: make([]float64, gw*gh)}
+		for i := range o.grid {
+			o.grid[i] = rng.Float64()*2 - 1
+		}
+		v.octaves = append(v.octaves, o)
+		total += amp
+		amp *= 0.55
+	}
+	for i := range v.octaves {
+		v.octaves[i].amp /= total
+	}
+	return v
+}
+
+// row writes the noise of image row y into out.
+func (v *valueNoise) row(y int, out []float64) {
+	clear(out)
+	for _, o := range v.octaves {
+		gy := float64(y) / o.period
+		iy := int(gy)
+		ty := gy - float64(iy)
+		ty = ty * ty * (3 - 2*ty)
+		r0, r1 := o.grid[iy*o.gw:], o.grid[(iy+1)*o.gw:]
+		inv := 1 / o.period
+		for x := range out {
+			gx := float64(x) * inv
+			ix := int(gx)
+			tx := gx - float64(ix)
+			tx = tx * tx * (3 - 2*tx)
+			a := r0[ix] + (r0[ix+1]-r0[ix])*tx
+			b := r1[ix] + (r1[ix+1]-r1[ix])*tx
+			out[x] += o.amp * (a + (b-a)*ty)
+		}
+	}
 }
 
 func clamp8(v int) uint8 {

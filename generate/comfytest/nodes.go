@@ -121,7 +121,7 @@ func runKSampler(r *run, id string, in map[string]any) ([]any, map[string]any, e
 	if r.previewsOn() {
 		preview = func(k int) []byte {
 			key := sha256.Sum256(fmt.Appendf(nil, "preview|%s|%v|%d", pos.text, seed, k))
-			png, _ := encodePNG(Render(key, 64, 64, k, false), nil)
+			png, _ := EncodePNG(Render(key, 64, 64, k, false), nil)
 			return png
 		}
 	}

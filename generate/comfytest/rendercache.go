@@ -53,7 +53,7 @@ func (c *renderCache) render(key [32]byte, w, h, steps int, empty bool) *image.N
 	img := Render(key, w, h, steps, empty)
 	idat, err := compressPixels(img)
 	if err != nil {
-		return img // encodePNG reports it
+		return img // EncodePNG reports it
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -72,14 +72,14 @@ func (c *renderCache) render(key [32]byte, w, h, steps int, empty bool) *image.N
 	return img
 }
 
-// encodePNG is the package's encodePNG, reusing the compressed pixels of a
+// encodePNG is EncodePNG, reusing the compressed pixels of a
 // cached image.
 func (c *renderCache) encodePNG(img *image.NRGBA, chunks [][2]string) ([]byte, error) {
 	c.mu.Lock()
 	e := c.byImage[img]
 	c.mu.Unlock()
 	if e == nil {
-		return encodePNG(img, chunks)
+		return EncodePNG(img, chunks)
 	}
 	return assemblePNG(img.Bounds(), chunks, e.idat), nil
 }
