@@ -107,3 +107,30 @@ func TestSameSIDReplacement(t *testing.T) {
 		})
 	}
 }
+
+// TestReplyAfterEvents covers Options.ReplyAfterEvents: when the answer to
+// POST /prompt arrives, the prompt's first events (the connect status, the
+// queue's and the worker's status, execution_start) are already written to
+// its client's socket.
+func TestReplyAfterEvents(t *testing.T) {
+	sim, base := newSim(t, Options{ReplyOrder: ReplyAfterEvents})
+	ws := dialWS(t, base, "after")
+	ws.next(t)
+	id, res := submit(t, base, withSteps(t, 1, 1), "after")
+	if res.status != 200 {
+		t.Fatalf("POST /prompt = %d %s", res.status, res.body)
+	}
+	sim.mu.Lock()
+	var written int64
+	for wc := range sim.conns {
+		written = wc.written
+	}
+	sim.mu.Unlock()
+	if written < 4 {
+		t.Errorf("%d messages were on the socket when the answer came, want at least 4 (status ×3, execution_start)", written)
+	}
+	got := ws.until(t, finished(id))
+	if i := slices.IndexFunc(got, func(m wsMsg) bool { return m.Type == "execution_start" }); i != 2 {
+		t.Errorf("messages %v, want execution_start third", types(got))
+	}
+}
