@@ -2,25 +2,31 @@ package score
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"image"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/comfybatch/comfybatch"
+	"github.com/comfybatch/comfybatch/generate/comfytest"
 )
 
-// photoLike is a scene with mild noise: compresses like a render, not like
-// pure noise, so PNG decoding costs what it does in a real run.
+// photoLike is the simulator's picture of a sharp n×n scene (gradients,
+// textured shapes, mild grain): natural-looking, so it compresses like a
+// real output. comfyPNG encodes it as ComfyUI's SaveImage does (Pillow's
+// row filters, zlib level 4), so decoding costs what it does on the files
+// a real run downloads.
 func photoLike(n int) *image.NRGBA {
-	img := sceneImage(n, n, uint64(n))
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := range img.Pix {
-		if i%4 != 3 {
-			img.Pix[i] = byte(min(255, max(0, int(img.Pix[i])+r.IntN(9)-4)))
-		}
+	return comfytest.Render(sha256.Sum256([]byte("score benchmark scene")), n, n, 20, false)
+}
+
+func comfyPNG(b *testing.B, img *image.NRGBA) []byte {
+	b.Helper()
+	data, err := comfytest.EncodePNG(img, [][2]string{{"prompt", "{}"}})
+	if err != nil {
+		b.Fatal(err)
 	}
-	return img
+	return data
 }
 
 // BenchmarkLocalScorers measures the CPU-bound part of scoring one
@@ -28,7 +34,7 @@ func photoLike(n int) *image.NRGBA {
 // blank and phash on the decoded pixels.
 func BenchmarkLocalScorers(b *testing.B) {
 	for _, n := range []int{512, 1024} {
-		data := encodePNG(b, photoLike(n))
+		data := comfyPNG(b, photoLike(n))
 		b.Run(fmt.Sprintf("%d²", n), func(b *testing.B) {
 			scorers := []interface {
 				Score(ctx context.Context, c comfybatch.Candidate) (comfybatch.Score, error)
@@ -53,7 +59,7 @@ func BenchmarkLocalScorers(b *testing.B) {
 
 // BenchmarkScorer measures each local scorer alone on decoded 1024² pixels.
 func BenchmarkScorer(b *testing.B) {
-	data := encodePNG(b, photoLike(1024))
+	data := comfyPNG(b, photoLike(1024))
 	px, err := Decode(data, Limits{})
 	if err != nil {
 		b.Fatal(err)

@@ -3,10 +3,14 @@ package pngdec
 import (
 	"bytes"
 	"compress/zlib"
+	"crypto/sha256"
+	"encoding/binary"
 	"image"
 	"image/png"
 	"math"
 	"testing"
+
+	"github.com/comfybatch/comfybatch/generate/comfytest"
 )
 
 // noisyRGB is a deterministic 512×512-style render: a gradient crossed by
@@ -38,24 +42,29 @@ func noisyRGB(w, h int) []byte {
 }
 
 // benchFiles are the 512×512 RGB PNGs the benchmark decodes: the
-// simulator's encoding (filter Sub, Huffman-only zlib, ~600 KB) and image/png's
-// default encoding of the same pixels.
-func benchFiles(tb testing.TB) (sim, std []byte) {
-	const w, h = 512, 512
-	pix := noisyRGB(w, h)
-	sim = encodeTest(tb, w, h, pix, encOpts{colorType: ctRGB, level: zlib.HuffmanOnly, filter: func(int) byte { return ftSub }})
-	return sim, pngEncode(tb, stdImage(w, h, 3, pix), png.DefaultCompression)
+// simulator's picture encoded as ComfyUI's SaveImage encodes it (Pillow's
+// adaptive row filters, zlib level 4; about 420 KB), which is what a real
+// run downloads, and image/png's default encoding of the same pixels.
+func benchFiles(tb testing.TB) (comfy, std []byte) {
+	img := comfytest.Render(sha256.Sum256([]byte("pngdec benchmark scene")), 512, 512, 20, false)
+	comfy, err := comfytest.EncodePNG(img, [][2]string{{"prompt", "{}"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return comfy, pngEncode(tb, img, png.DefaultCompression)
 }
 
 func BenchmarkDecode512(b *testing.B) {
-	sim, std := benchFiles(b)
-	// Also the same pixels as a libpng-style encoder might write them:
-	// Paeth on every row, zlib level 6.
+	comfy, std := benchFiles(b)
+	// Also pixels as the simulator drew them before it looked like
+	// ComfyUI (noise, filter Sub, Huffman-only), and the same pixels as a
+	// libpng-style encoder might write them: Paeth on every row, level 6.
+	huffman := encodeTest(b, 512, 512, noisyRGB(512, 512), encOpts{colorType: ctRGB, level: zlib.HuffmanOnly, filter: func(int) byte { return ftSub }})
 	paethFile := encodeTest(b, 512, 512, noisyRGB(512, 512), encOpts{colorType: ctRGB, level: 6, filter: func(int) byte { return ftPaeth }})
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{"sub-huffman", sim}, {"png-default", std}, {"paeth-zlib6", paethFile}} {
+	}{{"comfyui", comfy}, {"png-default", std}, {"sub-huffman", huffman}, {"paeth-zlib6", paethFile}} {
 		mustMatch(b, f.name, f.data)
 		b.Run(f.name, func(b *testing.B) {
 			b.Logf("%s: %d bytes", f.name, len(f.data))
@@ -81,7 +90,7 @@ func BenchmarkDecode512(b *testing.B) {
 	}
 }
 
-// BenchmarkStages times the parts of Decode on the simulator's file.
+// BenchmarkStages times the parts of Decode on a ComfyUI-like file.
 func BenchmarkStages(b *testing.B) {
 	sim, _ := benchFiles(b)
 	img, err := Decode(sim)
@@ -89,7 +98,7 @@ func BenchmarkStages(b *testing.B) {
 		b.Fatal(err)
 	}
 	_ = img.(*image.RGBA)
-	z := sim[8+25+8 : len(sim)-12-4]
+	z := idatOf(b, sim)
 	raw := make([]byte, 512*(1+3*512))
 	b.Run("inflate", func(b *testing.B) {
 		b.SetBytes(int64(len(raw)))
@@ -136,6 +145,19 @@ func BenchmarkStages(b *testing.B) {
 			}
 		}
 	})
+}
+
+// idatOf returns the zlib stream of a PNG with a single IDAT chunk.
+func idatOf(tb testing.TB, data []byte) []byte {
+	for p := 8; p+8 <= len(data); {
+		n := int(binary.BigEndian.Uint32(data[p:]))
+		if string(data[p+4:p+8]) == "IDAT" {
+			return data[p+8 : p+8+n]
+		}
+		p += 12 + n
+	}
+	tb.Fatal("no IDAT chunk")
+	return nil
 }
 
 // BenchmarkUnfilterRGB times each filter on 512 rows of 512 RGB pixels.
