@@ -131,7 +131,8 @@ func TestDemoEndToEnd(t *testing.T) {
 		if n != 1 || status != comfybatch.StatusDone {
 			t.Errorf("job %d (%s): %d rows, status %q; want 1 row, done", j.Index, j.Key[:8], n, status)
 		}
-		if err := db.QueryRow(`SELECT count(*) FROM scores WHERE run_id = ? AND job_key = ?`, out.Run.ID, j.Key).Scan(&scores); err != nil {
+		if err := db.QueryRow(`SELECT count(*) FROM scores s JOIN candidates c ON c.id = s.candidate_id
+			JOIN jobs j ON j.id = c.job_id WHERE j.run_id = ? AND j.job_key = ?`, out.Run.ID, j.Key).Scan(&scores); err != nil {
 			t.Fatal(err)
 		}
 		if scores < len(m.Scorers) {
@@ -171,7 +172,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 
 	// Image files exist and decode; selected ones are laid out per group.
-	rows, err := db.Query(`SELECT rel_path FROM images WHERE run_id = ?`, out.Run.ID)
+	rows, err := db.Query(`SELECT c.rel_path FROM candidates c JOIN jobs j ON j.id = c.job_id WHERE j.run_id = ?`, out.Run.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
