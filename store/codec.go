@@ -233,7 +233,7 @@ func (c *runCodec) workflow(stored sql.NullString, params []comfybatch.Param) (j
 	return comfybatch.Canonical(out)
 }
 
-// decodeInputs reads the inputs column (” or a JSON list).
+// decodeInputs reads the inputs column: empty, or a JSON list.
 func decodeInputs(text string) ([]comfybatch.Input, error) {
 	if text == "" || text == "[]" {
 		return nil, nil
