@@ -50,6 +50,9 @@ type Param struct {
 	Raw json.RawMessage `json:"-"`
 }
 
+// String writes the param as name=value.
+func (p Param) String() string { return p.Name + "=" + FormatValue(p.Value) }
+
 // Input is a local image that must be uploaded to an instance and bound to
 // a node input (typically LoadImage.image) before the job is submitted.
 type Input struct {

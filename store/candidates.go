@@ -298,6 +298,16 @@ func (s *Store) UpdateRanking(ctx context.Context, runID int64, ranked []comfyba
 // Candidate.Image, Pixels and Job.Workflow are not loaded: read the file
 // at Run.OutputDir/Candidate.Path, and JobWorkflow for the workflow.
 func (s *Store) Candidates(ctx context.Context, runID int64, group string) ([]comfybatch.Scored, error) {
+	return s.candidates(ctx, runID, group, false)
+}
+
+// UnscoredCandidates returns the candidates of run runID that wait for a
+// scorer (Scored.Pending is set), like Candidates.
+func (s *Store) UnscoredCandidates(ctx context.Context, runID int64) ([]comfybatch.Scored, error) {
+	return s.candidates(ctx, runID, "", true)
+}
+
+func (s *Store) candidates(ctx context.Context, runID int64, group string, pendingOnly bool) ([]comfybatch.Scored, error) {
 	codec, err := s.codec(ctx, runID)
 	if err != nil {
 		return nil, err
@@ -306,8 +316,8 @@ func (s *Store) Candidates(ctx context.Context, runID int64, group string) ([]co
 			j.affinity, j.instance, j.prompt_id, j.attempts, j.queued_ms, j.started_ms, j.finished_ms,
 			j.download_ms, c.node, c.batch_index, c.state, c.pending, c.total, c.rejected, c.rel_path, c.sha256
 		FROM candidates c JOIN jobs j ON j.id = c.job_id
-		WHERE j.run_id = ? AND j.status = 'done' AND (? = '' OR j.group_name = ?)
-		ORDER BY j.idx, j.job_key, c.node, c.batch_index`, runID, group, group)
+		WHERE j.run_id = ? AND j.status = 'done' AND (? = '' OR j.group_name = ?) AND (? = 0 OR c.state = 'pending')
+		ORDER BY j.idx, j.job_key, c.node, c.batch_index`, runID, group, group, pendingOnly)
 	if err != nil {
 		return nil, fmt.Errorf("read candidates of run %d: %w", runID, err)
 	}
