@@ -363,4 +363,3 @@ func TestShortfallIsAProblemUnlessAccepted(t *testing.T) {
 		})
 	}
 }
-

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/generate"
 	"github.com/comfybatch/comfybatch/manifests"
