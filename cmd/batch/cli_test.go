@@ -29,7 +29,10 @@ func TestExitCodes(t *testing.T) {
 		{"missing manifest", []string{"run", filepath.Join(dir, "missing.yaml")}, exitBadInput, "missing.yaml"},
 		{"UI-format workflow", []string{"validate", ui}, exitBadInput, "Save (API Format)"},
 		{"unreachable instance", []string{"run", "--instances", "http://127.0.0.1:1", demo}, exitBadInput, "unreachable"},
-		{"bad flag", []string{"run", "--frob", demo}, exitBadInput, "flag provided but not defined: -frob"},
+		{"bad flag", []string{"run", "--frob", demo}, exitBadInput, "unknown flag: --frob"},
+		{"one-dash long flag", []string{"run", "-force", demo}, exitBadInput, "long flags take two dashes: --force"},
+		{"flag of another command", []string{"resume", "--new-run", "1"}, exitBadInput, "to start a new one use batch run --new-run"},
+		{"version", []string{"--version"}, exitOK, ""},
 		{"two manifests", []string{"run", demo, demo}, exitBadInput, "run takes one manifest path"},
 		{"valid manifest", []string{"validate", demo}, exitOK, ""},
 	}
