@@ -21,7 +21,7 @@ func TestFleetView(t *testing.T) {
 		{Kind: generate.EventInstanceDown, Instance: "d", Err: errors.New("refused")},
 		{Kind: generate.EventDone, Instance: "b"},
 		{Kind: generate.EventSubmitted, Instance: "c"},
-		{Kind: generate.EventStolen, Instance: "c"}, // its pending prompt moved elsewhere
+		{Kind: generate.EventStolen, Instance: "c"},    // its pending prompt moved elsewhere
 		{Kind: generate.EventSubmitted, Instance: "e"}, // not configured: shown after the others
 	} {
 		v.observe(e)
