@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/comfybatch/comfybatch/generate/comfytest"
+	"github.com/comfybatch/comfybatch/store"
 )
 
 // TestExitCodes checks the one place where errors become exit codes:
@@ -50,5 +53,34 @@ func TestExitCodes(t *testing.T) {
 				t.Errorf("batch %v wrote to stdout on bad input: %q", tt.args, out.String())
 			}
 		})
+	}
+}
+
+// TestRunRecordsVersion checks that a run records the binary's version
+// from its build info.
+func TestRunRecordsVersion(t *testing.T) {
+	fleet, err := comfytest.StartFleet(1, comfytest.Options{TimeScale: 0.001})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fleet.Close()
+	dir := t.TempDir()
+	copyDemo(t, dir)
+	var out, errb bytes.Buffer
+	args := []string{"run", "--instances", fleet.URLs()[0], "--limit-per-group", "1", filepath.Join(dir, "small.yaml")}
+	if code := run(t.Context(), args, IO{Out: &out, Err: &errb}); code != exitOK {
+		t.Fatalf("batch %v = %d; stderr:\n%s", args, code, errb.String())
+	}
+	st, err := store.Open(t.Context(), filepath.Join(dir, "comfybatch-runs", "comfybatch.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r, err := st.Run(t.Context(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := readVersion().short(); r.ToolVersion != want || want == "" {
+		t.Errorf("run 1 tool_version = %q, want %q", r.ToolVersion, want)
 	}
 }

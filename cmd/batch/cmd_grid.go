@@ -36,8 +36,10 @@ each cell an image scaled to --cell pixels. It prints the file's path.`,
 	}
 	fs := c.Flags()
 	dbFlag(fs, &db)
-	fs.StringVar(&opts.X, "x", "seed", "`PARAM` along the columns")
-	fs.StringVar(&opts.Y, "y", "", "`PARAM` along the rows (empty = one row)")
+	// -x and -y as shorthands too: cobra completes the value of a
+	// one-letter flag only through its shorthand (completions.go findFlag).
+	fs.StringVarP(&opts.X, "x", "x", "seed", "`PARAM` along the columns")
+	fs.StringVarP(&opts.Y, "y", "y", "", "`PARAM` along the rows (empty = one row)")
 	fs.StringVar(&opts.Group, "group", "", "only this group")
 	fs.IntVar(&opts.CellSize, "cell", 256, "longest side of a cell's image in pixels")
 	fs.StringVarP(&out, "output", "o", "grid.png", "PNG `file` to write")
