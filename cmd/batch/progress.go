@@ -21,6 +21,10 @@ import (
 // that the cursor never sits in the pending-wrap state some terminals
 // enter at the last column. Log records pass through the display, which
 // erases the line, writes the record and redraws the line below it.
+// A terminal that reflows its lines when the window narrows (tmux, VTE,
+// iTerm2) leaves the first row of the wider line behind, once per
+// shrink; moving up to erase it would erase a log line instead on a
+// terminal that cuts lines (xterm), so the display does not guess.
 //
 // Otherwise (stderr a file or a pipe, or NO_COLOR or TERM=dumb set) it
 // writes one plain line every plainEvery: no bar glyphs, no escape codes,
