@@ -12,17 +12,19 @@ import (
 
 func newResumeCmd(o IO) *cobra.Command {
 	var (
-		db    string
-		fleet fleetFlags
-		exec  execFlags
-		force bool
+		db          string
+		fleet       fleetFlags
+		exec        execFlags
+		force       bool
+		retryFailed bool
 	)
 	c := &cobra.Command{
 		Use:   "resume [flags] RUN",
 		Short: "continue a stored run by id, with the manifest it was started from",
 		Long: `resume continues run RUN of the database --db: it reloads the manifest the run
 was started from (its path is recorded in the run), skips the jobs that
-finished and generates the rest, then scores and re-selects like run.
+finished, retries the failed ones that may succeed now (--retry-failed: all)
+and generates the rest, then scores and re-selects like run.
 
 It is what "batch run MANIFEST" does for the manifest's latest run, for any
 run by id. A manifest that changed since the run started is refused unless
@@ -46,13 +48,14 @@ run by id. A manifest that changed since the run started is refused unless
 			if err != nil {
 				return err
 			}
-			return runWith(c.Context(), m, instances, exec, pipeline.Options{RunID: id, Force: force}, o)
+			return runWith(c.Context(), m, instances, exec, pipeline.Options{RunID: id, Force: force, RetryFailed: retryFailed}, o)
 		},
 	}
 	fs := c.Flags()
 	dbFlag(fs, &db)
 	fleet.register(fs)
 	fs.BoolVar(&force, "force", false, "continue the run even though its manifest changed since it started")
+	fs.BoolVar(&retryFailed, "retry-failed", false, retryFailedHelp)
 	exec.register(fs)
 	renamed(c, "new-run", "resume continues a stored run; to start a new one use batch run --new-run MANIFEST")
 	setExits(c, generateExits()...)

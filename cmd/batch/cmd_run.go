@@ -7,11 +7,16 @@ import (
 	"github.com/comfybatch/comfybatch/pipeline"
 )
 
+// retryFailedHelp is the help of --retry-failed (run and resume).
+const retryFailedHelp = "also retry the jobs that failed as bad input or with a node's own error " +
+	"(a rerun retries the others anyway)"
+
 func newRunCmd(o IO) *cobra.Command {
 	var (
 		fleet         fleetFlags
 		exec          execFlags
 		newRun, force bool
+		retryFailed   bool
 	)
 	c := &cobra.Command{
 		Use:   "run [flags] MANIFEST",
@@ -22,7 +27,8 @@ selects the top K of each group and records everything in the manifest's
 database (output.database, default comfybatch-runs/comfybatch.db beside it).
 
 If the database already has a run of this manifest, run continues it: jobs
-that finished are skipped, prompts still queued on an instance are adopted.
+that finished are skipped, prompts still queued on an instance are adopted,
+failed jobs that may succeed now are retried (--retry-failed: all of them).
 A manifest that changed since is not resumed silently: pass --new-run to start
 a new run or --force to continue the old one anyway.
 
@@ -42,6 +48,9 @@ again to resume.`,
 
   # Smoke test: two jobs per group; a later run does the rest
   batch run --limit-per-group 2 headshots.yaml
+
+  # Fixed the workflow: try the jobs that failed as bad input again
+  batch run --retry-failed headshots.yaml
 
   # The manifest changed: start over, or keep the old run's results
   batch run --new-run headshots.yaml
@@ -63,13 +72,14 @@ again to resume.`,
 			if err != nil {
 				return err
 			}
-			return runWith(c.Context(), m, instances, exec, pipeline.Options{NewRun: newRun, Force: force}, o)
+			return runWith(c.Context(), m, instances, exec, pipeline.Options{NewRun: newRun, Force: force, RetryFailed: retryFailed}, o)
 		},
 	}
 	fs := c.Flags()
 	fleet.register(fs)
 	fs.BoolVar(&newRun, "new-run", false, "start a new run even if the database has a run of this manifest")
 	fs.BoolVar(&force, "force", false, "continue the earlier run even though the manifest changed since")
+	fs.BoolVar(&retryFailed, "retry-failed", false, retryFailedHelp)
 	exec.register(fs)
 	setExits(c, generateExits()...)
 	return c
