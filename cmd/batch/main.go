@@ -1,14 +1,3 @@
-// Command batch turns ComfyUI servers into a candidate-pool image factory:
-// it expands a manifest into jobs, fans them out over several instances,
-// scores every image, selects the best per group and records it all in
-// SQLite. Run "batch help" for the commands.
-//
-// Each command is a file cmd_NAME.go: its flags, help (description,
-// examples, exit codes) and a thin body that calls the library. The
-// command tree is built with cobra (spf13/cobra), which gives GNU-style
-// --flags, "batch help CMD" and bash, zsh and fish completion scripts
-// whose dynamic values (run ids, params) come from this binary's hidden
-// __complete command.
 package main
 
 import (
