@@ -186,7 +186,7 @@ func flagError(c *cobra.Command, err error) error {
 			hint = "; " + h
 		}
 	}
-	return usageErr("%v%s; run 'batch %s --help' for its flags", err, hint, c.Name())
+	return usageErr("%v%s; run '%s --help' for its flags", err, hint, c.CommandPath())
 }
 
 // renamedKey prefixes the annotations that explain a flag a command does
