@@ -8,8 +8,8 @@ import (
 )
 
 // retryFailedHelp is the help of --retry-failed (run and resume).
-const retryFailedHelp = "also retry the jobs that failed as bad input or with a node's own error " +
-	"(a rerun retries the others anyway)"
+const retryFailedHelp = "also retry jobs that failed as bad input or with a node's own error " +
+	"(a rerun always retries transient failures)"
 
 func newRunCmd(o IO) *cobra.Command {
 	var (

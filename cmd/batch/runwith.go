@@ -20,6 +20,7 @@ type execFlags struct {
 	timeout     time.Duration
 	limit       int
 	grace       time.Duration
+	outage      time.Duration
 	verbose     bool
 	jsonOut     bool
 }
@@ -29,6 +30,8 @@ func (f *execFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.timeout, "timeout", 0, "per-job timeout; a job past it is interrupted and retried (0 = none)")
 	fs.IntVar(&f.limit, "limit-per-group", 0, "run only the first `N` jobs of each group (a smoke test; a later run does the rest)")
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "on Ctrl-C, how long to wait for running prompts before interrupting them")
+	fs.DurationVar(&f.outage, "outage-deadline", 10*time.Minute,
+		"how long a scorer may stay unavailable before the run stops (exit 4); candidates wait for it meanwhile")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log run milestones and retried faults to stderr")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object per line on stdout: fleet events as they happen, then the selection")
 }
@@ -52,6 +55,7 @@ func runWith(ctx context.Context, m *manifests.Manifest, instances []generate.In
 	opts.Instances = instances
 	opts.LimitPerGroup = f.limit
 	opts.Grace = f.grace
+	opts.OutageDeadline = f.outage
 	opts.Cleanup = o.Cleanup
 	opts.OnFleetEvent = func(e generate.Event) {
 		fleet.observe(e)
