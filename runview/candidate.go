@@ -178,9 +178,9 @@ func (r *Run) Candidates(ctx context.Context, f Filter) ([]Candidate, error) {
 	return out, nil
 }
 
-// Selected returns the selected candidates of group (all groups when
+// SelectedCandidates returns the selected candidates of group (all groups when
 // group is ""), by group in Groups order, then rank.
-func (r *Run) Selected(ctx context.Context, group string) ([]Candidate, error) {
+func (r *Run) SelectedCandidates(ctx context.Context, group string) ([]Candidate, error) {
 	cands, err := r.Candidates(ctx, Filter{Group: group, SelectedOnly: true})
 	if err != nil {
 		return nil, err

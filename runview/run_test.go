@@ -129,7 +129,7 @@ func TestCandidates(t *testing.T) {
 		})
 	}
 
-	sel, err := r.Selected(ctx, "")
+	sel, err := r.SelectedCandidates(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
