@@ -284,3 +284,27 @@ func Image(n, w, h int) image.Image {
 	}
 	return img
 }
+
+// Many returns the specs of a larger run, for benchmarks: groups groups
+// (g00, g01, ...) of perGroup candidates each, seeds × four samplers, the
+// three best of each group selected and one in ten rejected by the gate.
+// It has no failed job. Prompts are the group names.
+func Many(groups, perGroup int) []Spec {
+	samplers := []string{"euler", "dpmpp_2m", "dpmpp_2m_sde", "heun"}
+	var specs []Spec
+	for g := range groups {
+		name := fmt.Sprintf("g%02d", g)
+		for i := range perGroup {
+			s := Spec{Index: len(specs), Group: name, Seed: uint64(i / len(samplers)), Sampler: samplers[i%len(samplers)],
+				Sharp: float64(100 + (i*37)%300), Clip: float64((i*13)%100) / 100, Total: float64((i*7919)%1000) / 1000}
+			switch {
+			case i < 3:
+				s.Rank, s.Total = i+1, 2-float64(i)/10
+			case i%10 == 9:
+				s.Rejected = comfybatch.GateReason("sharpness.laplacian_var", 12, "<", "min", 50)
+			}
+			specs = append(specs, s)
+		}
+	}
+	return specs
+}
