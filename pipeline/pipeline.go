@@ -467,6 +467,13 @@ func record(ctx context.Context, r generate.Result, scorers []namedScorer, st *s
 		return fmt.Errorf("store image of job %s: %w", r.Candidate.Job.Key, err)
 	}
 	scored.Candidate.Path, scored.Candidate.SHA256 = path, sha
+	if px := scored.Candidate.Pixels; px != nil {
+		// The image is decoded already: a thumbnail now saves the report a decode.
+		if err := st.WriteThumbnail(ctx, run, sha, px); err != nil {
+			return fmt.Errorf("store thumbnail of job %s: %w", r.Candidate.Job.Key, err)
+		}
+	}
+	scored.Candidate.Pixels = nil // decoded pixels are not kept past recording
 	scored.Candidate.Attempt = max(scored.Candidate.Attempt, r.Attempts)
 	if err := st.RecordCandidate(ctx, run.ID, scored); err != nil {
 		return fmt.Errorf("record job %s: %w", r.Candidate.Job.Key, err)
@@ -507,7 +514,6 @@ func scoreCandidate(ctx context.Context, c comfybatch.Candidate, scorers []named
 	}
 	wg.Wait()
 	scored.Scores = scores
-	scored.Candidate.Pixels = nil // decoded pixels are not kept past scoring
 	return scored
 }
 
