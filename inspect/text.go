@@ -183,7 +183,7 @@ func (r *RunReport) writeSelected(w io.Writer, wide bool) {
 	if wide {
 		fmt.Fprintf(w, "selected: %d\n", len(r.Selected))
 	} else {
-		fmt.Fprintf(w, "selected: %d; images under %s\n", len(r.Selected), r.OutputDir)
+		fmt.Fprintf(w, "selected: %d; image paths are inside the output folder above\n", len(r.Selected))
 		if len(fixed) > 0 {
 			fmt.Fprintln(w, cut("same for all: "+paramsText(fixed), Width, false))
 		}

@@ -11,26 +11,28 @@ import (
 )
 
 // Tidy removes what a process killed mid-write leaves in a run folder:
-// temporary files of WriteImage and LayoutSelected, and images that no
-// committed row points at (the file is written before its row, so a crash
-// between the two leaves one). Call it before resuming a run, while no
+// temporary files of WriteImage, WriteThumbnail and LayoutSelected, and
+// images that no committed row points at (the file is written before its
+// row, so a crash between the two leaves one), with their thumbnails. Call it before resuming a run, while no
 // other process writes to it. It returns how many files it removed.
 func (s *Store) Tidy(ctx context.Context, run Run) (int, error) {
 	if err := s.Flush(ctx); err != nil {
 		return 0, err
 	}
 	known := map[string]bool{}
-	rows, err := s.read.QueryContext(ctx, `SELECT rel_path FROM images WHERE run_id = ?`, run.ID)
+	shas := map[string]bool{} // of the recorded images: their thumbnails stay
+	rows, err := s.read.QueryContext(ctx, `SELECT rel_path, sha256 FROM images WHERE run_id = ?`, run.ID)
 	if err != nil {
 		return 0, fmt.Errorf("tidy run %d: %w", run.ID, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
+		var p, sha string
+		if err := rows.Scan(&p, &sha); err != nil {
 			return 0, fmt.Errorf("tidy run %d: %w", run.ID, err)
 		}
 		known[path.Clean(p)] = true
+		shas[sha] = true
 	}
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("tidy run %d: %w", run.ID, err)
@@ -49,7 +51,8 @@ func (s *Store) Tidy(ctx context.Context, run Run) (int, error) {
 			return err
 		}
 		temp := strings.HasPrefix(d.Name(), tempPrefix)
-		orphan := strings.HasPrefix(p, "images/") && !known[p]
+		orphan := strings.HasPrefix(p, "images/") && !known[p] ||
+			strings.HasPrefix(p, "thumbs/") && !shas[strings.TrimSuffix(path.Base(p), ".jpg")]
 		if !temp && !orphan {
 			return nil
 		}

@@ -303,3 +303,32 @@ func pngBytes(t *testing.T, img image.Image) []byte {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// TestTidyRemovesOrphanThumbnails: a thumbnail whose image no row records
+// (a crash between the file and the row) goes with the orphan image.
+func TestTidyRemovesOrphanThumbnails(t *testing.T) {
+	s, run := viewFixture(t)
+	orphan := testImage(20, 20)
+	data := pngBytes(t, orphan)
+	_, sha, err := s.WriteImage(t.Context(), run, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteThumbnail(t.Context(), run, sha, orphan); err != nil {
+		t.Fatal(err)
+	}
+	kept := collect(t, s, run.ID, CandidateQuery{})[0]
+	if err := s.WriteThumbnail(t.Context(), run, kept.SHA256, testImage(30, 30)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Tidy(t.Context(), run)
+	if err != nil || n != 2 {
+		t.Errorf("Tidy = %d, %v; want the orphan image and its thumbnail removed", n, err)
+	}
+	if _, err := os.Stat(filepath.Join(run.OutputDir, ThumbPath(sha))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("orphan thumbnail still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(run.OutputDir, ThumbPath(kept.SHA256))); err != nil {
+		t.Errorf("Tidy removed the thumbnail of a recorded image: %v", err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/comfybatch/comfybatch/manifests"
 	"github.com/comfybatch/comfybatch/pipeline"
 	"github.com/comfybatch/comfybatch/report"
+	"github.com/comfybatch/comfybatch/runview"
 	"github.com/comfybatch/comfybatch/store"
 )
 
@@ -91,87 +92,112 @@ func cmdRuns(ctx context.Context, args []string, o IO) error {
 	return inspect.WriteRunsText(o.Out, runs)
 }
 
+// openRun opens the database and reads run id through the one read view
+// every presentation uses; close the store when done.
+func openRun(ctx context.Context, db string, id int64) (*store.Store, *runview.Run, error) {
+	st, err := openDB(ctx, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	run, err := runview.Open(ctx, st, id)
+	if err != nil {
+		st.Close()
+		return nil, nil, notFound(err)
+	}
+	return st, run, nil
+}
+
+// showFailures is how many failed jobs batch show lists without --wide.
+const showFailures = 10
+
 func cmdShow(ctx context.Context, args []string, o IO) error {
 	fs := newFlags("show", "RUN", o)
 	db := dbFlag(fs)
 	group := fs.String("group", "", "only this group")
+	wide := fs.Bool("wide", false, "every column and every failure, however wide")
 	asJSON := fs.Bool("json", false, "print JSON")
 	id, err := parseRun(fs, args, "show takes one run id")
 	if err != nil {
 		return err
 	}
-	st, err := openDB(ctx, *db)
+	st, run, err := openRun(ctx, *db, id)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	r, err := inspect.Show(ctx, st, id, *group)
+	opts := inspect.ShowOptions{}
+	if !*wide && !*asJSON {
+		opts.Failures = showFailures
+	}
+	r, err := inspect.Show(ctx, run, *group, opts)
 	if err != nil {
 		return notFound(err)
 	}
 	if *asJSON {
 		return r.WriteJSON(o.Out)
 	}
-	return r.WriteText(o.Out)
+	return r.WriteText(o.Out, *wide)
 }
+
+const compareUsage = "compare takes one run id and --by PARAM or --by PARAM,PARAM, e.g. batch compare 3 --by sampler_name,cfg"
 
 func cmdCompare(ctx context.Context, args []string, o IO) error {
 	fs := newFlags("compare", "RUN", o)
 	db := dbFlag(fs)
-	by := fs.String("by", "", "parameter to compare by, e.g. sampler_name or seed (required)")
+	by := fs.String("by", "", "one parameter, or two separated by a comma for a two-way table (required)")
 	group := fs.String("group", "", "only this group")
+	seed := fs.Uint64("seed", 1, "seed of the bootstrap resampling behind the intervals")
+	wide := fs.Bool("wide", false, "every column, however wide")
 	asJSON := fs.Bool("json", false, "print JSON")
-	id, err := parseRun(fs, args, "compare takes one run id and --by PARAM, e.g. batch compare 3 --by sampler_name")
+	id, err := parseRun(fs, args, compareUsage)
 	if err != nil {
 		return err
 	}
-	if *by == "" {
-		return usageErr("compare takes one run id and --by PARAM, e.g. batch compare 3 --by sampler_name")
+	params := strings.Split(*by, ",")
+	for i := range params {
+		params[i] = strings.TrimSpace(params[i])
+		if params[i] == "" {
+			return usageErr("%s", compareUsage)
+		}
 	}
-	st, err := openDB(ctx, *db)
+	if len(params) > 2 {
+		return usageErr("compare --by takes one or two params, not %d", len(params))
+	}
+	st, run, err := openRun(ctx, *db, id)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	c, err := inspect.Compare(ctx, st, id, *by, *group)
+	c, err := inspect.Compare(ctx, run, params, *group, inspect.CompareOptions{Seed: *seed})
 	if err != nil {
 		return notFound(err)
 	}
 	if *asJSON {
 		return c.WriteJSON(o.Out)
 	}
-	return c.WriteText(o.Out)
-}
-
-// loadRunData opens the database and reads run id for reports and exports.
-func loadRunData(ctx context.Context, db string, id int64, cost float64) (report.Run, error) {
-	st, err := openDB(ctx, db)
-	if err != nil {
-		return report.Run{}, err
-	}
-	defer st.Close()
-	run, err := pipeline.RunData(ctx, st, id, cost)
-	return run, notFound(err)
+	return c.WriteText(o.Out, *wide)
 }
 
 func cmdReport(ctx context.Context, args []string, o IO) error {
 	fs := newFlags("report", "RUN", o)
 	db := dbFlag(fs)
-	outDir := fs.String("o", "", "folder for report.html and its thumbnails (default: the run folder)")
+	outDir := fs.String("o", "", "folder for report.html, its thumbnails and images (default: report/ in the run folder)")
 	cost := fs.Float64("cost-per-gpu-hour", 0, "price of one instance-hour in dollars, for the cost per delivered image")
+	full := fs.String("full", report.FullSelected, "full-size images to put in the folder: selected, all or none")
 	id, err := parseRun(fs, args, "report takes one run id")
 	if err != nil {
 		return err
 	}
-	run, err := loadRunData(ctx, *db, id, *cost)
+	st, run, err := openRun(ctx, *db, id)
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	dir := *outDir
 	if dir == "" {
-		dir = run.OutputDir
+		dir = filepath.Join(run.OutputDir, "report")
 	}
-	path, err := report.WriteHTMLFile(ctx, dir, run, report.HTMLOptions{})
+	path, err := report.Write(ctx, dir, run, report.Options{CostPerGPUHour: *cost, Full: *full, Logger: logger(o, false)})
 	if err != nil {
 		return err
 	}
@@ -179,32 +205,55 @@ func cmdReport(ctx context.Context, args []string, o IO) error {
 	return nil
 }
 
+// conds collects repeated --where flags.
+type conds []runview.Cond
+
+func (c *conds) String() string { return fmt.Sprint(*c) }
+
+func (c *conds) Set(s string) error {
+	cond, err := runview.ParseCond(s)
+	if err != nil {
+		return err
+	}
+	*c = append(*c, cond)
+	return nil
+}
+
 func cmdGrid(ctx context.Context, args []string, o IO) error {
 	fs := newFlags("grid", "RUN", o)
 	db := dbFlag(fs)
-	x := fs.String("x", "seed", "parameter along the columns")
-	y := fs.String("y", "", "parameter along the rows (empty = one row)")
-	group := fs.String("group", "", "only this group")
-	cell := fs.Int("cell", 256, "longest side of a cell's image in pixels")
+	var opts report.GridOptions
+	fs.StringVar(&opts.X, "x", "seed", "parameter along the columns")
+	fs.StringVar(&opts.Y, "y", "", "parameter along the rows (empty = one row)")
+	fs.StringVar(&opts.Z, "z", "", "parameter with one panel per value (empty = one panel)")
+	var where conds
+	fs.Var(&where, "where", "keep candidates whose param has this value, as param=value (repeatable)")
+	fs.StringVar(&opts.Group, "group", "", "only this group")
+	fs.StringVar(&opts.Pick, "pick", "", `"best": a cell holding several candidates shows the best (default: that is an error)`)
+	fs.IntVar(&opts.CellSize, "cell", 256, "longest side of a cell's image in pixels")
+	fs.IntVar(&opts.MaxWidth, "max-width", 4096, "widest the image may be; further columns wrap onto new rows")
 	out := fs.String("o", "grid.png", "PNG file to write")
-	id, err := parseRun(fs, args, "grid takes one run id, e.g. batch grid 3 --x seed --y sampler_name")
+	id, err := parseRun(fs, args, "grid takes one run id, e.g. batch grid 3 --x seed --y sampler_name --z cfg")
 	if err != nil {
 		return err
 	}
-	run, err := loadRunData(ctx, *db, id, 0)
+	opts.Where = where
+	st, run, err := openRun(ctx, *db, id)
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	f, err := os.CreateTemp(filepath.Dir(*out), ".grid-*.png")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
-	if err := report.WriteGridPNG(ctx, f, run, report.GridOptions{X: *x, Y: *y, Group: *group, CellSize: *cell}); err != nil {
+	if err := report.WriteGridPNG(ctx, f, run, opts); err != nil {
 		f.Close()
 		return err
 	}
-	if err := f.Close(); err != nil {
+	// CreateTemp makes the file 0600; an image is for everyone to read.
+	if err := errors.Join(f.Chmod(0o644), f.Close()); err != nil {
 		return err
 	}
 	if err := os.Rename(f.Name(), *out); err != nil {
@@ -232,15 +281,20 @@ func cmdExport(ctx context.Context, args []string, o IO) error {
 	if err != nil {
 		return err
 	}
-	run, err := loadRunData(ctx, *db, id, 0)
+	st, run, err := openRun(ctx, *db, id)
 	if err != nil {
 		return err
 	}
-	st, err := export.Export(ctx, run, export.Options{Format: f, Dir: *out, SelectedOnly: *selected, ShardSize: *shard})
+	defer st.Close()
+	stats, err := export.Export(ctx, run, export.Options{Format: f, Dir: *out, SelectedOnly: *selected, ShardSize: *shard})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.Out, "%s: %d samples (%d failed jobs) in %s\n", *format, st.Count, st.Failed, *out)
+	fmt.Fprintf(o.Out, "%s: %d samples, %d written, in %s\n", *format, stats.Count, stats.Successes, *out)
+	if stats.Failed > 0 {
+		return fmt.Errorf("export: %d of %d images could not be read (listed in %s): %w",
+			stats.Failed, stats.Count, filepath.Join(*out, "_stats.json"), comfybatch.ErrIncomplete)
+	}
 	return nil
 }
 

@@ -109,7 +109,7 @@ func runWith(ctx context.Context, m *manifests.Manifest, f runFlags, o IO) error
 		if f.jsonOut {
 			printJSON(o.Out, out)
 		} else {
-			printOutcome(o.Out, out)
+			printOutcome(o.Out, out, m.MasterSeedChosen)
 		}
 	}
 	return err

@@ -18,6 +18,7 @@ import (
 	"github.com/comfybatch/comfybatch/internal/testmanifest"
 	"github.com/comfybatch/comfybatch/manifests/examples"
 	"github.com/comfybatch/comfybatch/score/cliptest"
+	"github.com/comfybatch/comfybatch/store"
 )
 
 // copyDemo writes the embedded demo manifest and its files into dir, plus
@@ -162,14 +163,15 @@ func dbState(t *testing.T, outDir string) state {
 	var runDir string
 	q(`SELECT output_dir FROM runs ORDER BY id DESC LIMIT 1`, &runDir)
 	known := map[string]bool{}
-	rows, err = db.Query(`SELECT rel_path FROM images`)
+	rows, err = db.Query(`SELECT rel_path, sha256 FROM images`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for rows.Next() {
-		var v string
-		rows.Scan(&v)
+		var v, sha string
+		rows.Scan(&v, &sha)
 		known[filepath.Clean(v)] = true
+		known[filepath.FromSlash(store.ThumbPath(sha))] = true // a thumbnail belongs to its image
 	}
 	rows.Close()
 	filepath.WalkDir(runDir, func(p string, d fs.DirEntry, err error) error {
