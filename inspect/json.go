@@ -314,4 +314,3 @@ func (c *Comparison) WriteJSON(w io.Writer) error {
 	}
 	return writeJSON(w, out)
 }
-

@@ -50,7 +50,7 @@ func Summary(r *runview.Run, now time.Time) RunSummary {
 	return RunSummary{
 		ID: r.ID, Name: r.Name, Status: r.Status, ManifestPath: r.ManifestPath, OutputDir: r.OutputDir,
 		MasterSeed: r.MasterSeed, Started: r.Started, Finished: r.Finished, Duration: r.Duration(now),
-		Jobs: store.Tally{Total: r.Jobs, Pending: r.Pending, Submitted: r.Submitted, Done: r.Done, Failed: r.Failed},
+		Jobs:     store.Tally{Total: r.Jobs, Pending: r.Pending, Submitted: r.Submitted, Done: r.Done, Failed: r.Failed},
 		Selected: r.Selected,
 	}
 }

@@ -327,8 +327,8 @@ func (c *Comparison) writeCells(w io.Writer, wide bool) {
 		t.cols = append(t.cols, column{title: oneLine(runview.FormatValue(v)), right: true, drop: true})
 	}
 	var (
-		best          string
-		bestStats     Stats
+		best         string
+		bestStats    Stats
 		behind, near []string
 	)
 	for i, rv := range c.RowValues {

@@ -170,7 +170,7 @@ type groupView struct {
 	runview.Group
 	// Fixed are the params every candidate of the group shares (its
 	// prompt), shown once; cards show the swept ones.
-	Fixed    []kv
+	Fixed         []kv
 	SelectedCards []*card // by rank
 	PassedCards   []*card // not selected nor rejected, best first
 	RejectedCards []*card // best first
