@@ -66,7 +66,7 @@ func read(t *testing.T, path string) string {
 // sourceImage returns the bytes of the stored image of a job index.
 func sourceImage(t *testing.T, run *runview.Run, job int) []byte {
 	t.Helper()
-	cands, err := run.Candidates(t.Context(), runview.Filter{})
+	cands, err := run.LoadCandidates(t.Context(), runview.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestUnreadableImage(t *testing.T) {
 	specs := runviewtest.Specs()
 	specs[7].Path = "../../etc/passwd" // landscape job 7
 	run := runviewtest.BuildWith(t, runviewtest.Options{Specs: specs}).Run
-	cands, err := run.Candidates(t.Context(), runview.Filter{Group: "portrait"})
+	cands, err := run.LoadCandidates(t.Context(), runview.Filter{Group: "portrait"})
 	if err != nil {
 		t.Fatal(err)
 	}

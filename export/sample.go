@@ -90,8 +90,8 @@ func walk(ctx context.Context, run *runview.Run, opts Options, add func(Sample) 
 // others.
 func sampleKey(slug string, id runview.ID, index int) string {
 	key := fmt.Sprintf("%s-%06d", slug, index)
-	if id.OutputNode != "" || id.BatchIndex != 0 {
-		node := uniqueSlug(id.OutputNode, map[string]bool{})
+	if id.Output != "" || id.BatchIndex != 0 {
+		node := uniqueSlug(id.Output, map[string]bool{})
 		key += fmt.Sprintf("-%s-%d", node, id.BatchIndex)
 	}
 	return key

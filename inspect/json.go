@@ -50,6 +50,7 @@ type candidatesJSON struct {
 	Done     int      `json:"done"`
 	Passed   int      `json:"passed"`
 	Rejected int      `json:"rejected"`
+	Unscored int      `json:"unscored"`
 	PassRate *float64 `json:"pass_rate"`
 }
 
@@ -219,7 +220,8 @@ func (r *RunReport) WriteJSON(w io.Writer) error {
 		FailedCount:    r.Failed,
 		FailureClasses: make([]classJSON, len(r.FailureClasses)),
 		Failures:       make([]failureJSON, len(r.Failures)),
-		Candidates:     candidatesJSON{Done: r.Candidates, Passed: r.Passed, Rejected: r.Candidates - r.Passed},
+		Candidates: candidatesJSON{Done: r.Candidates, Passed: r.Passed, Rejected: r.Candidates - r.Passed - r.Unscored,
+			Unscored: r.Unscored},
 	}
 	if r.Candidates > 0 {
 		out.Candidates.PassRate = rate(float64(r.Passed)/float64(r.Candidates), true)

@@ -20,9 +20,10 @@ type RunReport struct {
 	OutputDir string
 	// Groups are the groups shown, in the run's order.
 	Groups []GroupReport
-	// Candidates is how many jobs of the groups shown are done (have a
-	// scored image); Passed how many of them were not rejected.
-	Candidates, Passed int
+	// Candidates is how many images the done jobs of the groups shown
+	// yielded; Passed how many of them were not rejected, Unscored how
+	// many still wait for a scorer.
+	Candidates, Passed, Unscored int
 	// Rejections are the reasons candidates were rejected (see Rejections).
 	Rejections []Rejection
 	// Selected are the selected candidates, by group, then rank.
@@ -69,7 +70,8 @@ func Show(ctx context.Context, r *runview.Run, group string, opts ShowOptions) (
 			continue
 		}
 		rep.Groups = append(rep.Groups, GroupReport{Name: g.Name, TopK: g.TopK, Tally: g.Tally})
-		rep.Candidates += g.Done
+		rep.Candidates += g.Candidates
+		rep.Unscored += g.Unscored
 		rep.Passed += g.Passed
 		rep.Failed += g.Failed
 		reasons = append(reasons, g.Reasons...)

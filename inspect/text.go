@@ -142,8 +142,12 @@ func (r *RunReport) WriteText(w io.Writer, wide bool) error {
 	t.write(ew, width(wide))
 
 	fmt.Fprintln(ew)
-	fmt.Fprintf(ew, "candidates: %d done, %d passed (%s), %d rejected\n", r.Candidates, r.Passed,
-		percent(float64(r.Passed)/float64(max(r.Candidates, 1)), r.Candidates > 0), r.Candidates-r.Passed)
+	fmt.Fprintf(ew, "candidates: %d done, %d passed (%s), %d rejected", r.Candidates, r.Passed,
+		percent(float64(r.Passed)/float64(max(r.Candidates, 1)), r.Candidates > 0), r.Candidates-r.Passed-r.Unscored)
+	if r.Unscored > 0 {
+		fmt.Fprintf(ew, ", %d waiting for a scorer", r.Unscored)
+	}
+	fmt.Fprintln(ew)
 	if len(r.Rejections) > 0 {
 		t = &table{cols: []column{{title: "REJECTED FOR", min: 20}, {title: "COUNT", right: true},
 			{title: "PASS RATE", right: true}}}

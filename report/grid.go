@@ -196,7 +196,7 @@ func planGrid(ctx context.Context, run *runview.Run, opts GridOptions, pn pen) (
 	if err := run.CheckGroup(opts.Group); err != nil {
 		return nil, fmt.Errorf("grid: %w: %w", err, comfybatch.ErrInvalid)
 	}
-	all, err := run.Candidates(ctx, runview.Filter{Group: opts.Group, Where: opts.Where})
+	all, err := run.LoadCandidates(ctx, runview.Filter{Group: opts.Group, Where: opts.Where})
 	if err != nil {
 		return nil, err
 	}

@@ -218,7 +218,7 @@ func TestGridErrors(t *testing.T) {
 
 func TestGridUnreadableImage(t *testing.T) {
 	run := runviewtest.Build(t).Run
-	cands, err := run.Candidates(t.Context(), runview.Filter{Where: where(t, "seed=1", "sampler_name=euler"), Group: "portrait"})
+	cands, err := run.LoadCandidates(t.Context(), runview.Filter{Where: where(t, "seed=1", "sampler_name=euler"), Group: "portrait"})
 	if err != nil || len(cands) != 1 {
 		t.Fatalf("job 0 = %v, %v", cands, err)
 	}

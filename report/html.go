@@ -211,7 +211,7 @@ func buildPage(ctx context.Context, run *runview.Run, opts Options, f *folder) (
 	}
 	var jobs []job
 	for gi, g := range run.Groups {
-		cands, err := run.Candidates(ctx, runview.Filter{Group: g.Name})
+		cands, err := run.LoadCandidates(ctx, runview.Filter{Group: g.Name})
 		if err != nil {
 			return page{}, err
 		}

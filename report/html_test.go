@@ -217,7 +217,7 @@ func TestWriteTravels(t *testing.T) {
 		t.Errorf("page: %v, %v; want mode 0644", fi, err)
 	}
 	// Written inside the run folder, thumbnails are links to the run's.
-	cands, err := run.Candidates(t.Context(), runview.Filter{})
+	cands, err := run.LoadCandidates(t.Context(), runview.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestHTMLUnreadableImages(t *testing.T) {
 	specs := runviewtest.Specs()
 	specs[7].Path = "../../etc/passwd" // landscape job 7
 	run := runviewtest.BuildWith(t, runviewtest.Options{Specs: specs}).Run
-	cands, err := run.Candidates(t.Context(), runview.Filter{Group: "portrait"})
+	cands, err := run.LoadCandidates(t.Context(), runview.Filter{Group: "portrait"})
 	if err != nil {
 		t.Fatal(err)
 	}

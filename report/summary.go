@@ -81,7 +81,7 @@ type Summary struct {
 // candidate records only the first gate it failed, a gate's pass rate
 // counts the candidates that failed it first.
 func Summarize(r *runview.Run, costPerGPUHour float64) Summary {
-	s := Summary{Wall: r.Wall(), Candidates: r.Done, Rejected: r.Rejected, Selected: r.Selected}
+	s := Summary{Wall: r.Wall(), Candidates: r.Candidates, Rejected: r.Rejected, Selected: r.Selected}
 	failed := map[string]int{}
 	for _, g := range r.Groups {
 		for _, reason := range g.Reasons {

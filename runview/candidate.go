@@ -2,7 +2,6 @@ package runview
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -12,24 +11,10 @@ import (
 	"github.com/comfybatch/comfybatch/store"
 )
 
-// ID identifies a candidate within a run. Today a job yields one image,
-// so the job key is enough; once one prompt can yield several (issue 16)
-// the output node and batch index tell them apart. Presentations key
-// their maps by ID, never by job key alone.
-type ID struct {
-	JobKey     string
-	OutputNode string
-	BatchIndex int
-}
-
-// String is the job key, followed by "/node:batch" for a candidate that
-// shares its job with others.
-func (id ID) String() string {
-	if id.OutputNode == "" && id.BatchIndex == 0 {
-		return id.JobKey
-	}
-	return fmt.Sprintf("%s/%s:%d", id.JobKey, id.OutputNode, id.BatchIndex)
-}
+// ID identifies a candidate within a run: its job key, and the output
+// node and batch index of its image, since one prompt can yield several
+// candidates. Presentations key their maps by ID, never by job key alone.
+type ID = comfybatch.Ref
 
 // Candidate is one generated image of a run with everything known about
 // it.
@@ -46,6 +31,9 @@ type Candidate struct {
 	// Rejected is empty for a candidate that may be selected, else the
 	// reason (comfybatch.ParseRejection reads it).
 	Rejected string
+	// Pending names the scorers the candidate still waits for; it is
+	// then neither selected nor rejected yet.
+	Pending []string
 	// Rank is the candidate's 1-based selection rank in its group, 0 when
 	// it was not selected.
 	Rank int
@@ -144,15 +132,7 @@ type Filter struct {
 // at the first error fn returns, which it returns. It streams: memory does
 // not grow with the run.
 func (r *Run) Each(ctx context.Context, f Filter, fn func(Candidate) error) error {
-	q := store.CandidateQuery{Group: f.Group, NoScores: f.NoScores}
-	if f.SelectedOnly {
-		q.Keys = []string{}
-		for _, s := range r.Selections {
-			if f.Group == "" || s.Group == f.Group {
-				q.Keys = append(q.Keys, s.JobKey)
-			}
-		}
-	}
+	q := store.CandidateQuery{Group: f.Group, NoScores: f.NoScores, SelectedOnly: f.SelectedOnly}
 	return r.st.EachCandidate(ctx, r.ID, q, func(v store.ViewCandidate) error {
 		c := r.candidate(v)
 		for _, w := range f.Where {
@@ -164,9 +144,9 @@ func (r *Run) Each(ctx context.Context, f Filter, fn func(Candidate) error) erro
 	})
 }
 
-// Candidates returns every candidate f selects, in plan order. Use Each
+// LoadCandidates returns every candidate f selects, in plan order. Use Each
 // for runs too large to hold.
-func (r *Run) Candidates(ctx context.Context, f Filter) ([]Candidate, error) {
+func (r *Run) LoadCandidates(ctx context.Context, f Filter) ([]Candidate, error) {
 	var out []Candidate
 	err := r.Each(ctx, f, func(c Candidate) error {
 		out = append(out, c)
@@ -181,13 +161,13 @@ func (r *Run) Candidates(ctx context.Context, f Filter) ([]Candidate, error) {
 // SelectedCandidates returns the selected candidates of group (all groups when
 // group is ""), by group in Groups order, then rank.
 func (r *Run) SelectedCandidates(ctx context.Context, group string) ([]Candidate, error) {
-	cands, err := r.Candidates(ctx, Filter{Group: group, SelectedOnly: true})
+	cands, err := r.LoadCandidates(ctx, Filter{Group: group, SelectedOnly: true})
 	if err != nil {
 		return nil, err
 	}
 	pos := make(map[ID]int, len(r.Selections))
 	for i, s := range r.Selections {
-		pos[ID{JobKey: s.JobKey}] = i
+		pos[s.Ref()] = i
 	}
 	slices.SortStableFunc(cands, func(a, b Candidate) int { return pos[a.ID] - pos[b.ID] })
 	return cands, nil
@@ -196,16 +176,16 @@ func (r *Run) SelectedCandidates(ctx context.Context, group string) ([]Candidate
 // candidate turns a store row into a Candidate, with its selection.
 func (r *Run) candidate(v store.ViewCandidate) Candidate {
 	c := Candidate{
-		ID:    ID{JobKey: v.JobKey, OutputNode: v.OutputNode, BatchIndex: v.BatchIndex},
+		ID:    v.Ref,
 		Index: v.Index, Group: v.Group, Params: v.Params, Scores: v.Scores, Total: v.Total,
-		Rejected: v.Rejected, Path: v.Path, SHA256: v.SHA256, Width: v.Width, Height: v.Height,
+		Rejected: v.Rejected, Pending: v.Pending, Path: v.Path, SHA256: v.SHA256, Width: v.Width, Height: v.Height,
 		Bytes: v.Bytes, Thumb: store.ThumbPath(v.SHA256), Instance: v.Instance, PromptID: v.PromptID,
 		Attempts: v.Attempts, Queued: v.Queued, Started: v.Started, Finished: v.Finished,
 		Generation: v.Generation, Download: v.Download,
 	}
 	if s, ok := r.selection[c.ID]; ok && s.Group == c.Group {
 		c.Rank = s.Rank
-		c.SelectedPath = store.SelectedPath(s.Group, s.Rank, c.JobKey, c.Params, c.Path)
+		c.SelectedPath = store.SelectedPath(s.Group, s.Rank, c.ID, c.Params, c.Path)
 	}
 	return c
 }

@@ -8,7 +8,7 @@
 // group, rejection and failure tallies (aggregated in SQL), selections,
 // instance statistics and, from the manifest it was started with, each
 // group's top_k and the gated metrics. Candidates stream in plan order
-// through Run.Each, or load through Run.Candidates when a presentation
+// through Run.Each, or load through Run.LoadCandidates when a presentation
 // needs them all (a report, a grid); a million-candidate run can be
 // summarised without loading any.
 //

@@ -13,16 +13,19 @@ import (
 	"github.com/comfybatch/comfybatch/store"
 )
 
-// Tally counts jobs by status and candidates (done jobs) by outcome.
+// Tally counts jobs by status and candidates (the images of done jobs;
+// one prompt may yield several) by outcome.
 type Tally struct {
-	Jobs      int // planned
-	Pending   int // never submitted
-	Submitted int // submitted and not finished (in flight, or lost by a killed process)
-	Done      int // generated and scored: the candidates
-	Failed    int // ended without an image
-	Passed    int // candidates not rejected
-	Rejected  int // candidates rejected: a gate, a scoring error, a near-duplicate
-	Selected  int // candidates selected
+	Jobs       int // planned
+	Pending    int // never submitted
+	Submitted  int // submitted and not finished (in flight, or lost by a killed process)
+	Done       int // generated
+	Failed     int // ended without an image
+	Candidates int // images of the done jobs: Passed + Rejected + Unscored
+	Passed     int // candidates not rejected
+	Rejected   int // candidates rejected: a gate, a scoring error, a near-duplicate
+	Unscored   int // candidates that still wait for a scorer
+	Selected   int // candidates selected
 }
 
 // Unfinished is the jobs neither done nor failed.
@@ -34,6 +37,8 @@ func (t *Tally) add(o Tally) {
 	t.Submitted += o.Submitted
 	t.Done += o.Done
 	t.Failed += o.Failed
+	t.Candidates += o.Candidates
+	t.Unscored += o.Unscored
 	t.Passed += o.Passed
 	t.Rejected += o.Rejected
 	t.Selected += o.Selected
@@ -235,6 +240,10 @@ func (r *Run) readAggregates(ctx context.Context, counts store.Counts, m *manife
 	if err != nil {
 		return err
 	}
+	groups, err := r.st.Groups(ctx, r.ID)
+	if err != nil {
+		return err
+	}
 	byName := map[string]*Group{}
 	group := func(name string) *Group {
 		if g, ok := byName[name]; ok {
@@ -254,7 +263,12 @@ func (r *Run) readAggregates(ctx context.Context, counts store.Counts, m *manife
 	gates := map[string]bool{}
 	for _, rc := range reasons {
 		g := group(rc.Group)
-		if rc.Reason == "" {
+		g.Candidates += rc.Count
+		switch {
+		case rc.Pending:
+			g.Unscored += rc.Count
+			continue
+		case rc.Reason == "":
 			g.Passed += rc.Count
 			continue
 		}
@@ -271,7 +285,14 @@ func (r *Run) readAggregates(ctx context.Context, counts store.Counts, m *manife
 	r.selection = make(map[ID]comfybatch.Selection, len(sel))
 	for _, s := range sel {
 		group(s.Group).Selected++
-		r.selection[ID{JobKey: s.JobKey}] = s
+		r.selection[s.Ref()] = s
+	}
+	// top_k as the run recorded it; a run recorded before groups were
+	// (0) takes it from its manifest, when that still parses.
+	for _, sg := range groups {
+		if sg.TopK > 0 {
+			group(sg.Name).TopK = sg.TopK
+		}
 	}
 	r.Groups = r.Groups[:0]
 	r.Tally = Tally{}

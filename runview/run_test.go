@@ -28,10 +28,10 @@ func TestOpen(t *testing.T) {
 	}
 	want := []runview.Group{
 		{Name: "landscape", TopK: 1,
-			Tally:   runview.Tally{Jobs: 2, Done: 2, Passed: 1, Rejected: 1, Selected: 1},
+			Tally:   runview.Tally{Jobs: 2, Done: 2, Candidates: 2, Passed: 1, Rejected: 1, Selected: 1},
 			Reasons: []runview.Reason{{Text: "scoring error: clip: connection refused", Count: 1}}},
 		{Name: "portrait", TopK: 2,
-			Tally: runview.Tally{Jobs: 6, Done: 5, Failed: 1, Passed: 3, Rejected: 2, Selected: 2},
+			Tally: runview.Tally{Jobs: 6, Done: 5, Failed: 1, Candidates: 5, Passed: 3, Rejected: 2, Selected: 2},
 			Reasons: []runview.Reason{
 				{Text: "gate sharpness.laplacian_var: 12 < min 50", Count: 1},
 				{Text: "near-duplicate of job 0", Count: 1},
@@ -41,7 +41,7 @@ func TestOpen(t *testing.T) {
 	if !reflect.DeepEqual(r.Groups, want) {
 		t.Errorf("Groups =\n%+v\nwant\n%+v", r.Groups, want)
 	}
-	if wantAll := (runview.Tally{Jobs: 8, Done: 7, Failed: 1, Passed: 4, Rejected: 3, Selected: 3}); r.Tally != wantAll {
+	if wantAll := (runview.Tally{Jobs: 8, Done: 7, Failed: 1, Candidates: 7, Passed: 4, Rejected: 3, Selected: 3}); r.Tally != wantAll {
 		t.Errorf("Tally = %+v, want %+v", r.Tally, wantAll)
 	}
 	var sel []string
@@ -119,7 +119,7 @@ func TestCandidates(t *testing.T) {
 		{"selected in group", runview.Filter{Group: "landscape", SelectedOnly: true}, []int{6}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := r.Candidates(ctx, tc.f)
+			got, err := r.LoadCandidates(ctx, tc.f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +151,7 @@ func TestCandidates(t *testing.T) {
 		t.Errorf("job 0 SelectedPath = %q, want selected/portrait/1_1.png", sel[1].SelectedPath)
 	}
 
-	all, err := r.Candidates(ctx, runview.Filter{})
+	all, err := r.LoadCandidates(ctx, runview.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,14 +179,5 @@ func TestCandidates(t *testing.T) {
 	}
 	if fails, _ := r.Failures(ctx, "landscape", 0); len(fails) != 0 {
 		t.Errorf("Failures(landscape) = %+v, want none", fails)
-	}
-}
-
-func TestIDString(t *testing.T) {
-	if got := (runview.ID{JobKey: "abc"}).String(); got != "abc" {
-		t.Errorf("ID.String = %q", got)
-	}
-	if got := (runview.ID{JobKey: "abc", OutputNode: "9", BatchIndex: 2}).String(); got != "abc/9:2" {
-		t.Errorf("ID.String = %q", got)
 	}
 }

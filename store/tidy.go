@@ -13,15 +13,15 @@ import (
 // Tidy removes what a process killed mid-write leaves in a run folder:
 // temporary files of WriteImage, WriteThumbnail and LayoutSelected, and
 // images that no committed row points at (the file is written before its
-// row, so a crash between the two leaves one), with their thumbnails. Call it before resuming a run, while no
-// other process writes to it. It returns how many files it removed.
+// row, so a crash between the two leaves one), with their thumbnails. Call
+// it before resuming a run, while no other process writes to it. It returns how many files it removed.
 func (s *Store) Tidy(ctx context.Context, run Run) (int, error) {
 	if err := s.Flush(ctx); err != nil {
 		return 0, err
 	}
 	known := map[string]bool{}
 	shas := map[string]bool{} // of the recorded images: their thumbnails stay
-	rows, err := s.read.QueryContext(ctx, `SELECT rel_path, sha256 FROM images WHERE run_id = ?`, run.ID)
+	rows, err := s.read.QueryContext(ctx, `SELECT c.rel_path, c.sha256 FROM candidates c JOIN jobs j ON j.id = c.job_id WHERE j.run_id = ?`, run.ID)
 	if err != nil {
 		return 0, fmt.Errorf("tidy run %d: %w", run.ID, err)
 	}

@@ -18,14 +18,11 @@ import (
 // needs to resume (no workflow, inputs or tags), and they stream or
 // aggregate in SQL, so their memory does not grow with the run.
 
-// ViewCandidate is one done job as the read views see it.
+// ViewCandidate is one candidate (one image of a done job) as the read
+// views see it.
 type ViewCandidate struct {
-	JobKey string
-	// OutputNode and BatchIndex complete a candidate's identity once one
-	// prompt can yield several images (issue 16); until the schema keeps
-	// them they are "" and 0.
-	OutputNode string
-	BatchIndex int
+	// Ref identifies it: job key, output node and batch index.
+	Ref        comfybatch.Ref
 	Index      int
 	Group      string
 	Params     []comfybatch.Param
@@ -39,6 +36,9 @@ type ViewCandidate struct {
 	Download   time.Duration
 	Total      float64
 	Rejected   string
+	// Pending names the scorers the candidate still waits for; it is
+	// then neither selected nor rejected yet.
+	Pending []string
 	// Path is the stored image relative to the run folder, "" when none
 	// was recorded; SHA256, Width, Height and Bytes describe it.
 	Path          string
@@ -50,53 +50,52 @@ type ViewCandidate struct {
 	Scores []comfybatch.Score
 }
 
-// CandidateQuery narrows EachCandidate. The zero value means every done
-// job of the run.
+// CandidateQuery narrows EachCandidate. The zero value means every
+// candidate of the run.
 type CandidateQuery struct {
 	// Group, when set, is the one group to read.
 	Group string
-	// Keys, when not nil, are the only job keys to read.
-	Keys []string
+	// SelectedOnly reads the selected candidates only.
+	SelectedOnly bool
 	// NoScores skips reading scores, which is faster when only params,
 	// totals and rejections are needed.
 	NoScores bool
 }
 
-const qViewCandidates = `SELECT j.job_key, j.idx, j.group_name, j.params, j.instance, j.prompt_id, j.attempts,
-		j.queued_ms, j.started_ms, j.finished_ms, j.generation_ms, j.download_ms, j.total, j.rejected,
-		coalesce(i.rel_path, ''), coalesce(i.sha256, ''), coalesce(i.width, 0), coalesce(i.height, 0),
-		coalesce(i.bytes, 0)%s
-	FROM jobs j LEFT JOIN images i ON i.run_id = j.run_id AND i.job_key = j.job_key%s
+const qViewCandidates = `SELECT j.job_key, c.node, c.batch_index, j.idx, j.group_name, j.params, j.instance,
+		j.prompt_id, j.attempts, j.queued_ms, j.started_ms, j.finished_ms, j.download_ms, c.total, c.rejected,
+		c.state, c.pending, c.rel_path, c.sha256, c.width, c.height, c.bytes%s
+	FROM jobs j JOIN candidates c ON c.job_id = j.id%s
 	WHERE j.run_id = ? AND j.status = 'done' AND (? = '' OR j.group_name = ?)%s
-	ORDER BY j.idx, j.job_key%s`
+	ORDER BY j.idx, j.job_key, c.node, c.batch_index%s`
 
-// EachCandidate calls fn with each done job of run runID that q selects,
-// in plan order (index, then key), and stops at the first error fn
-// returns, which it returns. It streams: one candidate is in memory at a
-// time, however large the run.
+// EachCandidate calls fn with each candidate of run runID that q
+// selects, in plan order (index, key, output node, batch index), and
+// stops at the first error fn returns, which it returns. It streams: one
+// candidate is in memory at a time, however large the run.
 func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery, fn func(ViewCandidate) error) error {
-	args := []any{runID, q.Group, q.Group}
-	keyFilter := ""
-	if q.Keys != nil {
-		keys, err := json.Marshal(q.Keys)
-		if err != nil {
-			return fmt.Errorf("read candidates of run %d: %w", runID, err)
-		}
-		keyFilter = " AND j.job_key IN (SELECT value FROM json_each(?))"
-		args = append(args, string(keys))
+	codec, err := s.codec(ctx, runID)
+	if err != nil {
+		return err
 	}
-	// One row per metric (or per scorer without metrics, or per job
+	args := []any{runID, q.Group, q.Group}
+	filter := ""
+	if q.SelectedOnly {
+		filter = " AND c.id IN (SELECT candidate_id FROM selections WHERE run_id = ?)"
+		args = append(args, runID)
+	}
+	// One row per metric (or per scorer without metrics, or per candidate
 	// without scorers): the primary keys of scorer_results and scores
-	// make the joins lookups, and ordering by them keeps a job's rows
-	// together.
+	// make the joins lookups, and ordering by them keeps a candidate's
+	// rows together.
 	scoreCols, scoreJoin, scoreOrder := ", NULL, NULL, NULL, NULL, NULL, NULL", "", ""
 	if !q.NoScores {
 		scoreCols = ", r.ord, r.scorer, r.error, r.vals, m.metric, m.value"
-		scoreJoin = ` LEFT JOIN scorer_results r ON r.run_id = j.run_id AND r.job_key = j.job_key
-		LEFT JOIN scores m ON m.run_id = r.run_id AND m.job_key = r.job_key AND m.ord = r.ord`
+		scoreJoin = ` LEFT JOIN scorer_results r ON r.candidate_id = c.id
+		LEFT JOIN scores m ON m.candidate_id = r.candidate_id AND m.ord = r.ord`
 		scoreOrder = ", r.ord, m.metric"
 	}
-	query := fmt.Sprintf(qViewCandidates, scoreCols, scoreJoin, keyFilter, scoreOrder)
+	query := fmt.Sprintf(qViewCandidates, scoreCols, scoreJoin, filter, scoreOrder)
 	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("read candidates of run %d: %w", runID, err)
@@ -109,32 +108,37 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 	)
 	for rows.Next() {
 		var (
-			c                                  ViewCandidate
-			params                             string
-			queued, started, finished, gen, dl sql.NullInt64
-			total, value                       sql.NullFloat64
-			ord                                sql.NullInt64
-			scorer, scoreErr, vals, metric     sql.NullString
+			c                              ViewCandidate
+			params, state, pending         string
+			queued, started, finished, dl  sql.NullInt64
+			total, value                   sql.NullFloat64
+			ord                            sql.NullInt64
+			scorer, scoreErr, vals, metric sql.NullString
 		)
-		if err := rows.Scan(&c.JobKey, &c.Index, &c.Group, &params, &c.Instance, &c.PromptID, &c.Attempts,
-			&queued, &started, &finished, &gen, &dl, &total, &c.Rejected,
-			&c.Path, &c.SHA256, &c.Width, &c.Height, &c.Bytes,
+		if err := rows.Scan(&c.Ref.JobKey, &c.Ref.Output, &c.Ref.BatchIndex, &c.Index, &c.Group, &params,
+			&c.Instance, &c.PromptID, &c.Attempts, &queued, &started, &finished, &dl, &total, &c.Rejected,
+			&state, &pending, &c.Path, &c.SHA256, &c.Width, &c.Height, &c.Bytes,
 			&ord, &scorer, &scoreErr, &vals, &metric, &value); err != nil {
 			return fmt.Errorf("read candidates of run %d: %w", runID, err)
 		}
-		if !have || c.JobKey != cur.JobKey {
+		if !have || c.Ref != cur.Ref {
 			if have {
 				if err := fn(cur); err != nil {
 					return err
 				}
 			}
-			if c.Params, err = decodeParams(params); err != nil {
-				return fmt.Errorf("read candidate %s: %w", c.JobKey, err)
+			if c.Params, err = codec.params(c.Group, params); err != nil {
+				return fmt.Errorf("read candidate %s: %w", c.Ref, err)
 			}
 			c.Queued, c.Started, c.Finished = fromMS(queued), fromMS(started), fromMS(finished)
-			c.Generation = time.Duration(gen.Int64) * time.Millisecond
+			if !c.Started.IsZero() && c.Finished.After(c.Started) {
+				c.Generation = c.Finished.Sub(c.Started)
+			}
 			c.Download = time.Duration(dl.Int64) * time.Millisecond
 			c.Total = total.Float64
+			if state == CandidatePending && pending != "" {
+				c.Pending = strings.Split(pending, ",")
+			}
 			cur, have, lastOrd = c, true, -1
 		}
 		if !ord.Valid {
@@ -144,7 +148,7 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 			sc := comfybatch.Score{Scorer: scorer.String, Err: scoreErr.String, Metrics: map[string]float64{}}
 			if vals.String != "" {
 				if err := json.Unmarshal([]byte(vals.String), &sc.Values); err != nil {
-					return fmt.Errorf("read scores of candidate %s: %w", cur.JobKey, err)
+					return fmt.Errorf("read scores of candidate %s: %w", cur.Ref, err)
 				}
 				if len(sc.Values) == 0 {
 					sc.Values = nil
@@ -166,19 +170,23 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 	return nil
 }
 
-// ReasonCount is how many done jobs of a group share one rejection
-// reason; Reason "" counts the ones not rejected.
+// ReasonCount is how many candidates of a group share one rejection
+// reason; Reason "" counts the ones not rejected, Pending the ones that
+// still wait for a scorer.
 type ReasonCount struct {
-	Group  string
-	Reason string
-	Count  int
+	Group   string
+	Reason  string
+	Pending bool
+	Count   int
 }
 
-// RejectionCounts counts the done jobs of run runID by group and
-// rejection reason, in SQL, ordered by group and reason.
+// RejectionCounts counts the candidates of run runID by group, rejection
+// reason and whether they wait for a scorer, in SQL, ordered by group and
+// reason.
 func (s *Store) RejectionCounts(ctx context.Context, runID int64) ([]ReasonCount, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT group_name, rejected, count(*) FROM jobs
-		WHERE run_id = ? AND status = 'done' GROUP BY group_name, rejected ORDER BY group_name, rejected`, runID)
+	rows, err := s.read.QueryContext(ctx, `SELECT j.group_name, c.rejected, c.state = 'pending', count(*)
+		FROM jobs j JOIN candidates c ON c.job_id = j.id WHERE j.run_id = ? AND j.status = 'done'
+		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("count rejections of run %d: %w", runID, err)
 	}
@@ -186,7 +194,7 @@ func (s *Store) RejectionCounts(ctx context.Context, runID int64) ([]ReasonCount
 	var out []ReasonCount
 	for rows.Next() {
 		var r ReasonCount
-		if err := rows.Scan(&r.Group, &r.Reason, &r.Count); err != nil {
+		if err := rows.Scan(&r.Group, &r.Reason, &r.Pending, &r.Count); err != nil {
 			return nil, fmt.Errorf("count rejections of run %d: %w", runID, err)
 		}
 		out = append(out, r)
@@ -232,6 +240,10 @@ func (s *Store) FailureClasses(ctx context.Context, runID int64) ([]ClassCount, 
 // when limit <= 0), with their params. It stops at the first error fn
 // returns, which it returns.
 func (s *Store) EachFailure(ctx context.Context, runID int64, group string, limit int, fn func(Failure, []comfybatch.Param) error) error {
+	codec, err := s.codec(ctx, runID)
+	if err != nil {
+		return err
+	}
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
@@ -253,7 +265,7 @@ func (s *Store) EachFailure(ctx context.Context, runID int64, group string, limi
 			return fmt.Errorf("read failures of run %d: %w", runID, err)
 		}
 		f.Finished = fromMS(finished)
-		ps, err := decodeParams(params)
+		ps, err := codec.params(f.Group, params)
 		if err != nil {
 			return fmt.Errorf("read failure %s: %w", f.JobKey, err)
 		}
@@ -269,15 +281,16 @@ func (s *Store) EachFailure(ctx context.Context, runID int64, group string, limi
 
 // SelectedPath is where LayoutSelected puts the image of a selected
 // candidate, relative to the run folder:
-// selected/<group>/<rank>_<seed><ext>, the group sanitised to a file name
-// and the first 12 characters of the job key standing in for a missing
-// seed. imagePath is the stored image's path (for its extension).
-func SelectedPath(group string, rank int, jobKey string, params []comfybatch.Param, imagePath string) string {
-	seed := jobKey[:min(12, len(jobKey))]
+// selected/<group>/<rank>_<seed>[_<batch index>]<ext>, the group
+// sanitised to a file name and the first 12 characters of the job key
+// standing in for a missing seed. imagePath is the stored image's path
+// (for its extension).
+func SelectedPath(group string, rank int, ref comfybatch.Ref, params []comfybatch.Param, imagePath string) string {
+	seed := ref.JobKey[:min(12, len(ref.JobKey))]
 	if v, ok := (comfybatch.Job{Params: params}).Seed(); ok {
 		seed = strconv.FormatUint(v, 10)
 	}
-	return path.Join("selected", safeName(group), strconv.Itoa(rank)+"_"+seed+path.Ext(imagePath))
+	return path.Join("selected", safeName(group), selectedName(rank, seed, ref.BatchIndex)+path.Ext(imagePath))
 }
 
 // ThumbPath is where a thumbnail of the image with hex SHA-256 sha is kept,

@@ -104,7 +104,7 @@ func TestEachCandidateMatchesCandidates(t *testing.T) {
 	for i, v := range got {
 		c := full[i]
 		want := ViewCandidate{
-			JobKey: c.Candidate.Job.Key, Index: c.Candidate.Job.Index, Group: c.Candidate.Job.Group,
+			Ref: c.Candidate.Ref(), Index: c.Candidate.Job.Index, Group: c.Candidate.Job.Group,
 			Params: c.Candidate.Job.Params, Instance: c.Candidate.Instance, PromptID: c.Candidate.PromptID,
 			Attempts: c.Candidate.Attempt, Queued: c.Candidate.Queued, Started: c.Candidate.Started,
 			Finished: c.Candidate.Finished, Generation: 2 * time.Second, Download: c.Candidate.Download,
@@ -135,15 +135,22 @@ func TestEachCandidateQueries(t *testing.T) {
 		return out
 	}
 	all := collect(t, s, run.ID, CandidateQuery{})
+	if got := collect(t, s, run.ID, CandidateQuery{SelectedOnly: true}); got != nil {
+		t.Errorf("selected before any selection = %v, want none", got)
+	}
+	for _, x := range []comfybatch.Selection{{Group: "even", Rank: 1, JobKey: all[4].Ref.JobKey}, {Group: "odd", Rank: 1, JobKey: all[1].Ref.JobKey}} {
+		if err := s.SaveSelections(t.Context(), run.ID, x.Group, []comfybatch.Selection{x}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		q    CandidateQuery
 		want []int
 	}{
 		{"odd", CandidateQuery{Group: "odd"}, []int{1, 3, 5}},
-		{"keys", CandidateQuery{Keys: []string{all[4].JobKey, all[1].JobKey, "nope"}}, []int{1, 4}},
-		{"no keys", CandidateQuery{Keys: []string{}}, nil},
-		{"group and keys", CandidateQuery{Group: "even", Keys: []string{all[4].JobKey, all[1].JobKey}}, []int{4}},
+		{"selected", CandidateQuery{SelectedOnly: true}, []int{1, 4}},
+		{"group and selected", CandidateQuery{Group: "even", SelectedOnly: true}, []int{4}},
 		{"missing group", CandidateQuery{Group: "none"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,7 +164,7 @@ func TestEachCandidateQueries(t *testing.T) {
 		if c.Scores != nil {
 			t.Errorf("NoScores: candidate %d has scores %v", c.Index, c.Scores)
 		}
-		if c.JobKey != all[i].JobKey || c.Total != all[i].Total || !reflect.DeepEqual(c.Params, all[i].Params) {
+		if c.Ref != all[i].Ref || c.Total != all[i].Total || !reflect.DeepEqual(c.Params, all[i].Params) {
 			t.Errorf("NoScores: candidate %d = %+v, want the same row as with scores", i, c)
 		}
 	}
@@ -180,9 +187,9 @@ func TestRejectionAndFailureCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []ReasonCount{
-		{"even", "", 3},
-		{"odd", "", 2},
-		{"odd", "gate sharpness.laplacian_var: 12 < min 50", 1},
+		{"even", "", false, 3},
+		{"odd", "", false, 2},
+		{"odd", "gate sharpness.laplacian_var: 12 < min 50", false, 1},
 	}
 	if !reflect.DeepEqual(rc, want) {
 		t.Errorf("RejectionCounts = %+v, want %+v", rc, want)
@@ -219,18 +226,19 @@ func TestRejectionAndFailureCounts(t *testing.T) {
 func TestSelectedPathIsLayout(t *testing.T) {
 	s, run := viewFixture(t)
 	all := collect(t, s, run.ID, CandidateQuery{})
-	sel := []comfybatch.Selection{{Group: "even", Rank: 1, JobKey: all[0].JobKey}, {Group: "odd", Rank: 1, JobKey: all[1].JobKey}}
+	sel := []comfybatch.Selection{{Group: "even", Rank: 1, JobKey: all[0].Ref.JobKey}, {Group: "odd", Rank: 1, JobKey: all[1].Ref.JobKey}}
 	if err := s.LayoutSelected(t.Context(), run, sel); err != nil {
 		t.Fatal(err)
 	}
 	for i, x := range sel {
 		c := all[i]
-		p := SelectedPath(x.Group, x.Rank, c.JobKey, c.Params, c.Path)
+		p := SelectedPath(x.Group, x.Rank, c.Ref, c.Params, c.Path)
 		if _, err := os.Stat(filepath.Join(run.OutputDir, p)); err != nil {
 			t.Errorf("SelectedPath = %s, which LayoutSelected did not write: %v", p, err)
 		}
 	}
-	if got, want := SelectedPath("a b", 2, "0123456789abcdef", nil, "images/x.png"), "selected/"+safeName("a b")+"/2_0123456789ab.png"; got != want {
+	if got, want := SelectedPath("a b", 2, comfybatch.Ref{JobKey: "0123456789abcdef", BatchIndex: 3}, nil, "images/x.png"),
+		"selected/"+safeName("a b")+"/2_0123456789ab_3.png"; got != want {
 		t.Errorf("SelectedPath without seed = %s, want %s", got, want)
 	}
 }

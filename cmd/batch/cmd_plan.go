@@ -39,9 +39,6 @@ func cmdPlan(ctx context.Context, args []string, o IO) error {
 		}
 		fmt.Fprintf(o.Out, "order: %s (outermost first: expensive axes change least often)\n", strings.Join(order, " > "))
 	}
-	if plan.Duplicates > 0 {
-		fmt.Fprintf(o.Out, "%d duplicate jobs dropped (same patched workflow)\n", plan.Duplicates)
-	}
 	if m.MasterSeedChosen && randomSeeds(plan) {
 		fmt.Fprintf(o.Out, "seeds are examples: %s has no master_seed, so every run draws its own random seeds; "+
 			"batch run prints the master seed it chose, and master_seed: N in the manifest repeats them\n", m.Path)
