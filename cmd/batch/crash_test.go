@@ -148,7 +148,7 @@ func dbState(t *testing.T, outDir string) state {
 			t.Fatalf("%s: %v", query, err)
 		}
 	}
-	q(`SELECT count(*), count(DISTINCT job_key), sum(status = 'done') FROM jobs`, &s.jobs, &s.dupes, &s.done)
+	q(`SELECT count(*), count(DISTINCT job_key), coalesce(sum(status = 'done'), 0) FROM jobs`, &s.jobs, &s.dupes, &s.done)
 	s.dupes = s.jobs - s.dupes
 	rows, err := db.Query(`SELECT x.group_name || '/' || x.rank || '/' || j.job_key FROM selections x
 		JOIN candidates c ON c.id = x.candidate_id JOIN jobs j ON j.id = c.job_id ORDER BY x.group_name, x.rank`)
