@@ -209,6 +209,9 @@ func Open(ctx context.Context, st *store.Store, id int64) (*Run, error) {
 		if err := r.readAggregates(ctx, counts, m); err != nil {
 			return nil, err
 		}
+		if rec.Status != store.RunRunning {
+			break // nothing writes to a finished run: no need to count twice
+		}
 		after, err := st.Counts(ctx, id)
 		if err != nil {
 			return nil, err

@@ -65,7 +65,7 @@ type CandidateQuery struct {
 const qViewCandidates = `SELECT j.job_key, c.node, c.batch_index, j.idx, j.group_name, j.params, j.instance,
 		j.prompt_id, j.attempts, j.queued_ms, j.started_ms, j.finished_ms, j.download_ms, c.total, c.rejected,
 		c.state, c.pending, c.rel_path, c.sha256, c.width, c.height, c.bytes%s
-	FROM jobs j JOIN candidates c ON c.job_id = j.id%s
+	FROM %s%s
 	WHERE j.run_id = ? AND j.status = 'done' AND (? = '' OR j.group_name = ?)%s
 	ORDER BY j.idx, j.job_key, c.node, c.batch_index%s`
 
@@ -79,9 +79,13 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 		return err
 	}
 	args := []any{runID, q.Group, q.Group}
-	filter := ""
+	from, filter := "jobs j JOIN candidates c ON c.job_id = j.id", ""
 	if q.SelectedOnly {
-		filter = " AND c.id IN (SELECT candidate_id FROM selections WHERE run_id = ?)"
+		// Start from the few selections, not from every job in plan
+		// order: a million-candidate run has a few hundred selected.
+		// (CROSS JOIN keeps SQLite from choosing another outer table.)
+		from = "selections x CROSS JOIN candidates c ON c.id = x.candidate_id CROSS JOIN jobs j ON j.id = c.job_id"
+		filter = " AND x.run_id = ?"
 		args = append(args, runID)
 	}
 	// One row per metric (or per scorer without metrics, or per candidate
@@ -95,7 +99,7 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 		LEFT JOIN scores m ON m.candidate_id = r.candidate_id AND m.ord = r.ord`
 		scoreOrder = ", r.ord, m.metric"
 	}
-	query := fmt.Sprintf(qViewCandidates, scoreCols, scoreJoin, filter, scoreOrder)
+	query := fmt.Sprintf(qViewCandidates, scoreCols, from, scoreJoin, filter, scoreOrder)
 	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("read candidates of run %d: %w", runID, err)
