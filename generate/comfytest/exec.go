@@ -135,7 +135,7 @@ func (r *run) progressTarget() string { return r.t.clientID }
 // progress_state. Value and max keep their JSON kind as ComfyUI's do: a
 // node starts at 0.0 of 1.0 (floats), a ProgressBar reports integers, and
 // finishing sets value to max, whatever its kind (§0.1 item 4).
-func (r *run) progressState(id, state string, value, max qnum) bool {
+func (r *run) progressState(id, state string, value, max json.Number) bool {
 	r.progress[id] = map[string]any{"value": value, "max": max, "state": state, "node_id": id, "prompt_id": r.t.id,
 		"display_node_id": id, "parent_node_id": nil, "real_node_id": id}
 	nodes := make(map[string]any, len(r.progress))
@@ -443,12 +443,12 @@ func (r *run) step(st planStep) error {
 		}
 		// A cache hit was never started: its entry is created finished,
 		// with integer 1 of 1.
-		if !r.progressState(id, "finished", qnum{v: 1}, qnum{v: 1}) {
+		if !r.progressState(id, "finished", "1", "1") {
 			return errAbandoned
 		}
 		return nil
 	}
-	if !r.progressState(id, "running", qnum{v: 0, isFloat: true}, qnum{v: 1, isFloat: true}) {
+	if !r.progressState(id, "running", "0.0", "1.0") {
 		return errAbandoned
 	}
 	s.mu.Lock()
@@ -508,7 +508,7 @@ func (r *run) step(st planStep) error {
 	if ui != nil && r.t.clientID != "" && !r.emit("executed", map[string]any{"node": id, "display_node": id, "output": ui, "prompt_id": r.t.id}, r.t.clientID) {
 		return errAbandoned
 	}
-	last, _ := r.progress[id]["max"].(qnum)
+	last, _ := r.progress[id]["max"].(json.Number)
 	if !r.progressState(id, "finished", last, last) {
 		return errAbandoned
 	}

@@ -143,7 +143,7 @@ func (r *run) sample(id string, steps int, preview func(k int) []byte) error {
 		if err := r.sleep(r.s.opts.StepTime); err != nil {
 			return err
 		}
-		if !r.progressState(id, "running", qnum{v: float64(k)}, qnum{v: float64(steps)}) {
+		if !r.progressState(id, "running", json.Number(strconv.Itoa(k)), json.Number(strconv.Itoa(steps))) {
 			return errAbandoned
 		}
 		var png []byte
