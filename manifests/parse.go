@@ -161,6 +161,7 @@ func parse(name string, data []byte, src source) (*Manifest, error) {
 	}
 	m.checkGroups(p)
 	m.checkBatchSize(p)
+	m.checkScorers(src, p)
 
 	h := sha256.New()
 	for _, part := range [][]byte{data, wfData, groupsData} {

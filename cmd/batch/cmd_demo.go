@@ -86,8 +86,11 @@ func cmdDemo(ctx context.Context, args []string, o IO) error {
 // pointCLIP points every CLIP-based scorer of m at url.
 func pointCLIP(m *manifests.Manifest, url string) {
 	for _, s := range m.Scorers {
-		if s.Type == "clip" || s.Type == "aesthetic" {
-			s.Options["url"] = url
+		switch o := s.Options.(type) {
+		case *manifests.CLIPOptions:
+			o.URL = url
+		case *manifests.AestheticOptions:
+			o.URL = url
 		}
 	}
 }
