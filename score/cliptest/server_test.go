@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,4 +184,42 @@ func TestFaultWindow(t *testing.T) {
 		t.Fatalf("after the window: %v, want 200", err)
 	}
 	resp.Body.Close()
+}
+
+// TestSetFaultsWhileServing: faults change under concurrent requests; run
+// under -race.
+func TestSetFaultsWhileServing(t *testing.T) {
+	s := New(Options{})
+	ts, url := s.Start()
+	defer ts.Close()
+	red := pngURI(t, color.NRGBA{220, 30, 20, 255})
+	body := `{"input":["` + red + `"],"modality":"image"}`
+	done := make(chan struct{})
+	go func() { // owned by this test: it waits on done below
+		defer close(done)
+		for i := range 50 {
+			s.SetFaults(scoretest.Faults{Down: scoretest.Down(i % 2), RateLimited: i % 3})
+		}
+	}()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 10 {
+				resp, err := http.Post(url+"/v1/embeddings", "application/json", strings.NewReader(body))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				if c := resp.StatusCode; c != 200 && c != 503 && c != 429 {
+					t.Errorf("status %d, want 200, 503 or 429", c)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	<-done
+	if n := s.Stats().Requests; n != 80 {
+		t.Errorf("%d requests counted, want 80", n)
+	}
 }
