@@ -70,10 +70,11 @@ func (f *Fleet) Run(ctx context.Context, tasks []Task, results chan<- Result) er
 	var resume []*jobState
 	var early []Result
 	for _, t := range tasks {
-		js := &jobState{task: t, attempts: len(t.Prior)}
+		js := &jobState{task: t, attempts: max(len(t.Prior), t.Attempted)}
 		for _, a := range t.Prior {
 			js.attempts = max(js.attempts, a.Number)
 		}
+		js.before = js.attempts
 		rs.remaining++
 		switch {
 		case !f.runnable(t.Job):
@@ -307,7 +308,7 @@ func (f *Fleet) retryable(js *jobState, err error) bool {
 		return false
 	case errors.Is(err, comfybatch.ErrInvalid):
 		return false
-	case js.attempts-js.steals >= f.opts.MaxAttempts: // a stolen attempt did not fail
+	case js.attempts-js.before-js.steals >= f.opts.MaxAttempts: // a stolen attempt did not fail
 		return false
 	case errors.Is(err, comfybatch.ErrExecution):
 		js.execFails++
@@ -345,7 +346,7 @@ func (rs *runState) watchGiveUp(ctx, runCtx context.Context) {
 		if !allDown || time.Since(since) < rs.f.opts.GiveUpAfter {
 			continue
 		}
-		err := fmt.Errorf("every instance has been down for %s: %w", rs.f.opts.GiveUpAfter, comfybatch.ErrTransient)
+		err := fmt.Errorf("every instance has been down for %s: %w (%w)", rs.f.opts.GiveUpAfter, comfybatch.ErrOutage, comfybatch.ErrTransient)
 		rs.mu.Lock()
 		rs.abandoned = err
 		left := rs.pending

@@ -10,6 +10,7 @@ import (
 type jobState struct {
 	task      Task
 	attempts  int    // submissions so far, prior ones included
+	before    int    // submissions by earlier processes: MaxAttempts counts those after
 	execFails int    // ErrExecution outcomes so far
 	steals    int    // attempts taken over by tail stealing (counted in attempts); guarded by runState.mu
 	avoid     string // instance that failed it last: retry elsewhere if possible

@@ -104,6 +104,10 @@ type SelectSpec struct {
 	// PhashDistance > 0 rejects a candidate whose perceptual hash is within
 	// this Hamming distance of one already selected (needs a phash scorer).
 	PhashDistance int
+	// AcceptShortfall makes a group that delivers fewer than its top_k
+	// (its gates rejected too many) acceptable: the run still reports the
+	// shortfall but does not count it as a problem for the exit code.
+	AcceptShortfall bool
 }
 
 // OutputSpec says where runs are written.

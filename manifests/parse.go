@@ -317,8 +317,10 @@ func expandEnv(s string, n *yaml.Node, what string, p *problems) string {
 
 // parseSelect reads select:.
 func (m *Manifest) parseSelect(v *yaml.Node, p *problems) {
-	for _, f := range p.fields(v, "select", []string{"top_k", "min_score", "phash_distance"}) {
+	for _, f := range p.fields(v, "select", []string{"top_k", "min_score", "phash_distance", "accept_shortfall"}) {
 		switch f.key {
+		case "accept_shortfall":
+			m.Select.AcceptShortfall, _ = p.boolean(f.v, "select accept_shortfall")
 		case "top_k":
 			m.Select.TopK, _ = p.intIn(f.v, "select top_k", 1, maxJobs)
 		case "min_score":

@@ -317,10 +317,11 @@ func (m *Manifest) job(g *group, axes [][]*axisSpec, vals [][][]value, idx []int
 	}
 	// Params: the group's set values in order, then the sweep in manifest order.
 	for _, s := range g.set {
-		job.Params = append(job.Params, comfybatch.Param{Name: s.b.name, Value: s.v.v})
+		job.Params = append(job.Params, comfybatch.Param{Name: s.b.name, Value: s.v.v, Raw: s.v.raw})
 	}
 	for _, a := range m.sweep {
-		job.Params = append(job.Params, comfybatch.Param{Name: a.b.name, Value: byName[a.b.name].v})
+		v := byName[a.b.name]
+		job.Params = append(job.Params, comfybatch.Param{Name: a.b.name, Value: v.v, Raw: v.raw})
 	}
 	for _, b := range bound {
 		if v := byName[b.name]; b.image {
