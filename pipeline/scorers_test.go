@@ -253,3 +253,54 @@ func TestPreflightScorersClasses(t *testing.T) {
 		}
 	})
 }
+
+// TestCLIPDiesMidRun (issue 12, point 2) with the fakes' fault windows:
+// the CLIP server resets every connection once it has embedded 4 images.
+// No candidate is rejected for it: they wait, the run stops as an outage
+// once the deadline passes, and the same run, with the server back,
+// scores them without generating anything again.
+func TestCLIPDiesMidRun(t *testing.T) {
+	fleet := startFleet(t, 1)
+	dir := t.TempDir()
+	m := smallManifest(t, dir)
+	fake := cliptest.New(cliptest.Options{Faults: scoretest.Faults{Down: scoretest.Reset, DownAfter: 4}})
+	ts, url := fake.Start()
+	defer ts.Close()
+	pointCLIP(m, url)
+	for _, s := range m.Scorers {
+		if o, ok := s.Options.(*manifests.CLIPOptions); ok {
+			none := 0
+			o.Retries = &none
+			o.MaxBatch = 1 // one image a request: the server dies after exactly 4 images
+		}
+	}
+	opts := Options{Manifest: m, Instances: fleet, OutageDeadline: 2 * time.Second, Logger: testLogger(t)}
+	out, err := Run(t.Context(), opts)
+	if !errors.Is(err, comfybatch.ErrOutage) || !strings.Contains(err.Error(), "clip") {
+		t.Fatalf("Run with the CLIP server dying = %v, want an outage naming clip", err)
+	}
+	if out == nil || out.Summary.Unscored == 0 || out.Summary.UnscoredBy["clip"] != out.Summary.Unscored {
+		t.Fatalf("Summary = %+v, want candidates waiting for clip", out.Summary)
+	}
+	for _, g := range out.Groups {
+		for _, c := range g.Ranked {
+			if strings.Contains(c.Rejected, "clip") {
+				t.Errorf("job %d rejected for the outage: %s", c.Candidate.Job.Index, c.Rejected)
+			}
+		}
+	}
+	generated, waiting := out.Summary.Done, out.Summary.Unscored
+
+	fake.SetFaults(scoretest.Faults{})
+	out, err = Run(t.Context(), opts)
+	if err != nil {
+		t.Fatalf("rerun with the server back = %v, want nil", err)
+	}
+	// The start-up check embedded one image, so 3 candidates were scored.
+	if waiting != out.Summary.Jobs-3 || out.Summary.Unscored != 0 || out.Summary.Rescored != waiting {
+		t.Errorf("rerun Summary = %+v after %d waited; want all but the 3 the server scored before dying, scored now", out.Summary, waiting)
+	}
+	if out.Done != out.Summary.Jobs-generated {
+		t.Errorf("rerun generated %d jobs, want only the %d the first run left", out.Done, out.Summary.Jobs-generated)
+	}
+}

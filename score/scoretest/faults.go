@@ -32,7 +32,8 @@ type Faults struct {
 	Down Down
 	// DownAfter, when positive, holds Down off until this many images have
 	// been answered, so a test can let a run start and then lose its
-	// scorer mid-run.
+	// scorer mid-run. Every image counts, the one score.CLIP's Check
+	// embeds before a run included.
 	DownAfter int
 	// FailNext answers the next FailNext requests 503.
 	FailNext int
