@@ -37,7 +37,16 @@ type Job struct {
 	// Tags are required instance tags: only an instance carrying all of
 	// them may run the job.
 	Tags []string
+	// Outputs are the ids of the output nodes whose images are the job's
+	// candidates, in id order; empty means the first image the prompt
+	// saved. Images is how many candidates the prompt yields (its batch
+	// size times len(Outputs)); 0 means 1.
+	Outputs []string
+	Images  int
 }
+
+// ImageCount is how many candidates the job yields (at least 1).
+func (j Job) ImageCount() int { return max(j.Images, 1) }
 
 // Param is one named parameter value of a job. Value is one of string,
 // bool, int64, uint64 (seeds, which may exceed 2^63) or float64.
@@ -105,12 +114,18 @@ func KeyOf(workflow []byte, inputs []Input) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return KeyOfCanonical(canon, inputs), nil
+}
+
+// KeyOfCanonical is KeyOf for a workflow already in canonical form (the
+// bytes Canonical returns), without encoding it again.
+func KeyOfCanonical(canon []byte, inputs []Input) string {
 	h := sha256.New()
 	h.Write(canon)
 	for _, in := range inputs {
 		fmt.Fprintf(h, "\x00%s\x00%s\x00%s", in.Node, in.Input, in.SHA256)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Canonical re-encodes a JSON document with object keys sorted and no

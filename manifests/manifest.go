@@ -41,6 +41,9 @@ type Manifest struct {
 	Combine string
 	// Tags are instance tags every job requires (each group may add more).
 	Tags []string
+	// Outputs are the ids of the output nodes whose images are candidates:
+	// outputs: in the manifest, else the workflow's SaveImage nodes.
+	Outputs []string
 
 	bindings    map[string]*binding // param name -> resolved binding
 	sweep       []*axisSpec         // swept params, manifest order
@@ -120,7 +123,8 @@ type OutputSpec struct {
 type GroupSpec struct {
 	Name  string
 	TopK  int      // per-group top_k; 0 = the manifest's select.top_k
-	Count int      // candidates planned for the group
+	Count int      // candidates (images) planned for the group
+	Jobs  int      // jobs (prompts) planned for the group
 	Tags  []string // instance tags the group's jobs require, with the manifest's
 }
 

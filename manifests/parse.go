@@ -58,7 +58,7 @@ func Parse(name string, data []byte, dir string) (*Manifest, error) {
 }
 
 var topKeys = []string{"name", "workflow", "instances", "params", "groups", "groups_from", "sweep", "combine",
-	"master_seed", "scorers", "select", "output", "tags"}
+	"master_seed", "scorers", "select", "output", "outputs", "tags"}
 
 func parse(name string, data []byte, src source) (*Manifest, error) {
 	p := &problems{file: name}
@@ -105,6 +105,10 @@ func parse(name string, data []byte, src source) (*Manifest, error) {
 	if f, ok := sec["tags"]; ok {
 		m.Tags, _ = p.strings(f.v, "tags")
 	}
+	if f, ok := sec["outputs"]; ok {
+		m.parseOutputs(f.v, p)
+	}
+	m.defaultOutputs(p)
 	if f, ok := sec["instances"]; ok {
 		m.parseInstances(f.v, p)
 	}
@@ -160,7 +164,6 @@ func parse(name string, data []byte, src source) (*Manifest, error) {
 		m.groups = []*group{{spec: GroupSpec{Name: m.Name}, file: name, pos: doc.Content[0]}}
 	}
 	m.checkGroups(p)
-	m.checkBatchSize(p)
 	m.checkScorers(src, p)
 
 	h := sha256.New()

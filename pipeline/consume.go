@@ -30,8 +30,10 @@ type scoring struct {
 	cpu     chan struct{}
 	watch   *scorerWatch
 	// rescoring serializes rescorePending, so two callers never score the
-	// same pending candidates (and count them) twice.
+	// same pending candidates (and count them) twice; rescored counts the
+	// candidates it completed.
 	rescoring sync.Mutex
+	rescored  int
 }
 
 func newScoring(scorers []namedScorer, watch *scorerWatch) *scoring {
@@ -250,6 +252,7 @@ func (s *scoring) rescorePending(ctx context.Context, st *store.Store, run store
 		err = ferr
 	}
 	s.watch.addUnscored(-scored)
+	s.rescored += scored
 	return scored, err
 }
 
@@ -259,7 +262,11 @@ func (s *scoring) rescorePending(ctx context.Context, st *store.Store, run store
 // answers again, and calls stop with an ErrOutage once an outage outlasts
 // the deadline.
 func (s *scoring) recoverScorers(ctx context.Context, st *store.Store, run store.Run, log *slog.Logger, stop func(error)) {
-	delay := time.Second
+	// Probes start at a second and back off to 30s, less for short
+	// deadlines, so that several probes fit in one.
+	first := min(time.Second, s.watch.deadline/20)
+	most := min(30*time.Second, s.watch.deadline/10)
+	delay := first
 	for ctx.Err() == nil {
 		if err := s.watch.expired(); err != nil {
 			stop(err)
@@ -267,12 +274,12 @@ func (s *scoring) recoverScorers(ctx context.Context, st *store.Store, run store
 		}
 		down := s.watch.downNames()
 		if len(down) == 0 {
-			delay = time.Second
-			s.watch.wait(ctx, time.Second)
+			delay = first
+			s.watch.wait(ctx, first)
 			continue
 		}
 		s.watch.wait(ctx, jitter(delay))
-		delay = min(2*delay, 30*time.Second)
+		delay = min(2*delay, most)
 		back := false
 		for _, name := range down {
 			ns, ok := s.byName(name)
@@ -341,4 +348,11 @@ func (s *scoring) await(ctx context.Context, st *store.Store, run store.Run) err
 		s.watch.wait(ctx, time.Second)
 	}
 	return nil
+}
+
+// rescoredCount is how many pending candidates rescorePending completed.
+func (s *scoring) rescoredCount() int {
+	s.rescoring.Lock()
+	defer s.rescoring.Unlock()
+	return s.rescored
 }

@@ -84,6 +84,10 @@ type Options struct {
 	// NewGenerator builds the generator from the instances (nil = a
 	// generate.Fleet). Tests use it to inject faults.
 	NewGenerator func([]generate.Instance, generate.Options) (Generator, error)
+
+	// wrapScorer, when set, wraps every scorer built from the manifest
+	// (tests inject outages with it).
+	wrapScorer func(name string, s Scorer) Scorer
 }
 
 // Outcome is what a finished (or interrupted) run produced.
@@ -248,15 +252,14 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	finish := func(err error) (*Outcome, error) {
 		stopBg()
 		bg.Wait()
+		out.Summary.Rescored = sc.rescoredCount()
 		return out, err
 	}
 
 	if unscored > 0 {
-		n, err := sc.rescorePending(runCtx, st, run)
-		if err != nil && runCtx.Err() == nil {
+		if _, err := sc.rescorePending(runCtx, st, run); err != nil && runCtx.Err() == nil {
 			return finish(fmt.Errorf("score pending candidates: %w", err))
 		}
-		out.Summary.Rescored += n
 	}
 	if len(work.tasks) > 0 {
 		err := runFleet(runCtx, st, run, instances, work.tasks, sc, prog, log, out, opts)
@@ -272,6 +275,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	}
 	stopBg()
 	bg.Wait()
+	out.Summary.Rescored = sc.rescoredCount()
 	if err := st.Flush(ctx); err != nil {
 		return out, fmt.Errorf("record candidates: %w", err)
 	}

@@ -29,6 +29,9 @@ func buildScorers(m *manifests.Manifest, opts Options) ([]namedScorer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: scorer %q: %w", m.Path, s.Pos.Line, s.Name, err)
 		}
+		if opts.wrapScorer != nil {
+			ns.scorer = opts.wrapScorer(s.Name, ns.scorer)
+		}
 		out = append(out, ns)
 	}
 	return out, nil

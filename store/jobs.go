@@ -278,7 +278,7 @@ func (s *Store) RecordAttempt(ctx context.Context, runID int64, jobKey string, a
 	if a.Submitted.IsZero() {
 		a.Submitted = s.now()
 	}
-	err := s.do(ctx, func(t wtx) error {
+	err := s.doBypass(ctx, func(t wtx) error {
 		// A done job keeps its status (and its candidates) if it is
 		// submitted again; RecordCandidates then replaces the result.
 		var id int64
@@ -353,7 +353,7 @@ func (s *Store) SetAttemptOutcome(ctx context.Context, runID int64, jobKey, prom
 	if outcome != OutcomeMoved && outcome != OutcomeCancelled {
 		return fmt.Errorf("set outcome of prompt %s: %q is not %q or %q", promptID, outcome, OutcomeMoved, OutcomeCancelled)
 	}
-	err := s.do(ctx, func(t wtx) error {
+	err := s.doBypass(ctx, func(t wtx) error {
 		res, err := t.exec(`UPDATE attempts SET outcome = ? WHERE prompt_id = ? AND job_id =
 			(SELECT id FROM jobs WHERE run_id = ? AND job_key = ?)`, outcome, promptID, runID, jobKey)
 		if err != nil {

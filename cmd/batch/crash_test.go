@@ -103,9 +103,10 @@ func TestCrashResume(t *testing.T) {
 			break // the run finished before the kill
 		}
 		kills++
-		if _, err := os.Stat(filepath.Join(crashDir, "comfybatch-runs", "comfybatch.db")); err == nil {
-			s := dbState(t, filepath.Join(crashDir, "comfybatch-runs"))
-			t.Logf("kill %d after %s: %d of %d jobs done", kills, delay, s.done, s.jobs)
+		// A kill may land while the database is being created or
+		// migrated: its state is only logged when its jobs can be read.
+		if jobs, done, err := jobCounts(filepath.Join(crashDir, "comfybatch-runs", "comfybatch.db")); err == nil {
+			t.Logf("kill %d after %s: %d of %d jobs done", kills, delay, done, jobs)
 		}
 	}
 	if out, err := batchCmd(t, crashDir, "run", "--instances", urls, crashManifest).CombinedOutput(); err != nil {
@@ -126,6 +127,21 @@ func TestCrashResume(t *testing.T) {
 	if len(got.strayFiles) > 0 {
 		t.Errorf("files in the run folder that no row points at (partial or orphan): %v", got.strayFiles)
 	}
+}
+
+// jobCounts reads how many jobs a database has and how many are done; an
+// error when the file or its jobs table does not exist (yet).
+func jobCounts(path string) (jobs, done int, err error) {
+	if _, err := os.Stat(path); err != nil {
+		return 0, 0, err
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	err = db.QueryRow(`SELECT count(*), coalesce(sum(status = 'done'), 0) FROM jobs`).Scan(&jobs, &done)
+	return jobs, done, err
 }
 
 type state struct {
