@@ -5,7 +5,7 @@ import (
 	"math"
 	"strconv"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // maxAxis bounds the values of one sweep axis and maxJobs the whole plan,

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"sort"
@@ -9,16 +8,44 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/manifests"
 )
 
-func cmdPlan(ctx context.Context, args []string, o IO) error {
-	fs := newFlags("plan", "MANIFEST", o)
-	n := fs.Int("instances", 0, "instances to estimate for (0 = the manifest's count, at least 1)")
-	per := fs.Duration("per-image", 10*time.Second, "time one instance takes per image")
-	show := fs.Int("show", 5, "expanded jobs to list")
-	m, err := parseManifest(fs, args, "plan takes one manifest path")
+func newPlanCmd(o IO) *cobra.Command {
+	var (
+		count, show int
+		per         time.Duration
+	)
+	c := &cobra.Command{
+		Use:   "plan [flags] MANIFEST",
+		Short: "show the jobs a manifest expands to and an estimate of wall time",
+		Long: `plan expands MANIFEST without running it and prints the jobs per group (with
+their top_k), the values of every swept axis, the first jobs with their params
+and keys, the order in which axes change (expensive ones, like checkpoints,
+change least often), and an estimate of the wall time on --instance-count
+instances at --per-image each.`,
+		Example: `  batch plan headshots.yaml
+  batch plan --instance-count 4 --per-image 6s --show 20 headshots.yaml`,
+		Args:              exactArgs(1, "plan takes one manifest path, e.g. batch plan headshots.yaml"),
+		ValidArgsFunction: completeManifest,
+		RunE: func(c *cobra.Command, args []string) error {
+			return plan(args[0], count, per, show, o)
+		},
+	}
+	fs := c.Flags()
+	fs.IntVar(&count, "instance-count", 0, "instances to estimate for (0 = the manifest's count, at least 1)")
+	fs.DurationVar(&per, "per-image", 10*time.Second, "time one instance takes per image")
+	fs.IntVar(&show, "show", 5, "expanded jobs to list")
+	renamed(c, "instances", "plan estimates for a number of instances: --instance-count N (--instances takes ComfyUI URLs)")
+	setExits(c, exitOK, exitFailed, exitBadInput)
+	return c
+}
+
+func plan(path string, count int, per time.Duration, show int, o IO) error {
+	m, err := manifests.Load(path)
 	if err != nil {
 		return err
 	}
@@ -26,11 +53,11 @@ func cmdPlan(ctx context.Context, args []string, o IO) error {
 	if err != nil {
 		return err
 	}
-	inst := *n
-	if inst == 0 {
+	inst := count
+	if inst <= 0 {
 		inst = max(1, len(m.Instances))
 	}
-	printPlan(o, m, plan.Jobs, inst, *per, *show)
+	printPlan(o, m, plan.Jobs, inst, per, show)
 	if len(plan.Axes) > 0 {
 		var order []string
 		for _, a := range plan.Axes {
