@@ -127,6 +127,12 @@ func parseInt(n *yaml.Node) (int64, bool) {
 	return v, true
 }
 
+// isInt reports whether n is an integer scalar.
+func isInt(n *yaml.Node) bool {
+	_, ok := parseInt(n)
+	return ok
+}
+
 // parseUint reads a non-negative integer scalar up to 2^64-1.
 func parseUint(n *yaml.Node) (uint64, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/export"
 )
 
@@ -26,7 +28,8 @@ dataset into --output:
   jsonl        one JSON line per candidate, pointing at its image
 
 Every format also writes _stats.json. The output is deterministic: the same
-run gives byte-identical files. Failed jobs are counted, not exported.`,
+run gives byte-identical files. Failed jobs are counted, not exported; an image
+that cannot be read is listed in _stats.json and makes the exit code 3.`,
 		Example: `  batch export 3 --format imagefolder -o dataset/
   batch export 3 --format webdataset --selected-only --shard-size 500 -o shards/`,
 		Args:              exactArgs(1, "export takes one run id and -o DIR, e.g. batch export 3 --format webdataset -o shards/"),
@@ -62,14 +65,19 @@ run gives byte-identical files. Failed jobs are counted, not exported.`,
 }
 
 func exportRun(ctx context.Context, db string, id int64, opts export.Options, o IO) error {
-	run, err := loadRunData(ctx, db, id, 0)
+	st, run, err := openRun(ctx, db, id)
 	if err != nil {
 		return err
 	}
-	st, err := export.Export(ctx, run, opts)
+	defer st.Close()
+	stats, err := export.Export(ctx, run, opts)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.Out, "%s: %d samples (%d failed jobs) in %s\n", opts.Format, st.Count, st.Failed, opts.Dir)
+	fmt.Fprintf(o.Out, "%s: %d samples, %d written, in %s\n", opts.Format, stats.Count, stats.Successes, opts.Dir)
+	if stats.Failed > 0 {
+		return fmt.Errorf("export: %d of %d images could not be read (listed in %s): %w",
+			stats.Failed, stats.Count, filepath.Join(opts.Dir, "_stats.json"), comfybatch.ErrIncomplete)
+	}
 	return nil
 }

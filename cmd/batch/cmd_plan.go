@@ -12,6 +12,7 @@ import (
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/manifests"
+	"github.com/comfybatch/comfybatch/runview"
 )
 
 func newPlanCmd(o IO) *cobra.Command {
@@ -65,7 +66,21 @@ func plan(path string, count int, per time.Duration, show int, o IO) error {
 		}
 		fmt.Fprintf(o.Out, "order: %s (outermost first: expensive axes change least often)\n", strings.Join(order, " > "))
 	}
+	if m.MasterSeedChosen && randomSeeds(plan) {
+		fmt.Fprintf(o.Out, "seeds are examples: %s has no master_seed, so every run draws its own random seeds; "+
+			"batch run prints the master seed it chose, and master_seed: N in the manifest repeats them\n", m.Path)
+	}
 	return nil
+}
+
+// randomSeeds reports whether the plan draws seeds from the master seed.
+func randomSeeds(p *manifests.Plan) bool {
+	for _, a := range p.Axes {
+		if a.Random {
+			return true
+		}
+	}
+	return false
 }
 
 func printPlan(o IO, m *manifests.Manifest, jobs []comfybatch.Job, instances int, per time.Duration, show int) {
@@ -80,15 +95,23 @@ func printPlan(o IO, m *manifests.Manifest, jobs []comfybatch.Job, instances int
 	tw.Flush()
 
 	// Per axis value: only params that vary across jobs are axes.
-	values := map[string]map[string]int{}
+	type count struct {
+		value any
+		n     int
+	}
+	values := map[string]map[string]*count{}
 	var names []string
 	for _, j := range jobs {
 		for _, p := range j.Params {
 			if values[p.Name] == nil {
-				values[p.Name] = map[string]int{}
+				values[p.Name] = map[string]*count{}
 				names = append(names, p.Name)
 			}
-			values[p.Name][fmt.Sprint(p.Value)]++
+			k := runview.ValueKey(p.Value)
+			if values[p.Name][k] == nil {
+				values[p.Name][k] = &count{value: p.Value}
+			}
+			values[p.Name][k].n++
 		}
 	}
 	fmt.Fprintln(w)
@@ -99,18 +122,18 @@ func printPlan(o IO, m *manifests.Manifest, jobs []comfybatch.Job, instances int
 		if len(vals) < 2 || name == "prompt" {
 			continue
 		}
-		keys := make([]string, 0, len(vals))
-		for k := range vals {
-			keys = append(keys, k)
+		counts := make([]*count, 0, len(vals))
+		for _, c := range vals {
+			counts = append(counts, c)
 		}
-		sort.Strings(keys)
+		sort.Slice(counts, func(i, j int) bool { return runview.CompareValues(counts[i].value, counts[j].value) < 0 })
 		var parts []string
-		for i, k := range keys {
+		for i, c := range counts {
 			if i == 6 {
-				parts = append(parts, fmt.Sprintf("… %d more", len(keys)-6))
+				parts = append(parts, fmt.Sprintf("… %d more", len(counts)-6))
 				break
 			}
-			parts = append(parts, fmt.Sprintf("%s:%d", k, vals[k]))
+			parts = append(parts, fmt.Sprintf("%s:%d", short(runview.FormatValue(c.value), 24), c.n))
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\n", name, len(vals), strings.Join(parts, " "))
 	}
@@ -126,11 +149,7 @@ func printPlan(o IO, m *manifests.Manifest, jobs []comfybatch.Job, instances int
 		}
 		var ps []string
 		for _, p := range j.Params {
-			v := fmt.Sprint(p.Value)
-			if len(v) > 32 {
-				v = v[:29] + "..."
-			}
-			ps = append(ps, p.Name+"="+v)
+			ps = append(ps, p.Name+"="+short(runview.FormatValue(p.Value), 32))
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", j.Index, j.Group, strings.Join(ps, " "), j.Key[:12])
 	}
@@ -139,6 +158,16 @@ func printPlan(o IO, m *manifests.Manifest, jobs []comfybatch.Job, instances int
 	waves := math.Ceil(float64(len(jobs)) / float64(instances))
 	est := time.Duration(waves) * per
 	fmt.Fprintf(w, "\nestimate: %s on %d instance(s) at %s per image\n", est, instances, per)
+}
+
+// short cuts s to n runes, marking the cut with "…"; whole values are in
+// batch show --json and the report.
+func short(s string, n int) string {
+	s = strings.NewReplacer("\n", " ", "\t", " ").Replace(s)
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 // countBy counts jobs per key, returning the keys in first-seen order.

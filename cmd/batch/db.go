@@ -11,6 +11,7 @@ import (
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/pipeline"
+	"github.com/comfybatch/comfybatch/runview"
 	"github.com/comfybatch/comfybatch/store"
 )
 
@@ -40,6 +41,21 @@ func parseRunID(arg string) (int64, error) {
 		return 0, usageErr("%q is not a run id; batch runs lists them", arg)
 	}
 	return id, nil
+}
+
+// openRun opens the database and reads run id through the one read view
+// every presentation uses; close the store when done.
+func openRun(ctx context.Context, db string, id int64) (*store.Store, *runview.Run, error) {
+	st, err := openDB(ctx, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	run, err := runview.Open(ctx, st, id)
+	if err != nil {
+		st.Close()
+		return nil, nil, notFound(err)
+	}
+	return st, run, nil
 }
 
 // notFound turns the store's not-found errors into bad input (exit 2).

@@ -75,7 +75,7 @@ func runWith(ctx context.Context, m *manifests.Manifest, instances []generate.In
 		if f.jsonOut {
 			printJSON(o.Out, out)
 		} else {
-			printOutcome(o.Out, out)
+			printOutcome(o.Out, out, opts.Manifest.MasterSeedChosen)
 		}
 	}
 	return err
