@@ -104,10 +104,11 @@ func TestCrashResume(t *testing.T) {
 			break // the run finished before the kill
 		}
 		kills++
-		// A kill may land while the database is being created or
-		// migrated: its state is only logged when its jobs can be read.
-		if jobs, done, err := jobCounts(filepath.Join(crashDir, "comfybatch-runs", "comfybatch.db")); err == nil {
-			t.Logf("kill %d after %s: %d of %d jobs done", kills, delay, done, jobs)
+		// A kill may land before the database has its tables (or any run):
+		// only a complete schema is worth a look.
+		if schemaComplete(filepath.Join(crashDir, "comfybatch-runs", "comfybatch.db")) {
+			s := dbState(t, filepath.Join(crashDir, "comfybatch-runs"))
+			t.Logf("kill %d after %s: %d of %d jobs done", kills, delay, s.done, s.jobs)
 		}
 	}
 	if out, err := batchCmd(t, crashDir, "run", "--instances", urls, crashManifest).CombinedOutput(); err != nil {
@@ -130,19 +131,22 @@ func TestCrashResume(t *testing.T) {
 	}
 }
 
-// jobCounts reads how many jobs a database has and how many are done; an
-// error when the file or its jobs table does not exist (yet).
-func jobCounts(path string) (jobs, done int, err error) {
+// schemaComplete reports whether the database at path exists with every
+// migration applied.
+func schemaComplete(path string) bool {
 	if _, err := os.Stat(path); err != nil {
-		return 0, 0, err
+		return false
 	}
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
-		return 0, 0, err
+		return false
 	}
 	defer db.Close()
-	err = db.QueryRow(`SELECT count(*), coalesce(sum(status = 'done'), 0) FROM jobs`).Scan(&jobs, &done)
-	return jobs, done, err
+	var v, runs int
+	if db.QueryRow(`PRAGMA user_version`).Scan(&v) != nil || v != store.SchemaVersion() {
+		return false
+	}
+	return db.QueryRow(`SELECT count(*) FROM runs`).Scan(&runs) == nil && runs > 0
 }
 
 type state struct {
