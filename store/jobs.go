@@ -82,10 +82,76 @@ type Attempt struct {
 	// Number counts submissions of the job, starting at 1.
 	Number    int
 	Submitted time.Time
-	// Outcome is "" while the prompt may still be on the server, then
-	// "done" or "failed". It is filled in by the store; RecordAttempt
-	// ignores it.
+	// Outcome is "" while the prompt may still be on the server, then one
+	// of the Outcome constants. It is filled in by the store;
+	// RecordAttempt ignores it.
 	Outcome string
+}
+
+// Attempt outcomes.
+const (
+	// OutcomeDone: the attempt produced the job's candidate.
+	OutcomeDone = "done"
+	// OutcomeFailed: the attempt ended without an image and counted as a
+	// failure (the job was retried or failed).
+	OutcomeFailed = "failed"
+	// OutcomeMoved: tail stealing took the prompt off a queue before it
+	// ran, to run the job on a faster instance. Not a failure.
+	OutcomeMoved = "moved"
+	// OutcomeCancelled: a shutdown removed the prompt (deleted it from the
+	// queue, or interrupted it when the grace period ended) or the job was
+	// left unfinished by it. Not a failure.
+	OutcomeCancelled = "cancelled"
+)
+
+// SetAttemptOutcome queues the record of one attempt's outcome, one of
+// the Outcome constants (or "" to mark it in flight again). An attempt
+// already done keeps that outcome: a late report of a prompt that did
+// produce the candidate must not hide it. An attempt the run never
+// recorded is ignored. Later RecordFailure and RecordCandidate calls keep
+// outcomes set here (they mark failed only the attempts still in flight).
+// It returns once queued; write errors surface from Flush or Close.
+func (s *Store) SetAttemptOutcome(ctx context.Context, runID int64, jobKey, promptID, outcome string) error {
+	switch outcome {
+	case "", OutcomeDone, OutcomeFailed, OutcomeMoved, OutcomeCancelled:
+	default:
+		return fmt.Errorf("record outcome of attempt %s of job %s: unknown outcome %q", promptID, jobKey, outcome)
+	}
+	err := s.enqueue(ctx, op{fn: func(t wtx) error {
+		_, err := t.exec(`UPDATE attempts SET outcome = ? WHERE run_id = ? AND job_key = ? AND prompt_id = ? AND outcome != 'done'`,
+			outcome, runID, jobKey, promptID)
+		if err != nil {
+			return fmt.Errorf("record outcome %q of attempt %s of job %s: %w", outcome, promptID, jobKey, err)
+		}
+		return nil
+	}})
+	if err != nil {
+		return fmt.Errorf("record outcome %q of attempt %s of job %s: %w", outcome, promptID, jobKey, err)
+	}
+	return nil
+}
+
+// RequeueCancelled queues making a submitted job pending again after its
+// latest attempt, promptID, was cancelled: nothing of the job is queued or
+// running anywhere, so it must not be shown as submitted, and a rerun
+// generates it (after looking its recorded attempts up, so a prompt that
+// finished after all is adopted rather than generated again). A job that
+// is done or failed, or whose latest recorded attempt is another prompt,
+// is left as it is. It returns once queued; write errors surface from
+// Flush or Close.
+func (s *Store) RequeueCancelled(ctx context.Context, runID int64, jobKey, promptID string) error {
+	err := s.enqueue(ctx, op{fn: func(t wtx) error {
+		_, err := t.exec(`UPDATE jobs SET status = 'pending' WHERE run_id = ? AND job_key = ? AND status = 'submitted' AND prompt_id = ?`,
+			runID, jobKey, promptID)
+		if err != nil {
+			return fmt.Errorf("requeue cancelled job %s: %w", jobKey, err)
+		}
+		return nil
+	}})
+	if err != nil {
+		return fmt.Errorf("requeue cancelled job %s: %w", jobKey, err)
+	}
+	return nil
 }
 
 // JobState is what resume needs to know about a planned job.
@@ -192,7 +258,8 @@ const (
 
 // RecordFailure queues the record that the job ended without an image
 // after attempts submissions: its class (comfybatch.Class(err)) and
-// message. Every attempt still in flight is marked failed. A job already
+// message. Every attempt still in flight is marked failed; moved and
+// cancelled attempts keep their outcome. A job already
 // done stays done: a failed re-submission doesn't lose its image. It returns once
 // queued; a write error surfaces from Flush or Close.
 func (s *Store) RecordFailure(ctx context.Context, runID int64, jobKey string, attempts int, err error) error {

@@ -1,0 +1,135 @@
+package store
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/comfybatch/comfybatch"
+)
+
+// outcomes returns the recorded outcome of each attempt of a job, by
+// prompt id.
+func outcomes(t *testing.T, s *Store, runID int64, key string) (string, map[string]string) {
+	t.Helper()
+	if err := s.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.JobStates(t.Context(), runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, a := range st[key].Attempts {
+		out[a.PromptID] = a.Outcome
+	}
+	return st[key].Status, out
+}
+
+// TestMovedAndCancelledAttemptsKeepTheirOutcome: a moved attempt stays
+// moved when the job later gets its candidate, and a cancelled one stays
+// cancelled when the job later fails; only attempts still in flight are
+// marked failed.
+func TestMovedAndCancelledAttemptsKeepTheirOutcome(t *testing.T) {
+	s, dir := openTest(t)
+	ctx := t.Context()
+	run := createRun(t, s, dir)
+	done, failed := testJob(0, "a"), testJob(1, "a")
+	if err := s.PlanJobs(ctx, run.ID, []comfybatch.Job{done, failed}); err != nil {
+		t.Fatal(err)
+	}
+	for i, pid := range []string{"d1", "d2", "d3"} {
+		if err := s.RecordAttempt(ctx, run.ID, done.Key, Attempt{Instance: "gpu", PromptID: pid, Number: i + 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, pid := range []string{"f1", "f2", "f3"} {
+		if err := s.RecordAttempt(ctx, run.ID, failed.Key, Attempt{Instance: "gpu", PromptID: pid, Number: i + 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, o := range []struct{ key, pid, outcome string }{
+		{done.Key, "d1", OutcomeFailed}, {done.Key, "d2", OutcomeMoved},
+		{failed.Key, "f1", OutcomeMoved}, {failed.Key, "f2", OutcomeCancelled},
+	} {
+		if err := s.SetAttemptOutcome(ctx, run.ID, o.key, o.pid, o.outcome); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sc := testScored(done, 0.5)
+	sc.Candidate.PromptID = "d3"
+	if err := s.RecordCandidate(ctx, run.ID, sc); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordFailure(ctx, run.ID, failed.Key, 3, errors.New("boom")); err != nil {
+		t.Fatal(err)
+	}
+	// A late report must not hide the attempt that produced the candidate.
+	if err := s.SetAttemptOutcome(ctx, run.ID, done.Key, "d3", OutcomeCancelled); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		key  string
+		want map[string]string
+	}{
+		{done.Key, map[string]string{"d1": "failed", "d2": "moved", "d3": "done"}},
+		{failed.Key, map[string]string{"f1": "moved", "f2": "cancelled", "f3": "failed"}},
+	} {
+		_, got := outcomes(t, s, run.ID, tc.key)
+		for pid, want := range tc.want {
+			if got[pid] != want {
+				t.Errorf("attempt %s outcome %q, want %q (all: %v)", pid, got[pid], want, got)
+			}
+		}
+	}
+	if err := s.SetAttemptOutcome(ctx, run.ID, done.Key, "d1", "lost"); err == nil {
+		t.Error("SetAttemptOutcome with an unknown outcome = nil, want an error")
+	}
+}
+
+// TestRequeueCancelled: a submitted job whose latest attempt was cancelled
+// is pending again; a done job, or one whose latest attempt is another
+// prompt, is left alone.
+func TestRequeueCancelled(t *testing.T) {
+	s, dir := openTest(t)
+	ctx := t.Context()
+	run := createRun(t, s, dir)
+	jobs := []comfybatch.Job{testJob(0, "a"), testJob(1, "a"), testJob(2, "a")}
+	if err := s.PlanJobs(ctx, run.ID, jobs); err != nil {
+		t.Fatal(err)
+	}
+	for i, j := range jobs {
+		for n, pid := range []string{"p1", "p2"} {
+			if err := s.RecordAttempt(ctx, run.ID, j.Key, Attempt{Instance: "gpu", PromptID: pid + string(rune('a'+i)), Number: n + 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	sc := testScored(jobs[1], 0.5)
+	sc.Candidate.PromptID = "p2b"
+	if err := s.RecordCandidate(ctx, run.ID, sc); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		job int
+		pid string
+	}{{0, "p2a"}, {1, "p2b"}, {2, "p1c"}} {
+		if err := s.SetAttemptOutcome(ctx, run.ID, jobs[r.job].Key, r.pid, OutcomeCancelled); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RequeueCancelled(ctx, run.ID, jobs[r.job].Key, r.pid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, want := range []string{comfybatch.StatusPending, comfybatch.StatusDone, comfybatch.StatusSubmitted} {
+		if got, _ := outcomes(t, s, run.ID, jobs[i].Key); got != want {
+			t.Errorf("job %d status %q, want %q", i, got, want)
+		}
+	}
+	c, err := s.Counts(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.All.Pending != 1 || c.All.Submitted != 1 || c.All.Done != 1 {
+		t.Errorf("Counts = %+v, want 1 pending, 1 submitted, 1 done", c.All)
+	}
+}
