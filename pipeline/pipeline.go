@@ -179,7 +179,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	}
 
 	if len(tasks) > 0 {
-		if err := preflight(ctx, instances, opts.HTTPClient, opts.logger()); err != nil {
+		if instances, err = preflight(ctx, m, tasks, instances, opts.HTTPClient, opts.logger()); err != nil {
 			return nil, err
 		}
 		if err := preflightScorers(ctx, scorers, m.Path); err != nil {
@@ -198,7 +198,8 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 					Instance: a.Instance, PromptID: a.PromptID, Number: a.Number, Submitted: time.Now(),
 				})
 			},
-			OnEvent: opts.OnFleetEvent,
+			OnEvent: attemptEvents(ctx, st, run.ID, log, opts.OnFleetEvent),
+			Check:   m.InstanceCheck,
 		}
 		newGen := opts.NewGenerator
 		if newGen == nil {
