@@ -37,14 +37,30 @@ type Job struct {
 	// Tags are required instance tags: only an instance carrying all of
 	// them may run the job.
 	Tags []string
+	// Outputs are the ids of the output nodes whose images are the job's
+	// candidates, in id order; empty means the first image the prompt
+	// saved. Images is how many candidates the prompt yields (its batch
+	// size times len(Outputs)); 0 means 1.
+	Outputs []string
+	Images  int
 }
+
+// ImageCount is how many candidates the job yields (at least 1).
+func (j Job) ImageCount() int { return max(j.Images, 1) }
 
 // Param is one named parameter value of a job. Value is one of string,
 // bool, int64, uint64 (seeds, which may exceed 2^63) or float64.
 type Param struct {
 	Name  string `json:"name"`
 	Value any    `json:"value"`
+	// Raw is the JSON literal the manifest wrote into the workflow for
+	// this value (empty when not known). The store keeps it instead of the
+	// patched workflow, which it rebuilds from the run's base workflow.
+	Raw json.RawMessage `json:"-"`
 }
+
+// String writes the param as name=value.
+func (p Param) String() string { return p.Name + "=" + FormatValue(p.Value) }
 
 // Input is a local image that must be uploaded to an instance and bound to
 // a node input (typically LoadImage.image) before the job is submitted.
@@ -98,12 +114,18 @@ func KeyOf(workflow []byte, inputs []Input) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return KeyOfCanonical(canon, inputs), nil
+}
+
+// KeyOfCanonical is KeyOf for a workflow already in canonical form (the
+// bytes Canonical returns), without encoding it again.
+func KeyOfCanonical(canon []byte, inputs []Input) string {
 	h := sha256.New()
 	h.Write(canon)
 	for _, in := range inputs {
 		fmt.Fprintf(h, "\x00%s\x00%s\x00%s", in.Node, in.Input, in.SHA256)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Canonical re-encodes a JSON document with object keys sorted and no
@@ -156,6 +178,36 @@ type Candidate struct {
 	Finished time.Time // when the instance finished it
 	// Download is how long fetching the image took.
 	Download time.Duration
+	// Output is the id of the workflow node that saved the image, and
+	// BatchIndex its position in that node's batch: with the job key they
+	// identify the candidate, since one prompt can save several images.
+	Output     string
+	BatchIndex int
+}
+
+// Ref identifies one candidate image: its job, the output node that saved
+// it and its index in that node's batch. Output "" names the job's first
+// saved image (candidates recorded before images had an identity).
+type Ref struct {
+	JobKey     string `json:"job_key"`
+	Output     string `json:"output,omitempty"`
+	BatchIndex int    `json:"batch_index,omitempty"`
+}
+
+// String writes the ref as key, key/output or key/output/index.
+func (r Ref) String() string {
+	switch {
+	case r.BatchIndex != 0:
+		return fmt.Sprintf("%s/%s/%d", r.JobKey, r.Output, r.BatchIndex)
+	case r.Output != "":
+		return r.JobKey + "/" + r.Output
+	}
+	return r.JobKey
+}
+
+// Ref returns the candidate's identity.
+func (c Candidate) Ref() Ref {
+	return Ref{JobKey: c.Job.Key, Output: c.Output, BatchIndex: c.BatchIndex}
 }
 
 // Score is what one scorer said about one candidate: one or more named
@@ -189,6 +241,10 @@ type Scored struct {
 	// Rejected is empty for a candidate that may be selected, otherwise a
 	// short reason ("gate sharpness.laplacian_var < 50", "scoring error: ...").
 	Rejected string
+	// Pending names the scorers that could not score the candidate because
+	// they were unavailable (an outage, not a verdict). A pending candidate
+	// is neither selected nor rejected until they have scored it.
+	Pending []string
 }
 
 // Metric returns the value of a metric named "scorer.metric" and whether
@@ -205,11 +261,19 @@ func (s Scored) Metric(scorer, metric string) (float64, bool) {
 
 // Selection records that a candidate was chosen for delivery.
 type Selection struct {
-	Group  string  `json:"group"`
-	Rank   int     `json:"rank"` // 1-based within the group
-	JobKey string  `json:"job_key"`
-	Total  float64 `json:"total"`
-	Reason string  `json:"reason,omitempty"`
+	Group  string `json:"group"`
+	Rank   int    `json:"rank"` // 1-based within the group
+	JobKey string `json:"job_key"`
+	// Output and BatchIndex complete the candidate's identity (see Ref).
+	Output     string  `json:"output,omitempty"`
+	BatchIndex int     `json:"batch_index,omitempty"`
+	Total      float64 `json:"total"`
+	Reason     string  `json:"reason,omitempty"`
+}
+
+// Ref returns the selected candidate's identity.
+func (s Selection) Ref() Ref {
+	return Ref{JobKey: s.JobKey, Output: s.Output, BatchIndex: s.BatchIndex}
 }
 
 // Job states as recorded in the store.

@@ -49,7 +49,7 @@ func TestRefusalsAreToldApart(t *testing.T) {
 // answers 401 is taken down at its first refusal and its jobs run
 // elsewhere without spending their attempts; when every instance refuses,
 // the run gives up naming the refusals, and the jobs' failures are
-// transient (a rerun with the right header finishes them), not bad input.
+// an outage (a rerun with the right header finishes them), not bad input.
 func TestFleetTakesOutAnInstanceThatRefusesCredentials(t *testing.T) {
 	t.Run("one refuses", func(t *testing.T) {
 		sim := startSim(t, simOptions(2, comfytest.Options{TimeScale: 0.002})...)
@@ -95,12 +95,12 @@ func TestFleetTakesOutAnInstanceThatRefusesCredentials(t *testing.T) {
 		}
 		tasks := testTasks(t, 4)
 		got, err := runAll(t, t.Context(), f, tasks)
-		if !errors.Is(err, comfybatch.ErrTransient) || !strings.Contains(err.Error(), "instance gpu0: ") || !strings.Contains(err.Error(), "HTTP 401") {
-			t.Errorf("Run = %v, want a transient give-up naming each instance's 401", err)
+		if !errors.Is(err, comfybatch.ErrOutage) || !strings.Contains(err.Error(), "instance gpu0: ") || !strings.Contains(err.Error(), "HTTP 401") {
+			t.Errorf("Run = %v, want an outage give-up naming each instance's 401", err)
 		}
 		for _, tk := range tasks {
-			if r := got[tk.Job.Key]; comfybatch.Class(r.Err) != comfybatch.ClassTransient {
-				t.Errorf("job %d: %v (%s), want a transient failure", tk.Job.Index, r.Err, comfybatch.Class(r.Err))
+			if r := got[tk.Job.Key]; comfybatch.Class(r.Err) != comfybatch.ClassOutage {
+				t.Errorf("job %d: %v (%s), want an outage", tk.Job.Index, r.Err, comfybatch.Class(r.Err))
 			}
 		}
 	})

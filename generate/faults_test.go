@@ -208,8 +208,8 @@ func TestFleetGivesUpWhenEveryInstanceIsDown(t *testing.T) {
 	}
 	tasks := testTasks(t, 5)
 	got, err := runAll(t, t.Context(), f, tasks)
-	if !errors.Is(err, comfybatch.ErrTransient) {
-		t.Errorf("Run = %v, want an ErrTransient giving up", err)
+	if !errors.Is(err, comfybatch.ErrTransient) || !errors.Is(err, comfybatch.ErrOutage) {
+		t.Errorf("Run = %v, want an ErrOutage (and ErrTransient) giving up", err)
 	}
 	if len(got) != len(tasks) {
 		t.Fatalf("%d results for %d tasks", len(got), len(tasks))

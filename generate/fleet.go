@@ -112,11 +112,15 @@ type Attempt struct {
 // Task is one job to generate.
 type Task struct {
 	Job comfybatch.Job
-	// Prior are attempts a previous process recorded. Each is looked up
-	// (history, then queue, on its instance) and its result adopted instead
-	// of generating again; one in neither was lost in a restart, and the
-	// job is submitted anew.
+	// Prior are attempts a previous process recorded that may still be on
+	// a server. Each is looked up (history, then queue, on its instance)
+	// and its result adopted instead of generating again; one in neither
+	// was lost in a restart, and the job is submitted anew.
 	Prior []Attempt
+	// Attempted counts the job's submissions by earlier processes, Prior
+	// included: new attempts are numbered after them. Every Run gives a
+	// job a fresh budget of MaxAttempts submissions.
+	Attempted int
 }
 
 // Result is the outcome of one task.

@@ -77,10 +77,11 @@ func (f *Fleet) Run(ctx context.Context, tasks []Task, results chan<- Result) er
 	var resume []*jobState
 	var early []Result
 	for _, t := range tasks {
-		js := &jobState{task: t, attempts: len(t.Prior)}
+		js := &jobState{task: t, attempts: max(len(t.Prior), t.Attempted)}
 		for _, a := range t.Prior {
 			js.attempts = max(js.attempts, a.Number)
 		}
+		js.before = js.attempts
 		rs.remaining++
 		switch err := f.runnable(t.Job); {
 		case err != nil:
@@ -379,7 +380,7 @@ func (rs *runState) watchGiveUp(ctx, runCtx context.Context) {
 		if len(why) > 0 {
 			cause = " (" + strings.Join(why, "; ") + ")"
 		}
-		err := fmt.Errorf("every instance has been down for %s%s: %w", rs.f.opts.GiveUpAfter, cause, comfybatch.ErrTransient)
+		err := fmt.Errorf("every instance has been down for %s%s: %w (%w)", rs.f.opts.GiveUpAfter, cause, comfybatch.ErrOutage, comfybatch.ErrTransient)
 		rs.mu.Lock()
 		rs.abandoned = err
 		left := rs.pending

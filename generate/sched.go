@@ -14,6 +14,7 @@ import (
 type jobState struct {
 	task      Task
 	attempts  int      // submissions so far, prior ones included
+	before    int      // submissions by earlier processes: MaxAttempts counts those after
 	execFails int      // ErrExecution outcomes so far
 	execOn    []string // instances where it raised a node exception: never again there
 	steals    int      // attempts taken over by tail stealing (counted in attempts); guarded by runState.mu
@@ -23,10 +24,10 @@ type jobState struct {
 	last      Attempt // the latest attempt, named in a failure's Result
 }
 
-// spent is how many attempts count against Options.MaxAttempts: stolen
-// attempts did not fail, and an instance that refused our credentials
-// refused the instance's work, not the job.
-func (js *jobState) spent() int { return js.attempts - js.steals - js.refused }
+// spent is how many attempts count against Options.MaxAttempts: those of
+// this process only; stolen attempts did not fail, and an instance that
+// refused our credentials refused the instance's work, not the job.
+func (js *jobState) spent() int { return js.attempts - js.before - js.steals - js.refused }
 
 // failed is the Result of a job that ended without an image: Candidate
 // carries the job and the latest attempt, so callers can tell which task

@@ -291,8 +291,8 @@ func (m *Manifest) convert(b *binding, n *yaml.Node, what string, src source, p 
 		val.v, val.raw = u, json.RawMessage(strconv.FormatUint(u, 10))
 	case b.kind == kindInt:
 		if i, ok := parseInt(n); ok {
-			if b.input == batchSizeInput && i > 1 {
-				p.at(n, "%s: %s", what, batchSizeProblem(b.node, i))
+			if b.input == batchSizeInput && i < 1 {
+				p.at(n, "%s: %s input %q is the number of images per prompt, at least 1, not %d", what, b.node, b.input, i)
 				return value{}, false
 			}
 			val.v, val.raw = i, json.RawMessage(strconv.FormatInt(i, 10))
@@ -348,40 +348,4 @@ func (m *Manifest) convert(b *binding, n *yaml.Node, what string, src source, p 
 		return value{}, false
 	}
 	return val, true
-}
-
-// batchSizeInput is the input of EmptyLatentImage and its relatives that
-// makes one prompt render several images.
-const batchSizeInput = "batch_size"
-
-// batchSizeProblem explains why a batch_size above 1 is refused: a job is
-// one prompt and one candidate, so the other images would be generated and
-// then ignored.
-func batchSizeProblem(n *node, size int64) string {
-	return fmt.Sprintf("%s renders batch_size %d images per prompt, but comfybatch keeps one image per prompt (the other %d would be generated and lost); set batch_size to 1 and sweep %d times as many seeds instead: every image is then a candidate of its own",
-		n, size, size-1, size)
-}
-
-// checkBatchSize refuses a workflow literal batch_size above 1 unless a
-// param sets that input (its values are checked by convert).
-func (m *Manifest) checkBatchSize(p *problems) {
-	if m.wf == nil {
-		return
-	}
-	bound := map[*node]bool{}
-	for _, b := range m.bindings {
-		if b.input == batchSizeInput {
-			bound[b.node] = true
-		}
-	}
-	for _, id := range m.wf.ids {
-		n := m.wf.nodes[id]
-		raw, has := n.inputs[batchSizeInput]
-		if !has || bound[n] {
-			continue
-		}
-		if size, err := strconv.ParseInt(string(raw), 10, 64); err == nil && size > 1 {
-			p.in(m.wf.file, m.wf.lines[id], 0, "%s", batchSizeProblem(n, size))
-		}
-	}
 }

@@ -29,13 +29,13 @@ func ExampleLoadFS() {
 	// axis [sampler] 3
 	// axis [steps] 3
 	// axis [seed] 8
-	// [{sampler euler} {steps 20} {seed 1}]
-	// [{sampler euler} {steps 20} {seed 2}]
+	// [sampler=euler steps=20 seed=1]
+	// [sampler=euler steps=20 seed=2]
 }
 
 func ExampleParse() {
 	_, err := manifests.Parse("bad.yaml", []byte("workflow: examples/txt2img.json\nselect: {topk: 3}\n"), ".")
 	fmt.Println(err)
 	// Output:
-	// bad.yaml:2:10: unknown key "topk" in select; did you mean "top_k"? (known keys: top_k, min_score, phash_distance)
+	// bad.yaml:2:10: unknown key "topk" in select; did you mean "top_k"? (known keys: top_k, min_score, phash_distance, accept_shortfall)
 }

@@ -147,12 +147,22 @@ func renderErr(t *testing.T, err error, dir string) string {
 func renderPlan(t *testing.T, m *Manifest, plan *Plan, dir string) string {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "name %s, %d jobs, %d duplicates dropped\n", m.Name, len(plan.Jobs), plan.Duplicates)
+	fmt.Fprintf(&b, "name %s, %d jobs, %d candidates, outputs %s\n", m.Name, len(plan.Jobs), plan.TotalCandidates, strings.Join(m.Outputs, ","))
+	if plan.Total != len(plan.Jobs) {
+		t.Errorf("Plan.Total = %d, but %d jobs", plan.Total, len(plan.Jobs))
+	}
+	images := 0
+	for _, j := range plan.Jobs {
+		images += j.ImageCount()
+	}
+	if images != plan.TotalCandidates {
+		t.Errorf("jobs yield %d candidates, Plan.TotalCandidates = %d", images, plan.TotalCandidates)
+	}
 	for _, a := range plan.Axes {
 		fmt.Fprintf(&b, "axis %s values=%d random=%v\n", strings.Join(a.Params, "+"), a.Values, a.Random)
 	}
 	for _, g := range m.Groups {
-		fmt.Fprintf(&b, "group %s: %d jobs (count %d), top_k %d\n", g.Name, plan.PerGroup[g.Name], g.Count, m.TopKFor(g.Name))
+		fmt.Fprintf(&b, "group %s: %d jobs, %d candidates (count %d), top_k %d\n", g.Name, plan.PerGroup[g.Name], plan.Candidates[g.Name], g.Count, m.TopKFor(g.Name))
 	}
 	for _, j := range plan.Jobs {
 		var wf map[string]struct {
@@ -177,6 +187,9 @@ func renderPlan(t *testing.T, m *Manifest, plan *Plan, dir string) string {
 		}
 		if len(j.Tags) > 0 {
 			fmt.Fprintf(&b, " tags=%s", strings.Join(j.Tags, ","))
+		}
+		if j.Images > 1 {
+			fmt.Fprintf(&b, " images=%d", j.Images)
 		}
 		fmt.Fprintf(&b, " affinity=%s key=%.12s\n", j.Affinity, j.Key)
 	}

@@ -17,6 +17,7 @@ type group struct {
 	set        []setValue
 	file       string // where it was declared, for messages
 	pos        *yaml.Node
+	shape      groupShape // worked out by checkGroups
 }
 
 // setValue is one fixed parameter value of a group.

@@ -41,6 +41,9 @@ type Manifest struct {
 	Combine string
 	// Tags are instance tags every job requires (each group may add more).
 	Tags []string
+	// Outputs are the ids of the output nodes whose images are candidates:
+	// outputs: in the manifest, else the workflow's SaveImage nodes.
+	Outputs []string
 
 	bindings map[string]*binding // param name -> resolved binding
 	sweep    []*axisSpec         // swept params, manifest order
@@ -102,6 +105,10 @@ type SelectSpec struct {
 	// PhashDistance > 0 rejects a candidate whose perceptual hash is within
 	// this Hamming distance of one already selected (needs a phash scorer).
 	PhashDistance int
+	// AcceptShortfall makes a group that delivers fewer than its top_k
+	// (its gates rejected too many) acceptable: the run still reports the
+	// shortfall but does not count it as a problem for the exit code.
+	AcceptShortfall bool
 }
 
 // OutputSpec says where runs are written.
@@ -114,7 +121,8 @@ type OutputSpec struct {
 type GroupSpec struct {
 	Name  string
 	TopK  int      // per-group top_k; 0 = the manifest's select.top_k
-	Count int      // candidates planned for the group
+	Count int      // candidates (images) planned for the group
+	Jobs  int      // jobs (prompts) planned for the group
 	Tags  []string // instance tags the group's jobs require, with the manifest's
 }
 

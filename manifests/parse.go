@@ -58,7 +58,7 @@ func Parse(name string, data []byte, dir string) (*Manifest, error) {
 }
 
 var topKeys = []string{"name", "workflow", "instances", "params", "groups", "groups_from", "sweep", "combine",
-	"master_seed", "scorers", "select", "output", "tags"}
+	"master_seed", "scorers", "select", "output", "outputs", "tags"}
 
 func parse(name string, data []byte, src source) (*Manifest, error) {
 	p := &problems{file: name}
@@ -105,6 +105,10 @@ func parse(name string, data []byte, src source) (*Manifest, error) {
 	if f, ok := sec["tags"]; ok {
 		m.Tags, _ = p.strings(f.v, "tags")
 	}
+	if f, ok := sec["outputs"]; ok {
+		m.parseOutputs(f.v, p)
+	}
+	m.defaultOutputs(p)
 	if f, ok := sec["instances"]; ok {
 		m.parseInstances(f.v, p)
 	}
@@ -160,7 +164,6 @@ func parse(name string, data []byte, src source) (*Manifest, error) {
 		m.groups = []*group{{spec: GroupSpec{Name: m.Name}, file: name, pos: doc.Content[0]}}
 	}
 	m.checkGroups(p)
-	m.checkBatchSize(p)
 
 	h := sha256.New()
 	for _, part := range [][]byte{data, wfData, groupsData} {
@@ -316,8 +319,10 @@ func expandEnv(s string, n *yaml.Node, what string, p *problems) string {
 
 // parseSelect reads select:.
 func (m *Manifest) parseSelect(v *yaml.Node, p *problems) {
-	for _, f := range p.fields(v, "select", []string{"top_k", "min_score", "phash_distance"}) {
+	for _, f := range p.fields(v, "select", []string{"top_k", "min_score", "phash_distance", "accept_shortfall"}) {
 		switch f.key {
+		case "accept_shortfall":
+			m.Select.AcceptShortfall, _ = p.boolean(f.v, "select accept_shortfall")
 		case "top_k":
 			m.Select.TopK, _ = p.intIn(f.v, "select top_k", 1, maxJobs)
 		case "min_score":

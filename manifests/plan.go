@@ -1,28 +1,39 @@
 package manifests
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"iter"
 	"maps"
 	"slices"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/comfybatch/comfybatch"
 )
 
-// Plan is a manifest expanded into jobs.
+// Plan is a manifest's expansion: how many jobs (prompts) and candidates
+// (images) each group has, the axes, and, from Manifest.Plan only, the
+// jobs themselves. Manifest.Jobs streams the jobs instead, for plans too
+// large to hold.
 type Plan struct {
 	// Jobs in submission order: group by group, expensive axes outermost,
-	// seeds innermost. Job.Index is the position in this slice.
+	// seeds innermost. Job.Index is the position in this slice. Empty
+	// from Shape.
 	Jobs []comfybatch.Job
 	// Axes are the swept dimensions, outermost first.
 	Axes []Axis
-	// PerGroup counts the jobs of each group (after de-duplication).
-	PerGroup map[string]int
-	// Duplicates counts jobs dropped because an earlier job had the same
-	// key (same patched workflow and inputs).
-	Duplicates int
+	// PerGroup counts the jobs (prompts) of each group, Candidates the
+	// images they yield (a job yields its batch size times the number of
+	// output nodes).
+	PerGroup   map[string]int
+	Candidates map[string]int
+	// Total and TotalCandidates sum them over the groups.
+	Total, TotalCandidates int
 }
 
 // Axis is one dimension of the sweep. With combine: zip all swept
@@ -56,12 +67,47 @@ func (m *Manifest) orderedAxes() [][]*axisSpec {
 	return out
 }
 
+// groupShape is one group's expansion, without its jobs.
+type groupShape struct {
+	lens   []int // the length of every axis, in plan order
+	jobs   int   // jobs (prompts) planned
+	images int   // candidates they yield
+	batch  batchSource
+}
+
+// perJob is how many candidates a job at axis indexes idx yields.
+func (s groupShape) perJob(idx []int, outputs int) int { return s.batch.size(idx) * max(outputs, 1) }
+
+// odometer advances idx to the next combination: the last (innermost)
+// axis turns fastest.
+func odometer(idx, lens []int) {
+	for i := len(idx) - 1; i >= 0; i-- {
+		idx[i]++
+		if idx[i] < lens[i] {
+			return
+		}
+		idx[i] = 0
+	}
+}
+
 // shape works out, for one group, the length of every axis (in plan
-// order) and the number of jobs. Random seed axes get as many seeds as
-// needed to reach the group's count.
-func (m *Manifest) shape(g *group) (lens []int, n int, problem string) {
+// order), the number of jobs and the candidates they yield. A count counts
+// candidates: with batch_size 4, 240 candidates are 60 jobs. Random seed
+// axes get as many seeds as needed to reach the group's count.
+func (m *Manifest) shape(g *group) (groupShape, string) {
+	batch, problem := m.batchOf(g)
+	if problem != "" {
+		return groupShape{}, problem
+	}
+	sh := groupShape{batch: batch}
+	outs := max(len(m.Outputs), 1)
+	want := 0 // jobs the count needs (at the smallest batch size, an upper bound)
+	if g.countGiven {
+		per := batch.least * outs
+		want = (g.spec.Count + per - 1) / per
+	}
 	axes := m.orderedAxes()
-	lens = make([]int, len(axes))
+	lens := make([]int, len(axes))
 	fixed := 1 // product of the lengths known without the group's count
 	var open []int
 	for i, ax := range axes {
@@ -70,12 +116,12 @@ func (m *Manifest) shape(g *group) (lens []int, n int, problem string) {
 			switch {
 			case !a.random:
 				if l != 0 && len(a.values) != l {
-					return nil, 0, fmt.Sprintf("combine: zip needs lists of the same length, and %s", zipLengths(ax))
+					return sh, fmt.Sprintf("combine: zip needs lists of the same length, and %s", zipLengths(ax))
 				}
 				l = len(a.values)
 			case a.randomCount > 0:
 				if l != 0 && a.randomCount != l {
-					return nil, 0, fmt.Sprintf("combine: zip needs lists of the same length, and %s", zipLengths(ax))
+					return sh, fmt.Sprintf("combine: zip needs lists of the same length, and %s", zipLengths(ax))
 				}
 				l = a.randomCount
 			}
@@ -86,23 +132,23 @@ func (m *Manifest) shape(g *group) (lens []int, n int, problem string) {
 			continue
 		}
 		if fixed > maxJobs/l {
-			return nil, 0, fmt.Sprintf("the sweep expands to more than %d jobs per group", maxJobs)
+			return sh, fmt.Sprintf("the sweep expands to more than %d jobs per group", maxJobs)
 		}
 		fixed *= l
 	}
 	total := fixed
 	if len(open) > 0 {
 		if !g.countGiven {
-			return nil, 0, "seed: random needs a number of seeds: {random: {count: N}} or a count: on the group"
+			return sh, "seed: random needs a number of seeds: {random: {count: N}} or a count: on the group"
 		}
 		// Draw enough seeds that fixed × seeds covers the count.
-		per := (g.spec.Count + fixed - 1) / fixed
+		per := (want + fixed - 1) / fixed
 		for _, i := range open {
 			lens[i] = per
 			per = 1
 		}
 		total = fixed * lens[open[0]]
-	} else if g.countGiven && g.spec.Count > total && m.hasRandom() {
+	} else if g.countGiven && want > total && m.hasRandom() {
 		// The sweep names a seed count, but the group wants more: draw
 		// more seeds on the innermost random axis.
 		inner := -1
@@ -115,18 +161,44 @@ func (m *Manifest) shape(g *group) (lens []int, n int, problem string) {
 		}
 		if m.Combine != "zip" {
 			others := total / lens[inner]
-			lens[inner] = (g.spec.Count + others - 1) / others
+			lens[inner] = (want + others - 1) / others
 			total = others * lens[inner]
 		}
 	}
-	n = total
-	if g.countGiven {
-		if g.spec.Count > total {
-			return nil, 0, fmt.Sprintf("count %d is more than the %d combinations of the sweep; add values to the sweep or draw random seeds (seed: random)", g.spec.Count, total)
+	sh.lens, sh.jobs = lens, total
+	if g.countGiven && batch.fixed > 0 {
+		if want > total {
+			what := fmt.Sprintf("count %d", g.spec.Count)
+			if batch.least*outs > 1 {
+				what += fmt.Sprintf(" needs %d jobs of %d images, which", want, batch.least*outs)
+			}
+			return sh, fmt.Sprintf("%s is more than the %d combinations of the sweep; add values to the sweep or draw random seeds (seed: random)", what, total)
 		}
-		n = g.spec.Count
+		sh.jobs = want
 	}
-	return lens, n, ""
+	if batch.fixed > 0 {
+		sh.images = sh.jobs * batch.fixed * outs
+		return sh, ""
+	}
+	// Batch sizes vary along an axis: count the images job by job, and
+	// stop once they reach the count.
+	idx := make([]int, len(lens))
+	images := 0
+	for k := 0; k < sh.jobs; k++ {
+		if k > 0 {
+			odometer(idx, lens)
+		}
+		images += sh.perJob(idx, outs)
+		if g.countGiven && images >= g.spec.Count {
+			sh.jobs = k + 1
+			break
+		}
+	}
+	if g.countGiven && images < g.spec.Count {
+		return sh, fmt.Sprintf("count %d is more than the %d candidates every combination of the sweep yields; add values to the sweep or draw random seeds (seed: random)", g.spec.Count, images)
+	}
+	sh.images = images
+	return sh, ""
 }
 
 func (m *Manifest) hasRandom() bool {
@@ -152,8 +224,8 @@ func zipLengths(ax []*axisSpec) string {
 }
 
 // checkGroups validates the groups against the sweep: unique names, no
-// parameter both set and swept, counts that the sweep can fill and top_k
-// within the count.
+// parameter both set and swept, counts that the sweep can fill, top_k
+// within the count, and no two groups that would generate the same jobs.
 func (m *Manifest) checkGroups(p *problems) {
 	if m.wf == nil {
 		return
@@ -162,7 +234,9 @@ func (m *Manifest) checkGroups(p *problems) {
 	for _, a := range m.sweep {
 		swept[a.b.name] = true
 	}
+	m.checkRepeats(p)
 	names := map[string]bool{}
+	signatures := map[string]*group{}
 	total := 0
 	for _, g := range m.groups {
 		sub := &problems{file: g.file}
@@ -179,7 +253,17 @@ func (m *Manifest) checkGroups(p *problems) {
 				sub.at(s.v.pos, "%s sets %q, which sweep also varies; set it or sweep it, not both", what, s.b.name)
 			}
 		}
-		_, n, problem := m.shape(g)
+		if !m.hasRandom() && len(sub.errs) == 0 {
+			// Without seeds drawn per group, two groups that set the same
+			// values would generate the same images.
+			sig := m.groupSignature(g)
+			if other, dup := signatures[sig]; dup {
+				sub.at(g.pos, "%s sets the same values as group %q, so its jobs would generate the same images; remove one, or draw seeds per group (seed: random)", what, other.spec.Name)
+			} else {
+				signatures[sig] = g
+			}
+		}
+		sh, problem := m.shape(g)
 		if problem != "" {
 			if !g.countGiven && len(m.sweep) > 0 {
 				// The problem is in the sweep, not in a group: report it
@@ -189,14 +273,15 @@ func (m *Manifest) checkGroups(p *problems) {
 				sub.at(g.pos, "%s: %s", what, problem)
 			}
 		}
-		g.spec.Count = n
-		total += n
+		g.shape = sh
+		g.spec.Count, g.spec.Jobs = sh.images, sh.jobs
+		total += sh.jobs
 		k, src := m.Select.TopK, "select top_k"
 		if g.spec.TopK > 0 {
 			k, src = g.spec.TopK, "top_k"
 		}
-		if g.spec.Name != "" && problem == "" && n > 0 && k > n {
-			sub.at(g.pos, "%s: %s %d is more than its %d candidates", what, src, k, n)
+		if g.spec.Name != "" && problem == "" && sh.images > 0 && k > sh.images {
+			sub.at(g.pos, "%s: %s %d is more than its %d candidates", what, src, k, sh.images)
 		}
 		p.errs = append(p.errs, sub.errs...)
 	}
@@ -216,14 +301,94 @@ func (m *Manifest) checkGroups(p *problems) {
 	}
 }
 
-// Plan expands the manifest into jobs. It is deterministic: the same
-// manifest (and MasterSeed) gives the same jobs in the same order.
-func (m *Manifest) Plan() (*Plan, error) {
+// groupSignature identifies what a group's jobs generate apart from the
+// sweep: the workflow with its set values written in, and the content of
+// the images it uploads.
+func (m *Manifest) groupSignature(g *group) string {
+	patches := map[string]map[string]json.RawMessage{}
+	h := sha256.New()
+	for _, s := range g.set {
+		if patches[s.b.node.id] == nil {
+			patches[s.b.node.id] = map[string]json.RawMessage{}
+		}
+		patches[s.b.node.id][s.b.input] = s.v.raw
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", s.b.node.id, s.b.input, s.v.sha)
+	}
+	wf, err := m.wf.patch(patches)
+	if err != nil {
+		return "unpatchable " + g.spec.Name // reported elsewhere; never equal
+	}
+	h.Write(wf)
+	for _, t := range g.spec.Tags {
+		fmt.Fprintf(h, "tag\x00%s\x00", t) // tags send the same workflow elsewhere: not the same job for people
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// checkRepeats reports sweep values that would make the same jobs twice:
+// a value listed twice in one list (every combination), or a tuple of
+// i-th values that repeats an earlier one (combine: zip).
+func (m *Manifest) checkRepeats(p *problems) {
+	if m.Combine != "zip" || len(m.sweep) < 2 {
+		for _, a := range m.sweep {
+			seen := map[string]*yaml.Node{}
+			for _, v := range a.values {
+				key := string(v.raw) + "\x00" + v.sha
+				if first, dup := seen[key]; dup {
+					p.at(v.pos, "sweep %q: %s is listed twice (also at %d:%d); each value makes its own jobs, so remove one",
+						a.b.name, v.pos.Value, first.Line, first.Column)
+					continue
+				}
+				seen[key] = v.pos
+			}
+		}
+		return
+	}
+	n := -1
+	for _, a := range m.sweep {
+		if a.random {
+			return
+		}
+		if n >= 0 && len(a.values) != n {
+			return // reported by shape
+		}
+		n = len(a.values)
+	}
+	seen := map[string]int{}
+	for i := 0; i < n; i++ {
+		var key strings.Builder
+		for _, a := range m.sweep {
+			key.Write(a.values[i].raw)
+			key.WriteString("\x00" + a.values[i].sha + "\x00")
+		}
+		if j, dup := seen[key.String()]; dup {
+			p.at(m.sweep[0].values[i].pos, "sweep: combine: zip takes the %s values together, and values %d and %d are the same; remove one", ordinal(i+1), j+1, i+1)
+			continue
+		}
+		seen[key.String()] = i
+	}
+}
+
+func ordinal(n int) string {
+	switch {
+	case n%10 == 1 && n%100 != 11:
+		return fmt.Sprintf("%dst", n)
+	case n%10 == 2 && n%100 != 12:
+		return fmt.Sprintf("%dnd", n)
+	case n%10 == 3 && n%100 != 13:
+		return fmt.Sprintf("%drd", n)
+	}
+	return fmt.Sprintf("%dth", n)
+}
+
+// Shape returns the manifest's plan without its jobs: how many jobs and
+// candidates each group has, and the axes. It is cheap for any size.
+func (m *Manifest) Shape() (*Plan, error) {
 	if m.wf == nil {
 		return nil, fmt.Errorf("%s: manifest was not loaded with Load, LoadFS or Parse: %w", m.Path, comfybatch.ErrInvalid)
 	}
 	axes := m.orderedAxes()
-	plan := &Plan{PerGroup: map[string]int{}}
+	plan := &Plan{PerGroup: map[string]int{}, Candidates: map[string]int{}}
 	for _, ax := range axes {
 		a := Axis{}
 		for _, s := range ax {
@@ -232,63 +397,93 @@ func (m *Manifest) Plan() (*Plan, error) {
 		}
 		plan.Axes = append(plan.Axes, a)
 	}
-	seen := map[string]bool{}
 	for _, g := range m.groups {
-		lens, n, problem := m.shape(g)
-		if problem != "" {
-			return nil, &Error{File: g.file, Line: g.pos.Line, Col: g.pos.Column, Msg: "group " + quote(g.spec.Name) + ": " + problem}
-		}
 		for i := range plan.Axes {
 			switch v := plan.Axes[i].Values; {
 			case v == 0:
-				plan.Axes[i].Values = lens[i]
-			case v != lens[i]:
+				plan.Axes[i].Values = g.shape.lens[i]
+			case v != g.shape.lens[i]:
 				plan.Axes[i].Values = -1 // differs between groups
 			}
 		}
-		// Values along each axis for this group; random seeds are drawn
-		// per group and parameter from the master seed.
-		vals := make([][][]value, len(axes))
-		for i, ax := range axes {
-			vals[i] = make([][]value, len(ax))
-			for j, a := range ax {
-				if a.random {
-					vals[i][j] = randomSeeds(m.MasterSeed, g.spec.Name, a.b.name, lens[i], a.pos)
-				} else {
-					vals[i][j] = a.values
-				}
-			}
-		}
-		idx := make([]int, len(axes))
-		for k := 0; k < n; k++ {
-			// Odometer: the last (innermost) axis turns fastest.
-			if k > 0 {
-				for i := len(idx) - 1; i >= 0; i-- {
-					idx[i]++
-					if idx[i] < lens[i] {
-						break
-					}
-					idx[i] = 0
-				}
-			}
-			job, err := m.job(g, axes, vals, idx)
-			if err != nil {
-				return nil, err
-			}
-			if seen[job.Key] {
-				plan.Duplicates++
-				continue
-			}
-			seen[job.Key] = true
-			job.Index = len(plan.Jobs)
-			plan.Jobs = append(plan.Jobs, job)
-			plan.PerGroup[g.spec.Name]++
-		}
+		plan.PerGroup[g.spec.Name] += g.shape.jobs
+		plan.Candidates[g.spec.Name] += g.shape.images
+		plan.Total += g.shape.jobs
+		plan.TotalCandidates += g.shape.images
 	}
 	for i := range plan.Axes {
 		if plan.Axes[i].Values < 0 {
 			plan.Axes[i].Values = 0
 		}
+	}
+	return plan, nil
+}
+
+// Jobs streams the manifest's jobs in plan order, numbering them from 0.
+// It is deterministic: the same manifest (and MasterSeed) gives the same
+// jobs in the same order. It holds one group's swept values at a time,
+// never the jobs, so a plan of a million jobs streams in little memory.
+// It stops at the first error, which it yields with a zero Job.
+func (m *Manifest) Jobs() iter.Seq2[comfybatch.Job, error] {
+	return func(yield func(comfybatch.Job, error) bool) {
+		if m.wf == nil {
+			yield(comfybatch.Job{}, fmt.Errorf("%s: manifest was not loaded with Load, LoadFS or Parse: %w", m.Path, comfybatch.ErrInvalid))
+			return
+		}
+		axes := m.orderedAxes()
+		outs := len(m.Outputs)
+		index := 0
+		for _, g := range m.groups {
+			sh := g.shape
+			// Values along each axis for this group; random seeds are
+			// drawn per group and parameter from the master seed.
+			vals := make([][][]value, len(axes))
+			for i, ax := range axes {
+				vals[i] = make([][]value, len(ax))
+				for j, a := range ax {
+					if a.random {
+						vals[i][j] = randomSeeds(m.MasterSeed, g.spec.Name, a.b.name, sh.lens[i], a.pos)
+					} else {
+						vals[i][j] = a.values
+					}
+				}
+			}
+			idx := make([]int, len(axes))
+			for k := 0; k < sh.jobs; k++ {
+				if k > 0 {
+					odometer(idx, sh.lens)
+				}
+				job, err := m.job(g, axes, vals, idx)
+				if err != nil {
+					yield(comfybatch.Job{}, err)
+					return
+				}
+				job.Index = index
+				job.Outputs = m.Outputs
+				job.Images = sh.perJob(idx, outs)
+				index++
+				if !yield(job, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Plan expands the manifest into its jobs, held in memory (Jobs streams
+// them instead). It is deterministic: the same manifest (and MasterSeed)
+// gives the same jobs in the same order.
+func (m *Manifest) Plan() (*Plan, error) {
+	plan, err := m.Shape()
+	if err != nil {
+		return nil, err
+	}
+	plan.Jobs = make([]comfybatch.Job, 0, plan.Total)
+	for job, err := range m.Jobs() {
+		if err != nil {
+			return nil, err
+		}
+		plan.Jobs = append(plan.Jobs, job)
 	}
 	return plan, nil
 }
@@ -306,7 +501,7 @@ func (m *Manifest) job(g *group, axes [][]*axisSpec, vals [][][]value, idx []int
 		byName[b.name] = v
 		bound = append(bound, b)
 	}
-	job := comfybatch.Job{Group: g.spec.Name, Tags: slices.Clone(g.spec.Tags)}
+	job := comfybatch.Job{Group: g.spec.Name, Tags: g.spec.Tags}
 	for _, s := range g.set {
 		put(s.b, s.v)
 	}
@@ -316,11 +511,13 @@ func (m *Manifest) job(g *group, axes [][]*axisSpec, vals [][][]value, idx []int
 		}
 	}
 	// Params: the group's set values in order, then the sweep in manifest order.
+	job.Params = make([]comfybatch.Param, 0, len(g.set)+len(m.sweep))
 	for _, s := range g.set {
-		job.Params = append(job.Params, comfybatch.Param{Name: s.b.name, Value: s.v.v})
+		job.Params = append(job.Params, comfybatch.Param{Name: s.b.name, Value: s.v.v, Raw: s.v.raw})
 	}
 	for _, a := range m.sweep {
-		job.Params = append(job.Params, comfybatch.Param{Name: a.b.name, Value: byName[a.b.name].v})
+		v := byName[a.b.name]
+		job.Params = append(job.Params, comfybatch.Param{Name: a.b.name, Value: v.v, Raw: v.raw})
 	}
 	for _, b := range bound {
 		if v := byName[b.name]; b.image {
@@ -338,10 +535,7 @@ func (m *Manifest) job(g *group, axes [][]*axisSpec, vals [][][]value, idx []int
 		return job, err
 	}
 	job.Workflow = wf
-	job.Key, err = comfybatch.KeyOf(wf, job.Inputs)
-	if err != nil {
-		return job, err
-	}
+	job.Key = comfybatch.KeyOfCanonical(wf, job.Inputs) // patch writes canonical JSON
 	job.Affinity = m.affinity(patches)
 	return job, nil
 }

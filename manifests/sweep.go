@@ -220,8 +220,8 @@ func (m *Manifest) intRange(ax *axisSpec, v *yaml.Node, f map[string]field, what
 		p.at(v, "%s: the range has more than %d values", what, maxAxis)
 		return false
 	}
-	if ax.b.input == batchSizeInput && hi > 1 {
-		p.at(v, "%s: %s", what, batchSizeProblem(ax.b.node, hi))
+	if ax.b.input == batchSizeInput && lo < 1 {
+		p.at(v, "%s: %s input %q is the number of images per prompt, at least 1, not %d", what, ax.b.node, ax.b.input, lo)
 		return false
 	}
 	for x := lo; ; x += st {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/comfybatch/comfybatch"
 )
@@ -24,6 +25,9 @@ type workflow struct {
 	raw   map[string]json.RawMessage
 	canon map[string][]byte // node id -> canonical node JSON
 	keys  []string          // node ids in canonical (byte) order
+
+	mu        sync.Mutex            // guards templates
+	templates map[string]*canonNode // node id -> its canonical parts, made on first patch
 }
 
 type node struct {
@@ -138,7 +142,7 @@ func parseWorkflow(file string, data []byte, p *problems) *workflow {
 		p.in(file, 0, 0, "the workflow has no nodes")
 		return nil
 	}
-	w := &workflow{file: file, nodes: map[string]*node{}, raw: top, lines: nodeLines(data)}
+	w := &workflow{file: file, nodes: map[string]*node{}, raw: top, lines: nodeLines(data), templates: map[string]*canonNode{}}
 	ok := true
 	for _, id := range slices.SortedFunc(maps.Keys(top), compareIDs) {
 		raw := top[id]
@@ -292,11 +296,18 @@ func (w *workflow) withInput(input string) []*node {
 }
 
 // patch returns the canonical JSON of the workflow with some inputs
-// replaced: patches maps node id -> input -> new raw value. Unpatched nodes
-// reuse their canonical form, so only patched nodes are re-encoded; the
+// replaced: patches maps node id -> input -> new raw value, which must
+// itself be canonical (convert writes values with encoding/json).
+// Unpatched nodes reuse their canonical form and patched ones are written
+// from a template of their canonical parts, so nothing is decoded; the
 // result is byte-for-byte comfybatch.Canonical of the patched document.
 func (w *workflow) patch(patches map[string]map[string]json.RawMessage) ([]byte, error) {
 	var b bytes.Buffer
+	size := 2
+	for _, c := range w.canon {
+		size += len(c) + 16
+	}
+	b.Grow(size)
 	b.WriteByte('{')
 	for i, id := range w.keys {
 		if i > 0 {
@@ -310,27 +321,105 @@ func (w *workflow) patch(patches map[string]map[string]json.RawMessage) ([]byte,
 			b.Write(w.canon[id])
 			continue
 		}
-		n := w.nodes[id]
-		inputs := maps.Clone(n.inputs)
-		maps.Copy(inputs, in)
-		rawInputs, err := json.Marshal(inputs)
-		if err != nil {
-			return nil, fmt.Errorf("patch %s: %w", n, err)
+		if err := w.writePatched(&b, id, in); err != nil {
+			return nil, err
 		}
-		fields := maps.Clone(n.fields)
-		fields["inputs"] = rawInputs
-		rawNode, err := json.Marshal(fields)
-		if err != nil {
-			return nil, fmt.Errorf("patch %s: %w", n, err)
-		}
-		c, err := comfybatch.Canonical(rawNode)
-		if err != nil {
-			return nil, fmt.Errorf("patch %s: %w", n, err)
-		}
-		b.Write(c)
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
+}
+
+// canonNode is a node's canonical JSON cut around its inputs: head is
+// everything up to and including `"inputs":{`, inputs the canonical
+// `"name":value` members in key order, tail the rest.
+type canonNode struct {
+	head, tail []byte
+	names      []string
+	members    [][]byte // members[i] = `"names[i]":` + canonical value
+	keys       [][]byte // keys[i] = `"names[i]":`
+}
+
+// template cuts a node's canonical JSON around its inputs, once.
+func (w *workflow) template(id string) (*canonNode, error) {
+	if t, ok := w.templates[id]; ok {
+		return t, nil
+	}
+	n := w.nodes[id]
+	t := &canonNode{names: n.inputNames()}
+	var fields []string
+	for k := range n.fields {
+		fields = append(fields, k)
+	}
+	if _, has := n.fields["inputs"]; !has {
+		fields = append(fields, "inputs")
+	}
+	slices.Sort(fields)
+	var head bytes.Buffer
+	head.WriteByte('{')
+	cur := &head
+	var tail bytes.Buffer
+	for i, k := range fields {
+		if i > 0 {
+			cur.WriteByte(',')
+		}
+		key, _ := json.Marshal(k)
+		cur.Write(key)
+		cur.WriteByte(':')
+		if k == "inputs" {
+			cur.WriteByte('{')
+			cur = &tail
+			cur.WriteByte('}')
+			continue
+		}
+		c, err := comfybatch.Canonical(n.fields[k])
+		if err != nil {
+			return nil, fmt.Errorf("%s field %s: %w", n, k, err)
+		}
+		cur.Write(c)
+	}
+	tail.WriteByte('}')
+	t.head, t.tail = head.Bytes(), tail.Bytes()
+	for _, name := range t.names {
+		key, _ := json.Marshal(name)
+		key = append(key, ':')
+		c, err := comfybatch.Canonical(n.inputs[name])
+		if err != nil {
+			return nil, fmt.Errorf("%s input %s: %w", n, name, err)
+		}
+		t.keys = append(t.keys, key)
+		t.members = append(t.members, append(slices.Clip(key), c...))
+	}
+	w.templates[id] = t
+	return t, nil
+}
+
+// writePatched writes node id with the inputs in patch replaced.
+func (w *workflow) writePatched(b *bytes.Buffer, id string, patch map[string]json.RawMessage) error {
+	w.mu.Lock()
+	t, err := w.template(id)
+	w.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for name := range patch {
+		if _, found := slices.BinarySearch(t.names, name); !found {
+			return fmt.Errorf("patch %s: it has no input %q", w.nodes[id], name)
+		}
+	}
+	b.Write(t.head)
+	for i, name := range t.names {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if v, ok := patch[name]; ok {
+			b.Write(t.keys[i])
+			b.Write(v)
+			continue
+		}
+		b.Write(t.members[i])
+	}
+	b.Write(t.tail)
+	return nil
 }
 
 // lineCol converts a byte offset into a 1-based line and column.

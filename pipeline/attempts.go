@@ -13,8 +13,8 @@ import (
 // says about an attempt (tail stealing moved it, it failed and the job was
 // retried, a shutdown cancelled it), puts a job a shutdown left without a
 // Result back to pending, then passes the event on to next (nil: none).
-// The records go through the store's writer in event order, ahead of the
-// job's final RecordCandidate or RecordFailure, which keep them.
+// Each record is committed before the event goes on, so it lands ahead of
+// the job's final RecordCandidate or RecordFailure, which keep it.
 //
 // They are written on ctx without its cancellation: they matter most
 // after Ctrl-C, so that `batch show` lists no job as submitted when
@@ -22,20 +22,21 @@ import (
 func attemptEvents(ctx context.Context, st *store.Store, runID int64, log *slog.Logger, next func(generate.Event)) func(generate.Event) {
 	ctx = context.WithoutCancel(ctx)
 	return func(e generate.Event) {
-		var err error
+		outcome := ""
 		switch e.Kind {
 		case generate.EventStolen:
-			err = st.SetAttemptOutcome(ctx, runID, e.JobKey, e.PromptID, store.OutcomeMoved)
+			outcome = store.OutcomeMoved
 		case generate.EventRetry:
-			if e.PromptID != "" { // a failure before submission has no prompt
-				err = st.SetAttemptOutcome(ctx, runID, e.JobKey, e.PromptID, store.OutcomeFailed)
-			}
+			outcome = store.OutcomeFailed
 		case generate.EventCancelled:
-			err = errors.Join(
-				st.SetAttemptOutcome(ctx, runID, e.JobKey, e.PromptID, store.OutcomeCancelled),
-				st.RequeueCancelled(ctx, runID, e.JobKey, e.PromptID))
+			outcome = store.OutcomeCancelled // and the job is pending again
 		}
-		if err != nil {
+		var err error
+		if outcome != "" && e.PromptID != "" { // a failure before submission has no prompt
+			err = st.SetAttemptOutcome(ctx, runID, e.JobKey, e.PromptID, outcome)
+		}
+		// The attempt was never recorded when BeforeSubmit itself failed.
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			log.Warn("attempt outcome not recorded", "job", e.JobKey, "prompt_id", e.PromptID, "event", e.Kind, "err", err)
 		}
 		if next != nil {

@@ -9,16 +9,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/generate"
 	"github.com/comfybatch/comfybatch/manifests"
-	"github.com/comfybatch/comfybatch/score"
 	"github.com/comfybatch/comfybatch/store"
 )
 
@@ -45,6 +41,10 @@ type Options struct {
 	// manifest exists; Force continues the earlier run even though the
 	// manifest changed since.
 	NewRun, Force bool
+	// RetryFailed retries every failed job of a continued run. Without it
+	// a rerun retries the failures that may succeed now (transient,
+	// outage, interrupted) but not bad input or a node's own exception.
+	RetryFailed bool
 	// LimitPerGroup, when positive, runs only the first that many jobs of
 	// each group: a smoke test of a new manifest. A later run without the
 	// limit continues the same run with the rest.
@@ -61,6 +61,12 @@ type Options struct {
 	// MaxAttempts and JobTimeout are passed to the fleet (0 = its default).
 	MaxAttempts int
 	JobTimeout  time.Duration
+	// OutageDeadline is how long a scorer may stay unavailable before the
+	// run stops with an ErrOutage (default 10m). While it is out, at most
+	// MaxUnscored candidates (default 64) wait for it before generation
+	// pauses.
+	OutageDeadline time.Duration
+	MaxUnscored    int
 	// HTTPClient is used for ComfyUI and HTTP scorers (nil = a default).
 	HTTPClient *http.Client
 	// Logger receives run milestones and retried faults.
@@ -78,6 +84,10 @@ type Options struct {
 	// NewGenerator builds the generator from the instances (nil = a
 	// generate.Fleet). Tests use it to inject faults.
 	NewGenerator func([]generate.Instance, generate.Options) (Generator, error)
+
+	// wrapScorer, when set, wraps every scorer built from the manifest
+	// (tests inject outages with it).
+	wrapScorer func(name string, s Scorer) Scorer
 }
 
 // Outcome is what a finished (or interrupted) run produced.
@@ -90,10 +100,13 @@ type Outcome struct {
 	Done     int  // jobs done in this process
 	Failed   int  // jobs failed in this process
 	// Groups lists each group's ranked candidates, best first, and its
-	// selection.
+	// selection (empty when the run stopped before selecting).
 	Groups []GroupResult
 	// Instances are the fleet's per-instance statistics.
 	Instances []generate.InstanceStats
+	// Summary is the state of the whole run: what it delivered, what is
+	// missing, why, and what this process retried.
+	Summary Summary
 	// Elapsed is the wall time of this process's part of the run.
 	Elapsed time.Duration
 }
@@ -102,7 +115,7 @@ type Outcome struct {
 type GroupResult struct {
 	Name      string
 	TopK      int
-	Ranked    []comfybatch.Scored // best first
+	Ranked    []comfybatch.Scored // best first; candidates waiting for a scorer are left out
 	Selection []comfybatch.Selection
 }
 
@@ -113,9 +126,18 @@ func (o *Options) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// Run executes or resumes the manifest's run end to end. It returns the
-// outcome so far together with ctx's error when interrupted: everything
-// finished before that is recorded, and running Run again resumes.
+// Run executes or resumes the manifest's run end to end. Start-up checks
+// (the instances answer and can run the jobs, the scorers work) come
+// before anything is written to the database.
+//
+// It returns nil only when every job is done, every candidate scored and
+// every group delivered its top_k (or the manifest accepts shortfalls).
+// Otherwise the outcome comes with an error wrapping
+// comfybatch.ErrIncomplete (failed jobs, unscored candidates, shortfalls:
+// Outcome.Summary says which), comfybatch.ErrOutage (the run stopped
+// because every instance or a scorer stayed unavailable), ctx's error
+// (interrupted), or comfybatch.ErrInvalid (bad input). Everything finished
+// is recorded; running Run again continues the run.
 func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	start := time.Now()
 	m := opts.Manifest
@@ -124,15 +146,75 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	}
 	log := opts.logger().With("manifest", m.Name)
 
-	st, err := store.Open(ctx, m.Output.Database, store.Options{Logger: opts.Logger})
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+	// What an earlier process left, read without writing anything.
+	var st *store.Store
+	if _, err := os.Stat(m.Output.Database); err == nil {
+		if st, err = store.Open(ctx, m.Output.Database, store.Options{Logger: opts.Logger}); err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+		defer func() { st.Close() }()
 	}
-	defer st.Close()
-
-	run, resumed, err := openRun(ctx, st, m, opts)
+	prev, resumed, err := findRun(ctx, st, m, opts)
 	if err != nil {
 		return nil, err
+	}
+	if resumed {
+		// The run's master seed decides its random seeds: keep it.
+		m.MasterSeed = prev.MasterSeed
+	}
+	plan, err := m.Plan()
+	if err != nil {
+		return nil, err
+	}
+	if opts.LimitPerGroup > 0 {
+		plan.Jobs = firstPerGroup(plan.Jobs, opts.LimitPerGroup)
+	}
+	var states map[string]store.JobState
+	unscored := 0
+	if resumed {
+		if states, err = st.JobStates(ctx, prev.ID); err != nil {
+			return nil, fmt.Errorf("read job states: %w", err)
+		}
+		counts, err := st.Counts(ctx, prev.ID)
+		if err != nil {
+			return nil, err
+		}
+		unscored = counts.All.Unscored
+	}
+	work := pendingTasks(plan.Jobs, states, opts.RetryFailed)
+	scorers, err := buildScorers(m, opts)
+	if err != nil {
+		return nil, err
+	}
+	instances := opts.Instances
+	if len(instances) == 0 {
+		instances = FleetInstances(m.Instances)
+	}
+	if len(work.tasks) > 0 {
+		if len(instances) == 0 {
+			return nil, fmt.Errorf("%s: no ComfyUI instances: add an instances: list to the manifest or pass --instances URL,...: %w", m.Path, comfybatch.ErrInvalid)
+		}
+		if instances, err = preflight(ctx, m, work.tasks, instances, opts.HTTPClient, opts.logger()); err != nil {
+			return nil, err
+		}
+	}
+	if len(work.tasks) > 0 || unscored > 0 {
+		if err := preflightScorers(ctx, scorers, m.Path); err != nil {
+			return nil, err
+		}
+	}
+
+	// The checks passed: record the run.
+	if st == nil {
+		if st, err = store.Open(ctx, m.Output.Database, store.Options{Logger: opts.Logger}); err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+	}
+	run := prev
+	if !resumed {
+		if run, err = createRun(ctx, st, m, opts); err != nil {
+			return nil, err
+		}
 	}
 	log = log.With("run", run.ID)
 	if resumed {
@@ -143,101 +225,57 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 			log.Info("removed files a previous process left half-written", "files", n)
 		}
 	}
-	plan, err := m.Plan()
-	if err != nil {
+	if err := st.SaveGroups(ctx, run.ID, groupsOf(m)); err != nil {
 		return nil, err
-	}
-	if opts.LimitPerGroup > 0 {
-		plan.Jobs = firstPerGroup(plan.Jobs, opts.LimitPerGroup)
 	}
 	if err := st.PlanJobs(ctx, run.ID, plan.Jobs); err != nil {
 		return nil, fmt.Errorf("record plan: %w", err)
 	}
-	states, err := st.JobStates(ctx, run.ID)
-	if err != nil {
-		return nil, fmt.Errorf("read job states: %w", err)
+	if err := st.SetRunStatus(ctx, run.ID, store.RunRunning); err != nil {
+		return nil, err
 	}
-	tasks, skipped := pendingTasks(plan.Jobs, states)
-	out := &Outcome{Run: run, Database: m.Output.Database, Resumed: resumed, Skipped: skipped, Total: len(plan.Jobs)}
+	out := &Outcome{Run: run, Database: m.Output.Database, Resumed: resumed, Skipped: work.skipped, Total: len(plan.Jobs)}
+	out.Summary.Retried = work.retried
 	prog := opts.Progress
 	if prog == nil {
 		prog = &Progress{}
 	}
-	prog.start(len(plan.Jobs), skipped)
-	log.Info("run started", "jobs", len(plan.Jobs), "to_generate", len(tasks), "resumed", resumed)
+	prog.start(len(plan.Jobs), work.skipped)
+	log.Info("run started", "jobs", len(plan.Jobs), "to_generate", len(work.tasks), "resumed", resumed, "unscored", unscored)
 
-	scorers, err := buildScorers(m, opts)
-	if err != nil {
-		return nil, err
-	}
-	instances := opts.Instances
-	if len(instances) == 0 {
-		instances = FleetInstances(m.Instances)
-	}
-	if len(tasks) > 0 && len(instances) == 0 {
-		return nil, fmt.Errorf("%s: no ComfyUI instances: add an instances: list to the manifest or pass --instances URL,...: %w", m.Path, comfybatch.ErrInvalid)
+	sc := newScoring(scorers, newScorerWatch(opts.MaxUnscored, opts.OutageDeadline, unscored))
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	bgCtx, stopBg := context.WithCancel(runCtx)
+	var bg sync.WaitGroup
+	bg.Go(func() { sc.recoverScorers(bgCtx, st, run, log, stopRun) })
+	finish := func(err error) (*Outcome, error) {
+		stopBg()
+		bg.Wait()
+		out.Summary.Rescored = sc.rescoredCount()
+		return out, err
 	}
 
-	if len(tasks) > 0 {
-		if instances, err = preflight(ctx, m, tasks, instances, opts.HTTPClient, opts.logger()); err != nil {
-			return nil, err
+	if unscored > 0 {
+		if _, err := sc.rescorePending(runCtx, st, run); err != nil && runCtx.Err() == nil {
+			return finish(fmt.Errorf("score pending candidates: %w", err))
 		}
-		if err := preflightScorers(ctx, scorers, m.Path); err != nil {
-			return nil, err
-		}
-		if err := st.SetRunStatus(ctx, run.ID, store.RunRunning); err != nil {
-			return nil, err
-		}
-		fopts := generate.Options{
-			HTTPClient:  opts.HTTPClient,
-			Logger:      opts.Logger,
-			MaxAttempts: opts.MaxAttempts,
-			JobTimeout:  opts.JobTimeout,
-			BeforeSubmit: func(ctx context.Context, a generate.Attempt) error {
-				return st.RecordAttempt(ctx, run.ID, a.JobKey, store.Attempt{
-					Instance: a.Instance, PromptID: a.PromptID, Number: a.Number, Submitted: time.Now(),
-				})
-			},
-			OnEvent: attemptEvents(ctx, st, run.ID, log, opts.OnFleetEvent),
-			Check:   m.InstanceCheck,
-		}
-		newGen := opts.NewGenerator
-		if newGen == nil {
-			newGen = func(in []generate.Instance, o generate.Options) (Generator, error) {
-				f, err := generate.NewFleet(in, o)
-				if err != nil {
-					return nil, err // not a nil *Fleet inside a non-nil interface
-				}
-				return f, nil
-			}
-		}
-		gen, err := newGen(instances, fopts)
-		if err != nil {
-			return nil, fmt.Errorf("set up instances: %w", err)
-		}
-		err = generateAndScore(ctx, gen, tasks, scorers, st, run, prog, log, opts.shutdownContext(ctx))
-		if sr, ok := gen.(statsReporter); ok {
-			out.Instances = sr.Stats()
-			if err := st.SaveInstanceStats(context.WithoutCancel(ctx), run.ID, instanceStats(out.Instances)); err != nil {
-				log.Warn("instance statistics not recorded", "err", err)
-			}
-		}
+	}
+	if len(work.tasks) > 0 {
+		err := runFleet(runCtx, st, run, instances, work.tasks, sc, prog, log, out, opts)
 		out.Done, out.Failed = int(prog.Done.Load()), int(prog.Failed.Load())
-		if err != nil {
-			// Whatever finished is recorded; say so and let the caller exit.
-			cctx := context.WithoutCancel(ctx)
-			if ferr := st.Flush(cctx); ferr != nil {
-				err = errors.Join(err, ferr)
-			}
-			status := store.RunFailed
-			if ctx.Err() != nil {
-				status = store.RunInterrupted
-			}
-			_ = st.SetRunStatus(cctx, run.ID, status)
-			out.Elapsed = time.Since(start)
-			return out, err
+		if err == nil {
+			err = sc.await(runCtx, st, run)
 		}
+		if err != nil {
+			return finish(stopped(ctx, runCtx, st, run, out, start, err))
+		}
+	} else if err := sc.await(runCtx, st, run); err != nil {
+		return finish(stopped(ctx, runCtx, st, run, out, start, err))
 	}
+	stopBg()
+	bg.Wait()
+	out.Summary.Rescored = sc.rescoredCount()
 	if err := st.Flush(ctx); err != nil {
 		return out, fmt.Errorf("record candidates: %w", err)
 	}
@@ -246,37 +284,135 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		return out, err
 	}
 	out.Groups = groups
-	if err := st.SetRunStatus(ctx, run.ID, store.RunDone); err != nil {
+	if out.Summary, err = summarize(ctx, st, run, m, groups, out.Summary); err != nil {
+		return out, err
+	}
+	status := store.RunDone
+	if out.Summary.Problems() > 0 {
+		status = store.RunIncomplete
+	}
+	if err := st.SetRunStatus(ctx, run.ID, status); err != nil {
 		return out, err
 	}
 	out.Run, _ = st.Run(ctx, run.ID)
 	out.Elapsed = time.Since(start)
-	log.Info("run finished", "done", out.Done, "failed", out.Failed, "elapsed", out.Elapsed)
+	log.Info("run finished", "done", out.Done, "failed", out.Failed, "status", status, "elapsed", out.Elapsed)
+	if status == store.RunIncomplete {
+		return out, out.Summary.err(run.ID)
+	}
 	return out, nil
 }
 
-// openRun finds the run to continue, or creates a new one.
-func openRun(ctx context.Context, st *store.Store, m *manifests.Manifest, opts Options) (store.Run, bool, error) {
+// stopped records a run that ended early (interrupted, an outage, a store
+// failure) and returns the error to report: the outage that stopped it
+// when there was one.
+func stopped(ctx, runCtx context.Context, st *store.Store, run store.Run, out *Outcome, start time.Time, err error) error {
+	if cause := context.Cause(runCtx); errors.Is(cause, comfybatch.ErrOutage) {
+		err = cause
+	}
+	cctx := context.WithoutCancel(ctx)
+	if ferr := st.Flush(cctx); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
+	status := store.RunFailed
+	switch {
+	case errors.Is(err, comfybatch.ErrOutage):
+		status = store.RunStopped
+	case ctx.Err() != nil:
+		status = store.RunInterrupted
+	}
+	_ = st.SetRunStatus(cctx, run.ID, status)
+	if s, serr := summarize(cctx, st, run, nil, nil, out.Summary); serr == nil {
+		out.Summary = s
+	}
+	out.Run, _ = st.Run(cctx, run.ID)
+	out.Elapsed = time.Since(start)
+	return err
+}
+
+// runFleet generates the tasks on the instances, scoring and recording
+// every result; the fleet's statistics go into out.
+func runFleet(ctx context.Context, st *store.Store, run store.Run, instances []generate.Instance, tasks []generate.Task,
+	sc *scoring, prog *Progress, log *slog.Logger, out *Outcome, opts Options) error {
+	fopts := generate.Options{
+		HTTPClient:  opts.HTTPClient,
+		Logger:      opts.Logger,
+		MaxAttempts: opts.MaxAttempts,
+		JobTimeout:  opts.JobTimeout,
+		BeforeSubmit: func(ctx context.Context, a generate.Attempt) error {
+			// While a scorer is out, stop once enough candidates wait for it.
+			if err := sc.watch.waitToSubmit(ctx); err != nil {
+				return err
+			}
+			return st.RecordAttempt(ctx, run.ID, a.JobKey, store.Attempt{
+				Instance: a.Instance, PromptID: a.PromptID, Number: a.Number, Submitted: time.Now(),
+			})
+		},
+		OnEvent: attemptEvents(ctx, st, run.ID, log, opts.OnFleetEvent),
+		Check:   opts.Manifest.InstanceCheck,
+	}
+	newGen := opts.NewGenerator
+	if newGen == nil {
+		newGen = func(in []generate.Instance, o generate.Options) (Generator, error) {
+			f, err := generate.NewFleet(in, o)
+			if err != nil {
+				return nil, err // not a nil *Fleet inside a non-nil interface
+			}
+			return f, nil
+		}
+	}
+	gen, err := newGen(instances, fopts)
+	if err != nil {
+		return fmt.Errorf("set up instances: %w", err)
+	}
+	err = generateAndScore(ctx, gen, tasks, sc, st, run, prog, log, opts.shutdownContext(ctx))
+	if sr, ok := gen.(statsReporter); ok {
+		out.Instances = sr.Stats()
+		if err := st.SaveInstanceStats(context.WithoutCancel(ctx), run.ID, instanceStats(out.Instances)); err != nil {
+			log.Warn("instance statistics not recorded", "err", err)
+		}
+	}
+	return err
+}
+
+// findRun finds the run to continue, if any, without writing anything.
+func findRun(ctx context.Context, st *store.Store, m *manifests.Manifest, opts Options) (store.Run, bool, error) {
+	if st == nil {
+		if opts.RunID != 0 {
+			return store.Run{}, false, fmt.Errorf("run %d: no database at %s: %w", opts.RunID, m.Output.Database, comfybatch.ErrInvalid)
+		}
+		return store.Run{}, false, nil
+	}
 	var prev store.Run
 	var ok bool
 	var err error
 	if opts.RunID != 0 {
 		prev, err = st.Run(ctx, opts.RunID)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Run{}, false, fmt.Errorf("%w: %w", err, comfybatch.ErrInvalid)
+		}
 		ok = err == nil
-	} else {
+	} else if !opts.NewRun {
 		prev, ok, err = st.LatestRun(ctx, m.Path)
 	}
 	if err != nil {
 		return store.Run{}, false, fmt.Errorf("look up earlier runs: %w", err)
 	}
-	if ok && !opts.NewRun {
-		if prev.ManifestHash != m.Hash && !opts.Force {
-			return store.Run{}, false, fmt.Errorf("%s changed since run %d: pass --new-run to start a new run, or --force to continue run %d with the new manifest: %w",
-				m.Path, prev.ID, prev.ID, comfybatch.ErrInvalid)
-		}
-		// The run's master seed decides its random seeds: keep it.
-		m.MasterSeed = prev.MasterSeed
-		return prev, true, nil
+	if !ok {
+		return store.Run{}, false, nil
+	}
+	if prev.ManifestHash != m.Hash && !opts.Force {
+		return store.Run{}, false, fmt.Errorf("%s changed since run %d: pass --new-run to start a new run, or --force to continue run %d with the new manifest: %w",
+			m.Path, prev.ID, prev.ID, comfybatch.ErrInvalid)
+	}
+	return prev, true, nil
+}
+
+// createRun records a new run of m.
+func createRun(ctx context.Context, st *store.Store, m *manifests.Manifest, opts Options) (store.Run, error) {
+	bindings := map[string]store.Binding{}
+	for _, b := range m.Bindings() {
+		bindings[b.Name] = store.Binding{Node: b.Node, Input: b.Input, Kind: b.Kind}
 	}
 	run, err := st.CreateRun(ctx, store.Run{
 		Name:         m.Name,
@@ -287,11 +423,23 @@ func openRun(ctx context.Context, st *store.Store, m *manifests.Manifest, opts O
 		Status:       store.RunRunning,
 		OutputDir:    runDir(m.Output.Dir, m.Name, time.Now()),
 		ToolVersion:  opts.ToolVersion,
+		Workflow:     m.Workflow,
+		Sweep:        m.SweptParams(),
+		Bindings:     bindings,
 	})
 	if err != nil {
-		return store.Run{}, false, fmt.Errorf("create run: %w", err)
+		return store.Run{}, fmt.Errorf("create run: %w", err)
 	}
-	return run, false, nil
+	return run, nil
+}
+
+// groupsOf returns the manifest's groups as the store records them.
+func groupsOf(m *manifests.Manifest) []store.Group {
+	out := make([]store.Group, len(m.Groups))
+	for i, g := range m.Groups {
+		out[i] = store.Group{Name: g.Name, TopK: m.TopKFor(g.Name), Planned: g.Count, Tags: g.Tags}
+	}
+	return out
 }
 
 // firstPerGroup keeps the first n jobs of each group, in plan order.
@@ -307,29 +455,54 @@ func firstPerGroup(jobs []comfybatch.Job, n int) []comfybatch.Job {
 	return out
 }
 
+// work is what a run still has to generate.
+type work struct {
+	tasks   []generate.Task
+	skipped int            // jobs finished by an earlier process (done, or failed for good)
+	retried map[string]int // failed jobs retried now, by error class
+}
+
+// retryOnRerun reports whether a rerun retries a job that failed with the
+// given class: what may succeed now, yes; bad input and a node's own
+// exception (deterministic for that input) only when asked.
+func retryOnRerun(class string, all bool) bool {
+	switch class {
+	case comfybatch.ClassInvalid, comfybatch.ClassExecution:
+		return all
+	}
+	return true
+}
+
 // pendingTasks returns the jobs still to generate, with the prompt ids an
-// earlier process recorded for them, and how many are already finished.
-// Jobs that failed permanently (bad input) are not retried.
-func pendingTasks(jobs []comfybatch.Job, states map[string]store.JobState) ([]generate.Task, int) {
-	var tasks []generate.Task
-	skipped := 0
+// earlier process may still have on a server, and how many are finished.
+func pendingTasks(jobs []comfybatch.Job, states map[string]store.JobState, retryFailed bool) work {
+	var w work
 	for _, j := range jobs {
 		s := states[j.Key]
 		switch {
 		case s.Status == comfybatch.StatusDone:
-			skipped++
+			w.skipped++
 			continue
-		case s.Status == comfybatch.StatusFailed && s.ErrorClass == comfybatch.ClassInvalid:
-			skipped++
-			continue
+		case s.Status == comfybatch.StatusFailed:
+			if !retryOnRerun(s.ErrorClass, retryFailed) {
+				w.skipped++
+				continue
+			}
+			if w.retried == nil {
+				w.retried = map[string]int{}
+			}
+			w.retried[s.ErrorClass]++
 		}
 		t := generate.Task{Job: j}
 		for _, a := range s.Attempts {
-			t.Prior = append(t.Prior, generate.Attempt{JobKey: j.Key, Instance: a.Instance, PromptID: a.PromptID, Number: a.Number})
+			t.Attempted = max(t.Attempted, a.Number)
+			if a.Outcome == "" {
+				t.Prior = append(t.Prior, generate.Attempt{JobKey: j.Key, Instance: a.Instance, PromptID: a.PromptID, Number: a.Number})
+			}
 		}
-		tasks = append(tasks, t)
+		w.tasks = append(w.tasks, t)
 	}
-	return tasks, skipped
+	return w
 }
 
 // generateAndScore streams tasks through the generator and every result
@@ -337,7 +510,7 @@ func pendingTasks(jobs []comfybatch.Job, states map[string]store.JobState) ([]ge
 // ctx is canceled (a prompt that finished during the shutdown grace is not
 // thrown away); only a store failure stops the generator early. It returns
 // when the generator has returned and every result it sent is recorded.
-func generateAndScore(ctx context.Context, gen Generator, tasks []generate.Task, scorers []namedScorer, st *store.Store, run store.Run, prog *Progress, log *slog.Logger, shutdownCtx func() (context.Context, context.CancelFunc)) error {
+func generateAndScore(ctx context.Context, gen Generator, tasks []generate.Task, sc *scoring, st *store.Store, run store.Run, prog *Progress, log *slog.Logger, shutdownCtx func() (context.Context, context.CancelFunc)) error {
 	// A generator that can shut down gracefully keeps running past ctx:
 	// when ctx ends it stops submitting, deletes our queued prompts and
 	// delivers what finishes within the grace period, then returns.
@@ -373,7 +546,7 @@ func generateAndScore(ctx context.Context, gen Generator, tasks []generate.Task,
 		defer close(results) // the generator never closes it; its owner does
 		genErr = gen.Run(genCtx, tasks, results)
 	})
-	recErr := consume(context.WithoutCancel(ctx), results, scorers, st, run, prog, log, stopGen)
+	recErr := consume(context.WithoutCancel(ctx), results, sc, st, run, prog, log, stopGen)
 	wg.Wait()
 	if recErr != nil {
 		return recErr
@@ -408,117 +581,6 @@ func (o *Options) shutdownContext(ctx context.Context) func() (context.Context, 
 		}
 		return context.WithTimeout(parent, grace)
 	}
-}
-
-// consume records every result until results is closed. Candidates are
-// scored concurrently: CPU work (decode, local scorers) is bounded by
-// GOMAXPROCS, network scorers by the number of candidates in flight, so a
-// CLIP server can batch them. On the first store error it calls fatal (to
-// stop the generator), keeps draining results so the generator can return,
-// and returns that error.
-func consume(ctx context.Context, results <-chan generate.Result, scorers []namedScorer, st *store.Store, run store.Run, prog *Progress, log *slog.Logger, fatal func()) error {
-	var g errgroup.Group
-	g.SetLimit(64)
-	cpu := make(chan struct{}, runtime.GOMAXPROCS(0))
-	var mu sync.Mutex
-	var first error
-	failed := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if first == nil {
-			first = err
-			fatal()
-		}
-	}
-	stopped := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return first != nil
-	}
-	for r := range results {
-		if stopped() {
-			continue // drain so the generator can return
-		}
-		if r.Err != nil {
-			prog.Failed.Add(1)
-			log.Warn("job failed", "job", r.Candidate.Job.Key, "group", r.Candidate.Job.Group, "attempts", r.Attempts, "err", r.Err)
-			if err := st.RecordFailure(ctx, run.ID, r.Candidate.Job.Key, r.Attempts, r.Err); err != nil {
-				failed(fmt.Errorf("record failure: %w", err))
-			}
-			continue
-		}
-		g.Go(func() error {
-			if err := record(ctx, r, scorers, st, run, cpu); err != nil {
-				failed(err)
-				return nil
-			}
-			prog.Done.Add(1)
-			return nil
-		})
-	}
-	_ = g.Wait() // workers report through failed
-	return first
-}
-
-// record scores one generated candidate and stores its image, then its row.
-func record(ctx context.Context, r generate.Result, scorers []namedScorer, st *store.Store, run store.Run, cpu chan struct{}) error {
-	scored := scoreCandidate(ctx, r.Candidate, scorers, cpu)
-	path, sha, err := st.WriteImage(ctx, run, r.Candidate.Image)
-	if err != nil {
-		return fmt.Errorf("store image of job %s: %w", r.Candidate.Job.Key, err)
-	}
-	scored.Candidate.Path, scored.Candidate.SHA256 = path, sha
-	scored.Candidate.Attempt = max(scored.Candidate.Attempt, r.Attempts)
-	if err := st.RecordCandidate(ctx, run.ID, scored); err != nil {
-		return fmt.Errorf("record job %s: %w", r.Candidate.Job.Key, err)
-	}
-	return nil
-}
-
-// scoreCandidate decodes the image once and runs every scorer on it.
-// Failures become per-scorer errors on the candidate, never run errors.
-func scoreCandidate(ctx context.Context, c comfybatch.Candidate, scorers []namedScorer, cpu chan struct{}) comfybatch.Scored {
-	scored := comfybatch.Scored{Candidate: c}
-	select {
-	case cpu <- struct{}{}:
-	case <-ctx.Done():
-		scored.Scores = []comfybatch.Score{{Scorer: "decode", Err: ctx.Err().Error()}}
-		return scored
-	}
-	px, err := score.Decode(c.Image, score.Limits{})
-	if err != nil {
-		<-cpu
-		scored.Scores = []comfybatch.Score{{Scorer: "decode", Err: err.Error()}}
-		return scored
-	}
-	scored.Candidate.Pixels = px
-	c = scored.Candidate
-	scores := make([]comfybatch.Score, len(scorers)) // goroutine i writes scores[i] only
-	for i, s := range scorers {
-		if !s.network {
-			scores[i] = runScorer(ctx, s, c)
-		}
-	}
-	<-cpu
-	var wg sync.WaitGroup
-	for i, s := range scorers {
-		if s.network {
-			wg.Go(func() { scores[i] = runScorer(ctx, s, c) })
-		}
-	}
-	wg.Wait()
-	scored.Scores = scores
-	scored.Candidate.Pixels = nil // decoded pixels are not kept past scoring
-	return scored
-}
-
-func runScorer(ctx context.Context, s namedScorer, c comfybatch.Candidate) comfybatch.Score {
-	sc, err := s.scorer.Score(ctx, c)
-	sc.Scorer = s.name
-	if err != nil {
-		sc.Err = err.Error()
-	}
-	return sc
 }
 
 // runDir picks a new run's folder: <dir>/<name>-<UTC time>, with a suffix

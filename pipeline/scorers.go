@@ -29,6 +29,9 @@ func buildScorers(m *manifests.Manifest, opts Options) ([]namedScorer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: scorer %q: %w", m.Path, s.Pos.Line, s.Name, err)
 		}
+		if opts.wrapScorer != nil {
+			sc = opts.wrapScorer(s.Name, sc)
+		}
 		out = append(out, namedScorer{name: s.Name, scorer: sc, network: network})
 	}
 	return out, nil

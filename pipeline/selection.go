@@ -26,11 +26,20 @@ func selectRun(ctx context.Context, st *store.Store, run store.Run, m *manifests
 	byGroup := map[string][]comfybatch.Scored{}
 	var names []string
 	for _, c := range cands {
+		if len(c.Pending) > 0 {
+			continue // neither selected nor rejected until every scorer has scored it
+		}
 		g := c.Candidate.Job.Group
 		if _, ok := byGroup[g]; !ok {
 			names = append(names, g)
 		}
 		byGroup[g] = append(byGroup[g], c)
+	}
+	for _, g := range m.Groups {
+		if _, ok := byGroup[g.Name]; !ok {
+			names = append(names, g.Name) // nothing to select from is a shortfall too
+			byGroup[g.Name] = nil
+		}
 	}
 	sort.Strings(names)
 	rules := Rules(m)

@@ -25,11 +25,11 @@ func outcomes(t *testing.T, s *Store, runID int64, key string) (string, map[stri
 	return st[key].Status, out
 }
 
-// TestMovedAndCancelledAttemptsKeepTheirOutcome: a moved attempt stays
-// moved when the job later gets its candidate, and a cancelled one stays
-// cancelled when the job later fails; only attempts still in flight are
-// marked failed.
-func TestMovedAndCancelledAttemptsKeepTheirOutcome(t *testing.T) {
+// TestMovedAttemptsKeepTheirOutcome: moved and retried-failed attempts
+// keep their outcome when the job later gets its candidate or fails; only
+// attempts still in flight are settled then, and a done attempt is never
+// overwritten.
+func TestMovedAttemptsKeepTheirOutcome(t *testing.T) {
 	s, dir := openTest(t)
 	ctx := t.Context()
 	run := createRun(t, s, dir)
@@ -49,7 +49,7 @@ func TestMovedAndCancelledAttemptsKeepTheirOutcome(t *testing.T) {
 	}
 	for _, o := range []struct{ key, pid, outcome string }{
 		{done.Key, "d1", OutcomeFailed}, {done.Key, "d2", OutcomeMoved},
-		{failed.Key, "f1", OutcomeMoved}, {failed.Key, "f2", OutcomeCancelled},
+		{failed.Key, "f1", OutcomeMoved}, {failed.Key, "f2", OutcomeFailed},
 	} {
 		if err := s.SetAttemptOutcome(ctx, run.ID, o.key, o.pid, o.outcome); err != nil {
 			t.Fatal(err)
@@ -63,6 +63,9 @@ func TestMovedAndCancelledAttemptsKeepTheirOutcome(t *testing.T) {
 	if err := s.RecordFailure(ctx, run.ID, failed.Key, 3, errors.New("boom")); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	// A late report must not hide the attempt that produced the candidate.
 	if err := s.SetAttemptOutcome(ctx, run.ID, done.Key, "d3", OutcomeCancelled); err != nil {
 		t.Fatal(err)
@@ -72,7 +75,7 @@ func TestMovedAndCancelledAttemptsKeepTheirOutcome(t *testing.T) {
 		want map[string]string
 	}{
 		{done.Key, map[string]string{"d1": "failed", "d2": "moved", "d3": "done"}},
-		{failed.Key, map[string]string{"f1": "moved", "f2": "cancelled", "f3": "failed"}},
+		{failed.Key, map[string]string{"f1": "moved", "f2": "failed", "f3": "failed"}},
 	} {
 		_, got := outcomes(t, s, run.ID, tc.key)
 		for pid, want := range tc.want {
@@ -86,10 +89,12 @@ func TestMovedAndCancelledAttemptsKeepTheirOutcome(t *testing.T) {
 	}
 }
 
-// TestRequeueCancelled: a submitted job whose latest attempt was cancelled
-// is pending again; a done job, or one whose latest attempt is another
-// prompt, is left alone.
-func TestRequeueCancelled(t *testing.T) {
+// TestCancelledJobIsPendingAgain: a submitted job whose latest attempt
+// was cancelled is pending again even when an older attempt was never
+// settled (a resume found it lost); a job whose older attempt was
+// cancelled while a newer one is in flight stays submitted; a done job
+// stays done.
+func TestCancelledJobIsPendingAgain(t *testing.T) {
 	s, dir := openTest(t)
 	ctx := t.Context()
 	run := createRun(t, s, dir)
@@ -109,6 +114,9 @@ func TestRequeueCancelled(t *testing.T) {
 	if err := s.RecordCandidate(ctx, run.ID, sc); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	for _, r := range []struct {
 		job int
 		pid string
@@ -116,14 +124,14 @@ func TestRequeueCancelled(t *testing.T) {
 		if err := s.SetAttemptOutcome(ctx, run.ID, jobs[r.job].Key, r.pid, OutcomeCancelled); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.RequeueCancelled(ctx, run.ID, jobs[r.job].Key, r.pid); err != nil {
-			t.Fatal(err)
-		}
 	}
 	for i, want := range []string{comfybatch.StatusPending, comfybatch.StatusDone, comfybatch.StatusSubmitted} {
 		if got, _ := outcomes(t, s, run.ID, jobs[i].Key); got != want {
 			t.Errorf("job %d status %q, want %q", i, got, want)
 		}
+	}
+	if _, got := outcomes(t, s, run.ID, jobs[1].Key); got["p2b"] != OutcomeDone {
+		t.Errorf("the attempt that produced job 1's candidate is %q after a late cancel, want done", got["p2b"])
 	}
 	c, err := s.Counts(ctx, run.ID)
 	if err != nil {

@@ -4,107 +4,249 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/comfybatch/comfybatch"
 )
 
+// Candidate states: scored, or waiting for a scorer that was unavailable.
 const (
-	qUpsertCandidate = `INSERT INTO jobs (run_id, job_key, idx, group_name, params, workflow, inputs, tags, affinity,
-			status, instance, prompt_id, attempts, error_class, error_message,
-			queued_ms, started_ms, finished_ms, generation_ms, download_ms, total, rejected)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'done', ?, ?, ?, '', '', ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (run_id, job_key) DO UPDATE SET
-			status = 'done', instance = excluded.instance, prompt_id = excluded.prompt_id,
-			attempts = excluded.attempts, error_class = '', error_message = '',
-			queued_ms = excluded.queued_ms, started_ms = excluded.started_ms, finished_ms = excluded.finished_ms,
-			generation_ms = excluded.generation_ms, download_ms = excluded.download_ms,
-			total = excluded.total, rejected = excluded.rejected`
-	qUpsertImage = `INSERT INTO images (run_id, job_key, sha256, rel_path, width, height, bytes)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, job_key) DO UPDATE SET
-			sha256 = excluded.sha256, rel_path = excluded.rel_path, width = excluded.width,
-			height = excluded.height, bytes = excluded.bytes`
-	qDeleteScorerResults = `DELETE FROM scorer_results WHERE run_id = ? AND job_key = ?`
-	qDeleteScores        = `DELETE FROM scores WHERE run_id = ? AND job_key = ?`
-	qInsertScorerResult  = `INSERT INTO scorer_results (run_id, job_key, ord, scorer, error, vals) VALUES (?, ?, ?, ?, ?, ?)`
-	qInsertScore         = `INSERT INTO scores (run_id, job_key, ord, scorer, metric, value) VALUES (?, ?, ?, ?, ?, ?)`
+	CandidateScored  = "scored"
+	CandidatePending = "pending"
 )
 
-// RecordCandidate queues the record of a finished job: its row becomes
-// done with instance, prompt id, attempt and timings, total and rejection,
-// plus its image row (when Candidate.Path is set) and its scores, which
-// replace any recorded before. Recording the same job again updates it;
-// a job that was never planned is inserted. It returns once queued; write
-// errors surface from Flush or Close.
+const (
+	qFinishJob = `INSERT INTO jobs (run_id, job_key, idx, group_name, params, workflow, inputs, affinity, images,
+			status, instance, prompt_id, attempts, queued_ms, started_ms, finished_ms, download_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (run_id, job_key) DO UPDATE SET
+			status = 'done', images = excluded.images, instance = excluded.instance, prompt_id = excluded.prompt_id,
+			attempts = excluded.attempts, error_class = '', error_message = '',
+			queued_ms = excluded.queued_ms, started_ms = excluded.started_ms, finished_ms = excluded.finished_ms,
+			download_ms = excluded.download_ms
+		RETURNING id`
+	qUpsertCandidate = `INSERT INTO candidates (job_id, node, batch_index, state, pending, sha256, rel_path,
+			width, height, bytes, total, rejected)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (job_id, node, batch_index) DO UPDATE SET
+			state = excluded.state, pending = excluded.pending, sha256 = excluded.sha256,
+			rel_path = excluded.rel_path, width = excluded.width, height = excluded.height,
+			bytes = excluded.bytes, total = excluded.total, rejected = excluded.rejected
+		RETURNING id`
+	qDeleteScorerResults = `DELETE FROM scorer_results WHERE candidate_id = ?`
+	qDeleteScores        = `DELETE FROM scores WHERE candidate_id = ?`
+	qInsertScorerResult  = `INSERT INTO scorer_results (candidate_id, ord, scorer, error, vals) VALUES (?, ?, ?, ?, ?)`
+	qInsertScore         = `INSERT INTO scores (candidate_id, ord, metric, value) VALUES (?, ?, ?, ?)`
+)
+
+// candidateRow is one candidate's encoded columns.
+type candidateRow struct {
+	sc            comfybatch.Scored
+	state         string
+	pending       string
+	width, height int
+	results       []resultRow
+}
+
+type resultRow struct {
+	scorer, errText, vals string
+	metrics               []string
+}
+
+func encodeCandidate(sc comfybatch.Scored) (candidateRow, error) {
+	r := candidateRow{sc: sc, state: CandidateScored}
+	if len(sc.Pending) > 0 {
+		r.state, r.pending = CandidatePending, strings.Join(sc.Pending, ",")
+	}
+	r.width, r.height = imageSize(sc.Candidate)
+	r.results = make([]resultRow, len(sc.Scores))
+	for i, score := range sc.Scores {
+		vals := ""
+		if len(score.Values) > 0 {
+			b, err := json.Marshal(score.Values)
+			if err != nil {
+				return r, fmt.Errorf("scorer %s: %w", score.Scorer, err)
+			}
+			vals = string(b)
+		}
+		r.results[i] = resultRow{scorer: score.Scorer, errText: score.Err, vals: vals, metrics: score.MetricNames()}
+	}
+	return r, nil
+}
+
+// RecordCandidates queues the record of a finished job and every candidate
+// it yielded, in one transaction: the job row becomes done with instance,
+// prompt id, attempt and timings (from the first candidate), and each
+// candidate (job, output node, batch index) gets its image, state, total,
+// rejection and scores, which replace any recorded before. Candidates the
+// job had before and cands does not name are removed, so a job is never
+// half recorded. A job that was never planned is inserted. All cands must
+// belong to one job. It returns once queued; write errors surface from
+// Flush or Close.
 //
-// Write the image (WriteImage) before calling it: the file comes before
+// Write the images (WriteImage) before calling it: the file comes before
 // the row that points at it.
-func (s *Store) RecordCandidate(ctx context.Context, runID int64, sc comfybatch.Scored) error {
-	c := sc.Candidate
-	j := c.Job
+func (s *Store) RecordCandidates(ctx context.Context, runID int64, cands []comfybatch.Scored) error {
+	if len(cands) == 0 {
+		return fmt.Errorf("record candidates of run %d: none given", runID)
+	}
+	first := cands[0].Candidate
+	j := first.Job
 	if j.Key == "" {
 		return fmt.Errorf("record candidate %d of run %d: job has no key", j.Index, runID)
 	}
-	row, err := encodeJob(j)
+	rows := make([]candidateRow, len(cands))
+	for i, sc := range cands {
+		if sc.Candidate.Job.Key != j.Key {
+			return fmt.Errorf("record candidates of job %s: candidate %d belongs to job %s", j.Key, i, sc.Candidate.Job.Key)
+		}
+		var err error
+		if rows[i], err = encodeCandidate(sc); err != nil {
+			return fmt.Errorf("record candidate %s: %w", sc.Candidate.Ref(), err)
+		}
+	}
+	// Only a job that was never planned needs these.
+	params, err := encodeParams(j.Params)
 	if err != nil {
-		return fmt.Errorf("record candidate: %w", err)
+		return fmt.Errorf("record candidate %s: %w", j.Key, err)
 	}
-	type result struct {
-		scorer, errText, vals string
-		metrics               []string
+	inputs, err := encodeInputs(j.Inputs)
+	if err != nil {
+		return fmt.Errorf("record candidate %s: %w", j.Key, err)
 	}
-	results := make([]result, len(sc.Scores))
-	for i, score := range sc.Scores {
-		vals := []byte("{}")
-		if len(score.Values) > 0 {
-			if vals, err = json.Marshal(score.Values); err != nil {
-				return fmt.Errorf("record candidate %s: scorer %s: %w", j.Key, score.Scorer, err)
-			}
-		}
-		results[i] = result{scorer: score.Scorer, errText: score.Err, vals: string(vals), metrics: score.MetricNames()}
+	wf := string(j.Workflow)
+	if wf == "" {
+		wf = "{}"
 	}
-	var generation time.Duration
-	if !c.Started.IsZero() && !c.Finished.IsZero() {
-		generation = c.Finished.Sub(c.Started)
+	download := time.Duration(0)
+	for _, sc := range cands {
+		download += sc.Candidate.Download
 	}
-	width, height := imageSize(c)
 	qerr := s.enqueue(ctx, op{fn: func(t wtx) error {
-		if _, err := t.exec(qUpsertCandidate, runID, j.Key, j.Index, j.Group, row.params, row.workflow, row.inputs,
-			row.tags, j.Affinity, c.Instance, c.PromptID, c.Attempt, ms(c.Queued), ms(c.Started), ms(c.Finished),
-			durMS(generation), durMS(c.Download), sc.Total, sc.Rejected); err != nil {
-			return fmt.Errorf("record candidate %s: %w", j.Key, err)
+		var jobID int64
+		err := t.queryRow(qFinishJob, runID, j.Key, j.Index, j.Group, params, wf, inputs, j.Affinity, len(cands),
+			first.Instance, first.PromptID, first.Attempt, ms(first.Queued), ms(first.Started), ms(first.Finished),
+			durMS(download)).Scan(&jobID)
+		if err != nil {
+			return fmt.Errorf("record job %s: %w", j.Key, err)
 		}
-		if c.Path != "" {
-			if _, err := t.exec(qUpsertImage, runID, j.Key, c.SHA256, c.Path, width, height, len(c.Image)); err != nil {
-				return fmt.Errorf("record image of candidate %s: %w", j.Key, err)
+		ids := make([]any, 0, len(rows))
+		for _, r := range rows {
+			id, err := writeCandidate(t, jobID, r)
+			if err != nil {
+				return err
 			}
+			ids = append(ids, id)
 		}
-		if _, err := t.exec(qDeleteScores, runID, j.Key); err != nil {
-			return fmt.Errorf("record scores of candidate %s: %w", j.Key, err)
+		q := `DELETE FROM candidates WHERE job_id = ? AND id NOT IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
+		if _, err := t.exec(q, append([]any{jobID}, ids...)...); err != nil {
+			return fmt.Errorf("record job %s: %w", j.Key, err)
 		}
-		if _, err := t.exec(qDeleteScorerResults, runID, j.Key); err != nil {
-			return fmt.Errorf("record scores of candidate %s: %w", j.Key, err)
-		}
-		for i, r := range results {
-			if _, err := t.exec(qInsertScorerResult, runID, j.Key, i, r.scorer, r.errText, r.vals); err != nil {
-				return fmt.Errorf("record scorer %s of candidate %s: %w", r.scorer, j.Key, err)
-			}
-			for _, m := range r.metrics {
-				if _, err := t.exec(qInsertScore, runID, j.Key, i, r.scorer, m, sc.Scores[i].Metrics[m]); err != nil {
-					return fmt.Errorf("record score %s.%s of candidate %s: %w", r.scorer, m, j.Key, err)
-				}
-			}
-		}
-		if c.PromptID != "" {
-			if _, err := t.exec(qAttemptsOutcome, c.PromptID, "done", runID, j.Key, c.PromptID); err != nil {
-				return fmt.Errorf("record attempts of candidate %s: %w", j.Key, err)
+		if first.PromptID != "" {
+			if _, err := t.exec(qSettleAttempts, first.PromptID, OutcomeDone, jobID, first.PromptID); err != nil {
+				return fmt.Errorf("record attempts of job %s: %w", j.Key, err)
 			}
 		}
 		return nil
 	}})
 	if qerr != nil {
-		return fmt.Errorf("record candidate %s: %w", j.Key, qerr)
+		return fmt.Errorf("record job %s: %w", j.Key, qerr)
+	}
+	return nil
+}
+
+// RecordCandidate records a job that yielded one candidate; see
+// RecordCandidates.
+func (s *Store) RecordCandidate(ctx context.Context, runID int64, sc comfybatch.Scored) error {
+	return s.RecordCandidates(ctx, runID, []comfybatch.Scored{sc})
+}
+
+// writeCandidate upserts one candidate row of job jobID and replaces its
+// scores; it returns the candidate's row id.
+func writeCandidate(t wtx, jobID int64, r candidateRow) (int64, error) {
+	c := r.sc.Candidate
+	ref := c.Ref()
+	var total sql.NullFloat64
+	if r.state == CandidateScored {
+		total = sql.NullFloat64{Float64: r.sc.Total, Valid: true}
+	}
+	var id int64
+	if err := t.queryRow(qUpsertCandidate, jobID, c.Output, c.BatchIndex, r.state, r.pending, c.SHA256, c.Path,
+		r.width, r.height, len(c.Image), total, r.sc.Rejected).Scan(&id); err != nil {
+		return 0, fmt.Errorf("record candidate %s: %w", ref, err)
+	}
+	if _, err := t.exec(qDeleteScores, id); err != nil {
+		return 0, fmt.Errorf("record scores of candidate %s: %w", ref, err)
+	}
+	if _, err := t.exec(qDeleteScorerResults, id); err != nil {
+		return 0, fmt.Errorf("record scores of candidate %s: %w", ref, err)
+	}
+	for i, res := range r.results {
+		if _, err := t.exec(qInsertScorerResult, id, i, res.scorer, res.errText, res.vals); err != nil {
+			return 0, fmt.Errorf("record scorer %s of candidate %s: %w", res.scorer, ref, err)
+		}
+		for _, m := range res.metrics {
+			if _, err := t.exec(qInsertScore, id, i, m, r.sc.Scores[i].Metrics[m]); err != nil {
+				return 0, fmt.Errorf("record score %s.%s of candidate %s: %w", res.scorer, m, ref, err)
+			}
+		}
+	}
+	return id, nil
+}
+
+// ReplaceScores replaces, in one transaction, the scores, state, total
+// and rejection of candidates already recorded (rescoring), leaving their
+// jobs and images alone. It returns once committed; a candidate the run
+// does not have is an error wrapping ErrNotFound, and then nothing changes.
+func (s *Store) ReplaceScores(ctx context.Context, runID int64, cands []comfybatch.Scored) error {
+	rows := make([]candidateRow, len(cands))
+	for i, sc := range cands {
+		var err error
+		if rows[i], err = encodeCandidate(sc); err != nil {
+			return fmt.Errorf("replace scores of candidate %s: %w", sc.Candidate.Ref(), err)
+		}
+	}
+	err := s.do(ctx, func(t wtx) error {
+		for _, r := range rows {
+			c := r.sc.Candidate
+			var total sql.NullFloat64
+			if r.state == CandidateScored {
+				total = sql.NullFloat64{Float64: r.sc.Total, Valid: true}
+			}
+			var id int64
+			err := t.queryRow(`UPDATE candidates SET state = ?, pending = ?, total = ?, rejected = ?
+				WHERE job_id = (SELECT id FROM jobs WHERE run_id = ? AND job_key = ?) AND node = ? AND batch_index = ?
+				RETURNING id`, r.state, r.pending, total, r.sc.Rejected, runID, c.Job.Key, c.Output, c.BatchIndex).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("candidate %s: %w", c.Ref(), ErrNotFound)
+			}
+			if err != nil {
+				return fmt.Errorf("candidate %s: %w", c.Ref(), err)
+			}
+			if _, err := t.exec(qDeleteScores, id); err != nil {
+				return err
+			}
+			if _, err := t.exec(qDeleteScorerResults, id); err != nil {
+				return err
+			}
+			for i, res := range r.results {
+				if _, err := t.exec(qInsertScorerResult, id, i, res.scorer, res.errText, res.vals); err != nil {
+					return fmt.Errorf("scorer %s of candidate %s: %w", res.scorer, c.Ref(), err)
+				}
+				for _, m := range res.metrics {
+					if _, err := t.exec(qInsertScore, id, i, m, r.sc.Scores[i].Metrics[m]); err != nil {
+						return fmt.Errorf("score %s.%s of candidate %s: %w", res.scorer, m, c.Ref(), err)
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("replace scores of run %d: %w", runID, err)
 	}
 	return nil
 }
@@ -129,14 +271,15 @@ func imageSize(c comfybatch.Candidate) (int, int) {
 func (s *Store) UpdateRanking(ctx context.Context, runID int64, ranked []comfybatch.Scored) error {
 	err := s.do(ctx, func(t wtx) error {
 		for _, sc := range ranked {
-			key := sc.Candidate.Job.Key
-			res, err := t.exec(`UPDATE jobs SET total = ?, rejected = ? WHERE run_id = ? AND job_key = ?`,
-				sc.Total, sc.Rejected, runID, key)
+			c := sc.Candidate
+			res, err := t.exec(`UPDATE candidates SET total = ?, rejected = ?
+				WHERE job_id = (SELECT id FROM jobs WHERE run_id = ? AND job_key = ?) AND node = ? AND batch_index = ?`,
+				sc.Total, sc.Rejected, runID, c.Job.Key, c.Output, c.BatchIndex)
 			if err != nil {
-				return fmt.Errorf("job %s: %w", key, err)
+				return fmt.Errorf("candidate %s: %w", c.Ref(), err)
 			}
 			if n, err := res.RowsAffected(); err != nil || n == 0 {
-				return fmt.Errorf("job %s: %w", key, ErrNotFound)
+				return fmt.Errorf("candidate %s: %w", c.Ref(), ErrNotFound)
 			}
 		}
 		return nil
@@ -147,81 +290,93 @@ func (s *Store) UpdateRanking(ctx context.Context, runID int64, ranked []comfyba
 	return nil
 }
 
-// Candidates returns the done jobs of run runID (of one group, or all when
-// group is ""), in plan order (index, then key), each with its scores in
-// the order they were recorded (Score.Metrics is never nil; Score.Values
-// is nil when empty). Candidate.Image and Pixels are not
-// loaded: read the file at Run.OutputDir/Candidate.Path.
+// Candidates returns the candidates of the done jobs of run runID (of one
+// group, or all when group is ""), in plan order (job index, then key,
+// output node and batch index), each with its scores in the order they
+// were recorded (Score.Metrics is never nil; Score.Values is nil when
+// empty) and Pending set for candidates waiting for a scorer.
+// Candidate.Image, Pixels and Job.Workflow are not loaded: read the file
+// at Run.OutputDir/Candidate.Path, and JobWorkflow for the workflow.
 func (s *Store) Candidates(ctx context.Context, runID int64, group string) ([]comfybatch.Scored, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT j.job_key, j.idx, j.group_name, j.params, j.workflow, j.inputs,
-			j.tags, j.affinity, j.instance, j.prompt_id, j.attempts, j.queued_ms, j.started_ms, j.finished_ms,
-			j.download_ms, j.total, j.rejected, coalesce(i.rel_path, ''), coalesce(i.sha256, '')
-		FROM jobs j LEFT JOIN images i ON i.run_id = j.run_id AND i.job_key = j.job_key
-		WHERE j.run_id = ? AND j.status = 'done' AND (? = '' OR j.group_name = ?)
-		ORDER BY j.idx, j.job_key`, runID, group, group)
+	return s.candidates(ctx, runID, group, false)
+}
+
+// UnscoredCandidates returns the candidates of run runID that wait for a
+// scorer (Scored.Pending is set), like Candidates.
+func (s *Store) UnscoredCandidates(ctx context.Context, runID int64) ([]comfybatch.Scored, error) {
+	return s.candidates(ctx, runID, "", true)
+}
+
+func (s *Store) candidates(ctx context.Context, runID int64, group string, pendingOnly bool) ([]comfybatch.Scored, error) {
+	codec, err := s.codec(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT c.id, j.job_key, j.idx, j.group_name, j.params, j.inputs,
+			j.affinity, j.instance, j.prompt_id, j.attempts, j.queued_ms, j.started_ms, j.finished_ms,
+			j.download_ms, c.node, c.batch_index, c.state, c.pending, c.total, c.rejected, c.rel_path, c.sha256
+		FROM candidates c JOIN jobs j ON j.id = c.job_id
+		WHERE j.run_id = ? AND j.status = 'done' AND (? = '' OR j.group_name = ?) AND (? = 0 OR c.state = 'pending')
+		ORDER BY j.idx, j.job_key, c.node, c.batch_index`, runID, group, group, pendingOnly)
 	if err != nil {
 		return nil, fmt.Errorf("read candidates of run %d: %w", runID, err)
 	}
 	defer rows.Close()
 	var out []comfybatch.Scored
-	pos := make(map[string]int)
+	pos := make(map[int64]int)
 	for rows.Next() {
 		var (
+			id                                int64
 			sc                                comfybatch.Scored
 			c                                 = &sc.Candidate
-			params, workflow, inputs, tags    string
+			params, inputs, state, pending    string
 			queued, started, finished, dlTime sql.NullInt64
 			total                             sql.NullFloat64
 		)
-		if err := rows.Scan(&c.Job.Key, &c.Job.Index, &c.Job.Group, &params, &workflow, &inputs, &tags,
-			&c.Job.Affinity, &c.Instance, &c.PromptID, &c.Attempt, &queued, &started, &finished, &dlTime,
-			&total, &sc.Rejected, &c.Path, &c.SHA256); err != nil {
+		if err := rows.Scan(&id, &c.Job.Key, &c.Job.Index, &c.Job.Group, &params, &inputs, &c.Job.Affinity,
+			&c.Instance, &c.PromptID, &c.Attempt, &queued, &started, &finished, &dlTime,
+			&c.Output, &c.BatchIndex, &state, &pending, &total, &sc.Rejected, &c.Path, &c.SHA256); err != nil {
 			return nil, fmt.Errorf("read candidates of run %d: %w", runID, err)
 		}
-		if c.Job.Params, err = decodeParams(params); err != nil {
-			return nil, fmt.Errorf("read candidate %s: %w", c.Job.Key, err)
+		if c.Job.Params, err = codec.params(c.Job.Group, params); err != nil {
+			return nil, fmt.Errorf("read candidate %s: %w", c.Ref(), err)
 		}
-		c.Job.Workflow = json.RawMessage(workflow)
-		if err := json.Unmarshal([]byte(inputs), &c.Job.Inputs); err != nil {
-			return nil, fmt.Errorf("read candidate %s: inputs: %w", c.Job.Key, err)
+		if c.Job.Inputs, err = decodeInputs(inputs); err != nil {
+			return nil, fmt.Errorf("read candidate %s: %w", c.Ref(), err)
 		}
-		if err := json.Unmarshal([]byte(tags), &c.Job.Tags); err != nil {
-			return nil, fmt.Errorf("read candidate %s: tags: %w", c.Job.Key, err)
-		}
-		if len(c.Job.Inputs) == 0 {
-			c.Job.Inputs = nil
-		}
-		if len(c.Job.Tags) == 0 {
-			c.Job.Tags = nil
-		}
+		c.Job.Tags = codec.groups[c.Job.Group].tags
 		c.Queued, c.Started, c.Finished = fromMS(queued), fromMS(started), fromMS(finished)
 		c.Download = time.Duration(dlTime.Int64) * time.Millisecond
 		sc.Total = total.Float64
-		pos[c.Job.Key] = len(out)
+		if state == CandidatePending && pending != "" {
+			sc.Pending = strings.Split(pending, ",")
+		}
+		pos[id] = len(out)
 		out = append(out, sc)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read candidates of run %d: %w", runID, err)
 	}
-	if err := s.readScores(ctx, runID, out, pos); err != nil {
+	if err := s.readScores(ctx, runID, group, out, pos); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// readScores fills in the Scores of out (indexed by job key in pos).
-func (s *Store) readScores(ctx context.Context, runID int64, out []comfybatch.Scored, pos map[string]int) error {
+// readScores fills in the Scores of out (indexed by candidate id in pos).
+func (s *Store) readScores(ctx context.Context, runID int64, group string, out []comfybatch.Scored, pos map[int64]int) error {
 	if len(out) == 0 {
 		return nil
 	}
 	type slot struct {
-		key string
+		id  int64
 		ord int
 	}
 	// where maps a scorer result to its place: out[where[0]].Scores[where[1]].
 	where := make(map[slot][2]int)
-	rows, err := s.read.QueryContext(ctx, `SELECT job_key, ord, scorer, error, vals FROM scorer_results
-		WHERE run_id = ? ORDER BY job_key, ord`, runID)
+	rows, err := s.read.QueryContext(ctx, `SELECT r.candidate_id, r.ord, r.scorer, r.error, r.vals
+		FROM scorer_results r JOIN candidates c ON c.id = r.candidate_id JOIN jobs j ON j.id = c.job_id
+		WHERE j.run_id = ? AND (? = '' OR j.group_name = ?) ORDER BY r.candidate_id, r.ord`, runID, group, group)
 	if err != nil {
 		return fmt.Errorf("read scores of run %d: %w", runID, err)
 	}
@@ -232,15 +387,17 @@ func (s *Store) readScores(ctx context.Context, runID int64, out []comfybatch.Sc
 			sc   comfybatch.Score
 			vals string
 		)
-		if err := rows.Scan(&sl.key, &sl.ord, &sc.Scorer, &sc.Err, &vals); err != nil {
+		if err := rows.Scan(&sl.id, &sl.ord, &sc.Scorer, &sc.Err, &vals); err != nil {
 			return fmt.Errorf("read scores of run %d: %w", runID, err)
 		}
-		i, ok := pos[sl.key]
+		i, ok := pos[sl.id]
 		if !ok {
 			continue
 		}
-		if err := json.Unmarshal([]byte(vals), &sc.Values); err != nil {
-			return fmt.Errorf("read scores of candidate %s: %w", sl.key, err)
+		if vals != "" {
+			if err := json.Unmarshal([]byte(vals), &sc.Values); err != nil {
+				return fmt.Errorf("read scores of candidate %s: %w", out[i].Candidate.Ref(), err)
+			}
 		}
 		if len(sc.Values) == 0 {
 			sc.Values = nil
@@ -252,7 +409,9 @@ func (s *Store) readScores(ctx context.Context, runID int64, out []comfybatch.Sc
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read scores of run %d: %w", runID, err)
 	}
-	mrows, err := s.read.QueryContext(ctx, `SELECT job_key, ord, metric, value FROM scores WHERE run_id = ?`, runID)
+	mrows, err := s.read.QueryContext(ctx, `SELECT m.candidate_id, m.ord, m.metric, m.value
+		FROM scores m JOIN candidates c ON c.id = m.candidate_id JOIN jobs j ON j.id = c.job_id
+		WHERE j.run_id = ? AND (? = '' OR j.group_name = ?)`, runID, group, group)
 	if err != nil {
 		return fmt.Errorf("read scores of run %d: %w", runID, err)
 	}
@@ -263,7 +422,7 @@ func (s *Store) readScores(ctx context.Context, runID int64, out []comfybatch.Sc
 			metric string
 			value  float64
 		)
-		if err := mrows.Scan(&sl.key, &sl.ord, &metric, &value); err != nil {
+		if err := mrows.Scan(&sl.id, &sl.ord, &metric, &value); err != nil {
 			return fmt.Errorf("read scores of run %d: %w", runID, err)
 		}
 		if w, ok := where[sl]; ok {

@@ -12,59 +12,127 @@ import (
 	"github.com/comfybatch/comfybatch"
 )
 
-// jobRow holds a job's encoded columns.
-type jobRow struct {
-	params, workflow, inputs, tags string
+// Group is one group of a run as the manifest planned it.
+type Group struct {
+	Name string
+	// TopK is how many candidates the group delivers (0 = unknown).
+	TopK int
+	// Planned is how many candidates the group was planned to yield.
+	Planned int
+	// Tags are the instance tags its jobs require.
+	Tags []string
+	// Params are the group's fixed params (read back only).
+	Params []comfybatch.Param
 }
 
-func encodeJob(j comfybatch.Job) (jobRow, error) {
-	params, err := encodeParams(j.Params)
+// SaveGroups records the groups of run runID (name, top_k, planned count
+// and tags), replacing those values of groups already recorded. It
+// returns once committed.
+func (s *Store) SaveGroups(ctx context.Context, runID int64, groups []Group) error {
+	err := s.do(ctx, func(t wtx) error {
+		for _, g := range groups {
+			tags, err := json.Marshal(nonNil(g.Tags))
+			if err != nil {
+				return fmt.Errorf("group %s: %w", g.Name, err)
+			}
+			if _, err := t.exec(`INSERT INTO run_groups (run_id, name, tags, top_k, planned) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (run_id, name) DO UPDATE SET tags = excluded.tags, top_k = excluded.top_k,
+				planned = excluded.planned`, runID, g.Name, string(tags), g.TopK, g.Planned); err != nil {
+				return fmt.Errorf("group %s: %w", g.Name, err)
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return jobRow{}, fmt.Errorf("job %s: %w", j.Key, err)
+		return fmt.Errorf("save groups of run %d: %w", runID, err)
 	}
-	inputs, err := json.Marshal(nonNil(j.Inputs))
-	if err != nil {
-		return jobRow{}, fmt.Errorf("job %s: inputs: %w", j.Key, err)
-	}
-	tags, err := json.Marshal(nonNil(j.Tags))
-	if err != nil {
-		return jobRow{}, fmt.Errorf("job %s: tags: %w", j.Key, err)
-	}
-	wf := string(j.Workflow)
-	if wf == "" {
-		wf = "{}"
-	}
-	return jobRow{params: params, workflow: wf, inputs: string(inputs), tags: string(tags)}, nil
+	return nil
 }
 
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
+// Groups returns the recorded groups of run runID, by name.
+func (s *Store) Groups(ctx context.Context, runID int64) ([]Group, error) {
+	c, err := s.codec(ctx, runID)
+	if err != nil {
+		return nil, err
 	}
-	return s
+	rows, err := s.read.QueryContext(ctx, `SELECT name, top_k, planned FROM run_groups WHERE run_id = ? ORDER BY name`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("read groups of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []Group
+	for rows.Next() {
+		var g Group
+		if err := rows.Scan(&g.Name, &g.TopK, &g.Planned); err != nil {
+			return nil, fmt.Errorf("read groups of run %d: %w", runID, err)
+		}
+		g.Params, g.Tags = c.groups[g.Name].params, c.groups[g.Name].tags
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// plannedJob is a job's encoded columns.
+type plannedJob struct {
+	j                     comfybatch.Job
+	params, inputs, fixed string
+	workflow              sql.NullString
 }
 
 // PlanJobs records jobs as pending rows of run runID. Jobs whose key the
 // run already has are left untouched, so planning again on resume is
-// safe. It returns once the rows are committed.
+// safe. In a run with a base workflow (Run.Workflow) a row keeps only the
+// raw values of the swept params, and each group's fixed params are
+// recorded once; jobs without raw values keep their whole workflow. It
+// returns once the rows are committed.
 func (s *Store) PlanJobs(ctx context.Context, runID int64, jobs []comfybatch.Job) error {
-	rows := make([]jobRow, len(jobs))
+	run, err := s.Run(ctx, runID)
+	if err != nil {
+		return fmt.Errorf("plan jobs: %w", err)
+	}
+	rows := make([]plannedJob, len(jobs))
+	groups := map[string]int{} // group -> first job of it in this call
 	for i, j := range jobs {
 		if j.Key == "" {
 			return fmt.Errorf("plan jobs of run %d: job %d has no key", runID, j.Index)
 		}
-		var err error
-		if rows[i], err = encodeJob(j); err != nil {
+		r := plannedJob{j: j}
+		if r.params, r.workflow, err = encodeJobParams(run, j); err != nil {
 			return fmt.Errorf("plan jobs of run %d: %w", runID, err)
 		}
+		if r.inputs, err = encodeInputs(j.Inputs); err != nil {
+			return fmt.Errorf("plan jobs of run %d: job %s: %w", runID, j.Key, err)
+		}
+		if _, seen := groups[j.Group]; !seen {
+			groups[j.Group] = i
+			if !r.workflow.Valid {
+				if r.fixed, err = fixedParams(run, j.Params); err != nil {
+					return fmt.Errorf("plan jobs of run %d: job %s: %w", runID, j.Key, err)
+				}
+			}
+		}
+		rows[i] = r
 	}
-	err := s.do(ctx, func(t wtx) error {
-		for i, j := range jobs {
-			_, err := t.exec(`INSERT INTO jobs (run_id, job_key, idx, group_name, params, workflow, inputs, tags, affinity)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, job_key) DO NOTHING`,
-				runID, j.Key, j.Index, j.Group, rows[i].params, rows[i].workflow, rows[i].inputs, rows[i].tags, j.Affinity)
+	err = s.do(ctx, func(t wtx) error {
+		for name, i := range groups {
+			tags, err := json.Marshal(nonNil(jobs[i].Tags))
 			if err != nil {
-				return fmt.Errorf("job %s: %w", j.Key, err)
+				return err
+			}
+			fixed := rows[i].fixed
+			if fixed == "" {
+				fixed = "[]"
+			}
+			if _, err := t.exec(`INSERT INTO run_groups (run_id, name, params, tags) VALUES (?, ?, ?, ?)
+				ON CONFLICT (run_id, name) DO UPDATE SET params = excluded.params, tags = excluded.tags`,
+				runID, name, fixed, string(tags)); err != nil {
+				return fmt.Errorf("group %s: %w", name, err)
+			}
+		}
+		for _, r := range rows {
+			_, err := t.exec(qPlanJob, runID, r.j.Key, r.j.Index, r.j.Group, r.params, r.workflow, r.inputs, r.j.Affinity)
+			if err != nil {
+				return fmt.Errorf("job %s: %w", r.j.Key, err)
 			}
 		}
 		return nil
@@ -75,6 +143,47 @@ func (s *Store) PlanJobs(ctx context.Context, runID int64, jobs []comfybatch.Job
 	return nil
 }
 
+const qPlanJob = `INSERT INTO jobs (run_id, job_key, idx, group_name, params, workflow, inputs, affinity)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, job_key) DO NOTHING`
+
+// JobWorkflow returns the patched workflow of one job of run runID,
+// rebuilt from the run's base workflow when the row keeps only its values.
+func (s *Store) JobWorkflow(ctx context.Context, runID int64, jobKey string) (json.RawMessage, error) {
+	c, err := s.codec(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		group, params string
+		wf            sql.NullString
+	)
+	err = s.read.QueryRowContext(ctx, `SELECT group_name, params, workflow FROM jobs WHERE run_id = ? AND job_key = ?`,
+		runID, jobKey).Scan(&group, &params, &wf)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("job %s of run %d: %w", jobKey, runID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read job %s of run %d: %w", jobKey, runID, err)
+	}
+	ps, err := c.params(group, params)
+	if err != nil {
+		return nil, fmt.Errorf("job %s of run %d: %w", jobKey, runID, err)
+	}
+	out, err := c.workflow(wf, ps)
+	if err != nil {
+		return nil, fmt.Errorf("job %s of run %d: %w", jobKey, runID, err)
+	}
+	return out, nil
+}
+
+// Attempt outcomes. An attempt is in flight ("") until it ends.
+const (
+	OutcomeDone      = "done"
+	OutcomeFailed    = "failed"
+	OutcomeMoved     = "moved"     // taken off a queue before it ran, to run elsewhere
+	OutcomeCancelled = "cancelled" // taken off a queue before it ran, when the run stopped
+)
+
 // Attempt is one submission of a job: the prompt id we chose and sent.
 type Attempt struct {
 	Instance string
@@ -83,75 +192,9 @@ type Attempt struct {
 	Number    int
 	Submitted time.Time
 	// Outcome is "" while the prompt may still be on the server, then one
-	// of the Outcome constants. It is filled in by the store;
-	// RecordAttempt ignores it.
+	// of the Outcome* values. It is filled in by the store; RecordAttempt
+	// ignores it.
 	Outcome string
-}
-
-// Attempt outcomes.
-const (
-	// OutcomeDone: the attempt produced the job's candidate.
-	OutcomeDone = "done"
-	// OutcomeFailed: the attempt ended without an image and counted as a
-	// failure (the job was retried or failed).
-	OutcomeFailed = "failed"
-	// OutcomeMoved: tail stealing took the prompt off a queue before it
-	// ran, to run the job on a faster instance. Not a failure.
-	OutcomeMoved = "moved"
-	// OutcomeCancelled: a shutdown removed the prompt (deleted it from the
-	// queue, or interrupted it when the grace period ended) or the job was
-	// left unfinished by it. Not a failure.
-	OutcomeCancelled = "cancelled"
-)
-
-// SetAttemptOutcome queues the record of one attempt's outcome, one of
-// the Outcome constants (or "" to mark it in flight again). An attempt
-// already done keeps that outcome: a late report of a prompt that did
-// produce the candidate must not hide it. An attempt the run never
-// recorded is ignored. Later RecordFailure and RecordCandidate calls keep
-// outcomes set here (they mark failed only the attempts still in flight).
-// It returns once queued; write errors surface from Flush or Close.
-func (s *Store) SetAttemptOutcome(ctx context.Context, runID int64, jobKey, promptID, outcome string) error {
-	switch outcome {
-	case "", OutcomeDone, OutcomeFailed, OutcomeMoved, OutcomeCancelled:
-	default:
-		return fmt.Errorf("record outcome of attempt %s of job %s: unknown outcome %q", promptID, jobKey, outcome)
-	}
-	err := s.enqueue(ctx, op{fn: func(t wtx) error {
-		_, err := t.exec(`UPDATE attempts SET outcome = ? WHERE run_id = ? AND job_key = ? AND prompt_id = ? AND outcome != 'done'`,
-			outcome, runID, jobKey, promptID)
-		if err != nil {
-			return fmt.Errorf("record outcome %q of attempt %s of job %s: %w", outcome, promptID, jobKey, err)
-		}
-		return nil
-	}})
-	if err != nil {
-		return fmt.Errorf("record outcome %q of attempt %s of job %s: %w", outcome, promptID, jobKey, err)
-	}
-	return nil
-}
-
-// RequeueCancelled queues making a submitted job pending again after its
-// latest attempt, promptID, was cancelled: nothing of the job is queued or
-// running anywhere, so it must not be shown as submitted, and a rerun
-// generates it (after looking its recorded attempts up, so a prompt that
-// finished after all is adopted rather than generated again). A job that
-// is done or failed, or whose latest recorded attempt is another prompt,
-// is left as it is. It returns once queued; write errors surface from
-// Flush or Close.
-func (s *Store) RequeueCancelled(ctx context.Context, runID int64, jobKey, promptID string) error {
-	err := s.enqueue(ctx, op{fn: func(t wtx) error {
-		_, err := t.exec(`UPDATE jobs SET status = 'pending' WHERE run_id = ? AND job_key = ? AND status = 'submitted' AND prompt_id = ?`,
-			runID, jobKey, promptID)
-		if err != nil {
-			return fmt.Errorf("requeue cancelled job %s: %w", jobKey, err)
-		}
-		return nil
-	}})
-	if err != nil {
-		return fmt.Errorf("requeue cancelled job %s: %w", jobKey, err)
-	}
-	return nil
 }
 
 // JobState is what resume needs to know about a planned job.
@@ -161,7 +204,7 @@ type JobState struct {
 	// StatusDone, StatusFailed.
 	Status string
 	// ErrorClass is the comfybatch.Class of a failed job's error ("" for
-	// others): resume retries failures unless they were bad input.
+	// others).
 	ErrorClass string
 	// Attempts are every prompt id recorded for the job, in the order
 	// they were submitted.
@@ -171,7 +214,7 @@ type JobState struct {
 // JobStates returns the state of every job of run runID by key.
 func (s *Store) JobStates(ctx context.Context, runID int64) (map[string]JobState, error) {
 	out := make(map[string]JobState)
-	rows, err := s.read.QueryContext(ctx, `SELECT job_key, status, coalesce(error_class, '') FROM jobs WHERE run_id = ?`, runID)
+	rows, err := s.read.QueryContext(ctx, `SELECT job_key, status, error_class FROM jobs WHERE run_id = ?`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("read job states of run %d: %w", runID, err)
 	}
@@ -186,8 +229,9 @@ func (s *Store) JobStates(ctx context.Context, runID int64) (map[string]JobState
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read job states of run %d: %w", runID, err)
 	}
-	arows, err := s.read.QueryContext(ctx, `SELECT job_key, instance, prompt_id, attempt, submitted_ms, outcome
-		FROM attempts WHERE run_id = ? ORDER BY job_key, submitted_ms, attempt, prompt_id`, runID)
+	arows, err := s.read.QueryContext(ctx, `SELECT j.job_key, a.instance, a.prompt_id, a.attempt, a.submitted_ms, a.outcome
+		FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.run_id = ?
+		ORDER BY j.job_key, a.submitted_ms, a.attempt, a.prompt_id`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("read attempts of run %d: %w", runID, err)
 	}
@@ -212,6 +256,15 @@ func (s *Store) JobStates(ctx context.Context, runID int64) (map[string]JobState
 	return out, nil
 }
 
+const (
+	qSubmitJob = `UPDATE jobs SET status = CASE status WHEN 'done' THEN 'done' ELSE 'submitted' END,
+		instance = ?, prompt_id = ?, attempts = max(attempts, ?), queued_ms = ? WHERE run_id = ? AND job_key = ?
+		RETURNING id`
+	qInsertAttempt = `INSERT INTO attempts (job_id, prompt_id, attempt, instance, submitted_ms) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (job_id, prompt_id) DO UPDATE SET attempt = excluded.attempt, instance = excluded.instance,
+		submitted_ms = excluded.submitted_ms`
+)
+
 // RecordAttempt records that the job is about to be submitted with
 // a.PromptID, and marks it submitted. It is durable when it returns: it
 // goes through the writer and waits for its transaction to commit, so call
@@ -226,21 +279,17 @@ func (s *Store) RecordAttempt(ctx context.Context, runID int64, jobKey string, a
 		a.Submitted = s.now()
 	}
 	err := s.do(ctx, func(t wtx) error {
-		// A done job keeps its status (and its candidate) if it is
-		// submitted again; RecordCandidate then replaces the result.
-		res, err := t.exec(`UPDATE jobs SET status = CASE status WHEN 'done' THEN 'done' ELSE 'submitted' END,
-			instance = ?, prompt_id = ?, attempts = max(attempts, ?), queued_ms = ? WHERE run_id = ? AND job_key = ?`,
-			a.Instance, a.PromptID, a.Number, ms(a.Submitted), runID, jobKey)
+		// A done job keeps its status (and its candidates) if it is
+		// submitted again; RecordCandidates then replaces the result.
+		var id int64
+		err := t.queryRow(qSubmitJob, a.Instance, a.PromptID, a.Number, ms(a.Submitted), runID, jobKey).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("job is not planned in run %d: %w", runID, ErrNotFound)
+		}
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return errors.Join(err, fmt.Errorf("job is not planned in run %d: %w", runID, ErrNotFound))
-		}
-		_, err = t.exec(`INSERT INTO attempts (run_id, job_key, prompt_id, attempt, instance, submitted_ms)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, job_key, prompt_id) DO UPDATE SET
-			attempt = excluded.attempt, instance = excluded.instance, submitted_ms = excluded.submitted_ms`,
-			runID, jobKey, a.PromptID, a.Number, a.Instance, ms(a.Submitted))
+		_, err = t.exec(qInsertAttempt, id, a.PromptID, a.Number, a.Instance, ms(a.Submitted))
 		return err
 	})
 	if err != nil {
@@ -251,17 +300,20 @@ func (s *Store) RecordAttempt(ctx context.Context, runID int64, jobKey string, a
 
 const (
 	qFailJob = `UPDATE jobs SET status = CASE status WHEN 'done' THEN 'done' ELSE 'failed' END,
-		attempts = ?, error_class = ?, error_message = ?, finished_ms = ? WHERE run_id = ? AND job_key = ?`
-	qAttemptsOutcome = `UPDATE attempts SET outcome = CASE WHEN prompt_id = ? THEN ? ELSE 'failed' END
-		WHERE run_id = ? AND job_key = ? AND (outcome = '' OR prompt_id = ?)`
+		attempts = ?, error_class = ?, error_message = ?, finished_ms = ? WHERE run_id = ? AND job_key = ?
+		RETURNING id`
+	// qSettleAttempts ends the job's attempts still in flight: the one
+	// named (if any) with the given outcome, the others as failed.
+	qSettleAttempts = `UPDATE attempts SET outcome = CASE WHEN prompt_id = ? THEN ? ELSE 'failed' END
+		WHERE job_id = ? AND (outcome = '' OR prompt_id = ?)`
 )
 
 // RecordFailure queues the record that the job ended without an image
 // after attempts submissions: its class (comfybatch.Class(err)) and
 // message. Every attempt still in flight is marked failed; moved and
-// cancelled attempts keep their outcome. A job already
-// done stays done: a failed re-submission doesn't lose its image. It returns once
-// queued; a write error surfaces from Flush or Close.
+// cancelled attempts keep their outcome. A job already done stays done: a
+// failed re-submission doesn't lose its images. It returns once queued; a
+// write error surfaces from Flush or Close.
 func (s *Store) RecordFailure(ctx context.Context, runID int64, jobKey string, attempts int, err error) error {
 	class, msg := comfybatch.Class(err), ""
 	if err != nil {
@@ -272,20 +324,69 @@ func (s *Store) RecordFailure(ctx context.Context, runID int64, jobKey string, a
 	}
 	finished := ms(s.now())
 	qerr := s.enqueue(ctx, op{fn: func(t wtx) error {
-		res, err := t.exec(qFailJob, attempts, class, msg, finished, runID, jobKey)
+		var id int64
+		err := t.queryRow(qFailJob, attempts, class, msg, finished, runID, jobKey).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("record failure of job %s: not planned in run %d: %w", jobKey, runID, ErrNotFound)
+		}
 		if err != nil {
 			return fmt.Errorf("record failure of job %s: %w", jobKey, err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return errors.Join(err, fmt.Errorf("record failure of job %s: not planned in run %d: %w", jobKey, runID, ErrNotFound))
-		}
-		if _, err := t.exec(qAttemptsOutcome, "", "failed", runID, jobKey, ""); err != nil {
+		if _, err := t.exec(qSettleAttempts, "", OutcomeFailed, id, ""); err != nil {
 			return fmt.Errorf("record failure of job %s: %w", jobKey, err)
 		}
 		return nil
 	}})
 	if qerr != nil {
 		return fmt.Errorf("record failure of job %s: %w", jobKey, qerr)
+	}
+	return nil
+}
+
+// SetAttemptOutcome records how one attempt ended without producing the
+// job's candidate: OutcomeMoved (tail stealing took it off a queue to run
+// the job elsewhere), OutcomeCancelled (taken off the queue, or stopped,
+// when the run stopped) or OutcomeFailed (it failed and the job was
+// retried). An attempt already done keeps that outcome: a late report of
+// a prompt that did produce the candidate must not hide it. Later
+// RecordFailure and RecordCandidate calls keep outcomes set here (they
+// settle only the attempts still in flight).
+//
+// A submitted job then becomes pending again when nothing of it can be on
+// a server: no attempt is in flight any more, or the attempt cancelled is
+// its latest one (the fleet sends a new attempt only after the previous
+// one ended, so older attempts left in flight, such as ones a resume found
+// lost, are not on a server either). So nothing reads as submitted when
+// nothing is queued, and a rerun generates the job (after looking its
+// attempts up, so a prompt that finished after all is adopted). It returns
+// once committed.
+func (s *Store) SetAttemptOutcome(ctx context.Context, runID int64, jobKey, promptID, outcome string) error {
+	switch outcome {
+	case OutcomeMoved, OutcomeCancelled, OutcomeFailed:
+	default:
+		return fmt.Errorf("set outcome of prompt %s: %q is not %q, %q or %q", promptID, outcome, OutcomeMoved, OutcomeCancelled, OutcomeFailed)
+	}
+	err := s.do(ctx, func(t wtx) error {
+		var id int64
+		var current string
+		err := t.queryRow(`SELECT a.job_id, a.outcome FROM attempts a JOIN jobs j ON j.id = a.job_id
+			WHERE j.run_id = ? AND j.job_key = ? AND a.prompt_id = ?`, runID, jobKey, promptID).Scan(&id, &current)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("prompt %s of job %s: %w", promptID, jobKey, ErrNotFound)
+		}
+		if err != nil || current == OutcomeDone {
+			return err
+		}
+		if _, err := t.exec(`UPDATE attempts SET outcome = ? WHERE job_id = ? AND prompt_id = ?`, outcome, id, promptID); err != nil {
+			return err
+		}
+		_, err = t.exec(`UPDATE jobs SET status = 'pending' WHERE id = ? AND status = 'submitted'
+			AND (NOT EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = jobs.id AND a.outcome = '')
+				OR (? = 'cancelled' AND prompt_id = ?))`, id, outcome, promptID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("set outcome of prompt %s of job %s to %s: %w", promptID, jobKey, outcome, err)
 	}
 	return nil
 }
@@ -331,9 +432,12 @@ func (s *Store) Failures(ctx context.Context, runID int64) ([]Failure, error) {
 	return out, nil
 }
 
-// Tally counts jobs by status.
+// Tally counts jobs by status, and candidates still waiting for a scorer.
 type Tally struct {
 	Total, Pending, Submitted, Done, Failed int
+	// Unscored counts candidates of done jobs that some scorer has not
+	// scored yet (scoring pending).
+	Unscored int
 }
 
 func (t *Tally) add(status string, n int) {
@@ -390,6 +494,28 @@ func (s *Store) Counts(ctx context.Context, runID int64) (Counts, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return Counts{}, fmt.Errorf("count jobs of run %d: %w", runID, err)
+	}
+	urows, err := s.read.QueryContext(ctx, `SELECT j.group_name, count(*) FROM candidates c JOIN jobs j ON j.id = c.job_id
+		WHERE j.run_id = ? AND c.state = 'pending' GROUP BY j.group_name`, runID)
+	if err != nil {
+		return Counts{}, fmt.Errorf("count unscored candidates of run %d: %w", runID, err)
+	}
+	defer urows.Close()
+	for urows.Next() {
+		var (
+			group string
+			n     int
+		)
+		if err := urows.Scan(&group, &n); err != nil {
+			return Counts{}, fmt.Errorf("count unscored candidates of run %d: %w", runID, err)
+		}
+		c.All.Unscored += n
+		g := c.Groups[group]
+		g.Unscored += n
+		c.Groups[group] = g
+	}
+	if err := urows.Err(); err != nil {
+		return Counts{}, fmt.Errorf("count unscored candidates of run %d: %w", runID, err)
 	}
 	return c, nil
 }

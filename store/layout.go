@@ -27,13 +27,17 @@ import (
 // the selection of every group (Selections returns it).
 func (s *Store) LayoutSelected(ctx context.Context, run Run, sel []comfybatch.Selection) error {
 	want := make(map[string]string, len(sel)) // path under the run folder -> stored image path
+	codec, err := s.codec(ctx, run.ID)
+	if err != nil {
+		return fmt.Errorf("lay out selection of run %d: %w", run.ID, err)
+	}
 	for _, x := range sel {
-		src, seed, err := s.selectedImage(ctx, run.ID, x.JobKey)
+		src, err := s.selectedImage(ctx, codec, x.Ref())
 		if err != nil {
 			return fmt.Errorf("lay out group %s rank %d: %w", x.Group, x.Rank, err)
 		}
-		name := path.Join("selected", safeName(x.Group), strconv.Itoa(x.Rank)+"_"+seed+path.Ext(src))
-		want[name] = src
+		name := path.Join("selected", safeName(x.Group), selectedName(x.Rank, src.seed, x.BatchIndex)+path.Ext(src.path))
+		want[name] = src.path
 	}
 	root, err := openRunRoot(run)
 	if err != nil {
@@ -59,26 +63,47 @@ func (s *Store) LayoutSelected(ctx context.Context, run Run, sel []comfybatch.Se
 	return nil
 }
 
-// selectedImage returns the stored image path and the seed text of a job.
-func (s *Store) selectedImage(ctx context.Context, runID int64, key string) (src, seed string, err error) {
-	var params string
-	err = s.read.QueryRowContext(ctx, `SELECT i.rel_path, j.params FROM jobs j
-		JOIN images i ON i.run_id = j.run_id AND i.job_key = j.job_key
-		WHERE j.run_id = ? AND j.job_key = ?`, runID, key).Scan(&src, &params)
+// selectedName is the file name (without extension) of a selected
+// candidate under selected/<group>/: its rank and seed, and its batch
+// index when it is not the first image of its prompt.
+func selectedName(rank int, seed string, batchIndex int) string {
+	name := strconv.Itoa(rank) + "_" + seed
+	if batchIndex > 0 {
+		name += "_" + strconv.Itoa(batchIndex)
+	}
+	return name
+}
+
+// storedImage is where a candidate's image is and the seed that made it.
+type storedImage struct {
+	path, seed string
+}
+
+// selectedImage returns the stored image path and the seed text of a
+// candidate (the first 12 digits of its job key when it has no seed).
+func (s *Store) selectedImage(ctx context.Context, codec *runCodec, ref comfybatch.Ref) (storedImage, error) {
+	var group, params string
+	var img storedImage
+	err := s.read.QueryRowContext(ctx, `SELECT c.rel_path, j.group_name, j.params FROM jobs j
+		JOIN candidates c ON c.job_id = j.id
+		WHERE j.run_id = ? AND j.job_key = ? AND c.node = ? AND c.batch_index = ? AND c.rel_path != ''`,
+		codec.run.ID, ref.JobKey, ref.Output, ref.BatchIndex).Scan(&img.path, &group, &params)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", "", fmt.Errorf("job %s has no stored image: %w", key, ErrNotFound)
+		return img, fmt.Errorf("candidate %s has no stored image: %w", ref, ErrNotFound)
 	}
 	if err != nil {
-		return "", "", fmt.Errorf("job %s: %w", key, err)
+		return img, fmt.Errorf("candidate %s: %w", ref, err)
 	}
-	ps, err := decodeParams(params)
+	ps, err := codec.params(group, params)
 	if err != nil {
-		return "", "", fmt.Errorf("job %s: %w", key, err)
+		return img, fmt.Errorf("candidate %s: %w", ref, err)
 	}
 	if v, ok := (comfybatch.Job{Params: ps}).Seed(); ok {
-		return src, strconv.FormatUint(v, 10), nil
+		img.seed = strconv.FormatUint(v, 10)
+	} else {
+		img.seed = ref.JobKey[:min(12, len(ref.JobKey))]
 	}
-	return src, key[:min(12, len(key))], nil
+	return img, nil
 }
 
 // placeLink makes name a link to (or a copy of) src, replacing whatever

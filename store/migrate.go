@@ -78,18 +78,65 @@ func migrate(ctx context.Context, db *sql.DB, log *slog.Logger) error {
 		return fmt.Errorf("schema version %d is newer than this build's %d: use a newer comfybatch", have, len(ms))
 	}
 	for _, m := range ms[have:] {
-		err := inTx(ctx, db, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-				return err
-			}
-			// PRAGMA takes no bind parameters; the version is our own integer.
-			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version))
-			return err
-		})
-		if err != nil {
+		if err := apply(ctx, db, m); err != nil {
 			return fmt.Errorf("apply migration %s: %w", m.name, err)
 		}
 		log.Debug("applied migration", "migration", m.name)
 	}
 	return nil
+}
+
+// fkOff is the first line of a migration that rebuilds tables: it runs with
+// foreign keys off, as SQLite's documented procedure for changing a table's
+// definition requires, and commits only if foreign_key_check finds nothing.
+const fkOff = "-- foreign_keys: off"
+
+// apply runs one migration and its user_version bump in one transaction on
+// one pinned connection (PRAGMA foreign_keys is per connection and cannot
+// change inside a transaction).
+func apply(ctx context.Context, db *sql.DB, m migration) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	rebuild := strings.HasPrefix(m.sql, fkOff)
+	if rebuild {
+		if _, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+			return err
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA foreign_keys = ON")
+	}
+	return inTx(ctx, conn, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return err
+		}
+		if rebuild {
+			if err := foreignKeyCheck(ctx, tx); err != nil {
+				return err
+			}
+		}
+		// PRAGMA takes no bind parameters; the version is our own integer.
+		_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version))
+		return err
+	})
+}
+
+// foreignKeyCheck fails when any row references a missing parent.
+func foreignKeyCheck(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		var table, parent string
+		var rowid sql.NullInt64
+		var fk int
+		if err := rows.Scan(&table, &rowid, &parent, &fk); err != nil {
+			return err
+		}
+		return fmt.Errorf("foreign key check: row %d of %s references a missing row of %s", rowid.Int64, table, parent)
+	}
+	return rows.Err()
 }

@@ -3,17 +3,27 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/comfybatch/comfybatch"
 )
 
 // Run statuses.
 const (
-	RunRunning     = "running"
-	RunDone        = "done"
-	RunFailed      = "failed"
+	RunRunning = "running"
+	// RunDone: every job done, every candidate scored, every group full.
+	RunDone = "done"
+	// RunIncomplete: the run finished with failed jobs, candidates still
+	// waiting for a scorer, or groups short of their top_k.
+	RunIncomplete = "incomplete"
+	// RunStopped: an outage (every instance, or a scorer) outlasted its
+	// deadline and the run stopped cleanly.
+	RunStopped     = "stopped"
+	RunFailed      = "failed" // an unexpected error
 	RunInterrupted = "interrupted"
 )
 
@@ -25,18 +35,38 @@ type Run struct {
 	ManifestText string
 	ManifestHash string
 	MasterSeed   uint64
-	// Status is one of RunRunning, RunDone, RunFailed, RunInterrupted.
+	// Status is one of RunRunning, RunDone, RunIncomplete, RunStopped,
+	// RunFailed, RunInterrupted.
 	Status string
 	// OutputDir is the run folder; image paths are relative to it.
 	OutputDir   string
 	ToolVersion string
 	Started     time.Time // UTC, millisecond precision
 	Finished    time.Time // zero while running
+	// Workflow is the base API-format workflow every job patches, and
+	// Sweep the names of the swept params in manifest order; with Bindings
+	// they let job rows keep only their swept values. A run created
+	// without Workflow (or read from before schema 2) keeps each job's
+	// whole patched workflow instead.
+	Workflow json.RawMessage
+	Sweep    []string
+	Bindings map[string]Binding
 }
+
+// Binding says which node input a param sets and the kind of its values
+// (comfybatch.KindInt, KindFloat, ...).
+type Binding struct {
+	Node  string `json:"node"`
+	Input string `json:"input"`
+	Kind  string `json:"kind"`
+}
+
+// compact reports whether the run's job rows keep only swept values.
+func (r Run) compact() bool { return len(r.Workflow) > 0 }
 
 func validRunStatus(s string) bool {
 	switch s {
-	case RunRunning, RunDone, RunFailed, RunInterrupted:
+	case RunRunning, RunDone, RunIncomplete, RunStopped, RunFailed, RunInterrupted:
 		return true
 	}
 	return false
@@ -58,11 +88,34 @@ func (s *Store) CreateRun(ctx context.Context, r Run) (Run, error) {
 	if !r.Finished.IsZero() {
 		r.Finished = time.UnixMilli(r.Finished.UnixMilli()).UTC()
 	}
+	var sweep sql.NullString
+	bindings := []byte("{}")
+	if r.compact() {
+		canon, err := comfybatch.Canonical(r.Workflow)
+		if err != nil {
+			return Run{}, fmt.Errorf("create run %s: base workflow: %w", r.Name, err)
+		}
+		r.Workflow = canon
+		b, err := json.Marshal(nonNil(r.Sweep))
+		if err != nil {
+			return Run{}, fmt.Errorf("create run %s: %w", r.Name, err)
+		}
+		sweep = sql.NullString{String: string(b), Valid: true}
+		for _, name := range r.Sweep {
+			if _, ok := r.Bindings[name]; !ok {
+				return Run{}, fmt.Errorf("create run %s: swept param %s has no binding", r.Name, name)
+			}
+		}
+		if bindings, err = json.Marshal(r.Bindings); err != nil {
+			return Run{}, fmt.Errorf("create run %s: %w", r.Name, err)
+		}
+	}
 	err := s.do(ctx, func(t wtx) error {
 		res, err := t.exec(`INSERT INTO runs (name, manifest_path, manifest_text, manifest_hash, master_seed,
-			status, output_dir, tool_version, started_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			status, output_dir, tool_version, started_ms, finished_ms, workflow, sweep, bindings)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.Name, r.ManifestPath, r.ManifestText, r.ManifestHash, strconv.FormatUint(r.MasterSeed, 10),
-			r.Status, r.OutputDir, r.ToolVersion, ms(r.Started), ms(r.Finished))
+			r.Status, r.OutputDir, r.ToolVersion, ms(r.Started), ms(r.Finished), string(r.Workflow), sweep, string(bindings))
 		if err != nil {
 			return err
 		}
@@ -76,16 +129,17 @@ func (s *Store) CreateRun(ctx context.Context, r Run) (Run, error) {
 }
 
 const runColumns = `id, name, manifest_path, manifest_text, manifest_hash, master_seed, status,
-	output_dir, tool_version, started_ms, finished_ms`
+	output_dir, tool_version, started_ms, finished_ms, workflow, sweep, bindings`
 
 func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	var (
-		r                 Run
-		seed              string
-		started, finished sql.NullInt64
+		r                  Run
+		seed, wf, bindings string
+		sweep              sql.NullString
+		started, finished  sql.NullInt64
 	)
 	err := row.Scan(&r.ID, &r.Name, &r.ManifestPath, &r.ManifestText, &r.ManifestHash, &seed, &r.Status,
-		&r.OutputDir, &r.ToolVersion, &started, &finished)
+		&r.OutputDir, &r.ToolVersion, &started, &finished, &wf, &sweep, &bindings)
 	if err != nil {
 		return Run{}, err
 	}
@@ -93,6 +147,19 @@ func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 		return Run{}, fmt.Errorf("run %d: master seed %q: %w", r.ID, seed, err)
 	}
 	r.Started, r.Finished = fromMS(started), fromMS(finished)
+	if wf != "" {
+		r.Workflow = json.RawMessage(wf)
+	}
+	if sweep.Valid {
+		if err := json.Unmarshal([]byte(sweep.String), &r.Sweep); err != nil {
+			return Run{}, fmt.Errorf("run %d: sweep: %w", r.ID, err)
+		}
+	}
+	if bindings != "{}" {
+		if err := json.Unmarshal([]byte(bindings), &r.Bindings); err != nil {
+			return Run{}, fmt.Errorf("run %d: bindings: %w", r.ID, err)
+		}
+	}
 	return r, nil
 }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/comfybatch/comfybatch"
@@ -21,9 +22,15 @@ func (s *Store) SaveSelections(ctx context.Context, runID int64, group string, s
 			return err
 		}
 		for _, x := range sel {
-			if _, err := t.exec(`INSERT INTO selections (run_id, group_name, rank, job_key, total, reason)
-				VALUES (?, ?, ?, ?, ?, ?)`, runID, group, x.Rank, x.JobKey, x.Total, x.Reason); err != nil {
-				return fmt.Errorf("rank %d (job %s): %w", x.Rank, x.JobKey, err)
+			res, err := t.exec(`INSERT INTO selections (run_id, group_name, rank, candidate_id, total, reason)
+				SELECT ?, ?, ?, c.id, ?, ? FROM candidates c JOIN jobs j ON j.id = c.job_id
+				WHERE j.run_id = ? AND j.job_key = ? AND c.node = ? AND c.batch_index = ?`,
+				runID, group, x.Rank, x.Total, x.Reason, runID, x.JobKey, x.Output, x.BatchIndex)
+			if err != nil {
+				return fmt.Errorf("rank %d (candidate %s): %w", x.Rank, x.Ref(), err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				return errors.Join(err, fmt.Errorf("rank %d: candidate %s: %w", x.Rank, x.Ref(), ErrNotFound))
 			}
 		}
 		return nil
@@ -36,8 +43,9 @@ func (s *Store) SaveSelections(ctx context.Context, runID int64, group string, s
 
 // Selections returns the selections of run runID by group, then rank.
 func (s *Store) Selections(ctx context.Context, runID int64) ([]comfybatch.Selection, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT group_name, rank, job_key, total, reason FROM selections
-		WHERE run_id = ? ORDER BY group_name, rank`, runID)
+	rows, err := s.read.QueryContext(ctx, `SELECT x.group_name, x.rank, j.job_key, c.node, c.batch_index, x.total, x.reason
+		FROM selections x JOIN candidates c ON c.id = x.candidate_id JOIN jobs j ON j.id = c.job_id
+		WHERE x.run_id = ? ORDER BY x.group_name, x.rank`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("read selections of run %d: %w", runID, err)
 	}
@@ -45,7 +53,7 @@ func (s *Store) Selections(ctx context.Context, runID int64) ([]comfybatch.Selec
 	var out []comfybatch.Selection
 	for rows.Next() {
 		var x comfybatch.Selection
-		if err := rows.Scan(&x.Group, &x.Rank, &x.JobKey, &x.Total, &x.Reason); err != nil {
+		if err := rows.Scan(&x.Group, &x.Rank, &x.JobKey, &x.Output, &x.BatchIndex, &x.Total, &x.Reason); err != nil {
 			return nil, fmt.Errorf("read selections of run %d: %w", runID, err)
 		}
 		out = append(out, x)

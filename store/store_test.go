@@ -277,6 +277,11 @@ func TestCandidateRoundTrip(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("Candidates = %d, want 1", len(got))
 	}
+	wf, err := s.JobWorkflow(ctx, run.ID, j.Key)
+	if err != nil || string(wf) != string(j.Workflow) {
+		t.Errorf("JobWorkflow = %s, %v; want %s", wf, err, j.Workflow)
+	}
+	in.Candidate.Job.Workflow = nil // Candidates does not load workflows
 	if !reflect.DeepEqual(got[0], in) {
 		t.Errorf("Candidates()[0] =\n%+v\nwant\n%+v", got[0], in)
 	}
@@ -311,6 +316,7 @@ func TestRecordCandidateIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	second.Candidate.Job.Workflow = nil // Candidates does not load workflows
 	if len(got) != 1 || !reflect.DeepEqual(got[0], second) {
 		t.Errorf("Candidates after recording twice = %+v, want only %+v", got, second)
 	}
@@ -362,6 +368,11 @@ func TestSelectionsReplace(t *testing.T) {
 	jobs := []comfybatch.Job{testJob(0, "a"), testJob(1, "a"), testJob(2, "b")}
 	if err := s.PlanJobs(ctx, run.ID, jobs); err != nil {
 		t.Fatal(err)
+	}
+	for _, j := range jobs {
+		if err := s.RecordCandidate(ctx, run.ID, testScored(j, 0.5)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	a1 := []comfybatch.Selection{{Group: "a", Rank: 1, JobKey: jobs[0].Key, Total: 0.9}, {Group: "a", Rank: 2, JobKey: jobs[1].Key, Total: 0.5}}
 	b := []comfybatch.Selection{{Group: "b", Rank: 1, JobKey: jobs[2].Key, Total: 0.4, Reason: "top"}}

@@ -20,7 +20,7 @@ func (s *Store) Tidy(ctx context.Context, run Run) (int, error) {
 		return 0, err
 	}
 	known := map[string]bool{}
-	rows, err := s.read.QueryContext(ctx, `SELECT rel_path FROM images WHERE run_id = ?`, run.ID)
+	rows, err := s.read.QueryContext(ctx, `SELECT c.rel_path FROM candidates c JOIN jobs j ON j.id = c.job_id WHERE j.run_id = ?`, run.ID)
 	if err != nil {
 		return 0, fmt.Errorf("tidy run %d: %w", run.ID, err)
 	}

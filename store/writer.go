@@ -35,8 +35,8 @@ type writer struct {
 // preparedQueries are the hot statements, prepared once on the single write
 // connection. They can't be prepared lazily inside a transaction: the pool
 // has one connection and the transaction holds it.
-var preparedQueries = []string{qUpsertCandidate, qUpsertImage, qDeleteScorerResults, qDeleteScores,
-	qInsertScorerResult, qInsertScore, qAttemptsOutcome, qFailJob}
+var preparedQueries = []string{qFinishJob, qUpsertCandidate, qDeleteScorerResults, qDeleteScores,
+	qInsertScorerResult, qInsertScore, qSettleAttempts, qFailJob, qSubmitJob, qInsertAttempt, qPlanJob}
 
 func newWriter(ctx context.Context, db *sql.DB, size int, interval time.Duration, log *slog.Logger) (*writer, error) {
 	w := &writer{
@@ -160,6 +160,15 @@ func (t wtx) exec(query string, args ...any) (sql.Result, error) {
 		return t.tx.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
 	}
 	return t.tx.ExecContext(t.ctx, query, args...)
+}
+
+// queryRow runs a query that returns one row (INSERT ... RETURNING) in the
+// transaction, through its prepared statement when there is one.
+func (t wtx) queryRow(query string, args ...any) *sql.Row {
+	if st, ok := t.w.stmts[query]; ok {
+		return t.tx.StmtContext(t.ctx, st).QueryRowContext(t.ctx, args...)
+	}
+	return t.tx.QueryRowContext(t.ctx, query, args...)
 }
 
 // enqueue hands o to the writer and returns once it is queued.

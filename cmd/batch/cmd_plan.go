@@ -38,9 +38,6 @@ func cmdPlan(ctx context.Context, args []string, o IO) error {
 		}
 		fmt.Fprintf(o.Out, "order: %s (outermost first: expensive axes change least often)\n", strings.Join(order, " > "))
 	}
-	if plan.Duplicates > 0 {
-		fmt.Fprintf(o.Out, "%d duplicate jobs dropped (same patched workflow)\n", plan.Duplicates)
-	}
 	return nil
 }
 

@@ -309,6 +309,7 @@ func cmdRescore(ctx context.Context, args []string, o IO) error {
 	fs := newFlags("rescore", "RUN", o)
 	db := dbFlag(fs)
 	only := fs.String("scorers", "", "comma-separated scorer names to run again (default: all)")
+	pending := fs.Bool("pending", false, "score only the candidates waiting for a scorer that was unavailable")
 	id, err := parseRun(fs, args, "rescore takes one run id, e.g. batch rescore 3 --scorers clip")
 	if err != nil {
 		return err
@@ -321,7 +322,7 @@ func cmdRescore(ctx context.Context, args []string, o IO) error {
 	if *only != "" {
 		names = strings.Split(*only, ",")
 	}
-	groups, n, err := pipeline.Rescore(ctx, m, id, names, pipeline.Options{Env: o.lookupEnv})
+	groups, n, err := pipeline.Rescore(ctx, m, id, pipeline.RescoreOptions{Only: names, Pending: *pending}, pipeline.Options{Env: o.lookupEnv})
 	if err != nil {
 		return notFound(err)
 	}

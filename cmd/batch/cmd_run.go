@@ -25,6 +25,8 @@ type runFlags struct {
 	runID       int64 // resume this run (batch resume)
 	limit       int
 	grace       time.Duration
+	retryFailed bool
+	outage      time.Duration
 }
 
 func (f *runFlags) register(fs interface {
@@ -40,6 +42,8 @@ func (f *runFlags) register(fs interface {
 	fs.DurationVar(&f.timeout, "timeout", 0, "per-job timeout; a job past it is interrupted and retried (0 = none)")
 	fs.IntVar(&f.limit, "limit-per-group", 0, "run only the first N jobs of each group (a smoke test; a later run does the rest)")
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "on Ctrl-C, how long to wait for running prompts before interrupting them")
+	fs.BoolVar(&f.retryFailed, "retry-failed", false, "also retry jobs that failed as bad input or with a node's own error (a rerun always retries transient failures)")
+	fs.DurationVar(&f.outage, "outage-deadline", 10*time.Minute, "how long a scorer may stay unavailable before the run stops (exit 4); candidates wait for it meanwhile")
 	fs.BoolVar(&f.verbose, "v", false, "log run milestones and retried faults to stderr")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object per line on stdout: fleet events as they happen, then the selection")
 }
@@ -88,21 +92,23 @@ func runWith(ctx context.Context, m *manifests.Manifest, f runFlags, o IO) error
 	}
 	stopBar := startProgress(ctx, o, prog, inst)
 	out, err := pipeline.Run(ctx, pipeline.Options{
-		Manifest:      m,
-		Instances:     instances,
-		NewRun:        f.newRun,
-		Force:         f.force,
-		RunID:         f.runID,
-		LimitPerGroup: f.limit,
-		Grace:         f.grace,
-		Cleanup:       o.Cleanup,
-		OnFleetEvent:  onEvent,
-		MaxAttempts:   f.maxAttempts,
-		JobTimeout:    f.timeout,
-		Logger:        logger(o, f.verbose),
-		Progress:      prog,
-		ToolVersion:   version,
-		Env:           o.lookupEnv,
+		Manifest:       m,
+		Instances:      instances,
+		NewRun:         f.newRun,
+		Force:          f.force,
+		RunID:          f.runID,
+		LimitPerGroup:  f.limit,
+		RetryFailed:    f.retryFailed,
+		OutageDeadline: f.outage,
+		Grace:          f.grace,
+		Cleanup:        o.Cleanup,
+		OnFleetEvent:   onEvent,
+		MaxAttempts:    f.maxAttempts,
+		JobTimeout:     f.timeout,
+		Logger:         logger(o, f.verbose),
+		Progress:       prog,
+		ToolVersion:    version,
+		Env:            o.lookupEnv,
 	})
 	stopBar()
 	if out != nil {

@@ -149,7 +149,8 @@ func dbState(t *testing.T, outDir string) state {
 	}
 	q(`SELECT count(*), count(DISTINCT job_key), sum(status = 'done') FROM jobs`, &s.jobs, &s.dupes, &s.done)
 	s.dupes = s.jobs - s.dupes
-	rows, err := db.Query(`SELECT group_name || '/' || rank || '/' || job_key FROM selections ORDER BY group_name, rank`)
+	rows, err := db.Query(`SELECT x.group_name || '/' || x.rank || '/' || j.job_key FROM selections x
+		JOIN candidates c ON c.id = x.candidate_id JOIN jobs j ON j.id = c.job_id ORDER BY x.group_name, x.rank`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func dbState(t *testing.T, outDir string) state {
 	var runDir string
 	q(`SELECT output_dir FROM runs ORDER BY id DESC LIMIT 1`, &runDir)
 	known := map[string]bool{}
-	rows, err = db.Query(`SELECT rel_path FROM images`)
+	rows, err = db.Query(`SELECT rel_path FROM candidates`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -25,9 +26,9 @@ func printOutcome(w io.Writer, out *pipeline.Outcome) {
 	}
 	fmt.Fprintln(tw, strings.Join(hdr, "\t"))
 	for _, g := range out.Groups {
-		byKey := candidatesByKey(g)
+		byRef := candidatesByRef(g)
 		for _, s := range g.Selection {
-			c := byKey[s.JobKey]
+			c := byRef[s.Ref()]
 			seed := "-"
 			if v, ok := c.Candidate.Job.Seed(); ok {
 				seed = fmt.Sprint(v)
@@ -66,6 +67,24 @@ func printOutcome(w io.Writer, out *pipeline.Outcome) {
 	}
 	fmt.Fprintf(w, "run %d: %d jobs, %d generated now, %d already done, %d failed; %d selected in %d groups (%s)\n",
 		out.Run.ID, out.Total, out.Done, out.Skipped, out.Failed, selected, len(out.Groups), out.Elapsed.Round(10*time.Millisecond))
+	if r := out.Summary.Retried; len(r) > 0 || out.Summary.Rescored > 0 {
+		var parts []string
+		for _, c := range sortedKeys(r) {
+			parts = append(parts, fmt.Sprintf("%d %s", r[c], c))
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(w, "retried failed jobs of earlier runs: %s\n", strings.Join(parts, ", "))
+		}
+		if out.Summary.Rescored > 0 {
+			fmt.Fprintf(w, "scored %d candidates that waited for a scorer\n", out.Summary.Rescored)
+		}
+	}
+	if lines := out.Summary.Lines(manifestArg(out), out.Run.ID); len(lines) > 0 {
+		fmt.Fprintln(w, "problems:")
+		for _, l := range lines {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
 	fmt.Fprintf(w, "database: %s\n", out.Database)
 	fmt.Fprintf(w, "images:   %s\n", out.Run.OutputDir)
 	fmt.Fprintf(w, "selected: %s\n", filepath.Join(out.Run.OutputDir, "selected"))
@@ -114,9 +133,9 @@ type selectionJSON struct {
 func printJSON(w io.Writer, out *pipeline.Outcome) {
 	enc := json.NewEncoder(w)
 	for _, g := range out.Groups {
-		byKey := candidatesByKey(g)
+		byRef := candidatesByRef(g)
 		for _, s := range g.Selection {
-			c := byKey[s.JobKey]
+			c := byRef[s.Ref()]
 			line := selectionJSON{
 				Event: "selected", Run: out.Run.ID, Group: g.Name, Rank: s.Rank, Job: c.Candidate.Job.Index, JobKey: s.JobKey,
 				Params: map[string]any{}, Instance: c.Candidate.Instance, PromptID: c.Candidate.PromptID,
@@ -133,12 +152,48 @@ func printJSON(w io.Writer, out *pipeline.Outcome) {
 			_ = enc.Encode(line)
 		}
 	}
+	_ = enc.Encode(summaryJSON{Event: "summary", Run: out.Run.ID, Status: out.Run.Status, Problems: out.Summary.Problems(),
+		Summary: out.Summary, Generated: out.Done, FailedNow: out.Failed, Skipped: out.Skipped})
 }
 
-func candidatesByKey(g pipeline.GroupResult) map[string]comfybatch.Scored {
-	byKey := make(map[string]comfybatch.Scored, len(g.Ranked))
-	for _, c := range g.Ranked {
-		byKey[c.Candidate.Job.Key] = c
+// summaryJSON is the last --json line of a run: the same counts as the
+// summary people read, and the run's status.
+type summaryJSON struct {
+	Event    string `json:"event"`
+	Run      int64  `json:"run"`
+	Status   string `json:"status"`
+	Problems int    `json:"problems"`
+	pipeline.Summary
+	Generated int `json:"generated"`  // jobs done by this process
+	FailedNow int `json:"failed_now"` // jobs failed in this process
+	Skipped   int `json:"skipped"`    // jobs an earlier process finished
+}
+
+// manifestArg is how the summary names the manifest in the commands it
+// suggests: relative to the current folder when it is below it.
+func manifestArg(out *pipeline.Outcome) string {
+	p := out.Run.ManifestPath
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(rel, "..") {
+			return rel
+		}
 	}
-	return byKey
+	return p
+}
+
+func candidatesByRef(g pipeline.GroupResult) map[comfybatch.Ref]comfybatch.Scored {
+	byRef := make(map[comfybatch.Ref]comfybatch.Scored, len(g.Ranked))
+	for _, c := range g.Ranked {
+		byRef[c.Candidate.Ref()] = c
+	}
+	return byRef
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
