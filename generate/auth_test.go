@@ -24,8 +24,8 @@ func TestRefusalsAreToldApart(t *testing.T) {
 		auth, origin bool
 		says         string
 	}{
-		{"no token", nil, 401, true, false, "credentials"},
-		{"wrong token", map[string]string{"Authorization": "Bearer nope"}, 403, true, false, "credentials"},
+		{"no token", nil, 401, true, false, "Authorization header"},
+		{"wrong token", map[string]string{"Authorization": "Bearer nope"}, 403, true, false, "Authorization header"},
 		{"origin check", map[string]string{"Authorization": "Bearer s3cret", "Origin": "https://comfy.example.com"}, 403, false, true, "origin check"},
 	} {
 		c := NewClient(url, nil, ClientOptions{Headers: tc.headers})

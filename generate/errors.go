@@ -56,14 +56,14 @@ type HTTPError struct {
 // means.
 func (e *HTTPError) Error() string {
 	msg := fmt.Sprintf("%s %s: HTTP %d", e.Method, e.Path, e.Status)
-	if e.Body != "" {
-		msg += ": " + e.Body
-	}
 	switch {
 	case e.Auth():
-		msg += " (credentials missing or refused: ComfyUI itself has no authentication, so a proxy in front of it wants an Authorization header)"
+		msg += " (credentials missing or refused: set the instance's Authorization header)"
 	case e.Origin():
-		msg += " (ComfyUI's origin check: the request carried an Origin header that does not match its loopback Host; do not send Origin, or have the proxy forward the public Host, or start ComfyUI with --enable-cors-header)"
+		msg += " (ComfyUI's origin check: the request's Origin header does not match its loopback Host)"
+	}
+	if e.Body != "" {
+		msg += ": " + e.Body
 	}
 	return msg
 }

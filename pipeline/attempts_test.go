@@ -133,7 +133,7 @@ func TestPreflightChecksEachInstance(t *testing.T) {
 		if !errors.Is(err, comfybatch.ErrInvalid) {
 			t.Fatalf("Run = %v, want ErrInvalid", err)
 		}
-		for _, want := range []string{"instance a (", "instance b (", "refused our credentials (HTTP 401)", `headers: {Authorization: "Bearer ${COMFY_TOKEN}"}`, "--header"} {
+		for _, want := range []string{"instance a (", "instance b (", "refused our credentials", "HTTP 401", `headers: {Authorization: "Bearer ${COMFY_TOKEN}"}`, "--header"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("Run = %q, want it to say %q", err, want)
 			}

@@ -88,10 +88,10 @@ func instanceProblem(in generate.Instance, manifest string, err error) error {
 	he, _ := errors.AsType[*generate.HTTPError](err)
 	switch {
 	case he != nil && he.Auth():
-		return fmt.Errorf(`instance %s (%s) refused our credentials (HTTP %d): set its Authorization header, e.g. headers: {Authorization: "Bearer ${COMFY_TOKEN}"} under the instance in %s, or pass --header 'Authorization: Bearer ...': %w`,
-			in.Name, in.URL, he.Status, manifest, err)
+		return fmt.Errorf(`instance %s (%s) refused our credentials; set its header, e.g. headers: {Authorization: "Bearer ${COMFY_TOKEN}"} under the instance in %s, or pass --header 'Authorization: Bearer ...': %w`,
+			in.Name, in.URL, manifest, err)
 	case he != nil && he.Origin():
-		return fmt.Errorf("instance %s (%s) was refused by ComfyUI's origin check (HTTP 403 with an empty body): a request carried an Origin header its loopback Host does not match; remove the Origin header from its headers, have the proxy forward the public Host, or start ComfyUI with --enable-cors-header: %w",
+		return fmt.Errorf("instance %s (%s) was refused by ComfyUI's origin check (HTTP 403, empty body); remove the Origin header from its headers, have the proxy in front of it forward the public Host, or start ComfyUI with --enable-cors-header: %w",
 			in.Name, in.URL, err)
 	}
 	return fmt.Errorf("instance %s (%s) is unreachable; check the URL and that ComfyUI is running (try: curl %s/system_stats): %w",
