@@ -125,7 +125,7 @@ func (s *Store) RecordCandidates(ctx context.Context, runID int64, cands []comfy
 	for _, sc := range cands {
 		download += sc.Candidate.Download
 	}
-	qerr := s.enqueue(ctx, op{fn: func(t wtx) error {
+	qerr := s.enqueue(ctx, op{images: true, fn: func(t wtx) error {
 		var jobID int64
 		err := t.queryRow(qFinishJob, runID, j.Key, j.Index, j.Group, params, wf, inputs, j.Affinity, len(cands),
 			first.Instance, first.PromptID, first.Attempt, ms(first.Queued), ms(first.Started), ms(first.Finished),

@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
+	"sync"
 )
 
 // WriteImage stores data under run.OutputDir, content-addressed: the file
@@ -19,34 +21,96 @@ import (
 // from the bytes (.png, .jpg, .webp, else .bin). It returns that path
 // (slash-separated, relative to the run folder) and the hex SHA-256.
 //
-// The file is written to a temporary name, fsynced and renamed into place
-// inside an os.Root for the run folder, so a reader never sees a partial
-// image and no path can escape the folder. Writing the same bytes again
+// The file is written to a temporary name and renamed into place, so a
+// reader never sees a partial image; the path is built from the hash, so
+// it cannot escape the folder. It is not synced here: the writer makes
+// every image written so far durable (one sync of the file system, see
+// syncImages) before it commits the rows that point at them, so a crash
+// never leaves a committed row without its file, at the cost of one sync
+// per batch instead of two per image. Writing the same bytes again
 // returns the same path and leaves the file alone. Call it before the row
-// that points at the file (RecordCandidate) is recorded.
+// that points at the file (RecordCandidates) is recorded.
 func (s *Store) WriteImage(ctx context.Context, run Run, data []byte) (relPath, sha string, err error) {
 	if err := ctx.Err(); err != nil {
 		return "", "", err
+	}
+	if run.OutputDir == "" {
+		return "", "", fmt.Errorf("run %d has no output directory", run.ID)
 	}
 	sum := sha256.Sum256(data)
 	sha = hex.EncodeToString(sum[:])
 	dir := "images/" + sha[:2]
 	relPath = dir + "/" + sha + imageExt(data)
-	root, err := openRunRoot(run)
-	if err != nil {
-		return "", "", err
-	}
-	defer root.Close()
-	if fi, err := root.Stat(relPath); err == nil && fi.Mode().IsRegular() && fi.Size() == int64(len(data)) {
+	full := filepath.Join(run.OutputDir, filepath.FromSlash(relPath))
+	if fi, err := os.Stat(full); err == nil && fi.Mode().IsRegular() && fi.Size() == int64(len(data)) {
 		return relPath, sha, nil // content-addressed: same name, same bytes
 	}
-	if err := root.MkdirAll(dir, 0o755); err != nil {
+	fullDir := filepath.Dir(full)
+	if err := os.MkdirAll(fullDir, 0o755); err != nil {
 		return "", "", fmt.Errorf("write image %s: %w", sha, err)
 	}
-	if err := writeAtomic(root, dir, relPath, bytes.NewReader(data)); err != nil {
+	tmp := filepath.Join(fullDir, path.Base(tempName(dir)))
+	if err := writeFile(tmp, full, data); err != nil {
 		return "", "", fmt.Errorf("write image %s in %s: %w", sha, run.OutputDir, err)
 	}
+	s.unsynced.add(full)
 	return relPath, sha, nil
+}
+
+// writeFile writes data to tmp and renames it to name.
+func writeFile(tmp, name string, data []byte) (err error) {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
+}
+
+// unsynced lists the image files written since the last sync.
+type unsynced struct {
+	mu    sync.Mutex
+	files []string
+}
+
+func (u *unsynced) add(file string) {
+	u.mu.Lock()
+	u.files = append(u.files, file)
+	u.mu.Unlock()
+}
+
+func (u *unsynced) take() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	f := u.files
+	u.files = nil
+	return f
+}
+
+// syncImages makes every image written so far durable, before the writer
+// commits rows that may point at them: one sync of each file system they
+// are on where the system has syncfs (Linux), else an fsync of each file
+// and its folder.
+func (s *Store) syncImages() error {
+	files := s.unsynced.take()
+	if len(files) == 0 {
+		return nil
+	}
+	if err := syncFiles(files); err != nil {
+		return fmt.Errorf("sync %d images: %w", len(files), err)
+	}
+	return nil
 }
 
 // openRunRoot opens the run folder (creating it) as an os.Root.

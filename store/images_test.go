@@ -3,10 +3,12 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -171,5 +173,107 @@ func TestSafeName(t *testing.T) {
 			t.Errorf("safeName(%q) = safeName(%q) = %q", g, prev, got)
 		}
 		seen[got] = g
+	}
+}
+
+// TestImagesSyncedBeforeTheirRows: image files are synced once per batch
+// of rows that point at them, before the commit; attempt records never
+// wait for a sync; a failed sync keeps the rows out.
+func TestImagesSyncedBeforeTheirRows(t *testing.T) {
+	s, dir := openTest(t)
+	ctx := t.Context()
+	run := createRun(t, s, dir)
+	var syncs, synced int
+	sync := s.w.beforeCommit
+	fail := false
+	s.w.beforeCommit = func() error { // called on the writer goroutine only
+		syncs++
+		if fail {
+			s.unsynced.take()
+			return errors.New("disk gone")
+		}
+		s.unsynced.mu.Lock()
+		synced += len(s.unsynced.files)
+		s.unsynced.mu.Unlock()
+		return sync()
+	}
+	var jobs []comfybatch.Job
+	for i := range 8 {
+		jobs = append(jobs, testJob(i, "a"))
+	}
+	if err := s.PlanJobs(ctx, run.ID, jobs); err != nil {
+		t.Fatal(err)
+	}
+	for i, j := range jobs[:6] {
+		if err := s.RecordAttempt(ctx, run.ID, j.Key, Attempt{Instance: "i", PromptID: fmt.Sprint("p", i), Number: 1}); err != nil {
+			t.Fatal(err)
+		}
+		rel, sha, err := s.WriteImage(ctx, run, fakePNG(8, 8, j.Key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := testScored(j, 1)
+		sc.Candidate.Path, sc.Candidate.SHA256 = rel, sha
+		if err := s.RecordCandidate(ctx, run.ID, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if syncs == 0 || syncs > 3 || synced != 6 {
+		t.Errorf("%d syncs of %d files for 6 images written between attempt records; want one or a few syncs of all 6", syncs, synced)
+	}
+	fail = true
+	rel, sha, err := s.WriteImage(ctx, run, fakePNG(8, 8, "lost"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := testScored(jobs[7], 1)
+	sc.Candidate.Path, sc.Candidate.SHA256 = rel, sha
+	if err := s.RecordCandidate(ctx, run.ID, sc); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err == nil || !strings.Contains(err.Error(), "disk gone") {
+		t.Errorf("Flush after a failed sync = %v, want the sync error", err)
+	}
+	c, err := s.Counts(ctx, run.ID)
+	if err != nil || c.All.Done != 6 {
+		t.Errorf("done jobs = %d, %v; want 6: a row whose image was not synced must not commit", c.All.Done, err)
+	}
+}
+
+// TestTidyWalksBesideTheDatabase: images shared by several rows, in several
+// folders, are kept; unknown ones in between are removed.
+func TestTidyWalksBesideTheDatabase(t *testing.T) {
+	s, dir := openTest(t)
+	ctx := t.Context()
+	run := createRun(t, s, dir)
+	var keep []string
+	for i := range 40 {
+		j := testJob(i, "a")
+		data := fakePNG(8, 8, fmt.Sprint("img", i%30)) // 10 images shared by two jobs
+		rel, sha, err := s.WriteImage(ctx, run, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%4 == 3 && i < 30 {
+			continue // written, never recorded: an orphan
+		}
+		keep = append(keep, rel)
+		sc := testScored(j, 1)
+		sc.Candidate.Path, sc.Candidate.SHA256 = rel, sha
+		if err := s.RecordCandidate(ctx, run.ID, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.Tidy(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(keep)
+	keep = slices.Compact(keep)
+	if got := files(t, run.OutputDir); !reflect.DeepEqual(got, keep) || n != 30-len(keep) {
+		t.Errorf("Tidy removed %d; left %d files, want the %d recorded", n, len(got), len(keep))
 	}
 }

@@ -278,7 +278,7 @@ func (s *Store) RecordAttempt(ctx context.Context, runID int64, jobKey string, a
 	if a.Submitted.IsZero() {
 		a.Submitted = s.now()
 	}
-	err := s.do(ctx, func(t wtx) error {
+	err := s.doBypass(ctx, func(t wtx) error {
 		// A done job keeps its status (and its candidates) if it is
 		// submitted again; RecordCandidates then replaces the result.
 		var id int64
@@ -366,7 +366,7 @@ func (s *Store) SetAttemptOutcome(ctx context.Context, runID int64, jobKey, prom
 	default:
 		return fmt.Errorf("set outcome of prompt %s: %q is not %q, %q or %q", promptID, outcome, OutcomeMoved, OutcomeCancelled, OutcomeFailed)
 	}
-	err := s.do(ctx, func(t wtx) error {
+	err := s.doBypass(ctx, func(t wtx) error {
 		var id int64
 		var current string
 		err := t.queryRow(`SELECT a.job_id, a.outcome FROM attempts a JOIN jobs j ON j.id = a.job_id

@@ -45,6 +45,9 @@ type Store struct {
 	log   *slog.Logger
 	now   func() time.Time
 	w     *writer
+	// unsynced are image files written but not yet synced; the writer
+	// syncs them before each commit (syncImages).
+	unsynced unsynced
 
 	// mu guards closed; senders hold it shared while they enqueue, so
 	// Close (which holds it exclusively) cannot close the queue under them.
@@ -126,7 +129,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if s.read, err = sql.Open("sqlite", dsn(path, false)); err != nil {
 		return fail(err)
 	}
-	s.w, err = newWriter(ctx, write, opts.BatchSize, opts.FlushInterval, s.log)
+	s.w, err = newWriter(ctx, write, opts.BatchSize, opts.FlushInterval, s.log, s.syncImages)
 	if err != nil {
 		return fail(err)
 	}

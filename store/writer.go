@@ -9,13 +9,20 @@ import (
 	"time"
 )
 
-// op is one unit of work for the writer: fn runs inside the batch's
-// transaction. An op with an ack is committed at once (it ends its batch)
-// and its own outcome is sent on ack; an op with an ack and no fn is a
-// flush barrier, answered with the errors of the ops before it.
+// op is one unit of work for the writer: fn runs inside a transaction. An
+// op with an ack is committed at once, on its own, and its outcome is sent
+// on ack; an op with an ack and no fn is a flush barrier, answered with
+// the errors of the ops before it.
 type op struct {
 	fn  func(t wtx) error
 	ack chan error
+	// images is set on ops whose rows point at image files: the writer
+	// makes the files durable before it commits them.
+	images bool
+	// bypass lets an acked op commit before the queued writes held so far
+	// (it does not depend on them): the per-submission attempt records,
+	// which would otherwise pay for a sync of other jobs' images each.
+	bypass bool
 }
 
 // writer is the one goroutine that writes: it takes ops from in and
@@ -30,6 +37,9 @@ type writer struct {
 	log      *slog.Logger
 	stmts    map[string]*sql.Stmt
 	errs     []error // errors of un-acked ops since the last barrier; owned by run until it returns
+	// beforeCommit runs before every transaction: it makes the image files
+	// the batch's rows point at durable.
+	beforeCommit func() error
 }
 
 // preparedQueries are the hot statements, prepared once on the single write
@@ -38,10 +48,10 @@ type writer struct {
 var preparedQueries = []string{qFinishJob, qUpsertCandidate, qDeleteScorerResults, qDeleteScores,
 	qInsertScorerResult, qInsertScore, qSettleAttempts, qFailJob, qSubmitJob, qInsertAttempt, qPlanJob}
 
-func newWriter(ctx context.Context, db *sql.DB, size int, interval time.Duration, log *slog.Logger) (*writer, error) {
+func newWriter(ctx context.Context, db *sql.DB, size int, interval time.Duration, log *slog.Logger, beforeCommit func() error) (*writer, error) {
 	w := &writer{
 		ctx: context.WithoutCancel(ctx), db: db, in: make(chan op, 2*size),
-		size: size, interval: interval, log: log, stmts: make(map[string]*sql.Stmt),
+		size: size, interval: interval, log: log, stmts: make(map[string]*sql.Stmt), beforeCommit: beforeCommit,
 	}
 	for _, q := range preparedQueries {
 		st, err := db.PrepareContext(ctx, q)
@@ -67,48 +77,79 @@ func (w *writer) close() error {
 // has returned.
 func (w *writer) err() error { return errors.Join(w.errs...) }
 
-// run commits batches until in is closed and drained.
+// run commits until in is closed and drained. Queued writes (ops without
+// an ack: RecordCandidates, RecordFailure) are held and committed
+// together, up to size of them or whatever arrived within interval of the
+// first, with one sync of their image files before the commit. A write
+// that waits for its commit commits what is held first, then itself; the
+// attempt records (bypass) commit at once on their own instead, so a
+// submission never waits for other jobs' images to sync.
 func (w *writer) run() {
-	batch := make([]op, 0, w.size)
-	for {
-		first, ok := <-w.in
-		if !ok {
-			return
-		}
-		batch = append(batch[:0], first)
-		if first.ack == nil {
-			batch = w.fill(batch)
-		}
-		w.commit(batch)
-	}
-}
-
-// fill adds ops to batch until it is full, an acked op arrives, in is
-// closed or the flush interval has passed.
-func (w *writer) fill(batch []op) []op {
-	timer := time.NewTimer(w.interval)
+	var held []op
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	defer timer.Stop()
-	for len(batch) < w.size {
+	for {
+		var due <-chan time.Time
+		if len(held) > 0 {
+			due = timer.C
+		}
 		select {
 		case o, ok := <-w.in:
 			if !ok {
-				return batch
+				if len(held) > 0 {
+					w.commit(held)
+				}
+				return
 			}
-			batch = append(batch, o)
-			if o.ack != nil {
-				return batch
+			switch {
+			case o.ack == nil:
+				if len(held) == 0 {
+					timer.Reset(w.interval)
+				}
+				held = append(held, o)
+				if len(held) >= w.size {
+					timer.Stop()
+					w.commit(held)
+					held = nil
+				}
+			case o.fn == nil: // a barrier
+				timer.Stop()
+				w.commit(append(held, o))
+				held = nil
+			case o.bypass:
+				w.commit([]op{o})
+			default: // ordered after what is held, but on its own
+				if len(held) > 0 {
+					timer.Stop()
+					w.commit(held)
+					held = nil
+				}
+				w.commit([]op{o})
 			}
-		case <-timer.C:
-			return batch
+		case <-due:
+			w.commit(held)
+			held = nil
 		}
 	}
-	return batch
 }
 
 // commit writes batch in one transaction. If that fails it retries each op
 // in a transaction of its own, so one bad record costs only itself.
 func (w *writer) commit(batch []op) {
 	errs := make([]error, len(batch))
+	images := false
+	for _, o := range batch {
+		images = images || o.images
+	}
+	if err := w.syncFor(images); err != nil {
+		// The rows must not point at files that may not survive a crash.
+		for i := range errs {
+			errs[i] = err
+		}
+		w.report(batch, errs)
+		return
+	}
 	err := inTx(w.ctx, w.db, func(tx *sql.Tx) error {
 		t := wtx{ctx: w.ctx, tx: tx, w: w}
 		for _, o := range batch {
@@ -132,6 +173,12 @@ func (w *writer) commit(batch []op) {
 			}
 		}
 	}
+	w.report(batch, errs)
+}
+
+// report hands each op of a batch its outcome: acked ops get theirs, the
+// others' errors wait for the next barrier.
+func (w *writer) report(batch []op, errs []error) {
 	for i, o := range batch {
 		switch {
 		case o.ack != nil && o.fn == nil:
@@ -187,11 +234,22 @@ func (s *Store) enqueue(ctx context.Context, o op) error {
 }
 
 // do runs fn through the writer and returns once its transaction has
-// committed (or failed). If ctx ends first do returns ctx's error, and fn
-// may still commit later.
+// committed (or failed), after every queued write before it. If ctx ends
+// first do returns ctx's error, and fn may still commit later.
 func (s *Store) do(ctx context.Context, fn func(t wtx) error) error {
+	return s.wait(ctx, op{fn: fn})
+}
+
+// doBypass is do for a write that does not depend on the queued writes
+// before it, which may then commit after it.
+func (s *Store) doBypass(ctx context.Context, fn func(t wtx) error) error {
+	return s.wait(ctx, op{fn: fn, bypass: true})
+}
+
+func (s *Store) wait(ctx context.Context, o op) error {
 	ack := make(chan error, 1)
-	if err := s.enqueue(ctx, op{fn: fn, ack: ack}); err != nil {
+	o.ack = ack
+	if err := s.enqueue(ctx, o); err != nil {
 		return err
 	}
 	select {
@@ -210,4 +268,13 @@ func (s *Store) Flush(ctx context.Context) error {
 		return fmt.Errorf("flush store: %w", err)
 	}
 	return nil
+}
+
+// syncFor makes image files durable before a batch whose rows point at
+// images commits.
+func (w *writer) syncFor(images bool) error {
+	if !images || w.beforeCommit == nil {
+		return nil
+	}
+	return w.beforeCommit()
 }
