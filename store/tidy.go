@@ -37,7 +37,7 @@ func (s *Store) Tidy(ctx context.Context, run Run) (int, error) {
 		return 0, fmt.Errorf("tidy run %d: %w", run.ID, err)
 	}
 	defer rows.Close()
-	known := ""   // the database's current path, in order
+	known := ""  // the database's current path, in order
 	more := true // rows has paths left
 	// isKnown reports whether the database names p; the paths asked for
 	// come in increasing order, as WalkDir visits them.
