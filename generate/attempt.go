@@ -84,7 +84,10 @@ func (in *instance) generate(ctx context.Context, js *jobState, a Attempt) (comf
 	}
 	ch := in.register(a.PromptID)
 	defer in.unregister(a.PromptID)
+	// Tracked until the image is downloaded: Shutdown waits for a prompt
+	// that finished while its image is being fetched.
 	in.f.track(a, in)
+	defer in.f.untrack(a.PromptID)
 	queued := time.Now()
 	resp, err := in.c.Submit(ctx, SubmitRequest{
 		Prompt:    wf,
@@ -100,7 +103,6 @@ func (in *instance) generate(ctx context.Context, js *jobState, a Attempt) (comf
 		// A 5xx or a reset may come after the server queued the prompt
 		// (§2.5): look before declaring it not submitted.
 		if !errors.Is(err, comfybatch.ErrTransient) || !in.received(ctx, a.PromptID) {
-			in.f.untrack(a.PromptID)
 			return comfybatch.Candidate{}, fmt.Errorf("instance %s: submit job %s: %w", in.cfg.Name, job.Key, err)
 		}
 	}
@@ -121,17 +123,15 @@ func (in *instance) generate(ctx context.Context, js *jobState, a Attempt) (comf
 	h, err := in.await(ctx, job.Key, a, ch)
 	in.removeFlight(a.PromptID)
 	if errors.Is(err, errStolen) {
-		in.f.untrack(a.PromptID)
 		return comfybatch.Candidate{}, err
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return comfybatch.Candidate{}, ctx.Err()
 		}
-		in.f.untrack(a.PromptID)
 		return comfybatch.Candidate{}, fmt.Errorf("instance %s: job %s: %w", in.cfg.Name, job.Key, err)
 	}
-	in.f.untrack(a.PromptID)
+	in.f.collecting(a.PromptID)
 	return in.collect(ctx, job, a, h, queued)
 }
 

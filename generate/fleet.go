@@ -156,17 +156,18 @@ const (
 	// event comes for the stolen attempt. The attempt never executed: it
 	// moved, it did not fail.
 	EventStolen EventKind = "stolen"
-	// EventCancelled: Shutdown left the job's attempt (PromptID, Attempt
-	// on Instance) without an image and the job without a Result. Its
-	// prompt was deleted from the queue (confirmed gone, never executed),
-	// interrupted when the grace period ended (Err wraps
-	// comfybatch.ErrInterrupted), stopped before POST /prompt, found in
-	// neither queue nor history, or it failed while Shutdown was under way
-	// (Err says how) and is not retried. Nothing of the job is left
-	// queued or running on a server: the caller should make it pending
-	// again so that a rerun generates it (a rerun still looks the attempt
-	// up first, so a prompt that did finish is adopted, not redone).
-	// Emitted once per prompt.
+	// EventCancelled: Shutdown left the job without a Result, and nothing
+	// of it queued or running on a server: the caller should make it
+	// pending again so that a rerun generates it. Emitted once per prompt
+	// (PromptID, Attempt on Instance). Err is nil when the prompt certainly
+	// never executed: deleted from the queue and confirmed in neither
+	// queue nor history, found in neither (lost), or never sent. Otherwise
+	// Err says what happened and the prompt may have run, even to the end:
+	// interrupted when the grace period ended (comfybatch.ErrInterrupted),
+	// deleted then without confirmation, the run ended while its answer or
+	// image was awaited, or it failed while Shutdown was under way. A rerun
+	// should then look the attempt up before generating the job again, to
+	// adopt an image that was made.
 	EventCancelled EventKind = "cancelled"
 )
 
@@ -300,6 +301,8 @@ type tracked struct {
 	// sent is false while POST /prompt is under way: the prompt may not
 	// be in the queue yet, so its absence proves nothing.
 	sent bool
+	// collecting: the prompt finished and its image is being downloaded.
+	collecting bool
 }
 
 func (f *Fleet) track(a Attempt, in *instance) {
@@ -313,6 +316,16 @@ func (f *Fleet) sent(pid string) {
 	f.mu.Lock()
 	if t := f.tracked[pid]; t != nil {
 		t.sent = true
+	}
+	f.mu.Unlock()
+}
+
+// collecting records that a tracked prompt finished and its image is
+// being downloaded.
+func (f *Fleet) collecting(pid string) {
+	f.mu.Lock()
+	if t := f.tracked[pid]; t != nil {
+		t.collecting = true
 	}
 	f.mu.Unlock()
 }

@@ -471,20 +471,21 @@ func (in *instance) check(ctx context.Context) bool {
 	return true
 }
 
-// drainPrompts is Shutdown's work on one instance: delete our pending
-// prompts and report each one confirmed gone without having run as
-// cancelled, wait for the running ones until ctx ends, then delete or
-// interrupt what is left and report those as cancelled too. A prompt whose
-// POST /prompt is still under way is waited for: it may land in the queue
-// a moment later.
+// drainPrompts is Shutdown's work on one instance. Until none of our
+// prompts is tracked on it, or ctx ends: it deletes our pending prompts and
+// reports those confirmed gone without having run as cancelled; it reports
+// a prompt in neither queue nor history as cancelled (it never ran, or was
+// lost in a restart); and it waits for the others (running, on their way
+// in, or finished and being collected by their Run). When ctx ends it
+// deletes or interrupts what is left and reports those as cancelled,
+// with an Err that says it may have run.
 func (in *instance) drainPrompts(ctx context.Context) error {
 	for {
 		ours := in.f.ours(in)
 		if len(ours) == 0 {
 			return nil
 		}
-		q, err := in.c.Queue(ctx)
-		if err == nil {
+		if q, err := in.c.Queue(ctx); err == nil {
 			var del []string
 			for _, it := range q.Pending {
 				if _, ok := ours[it.PromptID]; ok {
@@ -500,31 +501,26 @@ func (in *instance) drainPrompts(ctx context.Context) error {
 					in.confirmDeleted(ctx, del, ours)
 				}
 			}
-			busy := false
-			for _, it := range q.Running {
-				if _, ok := ours[it.PromptID]; ok {
-					busy = true
+			for pid, t := range ours {
+				if !t.sent || t.collecting || q.Has(pid) {
+					continue // on its way in, being collected, or queued or running
 				}
-			}
-			for _, t := range ours {
-				busy = busy || !t.sent
-			}
-			if !busy && len(del) == 0 {
-				// Nothing of ours is queued, running or on its way: what
-				// is left finished (its Run collects it) or was lost.
-				in.settleDrained(ctx, ours)
-				return nil
+				// Finished (its Run collects it), never ran, or lost.
+				if h, err := in.c.History(ctx, pid); err == nil && h == nil {
+					in.f.reportCancelled(in, t.a, nil)
+				}
 			}
 		}
 		select {
 		case <-ctx.Done():
+			ours = in.f.ours(in)
 			ids := map[string]bool{}
 			for pid := range ours {
 				ids[pid] = true
 			}
 			deleted, interrupted := in.cancelPrompts(ctx, ids)
 			for _, pid := range deleted {
-				in.f.reportCancelled(in, ours[pid].a, nil)
+				in.f.reportCancelled(in, ours[pid].a, errors.New("deleted from the queue when the shutdown grace period ended"))
 			}
 			for _, pid := range interrupted {
 				in.f.reportCancelled(in, ours[pid].a, fmt.Errorf("interrupted when the shutdown grace period ended: %w", comfybatch.ErrInterrupted))
@@ -551,21 +547,6 @@ func (in *instance) confirmDeleted(ctx context.Context, del []string, ours map[s
 		if h, err := in.c.History(ctx, pid); err == nil && h == nil {
 			in.f.reportCancelled(in, ours[pid].a, nil)
 		}
-	}
-}
-
-// settleDrained ends Shutdown's watch over prompts that are neither queued
-// nor running: one with a history entry ran (a Run still in progress
-// delivers it); one without never did, or was lost in a restart, and is
-// reported cancelled. When /history cannot answer, the prompt is reported
-// cancelled too: a rerun looks its attempt up again before generating.
-func (in *instance) settleDrained(ctx context.Context, ours map[string]tracked) {
-	for pid, t := range ours {
-		if h, err := in.c.History(ctx, pid); err == nil && h != nil {
-			in.f.untrack(pid)
-			continue
-		}
-		in.f.reportCancelled(in, t.a, nil)
 	}
 }
 

@@ -11,8 +11,9 @@ import (
 
 // attemptEvents returns the fleet's event hook. It records what an event
 // says about an attempt (tail stealing moved it, it failed and the job was
-// retried, a shutdown cancelled it), puts a job a shutdown left without a
-// Result back to pending, then passes the event on to next (nil: none).
+// retried, a shutdown cancelled it before it ran or stopped waiting for
+// it), puts a job a shutdown left without a Result back to pending, then
+// passes the event on to next (nil: none).
 // Each record is committed before the event goes on, so it lands ahead of
 // the job's final RecordCandidate or RecordFailure, which keep it.
 //
@@ -22,17 +23,22 @@ import (
 func attemptEvents(ctx context.Context, st *store.Store, runID int64, log *slog.Logger, next func(generate.Event)) func(generate.Event) {
 	ctx = context.WithoutCancel(ctx)
 	return func(e generate.Event) {
-		outcome := ""
-		switch e.Kind {
-		case generate.EventStolen:
+		record, outcome := true, ""
+		switch {
+		case e.Kind == generate.EventStolen:
 			outcome = store.OutcomeMoved
-		case generate.EventRetry:
+		case e.Kind == generate.EventRetry:
 			outcome = store.OutcomeFailed
-		case generate.EventCancelled:
-			outcome = store.OutcomeCancelled // and the job is pending again
+		case e.Kind == generate.EventCancelled && e.Err == nil:
+			outcome = store.OutcomeCancelled // it never ran; the job is pending again
+		case e.Kind == generate.EventCancelled:
+			// It may have run: left in flight for the rerun to look up
+			// (and adopt its image); the job is pending again.
+		default:
+			record = false
 		}
 		var err error
-		if outcome != "" && e.PromptID != "" { // a failure before submission has no prompt
+		if record && e.PromptID != "" { // a failure before submission has no prompt
 			err = st.SetAttemptOutcome(ctx, runID, e.JobKey, e.PromptID, outcome)
 		}
 		// The attempt was never recorded when BeforeSubmit itself failed.

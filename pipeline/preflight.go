@@ -94,7 +94,7 @@ func instanceProblem(in generate.Instance, manifest string, err error) error {
 		return fmt.Errorf("instance %s (%s) was refused by ComfyUI's origin check (HTTP 403, empty body); remove the Origin header from its headers, have the proxy in front of it forward the public Host, or start ComfyUI with --enable-cors-header: %w",
 			in.Name, in.URL, err)
 	}
-	return fmt.Errorf("instance %s (%s) is unreachable; check the URL and that ComfyUI is running (try: curl %s/system_stats): %w",
+	return fmt.Errorf("instance %s (%s) is unreachable; check the URLs and that ComfyUI is running (try: curl %s/system_stats): %w",
 		in.Name, in.URL, strings.TrimRight(in.URL, "/"), err)
 }
 

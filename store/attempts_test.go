@@ -84,6 +84,9 @@ func TestMovedAttemptsKeepTheirOutcome(t *testing.T) {
 			}
 		}
 	}
+	if err := s.SetAttemptOutcome(ctx, run.ID, done.Key, "d1", OutcomeDone); err == nil {
+		t.Error("SetAttemptOutcome(done) = nil, want an error: only RecordCandidate makes an attempt done")
+	}
 	if err := s.SetAttemptOutcome(ctx, run.ID, done.Key, "d1", "lost"); err == nil {
 		t.Error("SetAttemptOutcome with an unknown outcome = nil, want an error")
 	}
@@ -91,14 +94,15 @@ func TestMovedAttemptsKeepTheirOutcome(t *testing.T) {
 
 // TestCancelledJobIsPendingAgain: a submitted job whose latest attempt
 // was cancelled is pending again even when an older attempt was never
-// settled (a resume found it lost); a job whose older attempt was
-// cancelled while a newer one is in flight stays submitted; a done job
-// stays done.
+// settled (a resume found it lost); so is one whose latest attempt a
+// shutdown gave up although it may have run (outcome "", kept for the
+// rerun to look up); a job whose older attempt was cancelled while a newer
+// one is in flight stays submitted; a done job stays done.
 func TestCancelledJobIsPendingAgain(t *testing.T) {
 	s, dir := openTest(t)
 	ctx := t.Context()
 	run := createRun(t, s, dir)
-	jobs := []comfybatch.Job{testJob(0, "a"), testJob(1, "a"), testJob(2, "a")}
+	jobs := []comfybatch.Job{testJob(0, "a"), testJob(1, "a"), testJob(2, "a"), testJob(3, "a")}
 	if err := s.PlanJobs(ctx, run.ID, jobs); err != nil {
 		t.Fatal(err)
 	}
@@ -118,14 +122,17 @@ func TestCancelledJobIsPendingAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range []struct {
-		job int
-		pid string
-	}{{0, "p2a"}, {1, "p2b"}, {2, "p1c"}} {
-		if err := s.SetAttemptOutcome(ctx, run.ID, jobs[r.job].Key, r.pid, OutcomeCancelled); err != nil {
+		job          int
+		pid, outcome string
+	}{{0, "p2a", OutcomeCancelled}, {1, "p2b", OutcomeCancelled}, {2, "p1c", OutcomeCancelled}, {3, "p2d", ""}} {
+		if err := s.SetAttemptOutcome(ctx, run.ID, jobs[r.job].Key, r.pid, r.outcome); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for i, want := range []string{comfybatch.StatusPending, comfybatch.StatusDone, comfybatch.StatusSubmitted} {
+	if _, got := outcomes(t, s, run.ID, jobs[3].Key); got["p2d"] != "" {
+		t.Errorf("an attempt given up although it may have run is %q, want in flight (\"\")", got["p2d"])
+	}
+	for i, want := range []string{comfybatch.StatusPending, comfybatch.StatusDone, comfybatch.StatusSubmitted, comfybatch.StatusPending} {
 		if got, _ := outcomes(t, s, run.ID, jobs[i].Key); got != want {
 			t.Errorf("job %d status %q, want %q", i, got, want)
 		}
@@ -137,7 +144,7 @@ func TestCancelledJobIsPendingAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.All.Pending != 1 || c.All.Submitted != 1 || c.All.Done != 1 {
-		t.Errorf("Counts = %+v, want 1 pending, 1 submitted, 1 done", c.All)
+	if c.All.Pending != 2 || c.All.Submitted != 1 || c.All.Done != 1 {
+		t.Errorf("Counts = %+v, want 2 pending, 1 submitted, 1 done", c.All)
 	}
 }

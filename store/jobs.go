@@ -345,26 +345,26 @@ func (s *Store) RecordFailure(ctx context.Context, runID int64, jobKey string, a
 
 // SetAttemptOutcome records how one attempt ended without producing the
 // job's candidate: OutcomeMoved (tail stealing took it off a queue to run
-// the job elsewhere), OutcomeCancelled (taken off the queue, or stopped,
-// when the run stopped) or OutcomeFailed (it failed and the job was
-// retried). An attempt already done keeps that outcome: a late report of
-// a prompt that did produce the candidate must not hide it. Later
-// RecordFailure and RecordCandidate calls keep outcomes set here (they
-// settle only the attempts still in flight).
+// the job elsewhere), OutcomeCancelled (a shutdown took it off the queue
+// before it ran, or it was never sent), OutcomeFailed (it failed and the
+// job was retried), or "" when a shutdown stopped waiting for it although
+// it may have run: it stays to be looked up (and its image adopted) by the
+// next run, as in-flight attempts are. An attempt already done keeps that
+// outcome: a late report of a prompt that did produce the candidate must
+// not hide it. Later RecordFailure and RecordCandidate calls keep the
+// outcomes set here (they settle only the attempts still in flight).
 //
-// A submitted job then becomes pending again when nothing of it can be on
-// a server: no attempt is in flight any more, or the attempt cancelled is
-// its latest one (the fleet sends a new attempt only after the previous
-// one ended, so older attempts left in flight, such as ones a resume found
-// lost, are not on a server either). So nothing reads as submitted when
-// nothing is queued, and a rerun generates the job (after looking its
-// attempts up, so a prompt that finished after all is adopted). It returns
-// once committed.
+// A submitted job then becomes pending again when nothing of it is being
+// worked on: no attempt is in flight any more, or a shutdown gave up this
+// attempt ("" or OutcomeCancelled) and it is the job's latest (the fleet
+// sends a new attempt only after the previous one ended). So nothing reads
+// as submitted when nothing is queued, and a rerun generates the job. It
+// returns once committed.
 func (s *Store) SetAttemptOutcome(ctx context.Context, runID int64, jobKey, promptID, outcome string) error {
 	switch outcome {
-	case OutcomeMoved, OutcomeCancelled, OutcomeFailed:
+	case "", OutcomeMoved, OutcomeCancelled, OutcomeFailed:
 	default:
-		return fmt.Errorf("set outcome of prompt %s: %q is not %q, %q or %q", promptID, outcome, OutcomeMoved, OutcomeCancelled, OutcomeFailed)
+		return fmt.Errorf("set outcome of prompt %s: %q is not %q, %q, %q or \"\"", promptID, outcome, OutcomeMoved, OutcomeCancelled, OutcomeFailed)
 	}
 	err := s.doBypass(ctx, func(t wtx) error {
 		var id int64
@@ -382,7 +382,7 @@ func (s *Store) SetAttemptOutcome(ctx context.Context, runID int64, jobKey, prom
 		}
 		_, err = t.exec(`UPDATE jobs SET status = 'pending' WHERE id = ? AND status = 'submitted'
 			AND (NOT EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = jobs.id AND a.outcome = '')
-				OR (? = 'cancelled' AND prompt_id = ?))`, id, outcome, promptID)
+				OR (? IN ('cancelled', '') AND prompt_id = ?))`, id, outcome, promptID)
 		return err
 	})
 	if err != nil {
