@@ -5,13 +5,13 @@ import (
 	"testing"
 
 	"github.com/comfybatch/comfybatch/export"
-	"github.com/comfybatch/comfybatch/report/reporttest"
+	"github.com/comfybatch/comfybatch/runview/runviewtest"
 )
 
 // BenchmarkExport measures each format on the 7-candidate fixture with
 // 512×384 images.
 func BenchmarkExport(b *testing.B) {
-	run := reporttest.RunSized(b, 512, 384)
+	run := runviewtest.BuildWith(b, runviewtest.Options{Width: 512, Height: 384}).Run
 	for _, f := range []export.Format{export.ImageFolder, export.WebDataset, export.JSONL} {
 		b.Run(string(f), func(b *testing.B) {
 			dir := filepath.Join(b.TempDir(), "out")

@@ -4,11 +4,12 @@
 // pointing at the image in the run folder. Every format also writes
 // _stats.json, a summary in the spirit of img2dataset's.
 //
-// The entry point is Export, which takes a report.Run (plain data the
-// caller fills from the store) and Options. Output is deterministic: the
-// same run gives byte-identical files. Samples are ordered by group (in
-// Run order), then selected candidates by rank, then the rest by job
-// index; a sample's key is "<group>-<job index>", never a server file name.
+// The entry point is Export, which takes a *runview.Run (the read view of
+// a stored run) and Options, and streams the run's candidates, so memory
+// does not grow with the run. Output is deterministic: the same run gives
+// byte-identical files. Samples are ordered by group (in the run's order),
+// then selected candidates by rank, then the rest by job index; a sample's
+// key is "<group>-<job index>", never a server file name.
 //
 // Export shares no state between calls and is safe for concurrent use on
 // different destination directories.

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/comfybatch/comfybatch"
-	"github.com/comfybatch/comfybatch/report"
+	"github.com/comfybatch/comfybatch/runview"
 )
 
 // Format names an export layout.
@@ -87,12 +87,14 @@ func (o Options) withDefaults() Options {
 
 // Export writes run's candidates to opts.Dir in opts.Format and returns
 // what it did; the same summary is written to opts.Dir/_stats.json.
+// Candidates stream from the store one at a time, so a run of any size
+// exports in constant memory.
 //
 // A candidate whose image cannot be read is counted in Stats.Failed and
 // listed in Stats.Failures, and the export goes on. Export returns an
 // error when the options are invalid (wrapping comfybatch.ErrInvalid),
 // when ctx is done, or when writing fails.
-func Export(ctx context.Context, run report.Run, opts Options) (Stats, error) {
+func Export(ctx context.Context, run *runview.Run, opts Options) (Stats, error) {
 	opts = opts.withDefaults()
 	if _, err := ParseFormat(string(opts.Format)); err != nil {
 		return Stats{}, err
@@ -123,11 +125,10 @@ func Export(ctx context.Context, run report.Run, opts Options) (Stats, error) {
 		s = &jsonLines{dir: opts.Dir, runDir: run.OutputDir}
 	}
 
-	st := Stats{Format: opts.Format, FailedJobs: len(run.Failed), Groups: map[string]GroupStats{}}
-	for _, smp := range plan(run, opts) {
+	st := Stats{Format: opts.Format, FailedJobs: run.Failed, Groups: map[string]GroupStats{}}
+	add := func(smp Sample) error {
 		if err := ctx.Err(); err != nil {
-			s.abort()
-			return Stats{}, err
+			return err
 		}
 		gs := st.Groups[smp.Group]
 		gs.Count++
@@ -138,12 +139,11 @@ func Export(ctx context.Context, run report.Run, opts Options) (Stats, error) {
 			st.Failed++
 			st.Failures = append(st.Failures, Failure{Key: smp.Key, Path: smp.Path, Error: err.Error()})
 			st.Groups[smp.Group] = gs
-			continue
+			return nil
 		}
 		smp.Width, smp.Height, smp.Bytes = cfg.Width, cfg.Height, int64(len(data))
 		if err := s.add(smp, ext, data); err != nil {
-			s.abort()
-			return Stats{}, err
+			return err
 		}
 		gs.Successes++
 		if smp.Selected {
@@ -154,6 +154,11 @@ func Export(ctx context.Context, run report.Run, opts Options) (Stats, error) {
 		st.Bytes += smp.Bytes
 		st.Width.add(cfg.Width)
 		st.Height.add(cfg.Height)
+		return nil
+	}
+	if err := walk(ctx, run, opts, add); err != nil {
+		s.abort()
+		return Stats{}, err
 	}
 	files, err := s.close()
 	if err != nil {
@@ -206,7 +211,7 @@ func readImage(root *os.Root, rel string) ([]byte, image.Config, string, error) 
 
 // modTime is the time stamped on tar members: the run's end (or start),
 // whole seconds, so that the same run gives the same bytes.
-func modTime(run report.Run) time.Time {
+func modTime(run *runview.Run) time.Time {
 	t := run.Finished
 	if t.IsZero() {
 		t = run.Started

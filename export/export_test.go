@@ -18,8 +18,8 @@ import (
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/export"
 	"github.com/comfybatch/comfybatch/internal/golden"
-	"github.com/comfybatch/comfybatch/report"
-	"github.com/comfybatch/comfybatch/report/reporttest"
+	"github.com/comfybatch/comfybatch/runview"
+	"github.com/comfybatch/comfybatch/runview/runviewtest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -27,7 +27,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // fixedClock makes Stats.Duration zero, so _stats.json is golden.
 func fixedClock() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) }
 
-func runExport(t *testing.T, run report.Run, opts export.Options) (export.Stats, string) {
+func runExport(t *testing.T, run *runview.Run, opts export.Options) (export.Stats, string) {
 	t.Helper()
 	if opts.Dir == "" {
 		opts.Dir = filepath.Join(t.TempDir(), "export")
@@ -63,14 +63,16 @@ func read(t *testing.T, path string) string {
 	return string(data)
 }
 
-// sourceImage returns the bytes of the fixture image of a job index.
-func sourceImage(t *testing.T, run report.Run, job int) []byte {
+// sourceImage returns the bytes of the stored image of a job index.
+func sourceImage(t *testing.T, run *runview.Run, job int) []byte {
 	t.Helper()
-	for _, g := range run.Groups {
-		for _, c := range g.Candidates {
-			if c.Candidate.Job.Index == job {
-				return []byte(read(t, filepath.Join(run.OutputDir, c.Candidate.Path)))
-			}
+	cands, err := run.LoadCandidates(t.Context(), runview.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cands {
+		if c.Index == job {
+			return []byte(read(t, run.Abs(c.Path)))
 		}
 	}
 	t.Fatalf("no fixture job %d", job)
@@ -78,7 +80,7 @@ func sourceImage(t *testing.T, run report.Run, job int) []byte {
 }
 
 func TestImageFolderGolden(t *testing.T) {
-	run := reporttest.Run(t)
+	run := runviewtest.Build(t).Run
 	st, dir := runExport(t, run, export.Options{Format: export.ImageFolder})
 	golden.Check(t, *update, "imagefolder.files", []byte(listing(t, dir)))
 	golden.Check(t, *update, "imagefolder.metadata.jsonl", []byte(read(t, filepath.Join(dir, "metadata.jsonl"))))
@@ -92,19 +94,19 @@ func TestImageFolderGolden(t *testing.T) {
 }
 
 func TestJSONLGolden(t *testing.T) {
-	run := reporttest.Run(t)
+	run := runviewtest.Build(t).Run
 	_, dir := runExport(t, run, export.Options{Format: export.JSONL})
 	golden.Check(t, *update, "jsonl.files", []byte(listing(t, dir)))
 	lines := read(t, filepath.Join(dir, "candidates.jsonl"))
 	// The image paths are absolute in the run folder, a temporary directory.
-	if !strings.Contains(lines, `"image":"`+filepath.Join(run.OutputDir, "images", "portrait", "000000.png")+`"`) {
+	if !strings.Contains(lines, `"image":"`+filepath.Join(run.OutputDir, "images")) {
 		t.Errorf("candidates.jsonl lacks the absolute image path of job 0:\n%s", lines)
 	}
 	golden.Check(t, *update, "jsonl.candidates.jsonl", []byte(strings.ReplaceAll(lines, run.OutputDir, "$RUN")))
 }
 
 func TestWebDatasetGolden(t *testing.T) {
-	run := reporttest.Run(t)
+	run := runviewtest.Build(t).Run
 	st, dir := runExport(t, run, export.Options{Format: export.WebDataset, ShardSize: 3, ShardPrefix: "headshots"})
 	golden.Check(t, *update, "webdataset.files", []byte(listing(t, dir)))
 	if want := []string{"headshots-000000.tar", "headshots-000001.tar", "headshots-000002.tar"}; !slices.Equal(st.Files, want) {
@@ -151,7 +153,7 @@ func TestWebDatasetGolden(t *testing.T) {
 }
 
 func TestSelectedOnly(t *testing.T) {
-	run := reporttest.Run(t)
+	run := runviewtest.Build(t).Run
 	st, dir := runExport(t, run, export.Options{Format: export.ImageFolder, SelectedOnly: true})
 	want := "_stats.json\nlandscape-000006.png\nmetadata.jsonl\nportrait-000000.png\nportrait-000003.png\n"
 	if got := listing(t, dir); got != want {
@@ -162,7 +164,7 @@ func TestSelectedOnly(t *testing.T) {
 		keys = append(keys, line[strings.Index(line, `"key":"`)+7:][:15])
 	}
 	// Group order of the run, then rank.
-	if want := []string{"portrait-000000", "portrait-000003", "landscape-00000"}; !slices.Equal(keys, want) {
+	if want := []string{"landscape-00000", "portrait-000000", "portrait-000003"}; !slices.Equal(keys, want) {
 		t.Errorf("metadata order = %v, want %v", keys, want)
 	}
 	if g := st.Groups["portrait"]; g.Count != 2 || g.Selected != 2 {
@@ -171,7 +173,7 @@ func TestSelectedOnly(t *testing.T) {
 }
 
 func TestDeterministic(t *testing.T) {
-	run := reporttest.Run(t)
+	run := runviewtest.Build(t).Run
 	for _, f := range []export.Format{export.ImageFolder, export.WebDataset, export.JSONL} {
 		_, a := runExport(t, run, export.Options{Format: f, ShardSize: 4})
 		_, b := runExport(t, run, export.Options{Format: f, ShardSize: 4})
@@ -188,20 +190,26 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestUnreadableImage(t *testing.T) {
-	run := reporttest.Run(t)
-	if err := os.Remove(filepath.Join(run.OutputDir, run.Groups[0].Candidates[1].Candidate.Path)); err != nil {
+	specs := runviewtest.Specs()
+	specs[7].Path = "../../etc/passwd" // landscape job 7
+	run := runviewtest.BuildWith(t, runviewtest.Options{Specs: specs}).Run
+	cands, err := run.LoadCandidates(t.Context(), runview.Filter{Group: "portrait"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	run.Groups[1].Candidates[1].Candidate.Path = "../../etc/passwd"
+	if err := os.Remove(run.Abs(cands[1].Path)); err != nil { // portrait job 1
+		t.Fatal(err)
+	}
 	st, dir := runExport(t, run, export.Options{Format: export.ImageFolder})
 	if st.Count != 7 || st.Successes != 5 || st.Failed != 2 || len(st.Failures) != 2 {
 		t.Fatalf("stats = %+v, want 5 of 7 exported, 2 failures", st)
 	}
-	if f := st.Failures[0]; f.Key != "portrait-000001" || !strings.Contains(f.Error, "no such file") {
-		t.Errorf("first failure = %+v, want portrait-000001, no such file", f)
+	// Groups in the run's order: landscape, then portrait.
+	if f := st.Failures[0]; f.Key != "landscape-000007" || !strings.Contains(f.Error, "escapes") {
+		t.Errorf("first failure = %+v, want landscape-000007, path escapes", f)
 	}
-	if f := st.Failures[1]; f.Key != "landscape-000007" || !strings.Contains(f.Error, "escapes") {
-		t.Errorf("second failure = %+v, want landscape-000007, path escapes", f)
+	if f := st.Failures[1]; f.Key != "portrait-000001" || !strings.Contains(f.Error, "no such file") {
+		t.Errorf("second failure = %+v, want portrait-000001, no such file", f)
 	}
 	if strings.Contains(read(t, filepath.Join(dir, "metadata.jsonl")), "portrait-000001") {
 		t.Error("metadata.jsonl lists a sample whose image was not exported")
@@ -209,7 +217,7 @@ func TestUnreadableImage(t *testing.T) {
 }
 
 func TestInvalidOptions(t *testing.T) {
-	run := reporttest.Run(t)
+	run := runviewtest.Build(t).Run
 	for _, opts := range []export.Options{
 		{Format: "parquet", Dir: t.TempDir()},
 		{Format: export.JSONL},
@@ -225,7 +233,7 @@ func TestInvalidOptions(t *testing.T) {
 }
 
 func TestCanceled(t *testing.T) {
-	run := reporttest.Run(t)
+	run := runviewtest.Build(t).Run
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	dir := t.TempDir()
@@ -240,18 +248,23 @@ func TestCanceled(t *testing.T) {
 }
 
 func TestSlugs(t *testing.T) {
-	run := reporttest.Run(t)
 	// Two groups whose names make the same slug, and one with no letters.
-	run.Groups[0].Name = "Portrait, v1.5!"
-	run.Groups[1].Name = "portrait v1 5"
-	run.Selections = nil
-	extra := run.Groups[1]
-	extra.Name = "???"
-	extra.Candidates = extra.Candidates[:1]
-	run.Groups = append(run.Groups, extra)
+	specs := runviewtest.Specs()
+	for i := range specs {
+		specs[i].Rank = 0
+		switch specs[i].Group {
+		case "portrait":
+			specs[i].Group = "Portrait, v1.5!"
+		case "landscape":
+			specs[i].Group = "portrait v1 5"
+		}
+	}
+	specs[7].Group = "???"
+	run := runviewtest.BuildWith(t, runviewtest.Options{Specs: specs}).Run
 	_, dir := runExport(t, run, export.Options{Format: export.ImageFolder})
 	files := strings.Split(listing(t, dir), "\n")
-	for _, name := range []string{"portrait-v1-5-000000.png", "portrait-v1-5-2-000006.png", "group-000006.png"} {
+	// The groups in natural order: "???", "Portrait, v1.5!", "portrait v1 5".
+	for _, name := range []string{"group-000007.png", "portrait-v1-5-000000.png", "portrait-v1-5-2-000006.png"} {
 		if !slices.Contains(files, name) {
 			t.Errorf("no %s among %v", name, files)
 		}
@@ -262,8 +275,9 @@ func TestSlugs(t *testing.T) {
 }
 
 func TestLargeSeedStaysExact(t *testing.T) {
-	run := reporttest.Run(t)
-	run.Groups[0].Candidates[0].Candidate.Job.Params[1].Value = uint64(18446744073709551615)
+	specs := runviewtest.Specs()
+	specs[0].Seed = 18446744073709551615
+	run := runviewtest.BuildWith(t, runviewtest.Options{Specs: specs}).Run
 	_, dir := runExport(t, run, export.Options{Format: export.JSONL, SelectedOnly: true})
 	if lines := read(t, filepath.Join(dir, "candidates.jsonl")); !strings.Contains(lines, `"seed":18446744073709551615`) {
 		t.Errorf("seed 2^64-1 not written exactly:\n%s", lines)

@@ -1,13 +1,13 @@
 package export
 
 import (
+	"context"
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 
 	"github.com/comfybatch/comfybatch"
-	"github.com/comfybatch/comfybatch/report"
+	"github.com/comfybatch/comfybatch/runview"
 )
 
 // Sample is one exported candidate: a line of metadata.jsonl or
@@ -49,65 +49,79 @@ type Sample struct {
 	Bytes           int64  `json:"bytes"`
 }
 
-// plan lists the samples to export in output order: groups as in the
-// run, then selected candidates by rank, then the others by job index.
-func plan(run report.Run, opts Options) []Sample {
-	var out []Sample
+// walk calls add with every sample to export in output order: groups in
+// the run's order, then selected candidates by rank, then the others in
+// plan order. It streams the unselected candidates from the store.
+func walk(ctx context.Context, run *runview.Run, opts Options, add func(Sample) error) error {
 	slugs := map[string]bool{}
 	for _, g := range run.Groups {
 		slug := uniqueSlug(g.Name, slugs)
-		cands := append([]comfybatch.Scored(nil), g.Candidates...)
-		rank := make(map[string]int, len(cands))
-		for _, c := range cands {
-			if s, ok := run.Selected(g.Name, c.Candidate.Job.Key); ok {
-				rank[c.Candidate.Job.Key] = s.Rank
+		sel, err := run.SelectedCandidates(ctx, g.Name)
+		if err != nil {
+			return err
+		}
+		keyOf := make(map[int]string, len(sel)) // plan index -> job key, for near-duplicates
+		for _, c := range sel {
+			keyOf[c.Index] = c.JobKey
+		}
+		for _, c := range sel {
+			if err := add(sample(run, slug, c, keyOf, opts.PromptParam)); err != nil {
+				return err
 			}
 		}
-		sort.SliceStable(cands, func(i, j int) bool {
-			ri, rj := rank[cands[i].Candidate.Job.Key], rank[cands[j].Candidate.Job.Key]
-			if (ri > 0) != (rj > 0) {
-				return ri > 0
+		if opts.SelectedOnly {
+			continue
+		}
+		err = run.Each(ctx, runview.Filter{Group: g.Name}, func(c runview.Candidate) error {
+			if c.Selected() {
+				return nil
 			}
-			if ri != rj {
-				return ri < rj
-			}
-			return cands[i].Candidate.Job.Index < cands[j].Candidate.Job.Index
+			return add(sample(run, slug, c, keyOf, opts.PromptParam))
 		})
-		for _, c := range cands {
-			r := rank[c.Candidate.Job.Key]
-			if opts.SelectedOnly && r == 0 {
-				continue
-			}
-			out = append(out, sample(run, g, slug, c, r, opts.PromptParam))
+		if err != nil {
+			return err
 		}
 	}
-	return out
+	return nil
 }
 
-func sample(run report.Run, g report.Group, slug string, c comfybatch.Scored, rank int, promptParam string) Sample {
-	job := c.Candidate.Job
-	s := Sample{
-		Key:             fmt.Sprintf("%s-%06d", slug, job.Index),
-		Path:            c.Candidate.Path,
-		RunID:           run.ID,
-		Run:             run.Name,
-		Group:           g.Name,
-		JobIndex:        job.Index,
-		JobKey:          job.Key,
-		Params:          make(map[string]any, len(job.Params)),
-		Scores:          map[string]float64{},
-		Total:           finite(c.Total),
-		Selected:        rank > 0,
-		Rank:            rank,
-		Rejected:        c.Rejected,
-		NearDuplicateOf: g.NearDuplicates[job.Key],
-		Instance:        c.Candidate.Instance,
-		SHA256:          c.Candidate.SHA256,
+// sampleKey names a sample: "<group slug>-<job index, 6 digits>", with
+// "-<output node>-<batch index>" for a candidate that shares its job with
+// others.
+func sampleKey(slug string, id runview.ID, index int) string {
+	key := fmt.Sprintf("%s-%06d", slug, index)
+	if id.Output != "" || id.BatchIndex != 0 {
+		node := uniqueSlug(id.Output, map[string]bool{})
+		key += fmt.Sprintf("-%s-%d", node, id.BatchIndex)
 	}
-	for _, p := range job.Params {
+	return key
+}
+
+func sample(run *runview.Run, slug string, c runview.Candidate, keyOf map[int]string, promptParam string) Sample {
+	s := Sample{
+		Key:      sampleKey(slug, c.ID, c.Index),
+		Path:     c.Path,
+		RunID:    run.ID,
+		Run:      run.Name,
+		Group:    c.Group,
+		JobIndex: c.Index,
+		JobKey:   c.JobKey,
+		Params:   make(map[string]any, len(c.Params)),
+		Scores:   map[string]float64{},
+		Total:    finite(c.Total),
+		Selected: c.Selected(),
+		Rank:     c.Rank,
+		Rejected: c.Rejected,
+		Instance: c.Instance,
+		SHA256:   c.SHA256,
+	}
+	if of, ok := c.NearDuplicateOf(); ok {
+		s.NearDuplicateOf = keyOf[of]
+	}
+	for _, p := range c.Params {
 		s.Params[p.Name] = p.Value
 	}
-	if v, ok := job.Param(promptParam); ok {
+	if v, ok := c.Param(promptParam); ok {
 		s.Prompt = comfybatch.FormatValue(v)
 	}
 	for _, sc := range c.Scores {

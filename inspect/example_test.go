@@ -9,6 +9,7 @@ import (
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/inspect"
+	"github.com/comfybatch/comfybatch/runview"
 	"github.com/comfybatch/comfybatch/store"
 )
 
@@ -54,11 +55,15 @@ func ExampleCompare() {
 		log.Fatal(err)
 	}
 
-	c, err := inspect.Compare(ctx, st, run.ID, "sampler_name", "")
+	r, err := runview.Open(ctx, st, run.ID)
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := c.WriteText(os.Stdout); err != nil {
+	c, err := inspect.Compare(ctx, r, []string{"sampler_name"}, "", inspect.CompareOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := c.WriteText(os.Stdout, false); err != nil {
 		log.Fatal(err)
 	}
 	// Output:
@@ -67,8 +72,12 @@ func ExampleCompare() {
 	// output    /runs/demo
 	// started   2026-11-23 02:00:00 UTC, finished 2026-11-23 02:20:00, took 20m0s
 	//
-	// candidates by sampler_name, all groups
-	// SAMPLER_NAME  COUNT  MEAN  MEDIAN  BEST  PASS RATE  SELECTED
-	// dpmpp_2m      2      0.5   0.5     0.75  100.0%     1
-	// euler         2      0.25  0.25    0.5   50.0%      0
+	// 4 candidates by sampler_name, all groups
+	// totals, with 95% intervals from 2000 bootstrap resamples (seed 1)
+	// SAMPLER_NAME  N   MEAN  95% CI          MEDIAN   BEST    PASS  SEL  VS BEST  95% CI
+	// dpmpp_2m      2  0.500  [0.250, 0.750]   0.500  0.750  100.0%    1     best
+	// euler         2  0.250  [0.000, 0.500]   0.250  0.500   50.0%    0   -0.250  [-0.750, 0.250]
+	//
+	// best mean: sampler_name=dpmpp_2m, 0.500 [0.250, 0.750] over 2 candidates
+	// not clearly behind it (the interval includes 0): euler
 }

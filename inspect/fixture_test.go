@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/comfybatch/comfybatch"
+	"github.com/comfybatch/comfybatch/runview"
 	"github.com/comfybatch/comfybatch/store"
 )
 
@@ -150,3 +151,16 @@ func newFixture(t *testing.T) *fixture {
 	must(st.SetRunStatus(ctx, f.smoke.ID, store.RunInterrupted))
 	return f
 }
+
+// open reads run id of the fixture's database as the commands do.
+func (f *fixture) open(t testing.TB, id int64) *runview.Run {
+	t.Helper()
+	r, err := runview.Open(t.Context(), f.st, id)
+	if err != nil {
+		t.Fatalf("runview.Open(%d) = %v", id, err)
+	}
+	return r
+}
+
+// at is a clock for reports of runs that have not finished.
+func at(t time.Time) func() time.Time { return func() time.Time { return t } }

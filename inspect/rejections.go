@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/comfybatch/comfybatch"
+	"github.com/comfybatch/comfybatch/runview"
 )
 
 // Kinds of rejection, from the reason a candidate's Rejected field gives
@@ -79,22 +80,24 @@ func Classify(reason string) (kind, name string) {
 	return kind, name
 }
 
-// Rejections tallies why candidates were rejected: one entry per kind and
-// name that occurred, gates first, then missing metrics, scoring errors,
-// near-duplicates and other reasons, each by name. Every entry's
-// Considered is len(cands). Reasons nobody was rejected for do not appear.
-func Rejections(cands []comfybatch.Scored) []Rejection {
+// Rejections tallies why candidates were rejected, from the rejection
+// reasons of a run's groups (runview.Group.Reasons): one entry per kind
+// and name that occurred, gates first, then missing metrics, scoring
+// errors, near-duplicates and other reasons, each by name. Every entry's
+// Considered is considered, the number of candidates. Reasons nobody was
+// rejected for do not appear.
+func Rejections(reasons []runview.Reason, considered int) []Rejection {
 	type key struct{ kind, name string }
 	counts := map[key]int{}
-	for _, c := range cands {
-		kind, name := Classify(c.Rejected)
+	for _, r := range reasons {
+		kind, name := Classify(r.Text)
 		if kind != "" {
-			counts[key{kind, name}]++
+			counts[key{kind, name}] += r.Count
 		}
 	}
 	out := make([]Rejection, 0, len(counts))
 	for k, n := range counts {
-		out = append(out, Rejection{Kind: k.kind, Name: k.name, Count: n, Considered: len(cands)})
+		out = append(out, Rejection{Kind: k.kind, Name: k.name, Count: n, Considered: considered})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Kind != out[j].Kind {

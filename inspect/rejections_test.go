@@ -2,10 +2,11 @@ package inspect_test
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 
-	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/inspect"
+	"github.com/comfybatch/comfybatch/runview"
 )
 
 func TestClassify(t *testing.T) {
@@ -29,48 +30,62 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func rejected(reasons ...string) []comfybatch.Scored {
-	out := make([]comfybatch.Scored, len(reasons))
-	for i, r := range reasons {
-		out[i].Rejected = r
+// rejected tallies reasons as the store's RejectionCounts does: one count
+// per distinct text ("" for the candidates not rejected are left out), and
+// returns them with the number of candidates.
+func rejected(reasons ...string) ([]runview.Reason, int) {
+	var out []runview.Reason
+	for _, r := range reasons {
+		if r == "" {
+			continue
+		}
+		i := slices.IndexFunc(out, func(x runview.Reason) bool { return x.Text == r })
+		if i < 0 {
+			out = append(out, runview.Reason{Text: r})
+			i = len(out) - 1
+		}
+		out[i].Count++
 	}
-	return out
+	return out, len(reasons)
 }
 
 func TestRejections(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		in   []comfybatch.Scored
+		in   func() ([]runview.Reason, int)
 		want []inspect.Rejection
 	}{
-		{"none", nil, []inspect.Rejection{}},
-		{"all passed", rejected("", ""), []inspect.Rejection{}},
+		{"none", func() ([]runview.Reason, int) { return rejected() }, []inspect.Rejection{}},
+		{"all passed", func() ([]runview.Reason, int) { return rejected("", "") }, []inspect.Rejection{}},
 		{
 			"every kind, in order",
-			rejected(
-				"near-duplicate of job 1",
-				"something else",
-				"gate size.width: 512 < min 1024",
-				"scoring error: clip: timeout",
-				"gate sharpness.laplacian_var: 3 < min 50",
-				"missing metric clip.similarity",
-				"gate sharpness.laplacian_var: 4 < min 50",
-				"",
-				"",
-				"",
-			),
+			func() ([]runview.Reason, int) {
+				return rejected(
+					"near-duplicate of job 1",
+					"something else",
+					"gate size.width: 512 < min 1024",
+					"scoring error: clip: timeout",
+					"gate sharpness.laplacian_var: 3 < min 50",
+					"missing metric clip.similarity",
+					"gate sharpness.laplacian_var: 4 < min 50",
+					"",
+					"",
+					"",
+					"near-duplicate of job 4",
+				)
+			},
 			[]inspect.Rejection{
-				{Kind: inspect.KindGate, Name: "sharpness.laplacian_var", Count: 2, Considered: 10},
-				{Kind: inspect.KindGate, Name: "size.width", Count: 1, Considered: 10},
-				{Kind: inspect.KindMissingMetric, Name: "clip.similarity", Count: 1, Considered: 10},
-				{Kind: inspect.KindScoringError, Name: "clip", Count: 1, Considered: 10},
-				{Kind: inspect.KindNearDuplicate, Count: 1, Considered: 10},
-				{Kind: inspect.KindOther, Count: 1, Considered: 10},
+				{Kind: inspect.KindGate, Name: "sharpness.laplacian_var", Count: 2, Considered: 11},
+				{Kind: inspect.KindGate, Name: "size.width", Count: 1, Considered: 11},
+				{Kind: inspect.KindMissingMetric, Name: "clip.similarity", Count: 1, Considered: 11},
+				{Kind: inspect.KindScoringError, Name: "clip", Count: 1, Considered: 11},
+				{Kind: inspect.KindNearDuplicate, Count: 2, Considered: 11},
+				{Kind: inspect.KindOther, Count: 1, Considered: 11},
 			},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := inspect.Rejections(tc.in); !reflect.DeepEqual(got, tc.want) {
+			if got := inspect.Rejections(tc.in()); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("Rejections = %+v, want %+v", got, tc.want)
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/comfybatch/comfybatch/runview"
 	"github.com/comfybatch/comfybatch/store"
 )
 
@@ -17,6 +18,7 @@ type RunSummary struct {
 	Status       string // one of the store.Run* statuses
 	ManifestPath string
 	OutputDir    string
+	MasterSeed   uint64
 	Started      time.Time
 	Finished     time.Time // zero while running
 	// Duration is Finished-Started, or the time elapsed so far while the
@@ -31,7 +33,7 @@ type RunSummary struct {
 func NewRunSummary(r store.Run, c store.Counts, selected int, now time.Time) RunSummary {
 	s := RunSummary{
 		ID: r.ID, Name: r.Name, Status: r.Status, ManifestPath: r.ManifestPath, OutputDir: r.OutputDir,
-		Started: r.Started, Finished: r.Finished, Jobs: c.All, Selected: selected,
+		MasterSeed: r.MasterSeed, Started: r.Started, Finished: r.Finished, Jobs: c.All, Selected: selected,
 	}
 	end := r.Finished
 	if end.IsZero() {
@@ -41,6 +43,16 @@ func NewRunSummary(r store.Run, c store.Counts, selected int, now time.Time) Run
 		s.Duration = end.Sub(r.Started)
 	}
 	return s
+}
+
+// Summary summarises an opened run as NewRunSummary does.
+func Summary(r *runview.Run, now time.Time) RunSummary {
+	return RunSummary{
+		ID: r.ID, Name: r.Name, Status: r.Status, ManifestPath: r.ManifestPath, OutputDir: r.OutputDir,
+		MasterSeed: r.MasterSeed, Started: r.Started, Finished: r.Finished, Duration: r.Duration(now),
+		Jobs:     store.Tally{Total: r.Jobs, Pending: r.Pending, Submitted: r.Submitted, Done: r.Done, Failed: r.Failed},
+		Selected: r.Selected,
+	}
 }
 
 // Runs returns a summary of every run in the database, newest first.

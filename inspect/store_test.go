@@ -3,6 +3,7 @@ package inspect_test
 import (
 	"errors"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/inspect"
+	"github.com/comfybatch/comfybatch/runview"
 	"github.com/comfybatch/comfybatch/store"
 )
 
@@ -58,17 +60,18 @@ func TestRunsNewestFirstAndRunningElapsed(t *testing.T) {
 func TestShowGroupAddsUp(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	all, err := inspect.Show(ctx, f.st, f.nightly.ID, "")
+	run := f.open(t, f.nightly.ID)
+	all, err := inspect.Show(ctx, run, "", inspect.ShowOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var cands, passed, selected, failures int
 	for _, g := range all.Groups {
-		r, err := inspect.Show(ctx, f.st, f.nightly.ID, g.Name)
+		r, err := inspect.Show(ctx, run, g.Name, inspect.ShowOptions{})
 		if err != nil {
 			t.Fatalf("Show(%s) = %v", g.Name, err)
 		}
-		if len(r.Groups) != 1 || r.Groups[0] != g {
+		if len(r.Groups) != 1 || !reflect.DeepEqual(r.Groups[0], g) {
 			t.Errorf("Show(%s).Groups = %+v, want [%+v]", g.Name, r.Groups, g)
 		}
 		for _, s := range r.Selected {
@@ -85,6 +88,9 @@ func TestShowGroupAddsUp(t *testing.T) {
 		passed += r.Passed
 		selected += len(r.Selected)
 		failures += len(r.Failures)
+		if r.Failed != len(r.Failures) {
+			t.Errorf("Show(%s) lists %d failures of %d", g.Name, len(r.Failures), r.Failed)
+		}
 	}
 	if cands != all.Candidates || passed != all.Passed || selected != len(all.Selected) || failures != len(all.Failures) {
 		t.Errorf("groups add up to %d candidates, %d passed, %d selected, %d failures; run has %d, %d, %d, %d",
@@ -95,23 +101,29 @@ func TestShowGroupAddsUp(t *testing.T) {
 func TestNotFound(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
+	run := f.open(t, f.nightly.ID)
 	for _, tc := range []struct {
 		name    string
 		call    func() error
 		mention string
 	}{
-		{"show unknown run", func() error { _, err := inspect.Show(ctx, f.st, 99, ""); return err }, "99"},
-		{"show unknown group", func() error { _, err := inspect.Show(ctx, f.st, f.nightly.ID, "cows"); return err },
-			`no group "cows" (it has "cats", "dogs")`},
-		{"compare unknown run", func() error { _, err := inspect.Compare(ctx, f.st, 99, "seed", ""); return err }, "99"},
+		{"unknown run", func() error { _, err := runview.Open(ctx, f.st, 99); return err }, "99"},
+		{"show unknown group", func() error {
+			_, err := inspect.Show(ctx, run, "cows", inspect.ShowOptions{})
+			return err
+		}, `no group "cows" (it has "cats", "dogs")`},
 		{"compare unknown group", func() error {
-			_, err := inspect.Compare(ctx, f.st, f.nightly.ID, "seed", "cows")
+			_, err := inspect.Compare(ctx, run, []string{"seed"}, "cows", inspect.CompareOptions{})
 			return err
 		}, `no group "cows"`},
 		{"compare unknown param", func() error {
-			_, err := inspect.Compare(ctx, f.st, f.nightly.ID, "sampler", "")
+			_, err := inspect.Compare(ctx, run, []string{"sampler"}, "", inspect.CompareOptions{})
 			return err
 		}, `param "sampler" (they have cfg, sampler_name, seed, steps)`},
+		{"compare second unknown param", func() error {
+			_, err := inspect.Compare(ctx, run, []string{"seed", "cfgg"}, "", inspect.CompareOptions{})
+			return err
+		}, `param "cfgg"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.call()
@@ -129,8 +141,8 @@ func TestCompareParamOfNoCandidateInEmptyRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := inspect.Compare(ctx, f.st, empty.ID, "anything", "")
-	if err != nil || len(c.Rows) != 0 {
+	c, err := inspect.Compare(ctx, f.open(t, empty.ID), []string{"anything"}, "", inspect.CompareOptions{})
+	if err != nil || len(c.Rows) != 0 || c.Candidates != 0 {
 		t.Errorf("Compare(empty run) = %+v, %v; want no rows and no error", c, err)
 	}
 }
@@ -151,6 +163,13 @@ func TestShowWhileRunWrites(t *testing.T) {
 	}
 	if err := f.st.PlanJobs(ctx, live.ID, jobs); err != nil {
 		t.Fatal(err)
+	}
+	show := func(id int64) (*inspect.RunReport, error) {
+		r, err := runview.Open(ctx, f.st, id)
+		if err != nil {
+			return nil, err
+		}
+		return inspect.Show(ctx, r, "", inspect.ShowOptions{})
 	}
 	var wg sync.WaitGroup
 	done := make(chan error, 1)
@@ -178,24 +197,24 @@ func TestShowWhileRunWrites(t *testing.T) {
 			writing = false
 		default:
 		}
-		r, err := inspect.Show(ctx, f.st, live.ID, "")
+		r, err := show(live.ID)
 		if err != nil {
 			t.Fatalf("Show while writing = %v", err)
 		}
 		// Counts and candidates come from separate reads, so they may be
 		// apart by what was committed in between, but never backwards.
-		if r.Candidates < last || r.Candidates > n || r.Groups[0].Jobs.Done < last {
+		if r.Candidates < last || r.Candidates > n || r.Groups[0].Done < last {
 			t.Fatalf("Show while writing: %d candidates, %d done (previously %d); want growing counts",
-				r.Candidates, r.Groups[0].Jobs.Done, last)
+				r.Candidates, r.Groups[0].Done, last)
 		}
 		last = r.Candidates
 	}
-	r, err := inspect.Show(ctx, f.st, live.ID, "")
+	r, err := show(live.ID)
 	if err != nil {
 		t.Fatalf("Show after the writer finished = %v", err)
 	}
-	if r.Candidates != n || r.Groups[0].Jobs.Done != n {
+	if r.Candidates != n || r.Groups[0].Done != n {
 		t.Errorf("Show after the writer finished: %d candidates, %d done; want %d of each",
-			r.Candidates, r.Groups[0].Jobs.Done, n)
+			r.Candidates, r.Groups[0].Done, n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/comfybatch/comfybatch/inspect"
 	"github.com/comfybatch/comfybatch/internal/golden"
+	"github.com/comfybatch/comfybatch/runview"
 	"github.com/comfybatch/comfybatch/store"
 )
 
@@ -27,32 +28,21 @@ func runningSummary() inspect.RunSummary {
 // a sub-second duration, and a comparison without rows.
 func TestGoldenRunning(t *testing.T) {
 	run := runningSummary()
-	counts := store.Counts{All: run.Jobs, Groups: map[string]store.Tally{"only": run.Jobs}}
-	report := inspect.NewRunReport(run, "", counts, nil, nil, nil)
-	cmp := &inspect.Comparison{Run: run, Param: "seed"}
-	for _, tc := range []struct {
-		name       string
-		text, json func(*bytes.Buffer) error
-	}{
-		{"runs_running", func(b *bytes.Buffer) error { return inspect.WriteRunsText(b, []inspect.RunSummary{run}) },
-			func(b *bytes.Buffer) error { return inspect.WriteRunsJSON(b, []inspect.RunSummary{run}) }},
-		{"show_running", func(b *bytes.Buffer) error { return report.WriteText(b) },
-			func(b *bytes.Buffer) error { return report.WriteJSON(b) }},
-		{"compare_running", func(b *bytes.Buffer) error { return cmp.WriteText(b) },
-			func(b *bytes.Buffer) error { return cmp.WriteJSON(b) }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var text, js bytes.Buffer
-			if err := tc.text(&text); err != nil {
-				t.Fatalf("WriteText = %v", err)
-			}
-			if err := tc.json(&js); err != nil {
-				t.Fatalf("WriteJSON = %v", err)
-			}
-			golden.Check(t, *update, tc.name+".txt.golden", text.Bytes())
-			golden.Check(t, *update, tc.name+".json.golden", js.Bytes())
-		})
+	report := &inspect.RunReport{Run: run, OutputDir: run.OutputDir, Groups: []inspect.GroupReport{
+		{Name: "only", Tally: runview.Tally{Jobs: 2, Pending: 1, Submitted: 1}}},
+		Selected: []runview.Candidate{}, Failures: []runview.Failure{}}
+	cmp := &inspect.Comparison{Run: run, By: []string{"seed"}}
+	var text, js bytes.Buffer
+	if err := inspect.WriteRunsText(&text, []inspect.RunSummary{run}); err != nil {
+		t.Fatal(err)
 	}
+	if err := inspect.WriteRunsJSON(&js, []inspect.RunSummary{run}); err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, *update, "runs_running.txt.golden", text.Bytes())
+	golden.Check(t, *update, "runs_running.json.golden", js.Bytes())
+	t.Run("show_running", func(t *testing.T) { checkReport(t, "show_running", report) })
+	t.Run("compare_running", func(t *testing.T) { checkReport(t, "compare_running", cmp) })
 }
 
 // failAfter accepts n bytes, then fails every write.
@@ -73,11 +63,12 @@ func (f *failAfter) Write(p []byte) (int, error) {
 func TestWriteErrorsAreReturned(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	report, err := inspect.Show(ctx, f.st, f.nightly.ID, "")
+	run := f.open(t, f.nightly.ID)
+	report, err := inspect.Show(ctx, run, "", inspect.ShowOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmp, err := inspect.Compare(ctx, f.st, f.nightly.ID, "seed", "")
+	cmp, err := inspect.Compare(ctx, run, []string{"seed"}, "", inspect.CompareOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,9 +79,10 @@ func TestWriteErrorsAreReturned(t *testing.T) {
 	writes := map[string]func(w io.Writer) error{
 		"runs text":    func(w io.Writer) error { return inspect.WriteRunsText(w, runs) },
 		"runs json":    func(w io.Writer) error { return inspect.WriteRunsJSON(w, runs) },
-		"show text":    func(w io.Writer) error { return report.WriteText(w) },
+		"show text":    func(w io.Writer) error { return report.WriteText(w, false) },
+		"show wide":    func(w io.Writer) error { return report.WriteText(w, true) },
 		"show json":    func(w io.Writer) error { return report.WriteJSON(w) },
-		"compare text": func(w io.Writer) error { return cmp.WriteText(w) },
+		"compare text": func(w io.Writer) error { return cmp.WriteText(w, false) },
 		"compare json": func(w io.Writer) error { return cmp.WriteJSON(w) },
 	}
 	for name, write := range writes {

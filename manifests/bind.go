@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // binding ties a manifest parameter name to one literal input of one
@@ -19,7 +19,7 @@ type binding struct {
 	name  string
 	node  *node
 	input string
-	kind  kind // JSON type of the input's literal in the workflow
+	kind  kind // the type of value the input takes (see inputKind)
 	seed  bool // values are seeds: integers in 0..2^64-1
 	image bool // values are local image files uploaded by the engine
 	cost  int  // axis order: lower is more expensive to change
@@ -58,7 +58,7 @@ var seedInputs = map[string]string{"KSampler": "seed", "KSamplerAdvanced": "nois
 var imageLoaders = map[string]string{"LoadImage": "image", "LoadImageMask": "image"}
 
 func newBinding(name string, n *node, input string, pos *yaml.Node) *binding {
-	b := &binding{name: name, node: n, input: input, kind: literalKind(n.inputs[input]), cost: costOther, pos: pos}
+	b := &binding{name: name, node: n, input: input, kind: inputKind(n, input), cost: costOther, pos: pos}
 	switch {
 	case name == "seed" || input == "seed" || input == "noise_seed":
 		b.seed, b.cost = true, costSeed
@@ -302,6 +302,28 @@ func (m *Manifest) convert(b *binding, n *yaml.Node, what string, src source, p 
 			p.at(n, "%s: %s input %q takes an integer, not %s", what, b.node, b.input, describe(n))
 			return value{}, false
 		}
+	case b.kind == kindNumber:
+		// Integers stay integers (the workflow wrote one); anything
+		// else is a float the node may well declare.
+		if i, ok := parseInt(n); ok {
+			if b.input == batchSizeInput && i < 1 {
+				p.at(n, "%s: %s input %q is the number of images per prompt, at least 1, not %d", what, b.node, b.input, i)
+				return value{}, false
+			}
+			val.v, val.raw = i, json.RawMessage(strconv.FormatInt(i, 10))
+			break
+		}
+		if u, ok := parseUint(n); ok {
+			val.v, val.raw = u, json.RawMessage(strconv.FormatUint(u, 10))
+			break
+		}
+		f, ok := parseFloat(n)
+		if !ok {
+			p.at(n, "%s: %s input %q takes a number, not %s", what, b.node, b.input, describe(n))
+			return value{}, false
+		}
+		raw, _ := json.Marshal(f) // finite, so Marshal cannot fail
+		val.v, val.raw = f, raw
 	case b.kind == kindFloat:
 		f, ok := parseFloat(n)
 		if !ok {

@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	"github.com/comfybatch/comfybatch"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Error is one problem found in a manifest or in a file it references.

@@ -1,6 +1,7 @@
 package manifests_test
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -26,6 +27,7 @@ func TestExamples(t *testing.T) {
 		"demo.yaml":            {48, 2, 6},
 		"headshots.yaml":       {480, 2, 60},
 		"nightly.yaml":         {64, 4, 4},
+		"sampler-cfg.yaml":     {16, 1, 16},
 		"seed-vs-sampler.yaml": {72, 1, 72},
 	}
 	names, err := fs.Glob(examples.FS, "*.yaml")
@@ -296,5 +298,40 @@ func TestPlanConcurrent(t *testing.T) {
 		if p == nil || !reflect.DeepEqual(p, plans[0]) {
 			t.Errorf("plan %d differs from plan 0", i)
 		}
+	}
+}
+
+// TestExampleCfgSweep: the sampler-cfg example sweeps cfg over a workflow
+// exported with "cfg": 8, and every job writes its fractional value into
+// KSampler as a number (issue 14).
+func TestExampleCfgSweep(t *testing.T) {
+	m, err := manifests.LoadFS(examples.FS, "sampler-cfg.yaml")
+	if err != nil {
+		t.Fatalf("LoadFS(sampler-cfg.yaml) = %v", err)
+	}
+	plan, err := m.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[float64]int{}
+	for _, j := range plan.Jobs {
+		v, _ := j.Param("cfg")
+		cfg, ok := v.(float64)
+		if !ok {
+			t.Fatalf("job %d cfg = %v (%T), want a float64", j.Index, v, v)
+		}
+		var wf map[string]struct {
+			Inputs map[string]json.RawMessage `json:"inputs"`
+		}
+		if err := json.Unmarshal(j.Workflow, &wf); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := string(wf["3"].Inputs["cfg"]), strconv.FormatFloat(cfg, 'g', -1, 64); got != want {
+			t.Errorf("job %d writes cfg %s, want %s", j.Index, got, want)
+		}
+		seen[cfg]++
+	}
+	if len(seen) != 2 || seen[5.5] != 8 || seen[7.5] != 8 {
+		t.Errorf("cfg values = %v, want 5.5 and 7.5, 8 jobs each", seen)
 	}
 }

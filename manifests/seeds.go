@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // splitmix64 advances state and returns the next value of Vigna's

@@ -5,7 +5,7 @@ import (
 	"math"
 	"strconv"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // maxAxis bounds the values of one sweep axis and maxJobs the whole plan,
@@ -121,8 +121,11 @@ func (m *Manifest) parseRange(ax *axisSpec, v *yaml.Node, f map[string]field, wh
 	}
 	step, hasStep := f["step"]
 	switch {
-	case !b.seed && b.kind == kindInt:
-		// Integers other than seeds may be negative: int64.
+	case !b.seed && b.kind == kindInt,
+		!b.seed && b.kind == kindNumber && isInt(from.v) && isInt(to.v) && (!hasStep || isInt(step.v)):
+		// Integers other than seeds may be negative: int64. An input
+		// of undeclared type ranges over integers when the range is
+		// written in integers, else over floats.
 		return m.intRange(ax, v, f, what, p)
 	case b.seed:
 		// Seeds may exceed 2^63: uint64.
@@ -156,7 +159,7 @@ func (m *Manifest) parseRange(ax *axisSpec, v *yaml.Node, f map[string]field, wh
 			}
 		}
 		return true
-	case b.kind == kindFloat:
+	case b.kind == kindFloat, b.kind == kindNumber:
 		lo, ok1 := p.number(from.v, what+" from")
 		hi, ok2 := p.number(to.v, what+" to")
 		if !ok1 || !ok2 {

@@ -70,13 +70,17 @@ const (
 	kindString
 	kindBool
 	kindLink
+	// kindNumber is an input no declaration types whose literal is an
+	// integer: it takes integers and non-integral numbers alike (see
+	// inputKind).
+	kindNumber
 )
 
 func (k kind) String() string {
 	switch k {
 	case kindInt:
 		return "an integer"
-	case kindFloat:
+	case kindFloat, kindNumber:
 		return "a number"
 	case kindString:
 		return "a string"

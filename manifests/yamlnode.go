@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // field is one key: value pair of a YAML mapping, in document order.
@@ -125,6 +125,12 @@ func parseInt(n *yaml.Node) (int64, bool) {
 		v = d
 	}
 	return v, true
+}
+
+// isInt reports whether n is an integer scalar.
+func isInt(n *yaml.Node) bool {
+	_, ok := parseInt(n)
+	return ok
 }
 
 // parseUint reads a non-negative integer scalar up to 2^64-1.

@@ -59,6 +59,7 @@ func (s *scoring) score(ctx context.Context, c comfybatch.Candidate, only []stri
 		return scored
 	}
 	c.Pixels = px
+	scored.Candidate.Pixels = px // for record's thumbnail
 	run := func(i int) bool { return only == nil || slices.Contains(only, s.scorers[i].name) }
 	scores := make([]comfybatch.Score, len(s.scorers)) // goroutine i writes scores[i] only
 	outages := make([]bool, len(s.scorers))
@@ -160,11 +161,17 @@ func consume(ctx context.Context, results <-chan generate.Result, sc *scoring, s
 // record scores one generated candidate and stores its image, then its row.
 func record(ctx context.Context, r generate.Result, sc *scoring, st *store.Store, run store.Run) error {
 	scored := sc.score(ctx, r.Candidate, nil)
-	scored.Candidate.Pixels = nil // decoded pixels are not kept past scoring
 	path, sha, err := st.WriteImage(ctx, run, r.Candidate.Image)
 	if err != nil {
 		return fmt.Errorf("store image of job %s: %w", r.Candidate.Job.Key, err)
 	}
+	if px := scored.Candidate.Pixels; px != nil {
+		// The image is decoded already: a thumbnail now saves the report a decode.
+		if err := st.WriteThumbnail(ctx, run, sha, px); err != nil {
+			return fmt.Errorf("store thumbnail of job %s: %w", r.Candidate.Job.Key, err)
+		}
+	}
+	scored.Candidate.Pixels = nil // decoded pixels are not kept past recording
 	scored.Candidate.Path, scored.Candidate.SHA256 = path, sha
 	scored.Candidate.Attempt = max(scored.Candidate.Attempt, r.Attempts)
 	if err := st.RecordCandidates(ctx, run.ID, []comfybatch.Scored{scored}); err != nil {

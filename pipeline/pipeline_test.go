@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"image/jpeg"
 	"image/png"
 	"log/slog"
 	"net/http"
@@ -27,6 +28,7 @@ import (
 	"github.com/comfybatch/comfybatch/manifests"
 	"github.com/comfybatch/comfybatch/manifests/examples"
 	"github.com/comfybatch/comfybatch/score/cliptest"
+	"github.com/comfybatch/comfybatch/store"
 )
 
 // demoManifest loads the embedded demo manifest with its output in dir.
@@ -171,19 +173,25 @@ func TestDemoEndToEnd(t *testing.T) {
 		}
 	}
 
-	// Image files exist and decode; selected ones are laid out per group.
-	rows, err := db.Query(`SELECT c.rel_path FROM candidates c JOIN jobs j ON j.id = c.job_id WHERE j.run_id = ?`, out.Run.ID)
+	// Image files exist and decode, each with the thumbnail made while it
+	// was decoded for scoring; selected ones are laid out per group.
+	rows, err := db.Query(`SELECT c.rel_path, c.sha256 FROM candidates c JOIN jobs j ON j.id = c.job_id WHERE j.run_id = ?`, out.Run.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
 	files := 0
 	for rows.Next() {
-		var rel string
-		if err := rows.Scan(&rel); err != nil {
+		var rel, sha string
+		if err := rows.Scan(&rel, &sha); err != nil {
 			t.Fatal(err)
 		}
 		decodePNG(t, filepath.Join(out.Run.OutputDir, rel))
+		if th, err := os.ReadFile(filepath.Join(out.Run.OutputDir, store.ThumbPath(sha))); err != nil {
+			t.Errorf("no thumbnail of %s: %v", rel, err)
+		} else if cfg, err := jpeg.DecodeConfig(bytes.NewReader(th)); err != nil || max(cfg.Width, cfg.Height) != store.ThumbSize {
+			t.Errorf("thumbnail of %s: %+v, %v; want a JPEG of %d on its long side", rel, cfg, err, store.ThumbSize)
+		}
 		files++
 	}
 	if files != len(plan.Jobs) {

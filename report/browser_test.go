@@ -1,6 +1,8 @@
 package report_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"flag"
 	"os"
@@ -12,7 +14,7 @@ import (
 	"time"
 
 	"github.com/comfybatch/comfybatch/report"
-	"github.com/comfybatch/comfybatch/report/reporttest"
+	"github.com/comfybatch/comfybatch/runview/runviewtest"
 )
 
 var screenshots = flag.String("screenshots", "", "write screenshots of the report and a grid to this directory")
@@ -49,27 +51,33 @@ func chromium(t *testing.T, args ...string) string {
 
 func fileURL(path string) string { return "file://" + filepath.ToSlash(path) }
 
-// TestBrowserLoadsReport opens the report in a real browser, both as
-// report.html with a thumbnail folder and as a standalone page with data
-// URIs, and checks the DOM Chromium built: every thumbnail loaded (the
-// page's onload/onerror handlers mark each img) and the selected count per
-// group is right.
+// TestBrowserLoadsReport opens the report in a real browser, both as a
+// folder (moved away from where it was written, and unzipped from a zip of
+// it) and as a standalone page with data URIs, and checks the DOM Chromium
+// built: every thumbnail loaded (the page's onload/onerror handlers mark
+// each img; #open expands the collapsed rejected cards so their lazy
+// thumbnails load too), the selected count per group is right, and
+// #group=NAME shows that group only.
 func TestBrowserLoadsReport(t *testing.T) {
-	run := reporttest.Run(t)
+	run := runviewtest.Build(t).Run
 	pages := map[string]string{}
-	dir := filepath.Join(t.TempDir(), "out")
-	p, err := report.WriteHTMLFile(t.Context(), dir, run, report.HTMLOptions{})
-	if err != nil {
-		t.Fatalf("WriteHTMLFile: %v", err)
+	dir := filepath.Join(run.OutputDir, "report")
+	if _, err := report.Write(t.Context(), dir, run, report.Options{}); err != nil {
+		t.Fatalf("Write: %v", err)
 	}
-	pages["files"] = p
+	moved := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	pages["folder moved"] = filepath.Join(moved, report.PageName)
+	pages["folder unzipped"] = filepath.Join(zipAndUnzip(t, moved), report.PageName)
 
 	standalone := filepath.Join(t.TempDir(), "standalone.html")
 	f, err := os.Create(standalone)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := report.HTML(t.Context(), f, run, report.HTMLOptions{}); err != nil {
+	if err := report.HTML(t.Context(), f, run, report.Options{}); err != nil {
 		t.Fatalf("HTML: %v", err)
 	}
 	if err := f.Close(); err != nil {
@@ -80,7 +88,7 @@ func TestBrowserLoadsReport(t *testing.T) {
 	imgRe := regexp.MustCompile(`<img [^>]*class="thumb"[^>]*>`)
 	for name, path := range pages {
 		t.Run(name, func(t *testing.T) {
-			dom := chromium(t, "--dump-dom", fileURL(path))
+			dom := chromium(t, "--virtual-time-budget=10000", "--window-size=1400,4000", "--dump-dom", fileURL(path)+"#open")
 			imgs := imgRe.FindAllString(dom, -1)
 			if len(imgs) != 7 {
 				t.Fatalf("dumped DOM has %d thumbnails, want 7:\n%.2000s", len(imgs), dom)
@@ -101,6 +109,36 @@ func TestBrowserLoadsReport(t *testing.T) {
 			}
 		})
 	}
+	t.Run("group filter", func(t *testing.T) {
+		dom := chromium(t, "--virtual-time-budget=5000", "--dump-dom", fileURL(pages["folder moved"])+"#group=landscape")
+		hidden := regexp.MustCompile(`<section class="group"[^>]*data-group="([^"]*)"[^>]*hidden`).FindAllStringSubmatch(dom, -1)
+		if len(hidden) != 1 || hidden[0][1] != "portrait" {
+			t.Errorf("#group=landscape hides %v, want portrait only", hidden)
+		}
+	})
+}
+
+// zipAndUnzip zips dir with archive/zip, as a person mailing the report
+// would, and unpacks it elsewhere; it returns the unpacked folder.
+func zipAndUnzip(t *testing.T, dir string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	if err := zw.AddFS(os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "unzipped")
+	if err := os.CopyFS(out, zr); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestScreenshots writes screenshots of the report and a grid when
@@ -116,18 +154,19 @@ func TestScreenshots(t *testing.T) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	run := reporttest.RunSized(t, 512, 384)
-	p, err := report.WriteHTMLFile(t.Context(), filepath.Join(run.OutputDir, "report"), run, report.HTMLOptions{})
+	run := runviewtest.BuildWith(t, runviewtest.Options{Width: 512, Height: 384}).Run
+	p, err := report.Write(t.Context(), filepath.Join(run.OutputDir, "report"), run, report.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	chromium(t, "--screenshot="+filepath.Join(out, "report.png"), "--window-size=1400,2000", "--hide-scrollbars", fileURL(p))
+	chromium(t, "--screenshot="+filepath.Join(out, "report.png"), "--window-size=1400,2000", "--hide-scrollbars",
+		"--virtual-time-budget=5000", fileURL(p))
 	f, err := os.Create(filepath.Join(out, "grid.png"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := report.WriteGridPNG(t.Context(), f, run, report.GridOptions{X: "seed", Y: "sampler_name", CellSize: 128}); err != nil {
+	if err := report.WriteGridPNG(t.Context(), f, run, report.GridOptions{X: "seed", Y: "sampler_name", Group: "portrait", CellSize: 128}); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("screenshots in %s", out)

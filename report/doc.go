@@ -1,21 +1,26 @@
-// Package report turns a finished run into pages and pictures people look
-// at: an HTML report with contact sheets and an X/Y grid image.
+// Package report turns a stored run into pages and pictures people look
+// at: an HTML report folder with contact sheets, and an X/Y/Z grid image.
 //
-// The input is a Run, plain data the caller fills (usually from the
-// store); the package reads nothing but the candidate images under
-// Run.OutputDir, and never imports store, generate or pipeline.
+// The input is a *runview.Run, the read view of a run; the package reads
+// the run's images and thumbnails under Run.OutputDir and never imports
+// store's writers, generate or pipeline.
 //
 // Entry points:
 //
-//   - HTML writes a self-contained page to an io.Writer; by default the
-//     thumbnails are JPEG data URIs inside the page.
-//   - WriteHTMLFile writes dir/report.html with its thumbnails as files in
-//     dir/report_files/, linking each thumbnail to its full-size image.
-//   - Grid and WriteGridPNG draw an A1111-style X/Y plot of two parameters.
+//   - Write fills a folder: report.html, thumbnails in thumbs/ (the ones
+//     the run made while scoring, hard-linked) and the selected images,
+//     all linked relatively, so the folder keeps working when it is moved
+//     or zipped. Per group: the fixed prompt once, selected candidates
+//     first, then the others, the rejected collapsed; thumbnails load
+//     lazily and a group filter narrows the page.
+//   - HTML writes one standalone page with data-URI thumbnails.
+//   - Grid and WriteGridPNG draw an A1111/SwarmUI-style X/Y/Z plot in the
+//     Go fonts; a cell that would mix settings is an error unless the
+//     caller picks the best of each cell.
 //   - Summarize computes the run-level figures (gate pass rates,
 //     utilization, cost per delivered image) the page shows.
 //
 // Everything here is safe for concurrent use: functions share no state.
-// Each call decodes images on up to GOMAXPROCS goroutines and returns only
+// Each call reads images on up to GOMAXPROCS goroutines and returns only
 // after all of them have.
 package report

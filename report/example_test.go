@@ -1,6 +1,7 @@
 package report_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"image"
@@ -10,70 +11,77 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/report"
+	"github.com/comfybatch/comfybatch/runview"
+	"github.com/comfybatch/comfybatch/store"
 )
 
-// exampleRun writes four small PNGs into a temporary run folder and
-// describes them: seeds 1 and 2 × samplers euler and dpmpp_2m, one group,
-// the best two selected. The caller removes the folder.
-func exampleRun() report.Run {
-	dir, err := os.MkdirTemp("", "comfybatch-example")
+// exampleRun records a run of 2 seeds × 2 samplers in a temporary folder,
+// as the pipeline would, and opens it; close it with the returned func.
+func exampleRun() (*runview.Run, func()) {
+	dir, err := os.MkdirTemp("", "report-example")
 	if err != nil {
 		log.Fatal(err)
 	}
-	run := report.Run{
-		ID: 1, Name: "example", Status: "done", OutputDir: dir,
-		Started:  time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC),
-		Finished: time.Date(2026, 1, 2, 15, 5, 0, 0, time.UTC),
-		Counts:   report.Counts{Jobs: 4, Done: 4},
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(dir, "runs.db"), store.Options{})
+	if err != nil {
+		log.Fatal(err)
 	}
-	g := report.Group{Name: "hero", TopK: 2}
+	rec, err := st.CreateRun(ctx, store.Run{Name: "example", OutputDir: filepath.Join(dir, "run")})
+	if err != nil {
+		log.Fatal(err)
+	}
 	i := 0
 	for _, sampler := range []string{"euler", "dpmpp_2m"} {
 		for _, seed := range []uint64{1, 2} {
-			rel := fmt.Sprintf("images/%06d.png", i)
-			img := image.NewRGBA(image.Rect(0, 0, 32, 32))
+			img := image.NewRGBA(image.Rect(0, 0, 96, 64))
 			for p := range img.Pix {
-				img.Pix[p] = uint8(60 * i)
+				img.Pix[p] = uint8(40 * (i + 1))
 			}
-			img.SetRGBA(0, 0, color.RGBA{255, 0, 0, 255})
-			if err := os.MkdirAll(filepath.Join(dir, "images"), 0o755); err != nil {
+			img.Set(0, 0, color.Black)
+			var b bytes.Buffer
+			if err := png.Encode(&b, img); err != nil {
 				log.Fatal(err)
 			}
-			f, err := os.Create(filepath.Join(dir, rel))
+			path, sha, err := st.WriteImage(ctx, rec, b.Bytes())
 			if err != nil {
 				log.Fatal(err)
 			}
-			if err := png.Encode(f, img); err != nil {
+			if err := st.WriteThumbnail(ctx, rec, sha, img); err != nil {
 				log.Fatal(err)
 			}
-			f.Close()
-			key := fmt.Sprintf("k%d", i)
-			g.Candidates = append(g.Candidates, comfybatch.Scored{
-				Candidate: comfybatch.Candidate{Path: rel, Job: comfybatch.Job{Key: key, Index: i, Group: "hero",
-					Params: []comfybatch.Param{{Name: "seed", Value: seed}, {Name: "sampler_name", Value: sampler}}}},
-				Scores: []comfybatch.Score{{Scorer: "sharpness", Metrics: map[string]float64{"laplacian_var": float64(100 + 10*i)}}},
-				Total:  float64(i) / 4,
-			})
+			job := comfybatch.Job{Key: fmt.Sprintf("k%d", i), Index: i, Group: "hero", Params: []comfybatch.Param{
+				{Name: "prompt", Value: "a red fox"}, {Name: "seed", Value: seed}, {Name: "sampler_name", Value: sampler}}}
+			sc := comfybatch.Scored{Candidate: comfybatch.Candidate{Job: job, Path: path, SHA256: sha, Image: b.Bytes()},
+				Total: float64(i) / 4}
+			if err := st.RecordCandidate(ctx, rec.ID, sc); err != nil {
+				log.Fatal(err)
+			}
 			i++
 		}
 	}
-	run.Groups = []report.Group{g}
-	run.Selections = []comfybatch.Selection{
-		{Group: "hero", Rank: 1, JobKey: "k3", Total: 0.75},
-		{Group: "hero", Rank: 2, JobKey: "k2", Total: 0.5},
+	if err := st.Flush(ctx); err != nil {
+		log.Fatal(err)
 	}
-	return run
+	sel := []comfybatch.Selection{{Rank: 1, JobKey: "k3", Total: 0.75}, {Rank: 2, JobKey: "k2", Total: 0.5}}
+	if err := st.SaveSelections(ctx, rec.ID, "hero", sel); err != nil {
+		log.Fatal(err)
+	}
+	run, err := runview.Open(ctx, st, rec.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return run, func() { st.Close(); os.RemoveAll(dir) }
 }
 
-func ExampleWriteHTMLFile() {
-	run := exampleRun()
-	defer os.RemoveAll(run.OutputDir)
+func ExampleWrite() {
+	run, done := exampleRun()
+	defer done()
 
-	page, err := report.WriteHTMLFile(context.Background(), filepath.Join(run.OutputDir, "report"), run, report.HTMLOptions{})
+	page, err := report.Write(context.Background(), filepath.Join(run.OutputDir, "report"), run, report.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -81,7 +89,7 @@ func ExampleWriteHTMLFile() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	thumbs, _ := filepath.Glob(filepath.Join(filepath.Dir(page), "report_files", "*.jpg"))
+	thumbs, _ := filepath.Glob(filepath.Join(filepath.Dir(page), "thumbs", "*.jpg"))
 	fmt.Println(filepath.Base(page), len(thumbs), "thumbnails")
 	fmt.Println(strings.Count(string(html), `class="badge sel"`), "selected")
 	// Output:
@@ -90,8 +98,8 @@ func ExampleWriteHTMLFile() {
 }
 
 func ExampleGrid() {
-	run := exampleRun()
-	defer os.RemoveAll(run.OutputDir)
+	run, done := exampleRun()
+	defer done()
 
 	img, err := report.Grid(context.Background(), run, report.GridOptions{X: "seed", Y: "sampler_name", CellSize: 64})
 	if err != nil {
@@ -99,5 +107,5 @@ func ExampleGrid() {
 	}
 	fmt.Println(img.Bounds().Size())
 	// Output:
-	// (300,288)
+	// (480,343)
 }

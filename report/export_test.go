@@ -1,33 +1,61 @@
 package report
 
 import (
+	"context"
 	"fmt"
 	"image"
 	"strings"
+
+	"github.com/comfybatch/comfybatch/runview"
 )
 
-// GridLayout exposes the grid geometry to the external tests: the pitch
-// of a cell, the image box of each cell (row-major), the job index in each
-// cell (-1 when empty) and the labels, one per line.
-func GridLayout(run Run, opts GridOptions) (cellW, cellH int, boxes []image.Rectangle, jobs []int, labels string, err error) {
+// GridCell is one cell of a planned grid, for the external tests.
+type GridCell struct {
+	Job int // the job index shown, -1 when empty
+	N   int // candidates with the cell's values
+	Box image.Rectangle
+}
+
+// GridLayout exposes the grid geometry to the external tests: the cells
+// ([z][y][x], row-major) and the labels, one per line.
+func GridLayout(ctx context.Context, run *runview.Run, opts GridOptions) (cells []GridCell, labels string, err error) {
 	opts = opts.withDefaults()
-	p, err := planGrid(run, opts, newPen(opts.TextScale))
+	pn, err := newPen(opts.FontSize)
 	if err != nil {
-		return 0, 0, nil, nil, "", err
+		return nil, "", err
 	}
-	for _, row := range p.cells {
-		for _, c := range row {
-			if c == nil {
-				jobs = append(jobs, -1)
-			} else {
-				jobs = append(jobs, c.Candidate.Job.Index)
-			}
+	p, err := planGrid(ctx, run, opts, pn)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, c := range p.cells {
+		gc := GridCell{Job: -1, N: c.n, Box: c.box}
+		if c.c != nil {
+			gc.Job = c.c.Index
 		}
+		cells = append(cells, gc)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "size %dx%d cell %dx%d\n", p.width, p.height, p.cellW, p.cellH)
+	fmt.Fprintf(&b, "size %dx%d\n", p.width, p.height)
 	for _, l := range p.labels {
-		fmt.Fprintf(&b, "%-7s %-14q box %v dot %v\n", l.Role, l.Text, l.Rect, l.Dot)
+		fmt.Fprintf(&b, "%-7s %-40q dot %v\n", l.Role, l.Text, l.Dot)
 	}
-	return p.cellW, p.cellH, p.img, jobs, b.String(), nil
+	return cells, b.String(), nil
+}
+
+// FontCovers reports whether the grid font has a glyph for every rune of s.
+func FontCovers(s string) bool {
+	pn, err := newPen(16)
+	if err != nil {
+		return false
+	}
+	for _, r := range s {
+		if r == ' ' {
+			continue
+		}
+		if _, ok := pn.face.GlyphAdvance(r); !ok {
+			return false
+		}
+	}
+	return true
 }

@@ -7,75 +7,109 @@ import (
 	"image/color"
 	"image/png"
 	"os"
-	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/internal/golden"
 	"github.com/comfybatch/comfybatch/report"
-	"github.com/comfybatch/comfybatch/report/reporttest"
+	"github.com/comfybatch/comfybatch/runview"
+	"github.com/comfybatch/comfybatch/runview/runviewtest"
 )
+
+func jobsOf(cells []report.GridCell) []int {
+	var out []int
+	for _, c := range cells {
+		out = append(out, c.Job)
+	}
+	return out
+}
+
+func where(t *testing.T, conds ...string) []runview.Cond {
+	var out []runview.Cond
+	for _, s := range conds {
+		c, err := runview.ParseCond(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	return out
+}
 
 // TestGridPlacement checks which image lands in which cell, and that the
 // pixels there are that image's.
 func TestGridPlacement(t *testing.T) {
-	run := reporttest.Run(t)
+	run := runviewtest.Build(t).Run
 	for _, tc := range []struct {
-		name  string
-		opts  report.GridOptions
-		cols  int
-		jobs  []int // row-major, -1 = empty
-		wantW int
+		name string
+		opts report.GridOptions
+		jobs []int // [z][y][x] row-major, -1 = empty
+		// bands is how many rows of cells one row of values wraps into.
+		bands int
 	}{
 		{
 			// Columns 1, 2, 10 (numeric order); rows dpmpp_2m, euler.
 			name: "portrait seed x sampler",
 			opts: report.GridOptions{X: "seed", Y: "sampler_name", Group: "portrait", CellSize: 100},
-			cols: 3,
-			jobs: []int{1, 3, -1, 0, 2, 4},
+			jobs: []int{1, 3, -1, 0, 2, 4}, bands: 1,
 		},
 		{
-			// Both groups: (1, euler) holds jobs 0 (.92) and 6 (.75);
-			// (2, euler) holds 2 (.40) and the rejected 7 (.50).
-			name: "all groups",
-			opts: report.GridOptions{X: "seed", Y: "sampler_name", CellSize: 100},
-			cols: 3,
-			jobs: []int{1, 3, -1, 0, 2, 4},
+			name: "one row, where",
+			opts: report.GridOptions{X: "seed", Where: where(t, "sampler_name=euler"), Group: "portrait", CellSize: 80},
+			jobs: []int{0, 2, 4}, bands: 1,
 		},
 		{
-			name: "one row",
-			opts: report.GridOptions{X: "sampler_name", Group: "portrait", CellSize: 80},
-			cols: 2,
-			jobs: []int{1, 0},
+			// Panels per sampler: one row of seeds each.
+			name: "z panels",
+			opts: report.GridOptions{X: "seed", Z: "sampler_name", Group: "portrait", CellSize: 80},
+			jobs: []int{1, 3, -1, 0, 2, 4}, bands: 1,
+		},
+		{
+			// Two columns fit in 350 pixels: seed 10 wraps onto a band
+			// of its own below the rows.
+			name: "wrapped",
+			opts: report.GridOptions{X: "seed", Y: "sampler_name", Group: "portrait", CellSize: 100, MaxWidth: 350},
+			jobs: []int{1, 3, -1, 0, 2, 4}, bands: 2,
+		},
+		{
+			// Both groups share (seed, sampler): the best of each cell.
+			name: "pick best across groups",
+			opts: report.GridOptions{X: "seed", Y: "sampler_name", Pick: report.PickBest, CellSize: 100},
+			jobs: []int{1, 3, -1, 0, 2, 4}, bands: 1,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cellW, cellH, boxes, jobs, _, err := report.GridLayout(run, tc.opts)
+			cells, _, err := report.GridLayout(t.Context(), run, tc.opts)
 			if err != nil {
 				t.Fatalf("GridLayout: %v", err)
 			}
-			if !slices.Equal(jobs, tc.jobs) {
-				t.Fatalf("cells hold jobs %v, want %v", jobs, tc.jobs)
+			if got := jobsOf(cells); !slices.Equal(got, tc.jobs) {
+				t.Fatalf("cells hold jobs %v, want %v", got, tc.jobs)
 			}
 			img, err := report.Grid(t.Context(), run, tc.opts)
 			if err != nil {
 				t.Fatalf("Grid: %v", err)
 			}
-			rows := len(tc.jobs) / tc.cols
-			if b := boxes[len(boxes)-1]; !b.In(img.Bounds()) {
-				t.Errorf("last cell %v outside the image %v", b, img.Bounds())
+			if w := img.Bounds().Dx(); tc.opts.MaxWidth > 0 && w > tc.opts.MaxWidth {
+				t.Errorf("grid is %d wide, more than MaxWidth %d", w, tc.opts.MaxWidth)
 			}
-			for i, b := range boxes {
-				if b.Dx() != tc.opts.CellSize || b.Dy() != tc.opts.CellSize {
-					t.Errorf("cell %d is %v, want %d square", i, b.Size(), tc.opts.CellSize)
+			tops := map[int]bool{}
+			for i, c := range cells {
+				b := c.Box
+				tops[b.Min.Y] = true
+				if b.Dx() != tc.opts.CellSize || b.Dy() != tc.opts.CellSize || !b.In(img.Bounds()) {
+					t.Errorf("cell %d is %v, want a %d square inside %v", i, b, tc.opts.CellSize, img.Bounds())
 				}
-				r, c := i/tc.cols, i%tc.cols
-				if want := boxes[0].Min.Add(image.Pt(c*cellW, r*cellH)); b.Min != want {
-					t.Errorf("cell (%d,%d) at %v, want %v", r, c, b.Min, want)
+				for j := range i {
+					if cells[j].Box.Overlaps(b) {
+						t.Errorf("cells %d %v and %d %v overlap", j, cells[j].Box, i, b)
+					}
 				}
 				// Fixture images are 64×48 and never upscaled, so they sit
-				// centred; column 3 of each image is never striped.
+				// centred; the first 8 columns are never striped.
 				at := image.Pt(b.Min.X+(b.Dx()-64)/2+3, b.Min.Y+b.Dy()/2)
 				got := toRGBA(img.At(at.X, at.Y))
 				if tc.jobs[i] < 0 {
@@ -84,23 +118,96 @@ func TestGridPlacement(t *testing.T) {
 					}
 					continue
 				}
-				if want := reporttest.Colour(tc.jobs[i]); got != want {
+				if want := runviewtest.Colour(tc.jobs[i]); !near(got, want) {
 					t.Errorf("cell %d (job %d) pixel %v = %v, want %v", i, tc.jobs[i], at, got, want)
 				}
 			}
-			if rows*tc.cols != len(boxes) {
-				t.Errorf("%d boxes for %d rows × %d columns", len(boxes), rows, tc.cols)
+			rows := len(tc.jobs) / 3
+			if tc.opts.X == "seed" && len(tops) != rows*tc.bands {
+				t.Errorf("cells sit on %d lines, want %d", len(tops), rows*tc.bands)
 			}
 		})
 	}
 }
 
+// TestGridHiddenAxis: a cell that would mix settings is an error naming
+// what differs and the flags that resolve it, unless --pick best is asked
+// for; then every picked cell says so.
+func TestGridHiddenAxis(t *testing.T) {
+	run := runviewtest.Build(t).Run
+	_, err := report.Grid(t.Context(), run, report.GridOptions{X: "seed", Group: "portrait"})
+	if !errors.Is(err, comfybatch.ErrInvalid) {
+		t.Fatalf("Grid(x seed) = %v, want ErrInvalid", err)
+	}
+	for _, want := range []string{"2 cells hold more than one candidate", "seed=1", "sampler_name (dpmpp_2m, euler)",
+		"--y sampler_name", "--where sampler_name=dpmpp_2m", "--pick best"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	// Without --group the groups (and their prompts) are hidden too.
+	_, err = report.Grid(t.Context(), run, report.GridOptions{X: "seed", Y: "sampler_name"})
+	if err == nil || !strings.Contains(err.Error(), "prompt (") || !strings.Contains(err.Error(), "--group landscape") {
+		t.Errorf("Grid across groups = %v, want an error naming prompt and --group", err)
+	}
+	cells, labels, err := report.GridLayout(t.Context(), run, report.GridOptions{X: "seed", Group: "portrait", Pick: report.PickBest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := jobsOf(cells), []int{0, 3, 4}; !slices.Equal(got, want) {
+		t.Errorf("picked jobs %v, want %v (the best of each seed)", got, want)
+	}
+	if cells[0].N != 2 || !strings.Contains(labels, "(best of 2)") || !strings.Contains(labels, "--pick best") ||
+		!regexp.MustCompile(`note +"[^"]*sampler_name"`).MatchString(labels) {
+		t.Errorf("picked cells %+v, labels:\n%s\nwant counts and the legend saying so", cells, labels)
+	}
+}
+
+// TestGridFullValues: a seed is written in full, wrapped if it must be; a
+// value too long for its column gets a key and the legend has it whole;
+// the font covers accents and Cyrillic.
+func TestGridFullValues(t *testing.T) {
+	specs := runviewtest.Specs()[:2]
+	specs[0].Seed = 18446744073709551615
+	long := strings.Repeat("a very long sampler name, ", 8) + "the end"
+	specs[1].Sampler = long
+	specs[0].Sampler = "café Привет"
+	specs[1].Rejected = ""
+	run := runviewtest.BuildWith(t, runviewtest.Options{Specs: specs}).Run
+	_, labels, err := report.GridLayout(t.Context(), run, report.GridOptions{X: "seed", Y: "sampler_name", CellSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x []string
+	for _, line := range strings.Split(labels, "\n") {
+		if strings.HasPrefix(line, "x ") {
+			x = append(x, strings.Trim(strings.Fields(line)[1], `"`))
+		}
+	}
+	if got := strings.Join(x, ""); !strings.Contains(got, "18446744073709551615") || len(x) < 3 {
+		t.Errorf("x labels %q, want the seed 18446744073709551615 in full, wrapped over lines", x)
+	}
+	if !strings.Contains(labels, `"[1]"`) || !strings.Contains(labels, "sampler_name [1] = a very long") ||
+		!strings.Contains(labels, "the end") {
+		t.Errorf("labels lack the legend key of the long value:\n%s", labels)
+	}
+	if !strings.Contains(labels, `"café"`) || !strings.Contains(labels, `"Привет"`) {
+		t.Errorf("labels lack the non-ASCII value:\n%s", labels)
+	}
+	if !report.FontCovers("café Привет Ελλάδα") {
+		t.Error("the grid font lacks glyphs of café Привет Ελλάδα")
+	}
+}
+
 func TestGridErrors(t *testing.T) {
-	run := reporttest.Run(t)
+	run := runviewtest.Build(t).Run
 	for _, opts := range []report.GridOptions{
 		{X: "steps"},
-		{X: "seed", Y: "denoise"},
+		{X: "seed", Y: "denoise", Group: "portrait"},
 		{X: "seed", Group: "nope"},
+		{X: "seed", Group: "portrait", Where: where(t, "sampler_name=heun")},
+		{X: "seed", Group: "portrait", Pick: "worst"},
+		{},
 	} {
 		_, err := report.Grid(t.Context(), run, opts)
 		if !errors.Is(err, comfybatch.ErrInvalid) {
@@ -110,35 +217,41 @@ func TestGridErrors(t *testing.T) {
 }
 
 func TestGridUnreadableImage(t *testing.T) {
-	run := reporttest.Run(t)
-	if err := os.Remove(filepath.Join(run.OutputDir, run.Groups[0].Candidates[0].Candidate.Path)); err != nil {
-		t.Fatal(err)
+	run := runviewtest.Build(t).Run
+	cands, err := run.LoadCandidates(t.Context(), runview.Filter{Where: where(t, "seed=1", "sampler_name=euler"), Group: "portrait"})
+	if err != nil || len(cands) != 1 {
+		t.Fatalf("job 0 = %v, %v", cands, err)
 	}
+	for _, p := range []string{cands[0].Path, cands[0].Thumb} {
+		if err := os.Remove(run.Abs(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := report.GridOptions{X: "seed", Y: "sampler_name", Group: "portrait", CellSize: 100}
 	var buf bytes.Buffer
-	if err := report.WriteGridPNG(t.Context(), &buf, run, report.GridOptions{X: "seed", Y: "sampler_name", Group: "portrait", CellSize: 100}); err != nil {
+	if err := report.WriteGridPNG(t.Context(), &buf, run, opts); err != nil {
 		t.Fatalf("WriteGridPNG: %v", err)
 	}
 	img, err := png.Decode(&buf)
 	if err != nil {
 		t.Fatalf("grid is not a PNG: %v", err)
 	}
-	_, _, boxes, _, _, err := report.GridLayout(run, report.GridOptions{X: "seed", Y: "sampler_name", Group: "portrait", CellSize: 100})
+	cells, _, err := report.GridLayout(t.Context(), run, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := boxes[3] // job 0's cell: (seed 1, euler)
+	b := cells[3].Box // job 0's cell: (seed 1, euler)
 	if got := toRGBA(img.At(b.Min.X+50, b.Min.Y+10)); !isGrey(got) {
 		t.Errorf("cell of the missing image has colour %v, want grey", got)
 	}
 }
 
-// TestGridLabelsGolden pins the placement of the axis titles, the values
-// and the score lines (not pixels).
+// TestGridLabelsGolden pins the placement of the titles, the values, the
+// score lines and the legend (not pixels).
 func TestGridLabelsGolden(t *testing.T) {
-	run := reporttest.Run(t)
-	// A long axis value must be shortened to its cell.
-	run.Groups[1].Candidates[0].Candidate.Job.Params[1].Value = "a much longer value than fits"
-	_, _, _, _, labels, err := report.GridLayout(run, report.GridOptions{X: "sampler_name", Y: "seed", CellSize: 120})
+	run := runviewtest.Build(t).Run
+	_, labels, err := report.GridLayout(t.Context(), run, report.GridOptions{X: "sampler_name", Y: "seed",
+		Group: "portrait", CellSize: 120})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +259,13 @@ func TestGridLabelsGolden(t *testing.T) {
 }
 
 func toRGBA(c color.Color) color.RGBA { return color.RGBAModel.Convert(c).(color.RGBA) }
+
+// near reports whether a and b are the same colour but for JPEG's
+// rounding (the grid draws small cells from the run's thumbnails).
+func near(a, b color.RGBA) bool {
+	d := func(x, y uint8) int { return max(int(x)-int(y), int(y)-int(x)) }
+	return d(a.R, b.R) <= 8 && d(a.G, b.G) <= 8 && d(a.B, b.B) <= 8
+}
 
 // isGrey reports whether c is a light, unsaturated colour, unlike every
 // fixture image.

@@ -5,56 +5,64 @@ import (
 	"context"
 	"embed"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/comfybatch/comfybatch"
+	"github.com/comfybatch/comfybatch/runview"
 )
 
 //go:embed templates/report.html.tmpl
 var templates embed.FS
 
-// HTMLOptions configures HTML. The zero value embeds 256-pixel JPEG
-// thumbnails in the page as data URIs.
-type HTMLOptions struct {
+// Full says which full-size images a report folder holds.
+const (
+	FullSelected = "selected" // the selected candidates' (the default)
+	FullAll      = "all"      // every candidate's
+	FullNone     = "none"     // none: thumbnails only
+)
+
+// Options configures Write and HTML. The zero value is useful.
+type Options struct {
 	// Title defaults to "comfybatch run <ID>: <Name>".
 	Title string
-	// ThumbSize is the longest side of a thumbnail in pixels; default 256.
-	ThumbSize int
-	// ThumbDir, when set, is a directory thumbnails are written to as
-	// JPEG files (created if missing), and ThumbURL is the URL prefix the
-	// page uses for them (usually a relative path such as
-	// "report_files/"). When ThumbDir is empty, thumbnails are embedded as
-	// data URIs and the page stands alone.
-	ThumbDir string
-	ThumbURL string
-	// ImageURL, when set, is the URL prefix of the run folder; each
-	// thumbnail then links to its full-size image at ImageURL+Path.
-	ImageURL string
+	// CostPerGPUHour prices every instance for the cost per delivered
+	// image; 0 leaves cost out.
+	CostPerGPUHour float64
+	// Full is FullSelected (default), FullAll or FullNone: which
+	// candidates' full-size images Write puts in the folder, each card
+	// linking to its own.
+	Full string
 	// Logger receives a warning per image that could not be read.
 	Logger *slog.Logger
 	// Now stamps the page's "generated" line; default time.Now.
 	Now func() time.Time
 }
 
-func (o HTMLOptions) withDefaults(r Run) HTMLOptions {
+func (o Options) withDefaults(r *runview.Run) (Options, error) {
 	if o.Title == "" {
 		o.Title = fmt.Sprintf("comfybatch run %d: %s", r.ID, r.Name)
 	}
-	if o.ThumbSize <= 0 {
-		o.ThumbSize = 256
+	switch o.Full {
+	case "":
+		o.Full = FullSelected
+	case FullSelected, FullAll, FullNone:
+	default:
+		return o, fmt.Errorf("report: full images %q: want selected, all or none: %w", o.Full, comfybatch.ErrInvalid)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -62,39 +70,69 @@ func (o HTMLOptions) withDefaults(r Run) HTMLOptions {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return o
+	return o, nil
 }
 
-// HTML writes a single-page report of run to w: the run summary (counts,
-// pass rate per gate, time, utilization and model loads per instance,
-// estimated cost per delivered image), a contact sheet per group sorted by
-// total score with the selected candidates marked, and the failed jobs.
-// The page uses no external assets and works from file://.
+// PageName is the report's page inside its folder.
+const PageName = "report.html"
+
+// Write writes the report of run into the folder dir (created if
+// missing) and returns the page's path: dir/report.html, its thumbnails
+// in dir/thumbs/ and the full-size images opts.Full asks for (the
+// selected ones under dir/selected/<group>/, as in the run folder). Every
+// link in the page is relative and inside dir, so the folder keeps
+// working when it is moved, copied or zipped.
 //
-// Elements carry stable hooks for tools and tests: each group is a
-// <section class="group" data-group="NAME" data-selected-count="N">, each
-// candidate a <figure class="candidate" data-job="INDEX"
-// data-selected="true|false" data-reject="gate|duplicate|error|">, with
-// one <img class="thumb"> when its image could be read (an inline handler
-// sets data-load="ok" or "error" on it), and each failed job a
-// <tr class="failure" data-class="CLASS">.
+// Thumbnails are the ones the run made while it scored each image (the
+// run folder's thumbs/), hard-linked when dir is on the same file system
+// and copied otherwise, so a report of 10,000 candidates decodes no image.
+// A run recorded before thumbnails were made gets them now, by decoding
+// its images on up to GOMAXPROCS goroutines.
 //
-// An unreadable image does not fail the report: its candidate shows
-// "image unavailable" with the reason. HTML returns an error only when
-// ctx is done, a thumbnail cannot be written or w fails.
-func HTML(ctx context.Context, w io.Writer, run Run, opts HTMLOptions) error {
-	opts = opts.withDefaults(run)
-	page, err := buildPage(ctx, run, opts)
+// An unreadable image does not fail the report: its card shows "image
+// unavailable" with the reason. Write returns an error when ctx is done or
+// a file cannot be written.
+func Write(ctx context.Context, dir string, run *runview.Run, opts Options) (string, error) {
+	opts, err := opts.withDefaults(run)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create report folder: %w", err)
+	}
+	out, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", fmt.Errorf("open report folder: %w", err)
+	}
+	defer out.Close()
+	p, err := buildPage(ctx, run, opts, &folder{root: out, dir: dir, full: opts.Full})
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	if err := render(&buf, p); err != nil {
+		return "", err
+	}
+	if err := writeAtomic(out, PageName, buf.Bytes()); err != nil {
+		return "", fmt.Errorf("write report: %w", err)
+	}
+	return filepath.Join(dir, PageName), nil
+}
+
+// HTML writes the report of run as one page to w, its thumbnails inside
+// it as data URIs and no link to a full-size image: a file to mail.
+func HTML(ctx context.Context, w io.Writer, run *runview.Run, opts Options) error {
+	opts, err := opts.withDefaults(run)
 	if err != nil {
 		return err
 	}
-	tmpl, err := template.New("report.html.tmpl").Funcs(templateFuncs()).ParseFS(templates, "templates/report.html.tmpl")
+	p, err := buildPage(ctx, run, opts, nil)
 	if err != nil {
-		return fmt.Errorf("parse report template: %w", err)
+		return err
 	}
 	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, page); err != nil {
-		return fmt.Errorf("render report: %w", err)
+	if err := render(&buf, p); err != nil {
+		return err
 	}
 	if _, err := w.Write(buf.Bytes()); err != nil {
 		return fmt.Errorf("write report: %w", err)
@@ -102,64 +140,45 @@ func HTML(ctx context.Context, w io.Writer, run Run, opts HTMLOptions) error {
 	return nil
 }
 
-// WriteHTMLFile writes the report to dir/report.html and its thumbnails to
-// dir/report_files/, creating dir if needed, and returns the page's path.
-// Thumbnails link to the full-size images through a path relative to dir,
-// so the folder can be opened in a browser from file://. opts.ThumbDir and
-// opts.ThumbURL are overridden.
-func WriteHTMLFile(ctx context.Context, dir string, run Run, opts HTMLOptions) (string, error) {
-	files := filepath.Join(dir, "report_files")
-	if err := os.MkdirAll(files, 0o755); err != nil {
-		return "", fmt.Errorf("create report folder: %w", err)
+func render(w io.Writer, p page) error {
+	tmpl, err := template.New("report.html.tmpl").Funcs(templateFuncs()).ParseFS(templates, "templates/report.html.tmpl")
+	if err != nil {
+		return fmt.Errorf("parse report template: %w", err)
 	}
-	opts.ThumbDir, opts.ThumbURL = files, "report_files/"
-	if opts.ImageURL == "" && run.OutputDir != "" {
-		abs, err1 := filepath.Abs(dir)
-		out, err2 := filepath.Abs(run.OutputDir)
-		if err1 == nil && err2 == nil {
-			if rel, err := filepath.Rel(abs, out); err == nil {
-				opts.ImageURL = filepath.ToSlash(rel) + "/"
-			}
-		}
+	if err := tmpl.Execute(w, p); err != nil {
+		return fmt.Errorf("render report: %w", err)
 	}
-	var buf bytes.Buffer
-	if err := HTML(ctx, &buf, run, opts); err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, "report.html")
-	tmp := out + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
-		return "", fmt.Errorf("write report: %w", err)
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		return "", fmt.Errorf("write report: %w", err)
-	}
-	return out, nil
+	return nil
 }
 
 type page struct {
 	Title     string
 	Generated time.Time
-	Run       Run
+	Run       *runview.Run
 	Summary   Summary
 	Groups    []groupView
-}
-
-type groupView struct {
-	Index    int
-	Name     string
-	TopK     int
-	Selected int
-	Rejected int
-	Cards    []card
+	Failures  []failureView
+	// FailedMore is how many failed jobs are not listed.
+	FailedMore int
 }
 
 type kv struct{ Name, Value string }
 
+type groupView struct {
+	Index int
+	Name  string
+	runview.Group
+	// Fixed are the params every candidate of the group shares (its
+	// prompt), shown once; cards show the swept ones.
+	Fixed         []kv
+	SelectedCards []*card // by rank
+	PassedCards   []*card // not selected nor rejected, best first
+	RejectedCards []*card // best first
+}
+
 type card struct {
+	ID         string
 	JobIndex   int
-	JobKey     string
-	Selected   bool
 	Rank       int
 	Total      float64
 	Params     []kv
@@ -167,70 +186,103 @@ type card struct {
 	Rejected   string
 	RejectKind string
 	Thumb      template.URL
-	ThumbSize  [2]int
-	ImageLink  template.URL
+	ThumbW     int
+	ThumbH     int
+	Full       template.URL
 	ImageErr   string
 }
 
-func buildPage(ctx context.Context, run Run, opts HTMLOptions) (page, error) {
-	p := page{Title: opts.Title, Generated: opts.Now().UTC(), Run: run, Summary: Summarize(run)}
-	index := map[string]int{} // job key -> job index, for "near-duplicate of #N"
-	for _, g := range run.Groups {
-		for _, c := range g.Candidates {
-			index[c.Candidate.Job.Key] = c.Candidate.Job.Index
-		}
-	}
-	type slot struct {
-		c   comfybatch.Scored
+type failureView struct {
+	runview.Failure
+	ParamsText string
+}
+
+// maxFailures is the most failed jobs the page lists; batch show --wide
+// lists them all.
+const maxFailures = 500
+
+// buildPage reads the run's candidates, fills the cards and, through f
+// (nil: data URIs), places thumbnails and full-size images.
+func buildPage(ctx context.Context, run *runview.Run, opts Options, f *folder) (page, error) {
+	p := page{Title: opts.Title, Generated: opts.Now().UTC(), Run: run, Summary: Summarize(run, opts.CostPerGPUHour)}
+	type job struct {
+		c   runview.Candidate
 		out *card
-		gi  int
 	}
-	var slots []slot
+	var jobs []job
 	for gi, g := range run.Groups {
-		gv := groupView{Index: gi, Name: g.Name, TopK: g.TopK}
-		cands := sortedByTotal(g.Candidates)
-		gv.Cards = make([]card, len(cands))
-		for i, c := range cands {
-			cd := &gv.Cards[i]
-			cd.JobIndex, cd.JobKey, cd.Total = c.Candidate.Job.Index, c.Candidate.Job.Key, c.Total
-			if s, ok := run.Selected(g.Name, c.Candidate.Job.Key); ok {
-				cd.Selected, cd.Rank = true, s.Rank
-				gv.Selected++
-			}
-			for _, pr := range c.Candidate.Job.Params {
-				cd.Params = append(cd.Params, kv{pr.Name, comfybatch.FormatValue(pr.Value)})
-			}
-			cd.Metrics = metrics(c)
-			dupOf, dup := g.NearDuplicates[c.Candidate.Job.Key]
-			cd.Rejected = c.Rejected
-			if dup && cd.Rejected == "" {
-				if n, ok := index[dupOf]; ok {
-					cd.Rejected = fmt.Sprintf("near-duplicate of #%d", n)
-				} else {
-					cd.Rejected = "near-duplicate of " + dupOf
+		cands, err := run.LoadCandidates(ctx, runview.Filter{Group: g.Name})
+		if err != nil {
+			return page{}, err
+		}
+		gv := groupView{Index: gi, Name: g.Name, Group: g}
+		swept, fixed := runview.SplitParams(func(yield func([]comfybatch.Param) bool) {
+			for _, c := range cands {
+				if !yield(c.Params) {
+					return
 				}
 			}
-			cd.RejectKind = RejectKind(cd.Rejected, dup)
-			if cd.Rejected != "" {
-				gv.Rejected++
+		})
+		for _, fp := range fixed {
+			gv.Fixed = append(gv.Fixed, kv{fp.Name, comfybatch.FormatValue(fp.Value)})
+		}
+		slices.SortStableFunc(cands, func(a, b runview.Candidate) int {
+			switch {
+			case a.Rank > 0 && b.Rank > 0:
+				return a.Rank - b.Rank
+			case a.Total != b.Total:
+				if a.Total > b.Total {
+					return -1
+				}
+				return 1
 			}
-			if opts.ImageURL != "" && c.Candidate.Path != "" {
-				cd.ImageLink = template.URL(opts.ImageURL + escapePath(c.Candidate.Path))
+			return a.Index - b.Index
+		})
+		for _, c := range cands {
+			cd := &card{ID: c.ID.String(), JobIndex: c.Index, Rank: c.Rank, Total: c.Total,
+				Rejected: c.Rejected, RejectKind: RejectKind(c.Rejected)}
+			if of, ok := c.NearDuplicateOf(); ok {
+				cd.Rejected = fmt.Sprintf("near-duplicate of #%d", of)
 			}
-			slots = append(slots, slot{c, cd, gi})
+			for _, name := range swept {
+				v, _ := c.Param(name)
+				cd.Params = append(cd.Params, kv{name, runview.FormatValue(v)})
+			}
+			cd.Metrics = metrics(c)
+			switch {
+			case c.Rank > 0:
+				gv.SelectedCards = append(gv.SelectedCards, cd)
+			case c.Rejected != "":
+				gv.RejectedCards = append(gv.RejectedCards, cd)
+			default:
+				gv.PassedCards = append(gv.PassedCards, cd)
+			}
+			jobs = append(jobs, job{c, cd})
 		}
 		p.Groups = append(p.Groups, gv)
 	}
-	if opts.ThumbDir != "" {
-		if err := os.MkdirAll(opts.ThumbDir, 0o755); err != nil {
-			return page{}, fmt.Errorf("create thumbnail folder: %w", err)
+	fails, err := run.Failures(ctx, "", maxFailures)
+	if err != nil {
+		return page{}, err
+	}
+	for _, fl := range fails {
+		parts := make([]string, len(fl.Params))
+		for i, pr := range fl.Params {
+			parts[i] = pr.Name + "=" + comfybatch.FormatValue(pr.Value)
+		}
+		p.Failures = append(p.Failures, failureView{fl, strings.Join(parts, ", ")})
+	}
+	p.FailedMore = run.Failed - len(p.Failures)
+	if f != nil {
+		if err := f.prepare(); err != nil {
+			return page{}, err
 		}
 	}
 
 	// Each worker writes only its own card; the errgroup owns them all.
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0)) // decoding and resizing are CPU-bound
-	for _, s := range slots {
+	g.SetLimit(runtime.GOMAXPROCS(0)) // a run without thumbnails decodes images: CPU-bound
+	for _, j := range jobs {
 		if gctx.Err() != nil {
 			break
 		}
@@ -238,7 +290,7 @@ func buildPage(ctx context.Context, run Run, opts HTMLOptions) (page, error) {
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			return fillThumb(run, opts, s.gi, s.c, s.out)
+			return fillImages(run, opts, f, j.c, j.out)
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -250,71 +302,81 @@ func buildPage(ctx context.Context, run Run, opts HTMLOptions) (page, error) {
 	return p, nil
 }
 
-// fillThumb sets the card's thumbnail, or ImageErr when the image cannot
-// be read. Only failing to write a thumbnail file is an error.
-func fillThumb(run Run, opts HTMLOptions, gi int, c comfybatch.Scored, cd *card) error {
-	if c.Candidate.Path == "" {
+// fillImages sets the card's thumbnail and full-size link, or ImageErr
+// when the image cannot be read. Only failing to write a file is an error.
+func fillImages(run *runview.Run, opts Options, f *folder, c runview.Candidate, cd *card) error {
+	if c.Path == "" {
 		cd.ImageErr = "no image recorded"
 		return nil
 	}
-	img, err := openImage(run.OutputDir, c.Candidate.Path)
+	thumb, err := readThumb(run, c)
 	if err != nil {
-		opts.Logger.Warn("candidate image unreadable", "job", c.Candidate.Job.Index, "err", err)
+		opts.Logger.Warn("candidate image unreadable", "job", c.Index, "err", err)
 		cd.ImageErr = err.Error()
 		return nil
 	}
-	data, size, err := thumbnail(img, opts.ThumbSize)
-	if err != nil {
-		cd.ImageErr = err.Error()
-		return nil
-	}
-	cd.ThumbSize = [2]int{size.X, size.Y}
-	if opts.ThumbDir == "" {
+	cd.ThumbW, cd.ThumbH = thumb.w, thumb.h
+	if f == nil {
+		data := thumb.data
+		if data == nil {
+			if data, err = os.ReadFile(thumb.path); err != nil {
+				cd.ImageErr = err.Error()
+				return nil
+			}
+		}
 		cd.Thumb = template.URL("data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(data))
 		return nil
 	}
-	// Names come from the group's position and the job index, never from
-	// the server's file name.
-	name := fmt.Sprintf("g%02d-j%06d.jpg", gi, c.Candidate.Job.Index)
-	if err := os.WriteFile(filepath.Join(opts.ThumbDir, name), data, 0o644); err != nil {
-		return fmt.Errorf("write thumbnail of job %d: %w", c.Candidate.Job.Index, err)
+	// Names come from the image's hash and the selected/ layout, never
+	// from the server's file name.
+	name := "thumbs/" + c.SHA256 + ".jpg"
+	if err := f.place(name, thumb.path, thumb.data); err != nil {
+		return fmt.Errorf("thumbnail of job %d: %w", c.Index, err)
 	}
-	cd.Thumb = template.URL(opts.ThumbURL + name)
+	cd.Thumb = template.URL(escapePath(name))
+	full := ""
+	switch {
+	case f.full == FullNone:
+	case c.SelectedPath != "":
+		full = c.SelectedPath
+	case f.full == FullAll:
+		full = "images/" + c.SHA256 + path.Ext(c.Path)
+	}
+	if full != "" {
+		if err := f.place(full, run.Abs(c.Path), nil); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("image of job %d: %w", c.Index, err)
+			}
+			opts.Logger.Warn("candidate image missing", "job", c.Index, "err", err)
+		} else {
+			cd.Full = template.URL(escapePath(full))
+		}
+	}
 	return nil
 }
 
-// sortedByTotal returns the candidates by descending total, ties by job
-// index, without changing the caller's slice.
-func sortedByTotal(in []comfybatch.Scored) []comfybatch.Scored {
-	out := append([]comfybatch.Scored(nil), in...)
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Total != out[j].Total {
-			return out[i].Total > out[j].Total
-		}
-		return out[i].Candidate.Job.Index < out[j].Candidate.Job.Index
-	})
-	return out
-}
-
-// metrics lists "scorer.metric" values sorted by name, then scorer errors.
-func metrics(c comfybatch.Scored) []kv {
+// metrics lists "scorer.metric" values by name in human units, then
+// scorer errors.
+func metrics(c runview.Candidate) []kv {
 	var out []kv
 	for _, s := range c.Scores {
 		for _, m := range s.MetricNames() {
-			out = append(out, kv{s.Scorer + "." + m, fmt.Sprintf("%.4g", s.Metrics[m])})
+			out = append(out, kv{s.Scorer + "." + m, runview.FormatMetric(m, s.Metrics[m])})
 		}
 		if s.Err != "" {
 			out = append(out, kv{s.Scorer, "error: " + s.Err})
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	slices.SortStableFunc(out, func(a, b kv) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
+// escapePath escapes each element of a slash-separated relative path for
+// use in a URL.
 func escapePath(p string) string {
-	parts := strings.Split(filepath.ToSlash(p), "/")
+	parts := strings.Split(p, "/")
 	for i, s := range parts {
 		parts[i] = url.PathEscape(s)
 	}
-	return path.Join(parts...)
+	return strings.Join(parts, "/")
 }

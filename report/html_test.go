@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,15 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/report"
-	"github.com/comfybatch/comfybatch/report/reporttest"
+	"github.com/comfybatch/comfybatch/runview"
+	"github.com/comfybatch/comfybatch/runview/runviewtest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
 var fixedNow = func() time.Time { return time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC) }
 
-func renderHTML(t *testing.T, run report.Run, opts report.HTMLOptions) string {
+func renderHTML(t *testing.T, run *runview.Run, opts report.Options) string {
 	t.Helper()
 	opts.Now = fixedNow
 	var buf bytes.Buffer
@@ -29,6 +31,28 @@ func renderHTML(t *testing.T, run report.Run, opts report.HTMLOptions) string {
 		t.Fatalf("HTML: %v", err)
 	}
 	return buf.String()
+}
+
+// writeReport writes the report folder of run into a new directory and
+// returns the page's text and the folder.
+func writeReport(t *testing.T, run *runview.Run, dir string, opts report.Options) (string, string) {
+	t.Helper()
+	if dir == "" {
+		dir = filepath.Join(t.TempDir(), "report")
+	}
+	opts.Now = fixedNow
+	p, err := report.Write(t.Context(), dir, run, opts)
+	if err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if p != filepath.Join(dir, report.PageName) {
+		t.Errorf("Write = %s, want %s", p, filepath.Join(dir, report.PageName))
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data), dir
 }
 
 // sections splits a page into its group sections by data-group.
@@ -52,19 +76,29 @@ func sections(t *testing.T, page string) map[string]string {
 
 func count(s, sub string) int { return strings.Count(s, sub) }
 
+func jobOrder(s string) string {
+	var got []string
+	for _, m := range regexp.MustCompile(`data-job="(\d+)"`).FindAllStringSubmatch(s, -1) {
+		got = append(got, m[1])
+	}
+	return strings.Join(got, ",")
+}
+
 func TestHTMLContent(t *testing.T) {
-	run := reporttest.Run(t)
-	page := renderHTML(t, run, report.HTMLOptions{})
+	run := runviewtest.Build(t).Run
+	page, _ := writeReport(t, run, "", report.Options{CostPerGPUHour: 1})
 
 	secs := sections(t, page)
 	if len(secs) != 2 {
 		t.Fatalf("got %d group sections, want 2", len(secs))
 	}
-	want := map[string]struct{ cands, selected, gate, dup, errs int }{
-		"portrait":  {5, 2, 1, 1, 0},
-		"landscape": {2, 1, 0, 0, 1},
-	}
-	for g, w := range want {
+	for g, w := range map[string]struct {
+		cands, selected int
+		rejects         map[string]int
+	}{
+		"portrait":  {5, 2, map[string]int{"gate": 1, "duplicate": 1, "error": 0}},
+		"landscape": {2, 1, map[string]int{"gate": 0, "duplicate": 0, "error": 1}},
+	} {
 		s := secs[g]
 		if n := count(s, `<figure class="candidate"`); n != w.cands {
 			t.Errorf("group %s: %d candidates, want %d", g, n, w.cands)
@@ -72,29 +106,32 @@ func TestHTMLContent(t *testing.T) {
 		if n := count(s, `data-selected="true"`); n != w.selected {
 			t.Errorf("group %s: %d selected, want %d", g, n, w.selected)
 		}
-		if !strings.Contains(s, fmt.Sprintf(`data-selected-count="%d"`, w.selected)) {
-			t.Errorf("group %s: data-selected-count is not %d", g, w.selected)
-		}
-		for kind, n := range map[string]int{"gate": w.gate, "duplicate": w.dup, "error": w.errs} {
+		for kind, n := range w.rejects {
 			if got := count(s, `data-reject="`+kind+`"`); got != n {
 				t.Errorf("group %s: %d candidates rejected as %s, want %d", g, got, kind, n)
 			}
 		}
-		if n := count(s, `<img class="thumb" src="data:image/jpeg;base64,`); n != w.cands {
-			t.Errorf("group %s: %d embedded thumbnails, want %d", g, n, w.cands)
+		// The fixed prompt is shown once, above the cards, not on each.
+		if n := count(s, runviewtest.Prompts[g]); n != 1 {
+			t.Errorf("group %s shows its prompt %d times, want once", g, n)
+		}
+		if count(s, `data-param="prompt"`) != 0 || count(s, `data-param="cfg"`) != 0 || count(s, `data-fixed="cfg"`) != 1 {
+			t.Errorf("group %s: cards repeat fixed params, or the group lacks them", g)
+		}
+		if n := count(s, `loading="lazy"`); n != w.cands {
+			t.Errorf("group %s: %d lazy thumbnails, want %d", g, n, w.cands)
 		}
 	}
-
-	// Sorted by total: in portrait jobs 0 (.92), 1 (.81), 3 (.66), 2 (.40), 4 (.35).
-	order := regexp.MustCompile(`data-job="(\d+)"`).FindAllStringSubmatch(secs["portrait"], -1)
-	var got []string
-	for _, m := range order {
-		got = append(got, m[1])
+	// Selected first by rank, then the passed by total, then the rejected
+	// (collapsed) by total.
+	p := secs["portrait"]
+	if got := jobOrder(p); got != "0,3,2,1,4" {
+		t.Errorf("portrait order = %v, want 0,3,2,1,4", got)
 	}
-	if strings.Join(got, ",") != "0,1,3,2,4" {
-		t.Errorf("portrait order = %v, want 0,1,3,2,4", got)
+	rej := p[strings.Index(p, `<details class="rejected">`):]
+	if got := jobOrder(rej); got != "1,4" {
+		t.Errorf("portrait collapsed = %v, want the rejected 1,4", got)
 	}
-
 	for _, sub := range []string{
 		`near-duplicate of #0`,
 		`gate sharpness.laplacian_var: 12 &lt; min 50`,
@@ -102,14 +139,16 @@ func TestHTMLContent(t *testing.T) {
 		`<span class="badge sel" data-rank="1">#1 selected</span>`,
 		`<dd data-param="seed">10</dd>`,
 		`data-metric="sharpness.laplacian_var">310</dd>`,
-		`<tr class="failure" data-job="5" data-class="execution">`,
-		`KSampler: CUDA error: an illegal memory access was encountered`,
+		`data-metric="size.bytes">`,
+		`<tr class="failure" data-job="5" data-group="portrait" data-class="execution">`,
+		`CUDA error: an illegal memory access was encountered`,
 		`seed=10, sampler_name=dpmpp_2m`,
 		`data-count="selected">3<`,
 		`data-count="candidates">7<`,
 		`data-count="rejected">3<`,
-		// (6 min × $1.20 + 4 min × $0.80) / 60 / 3 selected images.
-		`<td class="num" id="cost-per-image">$0.0578</td>`,
+		`<option value="portrait">portrait (2 selected of 5)</option>`,
+		// 10 busy minutes at $1 an hour over 3 selected images.
+		`<td class="num" id="cost-per-image">$0.0556</td>`,
 		`<tr class="gate" data-gate="sharpness.laplacian_var"><td><code>sharpness.laplacian_var</code></td><td class="num">1</td><td class="num">7</td><td class="num">86%</td></tr>`,
 		`<tr class="instance" data-instance="gpu-a"><td>gpu-a</td><td class="num">5</td><td class="num">1</td><td class="num">6m0s</td><td class="num">1m30s</td><td class="num">60%</td><td class="num">2</td>`,
 	} {
@@ -120,74 +159,157 @@ func TestHTMLContent(t *testing.T) {
 	if strings.Contains(page, "ComfyUI_00001_") {
 		t.Error("page mentions the server's file name")
 	}
-	if regexp.MustCompile(`(src|href)="(https?:)?//`).MatchString(page) {
-		t.Error("page refers to an external asset")
+}
+
+// links returns every src and href of a page, unescaped.
+func links(t *testing.T, page string) []string {
+	var out []string
+	for _, m := range regexp.MustCompile(`(?:src|href)="([^"]*)"`).FindAllStringSubmatch(page, -1) {
+		u, err := url.PathUnescape(m[1])
+		if err != nil {
+			t.Fatalf("link %q: %v", m[1], err)
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+// TestWriteTravels: the folder holds everything its page links to, by
+// relative links that stay inside it, so it can be moved; thumbnails are
+// the run's own, hard-linked; files are readable by all.
+func TestWriteTravels(t *testing.T) {
+	f := runviewtest.Build(t)
+	run := f.Run
+	page, dir := writeReport(t, run, filepath.Join(run.OutputDir, "report"), report.Options{})
+	moved := filepath.Join(t.TempDir(), "elsewhere", "my report")
+	if err := os.MkdirAll(filepath.Dir(moved), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	ls := links(t, page)
+	thumbs, full := 0, 0
+	for _, l := range ls {
+		if strings.HasPrefix(l, "/") || strings.Contains(l, "..") || strings.Contains(l, ":") {
+			t.Errorf("link %q is not relative inside the folder", l)
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(moved, filepath.FromSlash(l)))
+		if err != nil {
+			t.Errorf("link %q is broken once the folder moved: %v", l, err)
+			continue
+		}
+		if fi.Mode().Perm() != 0o644 {
+			t.Errorf("%s has mode %v, want 0644", l, fi.Mode().Perm())
+		}
+		switch {
+		case strings.HasPrefix(l, "thumbs/"):
+			thumbs++
+		case strings.HasPrefix(l, "selected/"):
+			full++
+		}
+	}
+	if thumbs != 7 || full != 3 {
+		t.Errorf("page links %d thumbnails and %d full-size images, want 7 and 3", thumbs, full)
+	}
+	if fi, err := os.Stat(filepath.Join(moved, report.PageName)); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("page: %v, %v; want mode 0644", fi, err)
+	}
+	// Written inside the run folder, thumbnails are links to the run's.
+	cands, err := run.LoadCandidates(t.Context(), runview.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.Stat(run.Abs(cands[0].Thumb))
+	dst, _ := os.Stat(filepath.Join(moved, "thumbs", cands[0].SHA256+".jpg"))
+	if !os.SameFile(src, dst) {
+		t.Error("thumbnail in the report folder is a copy, want a hard link to the run's")
+	}
+}
+
+func TestWriteFull(t *testing.T) {
+	run := runviewtest.Build(t).Run
+	for full, want := range map[string]int{report.FullAll: 7, report.FullNone: 0, report.FullSelected: 3} {
+		page, dir := writeReport(t, run, "", report.Options{Full: full})
+		n := 0
+		for _, l := range links(t, page) {
+			if !strings.HasPrefix(l, "thumbs/") {
+				n++
+				if _, err := os.Stat(filepath.Join(dir, l)); err != nil {
+					t.Errorf("full %s: %v", full, err)
+				}
+			}
+		}
+		if n != want {
+			t.Errorf("full %s: %d full-size links, want %d", full, n, want)
+		}
+	}
+	if _, err := report.Write(t.Context(), t.TempDir(), run, report.Options{Full: "some"}); !errors.Is(err, comfybatch.ErrInvalid) {
+		t.Errorf("Write(full some) = %v, want ErrInvalid", err)
+	}
+}
+
+// TestWriteWithoutThumbs: a run recorded before thumbnails were made gets
+// them made by the report.
+func TestWriteWithoutThumbs(t *testing.T) {
+	run := runviewtest.BuildWith(t, runviewtest.Options{NoThumbs: true}).Run
+	page, dir := writeReport(t, run, "", report.Options{})
+	if n := count(page, `class="thumb"`); n != 7 {
+		t.Errorf("%d thumbnails, want 7", n)
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "thumbs"))
+	if err != nil || len(entries) != 7 {
+		t.Errorf("thumbs/ has %d files (%v), want 7", len(entries), err)
 	}
 }
 
 func TestHTMLUnreadableImages(t *testing.T) {
-	run := reporttest.Run(t)
-	// One image deleted, one path that tries to leave the run folder.
-	if err := os.Remove(filepath.Join(run.OutputDir, run.Groups[0].Candidates[2].Candidate.Path)); err != nil {
+	specs := runviewtest.Specs()
+	specs[7].Path = "../../etc/passwd" // landscape job 7
+	run := runviewtest.BuildWith(t, runviewtest.Options{Specs: specs}).Run
+	cands, err := run.LoadCandidates(t.Context(), runview.Filter{Group: "portrait"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	outside := filepath.Join(filepath.Dir(run.OutputDir), "outside.png")
-	if err := os.WriteFile(outside, []byte("not an image"), 0o644); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{cands[1].Path, cands[1].Thumb} { // job 1: image and thumbnail gone
+		if err := os.Remove(run.Abs(p)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	run.Groups[1].Candidates[0].Candidate.Path = "../outside.png"
-
-	page := renderHTML(t, run, report.HTMLOptions{})
-	if n := count(page, `data-image="missing"`); n != 2 {
-		t.Errorf("%d candidates marked missing, want 2", n)
-	}
-	if n := count(page, `<img class="thumb"`); n != 5 {
-		t.Errorf("%d thumbnails, want 5", n)
-	}
-	if !strings.Contains(page, "path escapes from parent") {
-		t.Errorf("escaping path not reported as such")
+	for name, page := range map[string]string{
+		"data-uri": renderHTML(t, run, report.Options{}),
+		"folder":   func() string { p, _ := writeReport(t, run, "", report.Options{}); return p }(),
+	} {
+		if n := count(page, `data-image="missing"`); n != 2 {
+			t.Errorf("%s: %d candidates marked missing, want 2", name, n)
+		}
+		if n := count(page, `class="thumb"`); n != 5 {
+			t.Errorf("%s: %d thumbnails, want 5", name, n)
+		}
+		if !strings.Contains(page, "escapes") {
+			t.Errorf("%s: escaping path not reported as such", name)
+		}
 	}
 }
 
-func TestWriteHTMLFile(t *testing.T) {
-	run := reporttest.Run(t)
-	dir := filepath.Join(run.OutputDir, "report")
-	path, err := report.WriteHTMLFile(t.Context(), dir, run, report.HTMLOptions{Now: fixedNow})
-	if err != nil {
-		t.Fatalf("WriteHTMLFile: %v", err)
+func TestHTMLDataURIs(t *testing.T) {
+	run := runviewtest.Build(t).Run
+	page := renderHTML(t, run, report.Options{})
+	if n := count(page, `src="data:image/jpeg;base64,`); n != 7 {
+		t.Errorf("%d embedded thumbnails, want 7", n)
 	}
-	page, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	thumbs, err := filepath.Glob(filepath.Join(dir, "report_files", "*.jpg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(thumbs) != 7 {
-		t.Errorf("%d thumbnail files, want 7", len(thumbs))
-	}
-	for _, sub := range []string{
-		`src="report_files/g00-j000000.jpg"`,
-		`src="report_files/g01-j000007.jpg"`,
-		`<a href="../images/portrait/000003.png">`,
-	} {
-		if !strings.Contains(string(page), sub) {
-			t.Errorf("report.html lacks %q", sub)
-		}
-	}
-	if strings.Contains(string(page), "data:image") {
-		t.Error("report.html embeds thumbnails though they were written as files")
+	if strings.Contains(page, `<a href=`) {
+		t.Error("a standalone page links to a file")
 	}
 }
 
 func TestHTMLCanceled(t *testing.T) {
-	run := reporttest.Run(t)
+	run := runviewtest.Build(t).Run
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	var buf bytes.Buffer
-	err := report.HTML(ctx, &buf, run, report.HTMLOptions{})
-	if !errors.Is(err, context.Canceled) {
+	if err := report.HTML(ctx, &buf, run, report.Options{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("HTML with a canceled context = %v, want context.Canceled", err)
 	}
 	if buf.Len() != 0 {
@@ -196,15 +318,13 @@ func TestHTMLCanceled(t *testing.T) {
 }
 
 func TestSummarize(t *testing.T) {
-	run := reporttest.Run(t)
-	run.Gates = append(run.Gates, "clip.similarity")
-	s := report.Summarize(run)
+	run := runviewtest.Build(t).Run
+	s := report.Summarize(run, 1.5)
 	if s.Candidates != 7 || s.Rejected != 3 || s.Selected != 3 {
 		t.Errorf("Summarize counts = %d candidates, %d rejected, %d selected; want 7, 3, 3", s.Candidates, s.Rejected, s.Selected)
 	}
-	if len(s.Gates) != 2 || s.Gates[0].Name != "clip.similarity" || s.Gates[0].PassRate() != 1 ||
-		s.Gates[1].Name != "sharpness.laplacian_var" || s.Gates[1].Failed != 1 {
-		t.Errorf("Summarize gates = %+v, want clip.similarity 0 failed, sharpness.laplacian_var 1 failed", s.Gates)
+	if len(s.Gates) != 1 || s.Gates[0].Name != "sharpness.laplacian_var" || s.Gates[0].Failed != 1 || s.Gates[0].Total != 7 {
+		t.Errorf("Summarize gates = %+v, want sharpness.laplacian_var 1 failed of 7", s.Gates)
 	}
 	if u := s.Instances[1].Utilization; u != 0.4 {
 		t.Errorf("gpu-b utilization = %v, want 0.4", u)
@@ -212,26 +332,26 @@ func TestSummarize(t *testing.T) {
 	if d := s.Instances[0].PerPrompt; d != 90*time.Second {
 		t.Errorf("gpu-a per prompt = %v, want 1m30s", d)
 	}
-	if !s.Priced || fmt.Sprintf("%.5f", s.CostPerImage) != "0.05778" {
-		t.Errorf("cost per image = %v (priced %v), want 0.05778", s.CostPerImage, s.Priced)
+	if !s.Priced || s.Cost != 0.25 || s.CostPerImage != 0.25/3 {
+		t.Errorf("cost = %v, per image %v (priced %v), want 0.25, 0.0833", s.Cost, s.CostPerImage, s.Priced)
+	}
+	if unpriced := report.Summarize(run, 0); unpriced.Priced || unpriced.Cost != 0 {
+		t.Errorf("Summarize without a price = %+v", unpriced)
 	}
 }
 
 func TestRejectKind(t *testing.T) {
 	for _, tc := range []struct {
-		reason string
-		dup    bool
-		want   string
+		reason, want string
 	}{
-		{"", false, ""},
-		{"", true, report.RejectDuplicate},
-		{"near-duplicate of key00", false, report.RejectDuplicate},
-		{"gate a.b: 1 < min 2", false, report.RejectGate},
-		{"scoring error: x", false, report.RejectError},
-		{"missing metric a.b", false, report.RejectError},
+		{"", ""},
+		{"gate sharpness.laplacian_var: 3 < min 50", report.RejectGate},
+		{"near-duplicate of job 3", report.RejectDuplicate},
+		{"scoring error: clip: timeout", report.RejectError},
+		{"missing metric clip.similarity", report.RejectError},
 	} {
-		if got := report.RejectKind(tc.reason, tc.dup); got != tc.want {
-			t.Errorf("report.RejectKind(%q, %v) = %q, want %q", tc.reason, tc.dup, got, tc.want)
+		if got := report.RejectKind(tc.reason); got != tc.want {
+			t.Errorf("report.RejectKind(%q) = %q, want %q", tc.reason, got, tc.want)
 		}
 	}
 }

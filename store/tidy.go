@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,14 +12,15 @@ import (
 )
 
 // Tidy removes what a process killed mid-write leaves in a run folder:
-// temporary files of WriteImage and LayoutSelected, and images that no
-// committed row points at (the file is written before its row, so a crash
-// between the two leaves one). Call it before resuming a run, while no
-// other process writes to it. It returns how many files it removed.
+// temporary files of WriteImage, WriteThumbnail and LayoutSelected, and
+// images that no committed row points at (the file is written before its
+// row, so a crash between the two leaves one), with their thumbnails. Call
+// it before resuming a run, while no other process writes to it. It
+// returns how many files it removed.
 //
-// It walks the folder in name order beside the run's image paths read in
-// the same order from the database, so it holds neither list in memory:
-// a run of a million images is tidied in a few seconds.
+// It walks the folder in name order beside the run's image paths and
+// hashes read in the same order from the database, so it holds neither
+// list in memory: a run of a million images is tidied in a few seconds.
 func (s *Store) Tidy(ctx context.Context, run Run) (int, error) {
 	if err := s.Flush(ctx); err != nil {
 		return 0, err
@@ -31,29 +33,18 @@ func (s *Store) Tidy(ctx context.Context, run Run) (int, error) {
 		return 0, fmt.Errorf("tidy run %d: %w", run.ID, err)
 	}
 	defer root.Close()
-	rows, err := s.read.QueryContext(ctx, `SELECT c.rel_path FROM candidates c JOIN jobs j ON j.id = c.job_id
+	images, err := s.sortedColumn(ctx, `SELECT c.rel_path FROM candidates c JOIN jobs j ON j.id = c.job_id
 		WHERE j.run_id = ? AND c.rel_path != '' ORDER BY c.rel_path`, run.ID)
 	if err != nil {
 		return 0, fmt.Errorf("tidy run %d: %w", run.ID, err)
 	}
-	defer rows.Close()
-	known := ""  // the database's current path, in order
-	more := true // rows has paths left
-	// isKnown reports whether the database names p; the paths asked for
-	// come in increasing order, as WalkDir visits them.
-	isKnown := func(p string) (bool, error) {
-		for more && known < p {
-			if !rows.Next() {
-				more = false
-				break
-			}
-			if err := rows.Scan(&known); err != nil {
-				return false, err
-			}
-			known = path.Clean(known)
-		}
-		return more && known == p, nil
+	defer images.close()
+	shas, err := s.sortedColumn(ctx, `SELECT c.sha256 FROM candidates c JOIN jobs j ON j.id = c.job_id
+		WHERE j.run_id = ? AND c.sha256 != '' ORDER BY c.sha256`, run.ID)
+	if err != nil {
+		return 0, fmt.Errorf("tidy run %d: %w", run.ID, err)
 	}
+	defer shas.close()
 	removed := 0
 	err = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -63,8 +54,17 @@ func (s *Store) Tidy(ctx context.Context, run Run) (int, error) {
 			return err
 		}
 		orphan := false
-		if strings.HasPrefix(p, "images/") && !strings.HasPrefix(d.Name(), tempPrefix) {
-			ok, err := isKnown(p)
+		if !strings.HasPrefix(d.Name(), tempPrefix) {
+			var ok bool
+			switch {
+			case strings.HasPrefix(p, "images/"):
+				ok, err = images.has(p)
+			case strings.HasPrefix(p, "thumbs/"):
+				// thumbs/<ab>/<sha>.jpg comes in hash order.
+				ok, err = shas.has(strings.TrimSuffix(path.Base(p), ".jpg"))
+			default:
+				ok = true
+			}
 			if err != nil {
 				return err
 			}
@@ -80,10 +80,46 @@ func (s *Store) Tidy(ctx context.Context, run Run) (int, error) {
 		return nil
 	})
 	if err == nil {
-		err = rows.Err()
+		err = errors.Join(images.err(), shas.err())
 	}
 	if err != nil {
 		return removed, fmt.Errorf("tidy run %d: %w", run.ID, err)
 	}
 	return removed, nil
 }
+
+// sortedColumn is a cursor over one text column of a query sorted by it,
+// for merging with another sorted sequence in constant memory.
+type sortedColumn struct {
+	rows *sql.Rows
+	cur  string
+	more bool
+}
+
+func (s *Store) sortedColumn(ctx context.Context, query string, args ...any) (*sortedColumn, error) {
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return &sortedColumn{rows: rows, more: true}, nil
+}
+
+// has reports whether the column holds v; successive calls must ask for
+// values in increasing order.
+func (c *sortedColumn) has(v string) (bool, error) {
+	for c.more && c.cur < v {
+		if !c.rows.Next() {
+			c.more = false
+			break
+		}
+		if err := c.rows.Scan(&c.cur); err != nil {
+			return false, err
+		}
+		c.cur = path.Clean(c.cur)
+	}
+	return c.more && c.cur == v, nil
+}
+
+func (c *sortedColumn) err() error { return c.rows.Err() }
+
+func (c *sortedColumn) close() { c.rows.Close() }

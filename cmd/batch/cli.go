@@ -3,16 +3,16 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/comfybatch/comfybatch"
 )
 
-// Exit codes, documented in README.md.
+// Exit codes, documented in every command's help (exitHelp) and README.md.
 const (
 	exitOK          = 0
 	exitFailed      = 1   // unexpected error
@@ -22,50 +22,43 @@ const (
 	exitInterrupted = 130 // Ctrl-C; rerun to resume
 )
 
-// version is the tool version recorded in every run.
-const version = "0.1.0-dev"
-
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, args []string, o IO) error
+// exitHelp says what an exit code means, for the help texts; exitCode
+// below is where errors become these codes.
+func exitHelp(code int) string {
+	switch code {
+	case exitOK:
+		return "done"
+	case exitFailed:
+		return "unexpected failure (database, disk, a bug); the message says what"
+	case exitBadInput:
+		return "bad input or usage; the message names the file, flag or run"
+	case exitIncomplete:
+		return "incomplete: jobs failed, candidates unscored or groups short; rerun"
+	case exitOutage:
+		return "outage: every instance or a scorer stayed down; rerun when it is back"
+	case exitInterrupted:
+		return "interrupted (Ctrl-C); what finished is recorded: rerun to resume"
+	}
+	return ""
 }
 
-func commands() []command {
-	return []command{
-		{"run", "run (or resume) a manifest on ComfyUI instances", cmdRun},
-		{"demo", "run the built-in demo on a simulated fleet (needs nothing but Go)", cmdDemo},
-		{"sim", "serve simulated ComfyUI instances for testing", cmdSim},
-		{"validate", "check a manifest (and with --online, the instances' nodes and models)", cmdValidate},
-		{"plan", "show the jobs a manifest expands to and an estimate of wall time", cmdPlan},
-		{"resume", "continue a stored run by id", cmdResume},
-		{"runs", "list the runs in a database", cmdRuns},
-		{"show", "counts, gate pass rates, selected candidates and failures of a run", cmdShow},
-		{"compare", "compare totals and pass rates per value of a parameter (seed, sampler_name, ...)", cmdCompare},
-		{"select", "re-select the top K of a stored run from its scores", cmdSelect},
-		{"rescore", "score a stored run's images again (all or some scorers) and re-select", cmdRescore},
-		{"report", "write an HTML report with contact sheets of a run", cmdReport},
-		{"grid", "draw an X/Y grid image of a run over two parameters", cmdGrid},
-		{"export", "export a run as imagefolder, webdataset or jsonl", cmdExport},
-	}
+// queryExits are the exit codes of a command that reads or checks: it
+// either does its work or says what is wrong.
+func queryExits() []int { return []int{exitOK, exitFailed, exitBadInput, exitInterrupted} }
+
+// generateExits are the exit codes of a command that generates or scores.
+func generateExits() []int {
+	return []int{exitOK, exitFailed, exitBadInput, exitIncomplete, exitOutage, exitInterrupted}
 }
 
 // run executes one command line and returns the process exit code.
 func run(ctx context.Context, args []string, o IO) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(o.Out)
-		if len(args) == 0 {
-			return exitBadInput
-		}
-		return exitOK
+	root := newRoot(o)
+	if args == nil {
+		args = []string{} // nil would make cobra read os.Args
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return exitCode(ctx, c.run(ctx, args[1:], o), o)
-		}
-	}
-	fmt.Fprintf(o.Err, "batch: unknown command %q; run \"batch help\" for the list\n", args[0])
-	return exitBadInput
+	root.SetArgs(args)
+	return exitCode(ctx, root.ExecuteContext(ctx), o)
 }
 
 // exitCode prints err for people and maps it to an exit code; the one
@@ -73,8 +66,6 @@ func run(ctx context.Context, args []string, o IO) int {
 func exitCode(ctx context.Context, err error, o IO) int {
 	switch {
 	case err == nil:
-		return exitOK
-	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(o.Err, "batch: %v\n", err)
@@ -108,61 +99,115 @@ func usageErr(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, a...))
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "batch: generate candidate pools on ComfyUI servers, score them, keep the best.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Usage: batch <command> [flags] [args]")
-	fmt.Fprintln(w)
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+// commandGroups are the sections of the root help, in order.
+func commandGroups() []*cobra.Group {
+	return []*cobra.Group{
+		{ID: "generate", Title: "Generate:"},
+		{ID: "check", Title: "Check a manifest:"},
+		{ID: "inspect", Title: "Inspect a stored run:"},
+		{ID: "reselect", Title: "Change a stored run's selection:"},
+		{ID: "other", Title: "Other:"},
 	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run \"batch <command> -h\" for a command's flags.")
 }
 
-// newFlags returns a flag set that writes its usage to o.Err.
-func newFlags(name, args string, o IO) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(o.Err)
-	fs.Usage = func() {
-		fmt.Fprintf(o.Err, "Usage: batch %s [flags] %s\n", name, args)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parse parses flags, turning mistakes into usage errors (exit 2). Flags
-// may come after positional arguments (batch show 3 --json); "--" ends
-// flag parsing.
-func parse(fs *flag.FlagSet, args []string) error {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
+// newRoot builds the command tree. Every command writes results to o.Out
+// and errors, progress and logs to o.Err.
+func newRoot(o IO) *cobra.Command {
+	var showVersion bool
+	root := &cobra.Command{
+		Use:   "batch COMMAND",
+		Short: "generate candidate pools on ComfyUI servers, score them, keep the best",
+		Long: `batch expands a YAML manifest (an API-format ComfyUI workflow, params bound to
+node inputs, groups and sweeps) into jobs, fans them out over ComfyUI instances,
+scores every image, keeps the top K per group and records everything in SQLite.
+A crash or Ctrl-C loses nothing: run the same command again and it resumes.`,
+		Example: `  batch demo                          # the whole path on a simulated fleet
+  batch validate --online my.yaml
+  batch run my.yaml
+  batch show 1`,
+		// Unknown commands are usage errors (exit 2), with suggestions.
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
 			}
-			return usageErr("%v", err)
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			positional = append(positional, rest...)
-			break
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
+			hint := ""
+			if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+				hint = fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
+			}
+			return usageErr("unknown command %q%s; run 'batch help' for the list", args[0], hint)
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			if showVersion {
+				return writeVersion(o.Out, readVersion(), false)
+			}
+			writeHelp(o.Err, c)
+			return usageErr("no command given")
+		},
+		SuggestionsMinimumDistance: 2,
+		SilenceErrors:              true, // exitCode prints them
+		SilenceUsage:               true,
 	}
-	// Leave the positional arguments where fs.Arg and fs.NArg find them.
-	return fs.Parse(append([]string{"--"}, positional...))
+	root.Flags().BoolVar(&showVersion, "version", false, "print the version and VCS revision (as batch version)")
+	root.SetOut(o.Out)
+	root.SetErr(o.Err)
+	root.SetIn(o.In)
+	root.SetHelpFunc(func(c *cobra.Command, _ []string) { writeHelp(c.OutOrStdout(), c) })
+	root.SetFlagErrorFunc(flagError)
+	root.AddGroup(commandGroups()...)
+	setExits(root, generateExits()...)
+
+	add := func(group string, cmds ...*cobra.Command) {
+		for _, c := range cmds {
+			c.GroupID = group
+			root.AddCommand(c)
+		}
+	}
+	add("generate", newRunCmd(o), newResumeCmd(o), newDemoCmd(o), newSimCmd(o))
+	add("check", newValidateCmd(o), newPlanCmd(o))
+	add("inspect", newRunsCmd(o), newShowCmd(o), newCompareCmd(o), newReportCmd(o), newGridCmd(o), newExportCmd(o))
+	add("reselect", newSelectCmd(o), newRescoreCmd(o))
+	add("other", newVersionCmd(o), newCompletionCmd(o))
+	help := newHelpCmd()
+	help.GroupID = "other"
+	root.SetHelpCommand(help) // cobra adds it to root when it executes
+	return root
 }
 
-// logger builds the process logger: text on stderr, quiet unless -v.
-func logger(o IO, verbose bool) *slog.Logger {
-	level := slog.LevelWarn
-	if verbose {
-		level = slog.LevelInfo
+// flagError turns a flag parsing mistake into a usage error (exit 2) that
+// says how to get the command's help, with a hint for the two mistakes
+// people make coming from other tools: a long flag with one dash
+// (-force), and a flag that another command or an older version had.
+func flagError(c *cobra.Command, err error) error {
+	hint := ""
+	if ne, ok := errors.AsType[*pflag.NotExistError](err); ok {
+		if short := ne.GetSpecifiedShortnames(); len(short) > 1 && c.Flags().Lookup(short) != nil {
+			hint = fmt.Sprintf("; long flags take two dashes: --%s", short)
+		} else if h := c.Annotations[renamedKey+ne.GetSpecifiedName()]; h != "" {
+			hint = "; " + h
+		}
 	}
-	return slog.New(slog.NewTextHandler(o.Err, &slog.HandlerOptions{Level: level}))
+	return usageErr("%v%s; run '%s --help' for its flags", err, hint, c.CommandPath())
+}
+
+// renamedKey prefixes the annotations that explain a flag a command does
+// not take (renamed, or with another meaning here): "renamed:instances".
+const renamedKey = "renamed:"
+
+// renamed records on c why it rejects flag name, for flagError.
+func renamed(c *cobra.Command, name, hint string) {
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations[renamedKey+name] = hint
+}
+
+// exactArgs accepts exactly n positional arguments; otherwise the usage
+// error says how to call the command.
+func exactArgs(n int, usage string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErr("%s", usage)
+		}
+		return nil
+	}
 }

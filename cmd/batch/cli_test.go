@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/comfybatch/comfybatch/generate/comfytest"
+	"github.com/comfybatch/comfybatch/store"
 )
 
 // TestExitCodes checks the one place where errors become exit codes:
@@ -29,7 +32,12 @@ func TestExitCodes(t *testing.T) {
 		{"missing manifest", []string{"run", filepath.Join(dir, "missing.yaml")}, exitBadInput, "missing.yaml"},
 		{"UI-format workflow", []string{"validate", ui}, exitBadInput, "Save (API Format)"},
 		{"unreachable instance", []string{"run", "--instances", "http://127.0.0.1:1", demo}, exitBadInput, "unreachable"},
-		{"bad flag", []string{"run", "--frob", demo}, exitBadInput, "flag provided but not defined: -frob"},
+		{"bad flag", []string{"run", "--frob", demo}, exitBadInput, "unknown flag: --frob; run 'batch run --help' for its flags"},
+		{"bad root flag", []string{"--frob"}, exitBadInput, "unknown flag: --frob; run 'batch --help' for its flags"},
+		{"unknown command, suggestion", []string{"rnu"}, exitBadInput, `unknown command "rnu" (did you mean run or runs?)`},
+		{"one-dash long flag", []string{"run", "-force", demo}, exitBadInput, "long flags take two dashes: --force"},
+		{"flag of another command", []string{"resume", "--new-run", "1"}, exitBadInput, "to start a new one use batch run --new-run"},
+		{"version", []string{"--version"}, exitOK, ""},
 		{"two manifests", []string{"run", demo, demo}, exitBadInput, "run takes one manifest path"},
 		{"valid manifest", []string{"validate", demo}, exitOK, ""},
 	}
@@ -47,5 +55,34 @@ func TestExitCodes(t *testing.T) {
 				t.Errorf("batch %v wrote to stdout on bad input: %q", tt.args, out.String())
 			}
 		})
+	}
+}
+
+// TestRunRecordsVersion checks that a run records the binary's version
+// from its build info.
+func TestRunRecordsVersion(t *testing.T) {
+	fleet, err := comfytest.StartFleet(1, comfytest.Options{TimeScale: 0.001})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fleet.Close()
+	dir := t.TempDir()
+	copyDemo(t, dir)
+	var out, errb bytes.Buffer
+	args := []string{"run", "--instances", fleet.URLs()[0], "--limit-per-group", "1", filepath.Join(dir, "small.yaml")}
+	if code := run(t.Context(), args, IO{Out: &out, Err: &errb}); code != exitOK {
+		t.Fatalf("batch %v = %d; stderr:\n%s", args, code, errb.String())
+	}
+	st, err := store.Open(t.Context(), filepath.Join(dir, "comfybatch-runs", "comfybatch.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r, err := st.Run(t.Context(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := readVersion().short(); r.ToolVersion != want || want == "" {
+		t.Errorf("run 1 tool_version = %q, want %q", r.ToolVersion, want)
 	}
 }

@@ -4,36 +4,65 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/comfybatch/comfybatch/generate"
 	"github.com/comfybatch/comfybatch/generate/comfytest"
 	"github.com/comfybatch/comfybatch/manifests"
 	"github.com/comfybatch/comfybatch/manifests/examples"
+	"github.com/comfybatch/comfybatch/pipeline"
 	"github.com/comfybatch/comfybatch/score/cliptest"
 )
 
-// cmdDemo runs the embedded demo manifest on an embedded simulated fleet,
+func newDemoCmd(o IO) *cobra.Command {
+	var (
+		exec  execFlags
+		dir   string
+		count int
+		scale float64
+	)
+	c := &cobra.Command{
+		Use:   "demo [flags]",
+		Short: "run the built-in demo on a simulated fleet (needs nothing but Go)",
+		Long: `demo writes the embedded example manifest (manifests/examples/demo.yaml: two
+prompts, 24 seeds each, the 6 best of each kept) into --dir, starts simulated
+ComfyUI instances and a fake CLIP server inside the process, and runs it like
+batch run would: progress on stderr, the selected candidates on stdout, the
+database and images in --dir/comfybatch-runs/. Every demo is a new run.
+
+Files already in --dir are kept, so an edited demo.yaml runs as edited. The
+results can be inspected like any run's (batch show, report, grid, export).`,
+		Example: `  batch demo
+  batch demo --instance-count 8 --time-scale 0.01
+  batch show 1 --db comfybatch-demo/comfybatch-runs/comfybatch.db`,
+		Args: exactArgs(0, "demo takes no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return demo(c.Context(), dir, count, scale, exec, o)
+		},
+	}
+	fs := c.Flags()
+	fs.StringVar(&dir, "dir", "comfybatch-demo", "folder for the demo's manifest, database and images")
+	fs.IntVar(&count, "instance-count", 3, "simulated ComfyUI instances to start")
+	fs.Float64Var(&scale, "time-scale", 0.1, "multiplier for every simulated duration (1 = realistic speed)")
+	exec.register(fs)
+	renamed(c, "instances", "the demo starts its own simulated instances: --instance-count N")
+	renamed(c, "sim-instances", "it is now --instance-count N")
+	renamed(c, "new-run", "every demo is a new run")
+	setExits(c, generateExits()...)
+	return c
+}
+
+// demo runs the embedded demo manifest on an embedded simulated fleet,
 // so a newcomer sees the whole path with nothing installed but Go.
-func cmdDemo(ctx context.Context, args []string, o IO) error {
-	flags := newFlags("demo", "", o)
-	var f runFlags
-	f.register(flags)
-	dir := flags.String("dir", "comfybatch-demo", "folder for the demo's database and images")
-	n := flags.Int("sim-instances", 3, "simulated ComfyUI instances to start")
-	scale := flags.Float64("time-scale", 0.1, "multiplier for every simulated duration (1 = realistic speed)")
-	if err := parse(flags, args); err != nil {
-		return err
+func demo(ctx context.Context, dir string, count int, scale float64, exec execFlags, o IO) error {
+	if count < 1 {
+		return usageErr("--instance-count must be at least 1")
 	}
-	if flags.NArg() != 0 {
-		return usageErr("demo takes no arguments")
-	}
-	abs, err := filepath.Abs(*dir)
+	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err
 	}
@@ -48,7 +77,7 @@ func cmdDemo(ctx context.Context, args []string, o IO) error {
 		return err
 	}
 
-	fleet, err := comfytest.StartFleet(*n, comfytest.Options{TimeScale: *scale})
+	fleet, err := comfytest.StartFleet(count, comfytest.Options{TimeScale: scale})
 	if err != nil {
 		return fmt.Errorf("start simulated fleet: %w", err)
 	}
@@ -56,20 +85,13 @@ func cmdDemo(ctx context.Context, args []string, o IO) error {
 	clip, clipURL := cliptest.New(cliptest.Options{}).Start()
 	defer clip.Close()
 	pointCLIP(m, clipURL)
-	if f.instances == "" {
-		for i, u := range fleet.URLs() {
-			if i > 0 {
-				f.instances += ","
-			}
-			f.instances += u
-		}
+	var instances []generate.Instance
+	for i, u := range fleet.URLs() {
+		instances = append(instances, generate.Instance{Name: fmt.Sprintf("sim%d", i+1), URL: u})
 	}
-	if !f.force {
-		f.newRun = true // every demo is a fresh run; `batch run` shows resuming
-	}
-	fmt.Fprintf(o.Err, "demo: %d simulated ComfyUI instances, manifest %q, writing to %s\n", *n, m.Name, abs)
+	fmt.Fprintf(o.Err, "demo: %d simulated ComfyUI instances, manifest %q, writing to %s\n", count, m.Name, abs)
 	start := time.Now()
-	err = runWith(ctx, m, f, o)
+	err = runWith(ctx, m, instances, exec, pipeline.Options{NewRun: true}, o)
 	fmt.Fprintf(o.Err, "demo: finished in %s\n", time.Since(start).Round(time.Millisecond))
 	if err == nil {
 		rel := m.Output.Database
@@ -112,50 +134,4 @@ func writeExamples(dir string) error {
 		}
 		return os.WriteFile(dst, data, 0o644)
 	})
-}
-
-// cmdSim serves simulated ComfyUI instances until interrupted.
-func cmdSim(ctx context.Context, args []string, o IO) error {
-	fs := newFlags("sim", "", o)
-	n := fs.Int("instances", 1, "number of instances (consecutive ports)")
-	port := fs.Int("port", 8188, "port of the first instance")
-	host := fs.String("host", "127.0.0.1", "address to listen on")
-	scale := fs.Float64("time-scale", 1, "multiplier for every simulated duration (0.1 = ten times faster)")
-	speed := fs.Float64("speed", 1, "relative GPU speed")
-	fail := fs.Float64("error-rate", 0, "fraction of prompts that fail with a runtime execution_error")
-	clipPort := fs.Int("clip-port", 7997, "port of a fake CLIP embeddings server (Infinity API) for the demo manifest; 0 = none")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *n < 1 {
-		return usageErr("--instances must be at least 1")
-	}
-	fleet, err := comfytest.ListenFleet(*host, *port, *n, comfytest.Options{TimeScale: *scale, Speed: *speed})
-	if err != nil {
-		return fmt.Errorf("listen: %w (is another ComfyUI or sim on port %d? try --port)", err, *port)
-	}
-	defer fleet.Close()
-	if *fail > 0 {
-		for _, s := range fleet.Servers() {
-			s.SetFaults(comfytest.Faults{ExecErrorRate: *fail})
-		}
-	}
-	for _, u := range fleet.URLs() {
-		fmt.Fprintln(o.Out, u)
-	}
-	if *clipPort != 0 {
-		ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*clipPort)))
-		if err != nil {
-			return fmt.Errorf("listen for the fake CLIP server: %w (pass --clip-port 0 to go without)", err)
-		}
-		srv := &http.Server{Handler: cliptest.New(cliptest.Options{})}
-		var wg sync.WaitGroup
-		wg.Go(func() { _ = srv.Serve(ln) })
-		defer wg.Wait() // runs after Shutdown below
-		defer srv.Shutdown(context.WithoutCancel(ctx))
-		fmt.Fprintf(o.Err, "sim: fake CLIP embeddings at http://%s\n", ln.Addr())
-	}
-	fmt.Fprintln(o.Err, "sim: serving; Ctrl-C to stop")
-	<-ctx.Done()
-	return nil
 }

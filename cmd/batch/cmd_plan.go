@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"sort"
@@ -9,16 +8,45 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/manifests"
+	"github.com/comfybatch/comfybatch/runview"
 )
 
-func cmdPlan(ctx context.Context, args []string, o IO) error {
-	fs := newFlags("plan", "MANIFEST", o)
-	n := fs.Int("instances", 0, "instances to estimate for (0 = the manifest's count, at least 1)")
-	per := fs.Duration("per-image", 10*time.Second, "time one instance takes per image")
-	show := fs.Int("show", 5, "expanded jobs to list")
-	m, err := parseManifest(fs, args, "plan takes one manifest path")
+func newPlanCmd(o IO) *cobra.Command {
+	var (
+		count, show int
+		per         time.Duration
+	)
+	c := &cobra.Command{
+		Use:   "plan [flags] MANIFEST",
+		Short: "show the jobs a manifest expands to and an estimate of wall time",
+		Long: `plan expands MANIFEST without running it and prints the jobs per group (with
+their top_k), the values of every swept axis, the first jobs with their params
+and keys, the order in which axes change (expensive ones, like checkpoints,
+change least often), and an estimate of the wall time on --instance-count
+instances at --per-image each.`,
+		Example: `  batch plan headshots.yaml
+  batch plan --instance-count 4 --per-image 6s --show 20 headshots.yaml`,
+		Args:              exactArgs(1, "plan takes one manifest path, e.g. batch plan headshots.yaml"),
+		ValidArgsFunction: completeManifest,
+		RunE: func(c *cobra.Command, args []string) error {
+			return plan(args[0], count, per, show, o)
+		},
+	}
+	fs := c.Flags()
+	fs.IntVar(&count, "instance-count", 0, "instances to estimate for (0 = the manifest's count, at least 1)")
+	fs.DurationVar(&per, "per-image", 10*time.Second, "time one instance takes per image")
+	fs.IntVar(&show, "show", 5, "expanded jobs to list")
+	renamed(c, "instances", "plan estimates for a number of instances: --instance-count N (--instances takes ComfyUI URLs)")
+	setExits(c, exitOK, exitFailed, exitBadInput)
+	return c
+}
+
+func plan(path string, count int, per time.Duration, show int, o IO) error {
+	m, err := manifests.Load(path)
 	if err != nil {
 		return err
 	}
@@ -26,11 +54,11 @@ func cmdPlan(ctx context.Context, args []string, o IO) error {
 	if err != nil {
 		return err
 	}
-	inst := *n
-	if inst == 0 {
+	inst := count
+	if inst <= 0 {
 		inst = max(1, len(m.Instances))
 	}
-	printPlan(o, m, plan.Jobs, inst, *per, *show)
+	printPlan(o, m, plan.Jobs, inst, per, show)
 	if len(plan.Axes) > 0 {
 		var order []string
 		for _, a := range plan.Axes {
@@ -38,7 +66,21 @@ func cmdPlan(ctx context.Context, args []string, o IO) error {
 		}
 		fmt.Fprintf(o.Out, "order: %s (outermost first: expensive axes change least often)\n", strings.Join(order, " > "))
 	}
+	if m.MasterSeedChosen && randomSeeds(plan) {
+		fmt.Fprintf(o.Out, "seeds are examples: %s has no master_seed, so every run draws its own random seeds; "+
+			"batch run prints the master seed it chose, and master_seed: N in the manifest repeats them\n", m.Path)
+	}
 	return nil
+}
+
+// randomSeeds reports whether the plan draws seeds from the master seed.
+func randomSeeds(p *manifests.Plan) bool {
+	for _, a := range p.Axes {
+		if a.Random {
+			return true
+		}
+	}
+	return false
 }
 
 func printPlan(o IO, m *manifests.Manifest, jobs []comfybatch.Job, instances int, per time.Duration, show int) {
@@ -53,15 +95,23 @@ func printPlan(o IO, m *manifests.Manifest, jobs []comfybatch.Job, instances int
 	tw.Flush()
 
 	// Per axis value: only params that vary across jobs are axes.
-	values := map[string]map[string]int{}
+	type count struct {
+		value any
+		n     int
+	}
+	values := map[string]map[string]*count{}
 	var names []string
 	for _, j := range jobs {
 		for _, p := range j.Params {
 			if values[p.Name] == nil {
-				values[p.Name] = map[string]int{}
+				values[p.Name] = map[string]*count{}
 				names = append(names, p.Name)
 			}
-			values[p.Name][fmt.Sprint(p.Value)]++
+			k := runview.ValueKey(p.Value)
+			if values[p.Name][k] == nil {
+				values[p.Name][k] = &count{value: p.Value}
+			}
+			values[p.Name][k].n++
 		}
 	}
 	fmt.Fprintln(w)
@@ -72,18 +122,18 @@ func printPlan(o IO, m *manifests.Manifest, jobs []comfybatch.Job, instances int
 		if len(vals) < 2 || name == "prompt" {
 			continue
 		}
-		keys := make([]string, 0, len(vals))
-		for k := range vals {
-			keys = append(keys, k)
+		counts := make([]*count, 0, len(vals))
+		for _, c := range vals {
+			counts = append(counts, c)
 		}
-		sort.Strings(keys)
+		sort.Slice(counts, func(i, j int) bool { return runview.CompareValues(counts[i].value, counts[j].value) < 0 })
 		var parts []string
-		for i, k := range keys {
+		for i, c := range counts {
 			if i == 6 {
-				parts = append(parts, fmt.Sprintf("… %d more", len(keys)-6))
+				parts = append(parts, fmt.Sprintf("… %d more", len(counts)-6))
 				break
 			}
-			parts = append(parts, fmt.Sprintf("%s:%d", k, vals[k]))
+			parts = append(parts, fmt.Sprintf("%s:%d", short(runview.FormatValue(c.value), 24), c.n))
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\n", name, len(vals), strings.Join(parts, " "))
 	}
@@ -99,11 +149,7 @@ func printPlan(o IO, m *manifests.Manifest, jobs []comfybatch.Job, instances int
 		}
 		var ps []string
 		for _, p := range j.Params {
-			v := fmt.Sprint(p.Value)
-			if len(v) > 32 {
-				v = v[:29] + "..."
-			}
-			ps = append(ps, p.Name+"="+v)
+			ps = append(ps, p.Name+"="+short(runview.FormatValue(p.Value), 32))
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", j.Index, j.Group, strings.Join(ps, " "), j.Key[:12])
 	}
@@ -112,6 +158,16 @@ func printPlan(o IO, m *manifests.Manifest, jobs []comfybatch.Job, instances int
 	waves := math.Ceil(float64(len(jobs)) / float64(instances))
 	est := time.Duration(waves) * per
 	fmt.Fprintf(w, "\nestimate: %s on %d instance(s) at %s per image\n", est, instances, per)
+}
+
+// short cuts s to n runes, marking the cut with "…"; whole values are in
+// batch show --json and the report.
+func short(s string, n int) string {
+	s = strings.NewReplacer("\n", " ", "\t", " ").Replace(s)
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 // countBy counts jobs per key, returning the keys in first-seen order.

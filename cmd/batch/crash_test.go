@@ -18,6 +18,7 @@ import (
 	"github.com/comfybatch/comfybatch/internal/testmanifest"
 	"github.com/comfybatch/comfybatch/manifests/examples"
 	"github.com/comfybatch/comfybatch/score/cliptest"
+	"github.com/comfybatch/comfybatch/store"
 )
 
 // copyDemo writes the embedded demo manifest and its files into dir, plus
@@ -147,7 +148,7 @@ func dbState(t *testing.T, outDir string) state {
 			t.Fatalf("%s: %v", query, err)
 		}
 	}
-	q(`SELECT count(*), count(DISTINCT job_key), sum(status = 'done') FROM jobs`, &s.jobs, &s.dupes, &s.done)
+	q(`SELECT count(*), count(DISTINCT job_key), coalesce(sum(status = 'done'), 0) FROM jobs`, &s.jobs, &s.dupes, &s.done)
 	s.dupes = s.jobs - s.dupes
 	rows, err := db.Query(`SELECT x.group_name || '/' || x.rank || '/' || j.job_key FROM selections x
 		JOIN candidates c ON c.id = x.candidate_id JOIN jobs j ON j.id = c.job_id ORDER BY x.group_name, x.rank`)
@@ -163,14 +164,15 @@ func dbState(t *testing.T, outDir string) state {
 	var runDir string
 	q(`SELECT output_dir FROM runs ORDER BY id DESC LIMIT 1`, &runDir)
 	known := map[string]bool{}
-	rows, err = db.Query(`SELECT rel_path FROM candidates`)
+	rows, err = db.Query(`SELECT rel_path, sha256 FROM candidates`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for rows.Next() {
-		var v string
-		rows.Scan(&v)
+		var v, sha string
+		rows.Scan(&v, &sha)
 		known[filepath.Clean(v)] = true
+		known[filepath.FromSlash(store.ThumbPath(sha))] = true // a thumbnail belongs to its image
 	}
 	rows.Close()
 	filepath.WalkDir(runDir, func(p string, d fs.DirEntry, err error) error {

@@ -2,10 +2,7 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -44,31 +41,57 @@ func (w *eventWriter) write(e generate.Event) {
 	_ = w.enc.Encode(line)
 }
 
-// instances tracks what each instance is doing, from fleet events, for the
-// progress line: prompts queued or running, loading a model, or down.
-type instances struct {
+// fleetDefaultInFlight is generate.Instance.InFlight's default: the
+// slots of an instance that does not set in_flight.
+const fleetDefaultInFlight = 2
+
+// fleetView tracks what each instance is doing, from fleet events, for
+// the progress line: prompts of ours queued or running, loading a model,
+// or down. Events arrive from many goroutines.
+type fleetView struct {
 	mu    sync.Mutex
-	state map[string]*instState
+	order []string // display order: as configured, then as first seen
+	state map[string]*instView
 }
 
-type instState struct {
-	inFlight int
+// instView is one instance's state as the progress line shows it.
+type instView struct {
+	name     string
+	inFlight int // our prompts queued or running on it
+	slots    int // how many it may have (in_flight)
 	loading  bool
 	down     bool
 }
 
-func newInstances() *instances { return &instances{state: map[string]*instState{}} }
+// newFleetView starts with the configured instances, all up and idle.
+func newFleetView(insts []generate.Instance) *fleetView {
+	v := &fleetView{state: map[string]*instView{}}
+	for _, in := range insts {
+		slots := in.InFlight
+		if slots <= 0 {
+			slots = fleetDefaultInFlight
+		}
+		v.add(in.Name, slots)
+	}
+	return v
+}
 
-func (t *instances) observe(e generate.Event) {
+func (v *fleetView) add(name string, slots int) *instView {
+	s := &instView{name: name, slots: slots}
+	v.state[name] = s
+	v.order = append(v.order, name)
+	return s
+}
+
+func (v *fleetView) observe(e generate.Event) {
 	if e.Instance == "" {
 		return
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := t.state[e.Instance]
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s := v.state[e.Instance]
 	if s == nil {
-		s = &instState{}
-		t.state[e.Instance] = s
+		s = v.add(e.Instance, fleetDefaultInFlight)
 	}
 	switch e.Kind {
 	case generate.EventSubmitted:
@@ -88,29 +111,13 @@ func (t *instances) observe(e generate.Event) {
 	}
 }
 
-// line renders "name:state" per instance, sorted by name: "2" = prompts
-// queued or running, "load" = loading a model, "down", "idle".
-func (t *instances) line() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	names := make([]string, 0, len(t.state))
-	for n := range t.state {
-		names = append(names, n)
+// snapshot copies every instance's state, in display order.
+func (v *fleetView) snapshot() []instView {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make([]instView, len(v.order))
+	for i, name := range v.order {
+		out[i] = *v.state[name]
 	}
-	sort.Strings(names)
-	parts := make([]string, 0, len(names))
-	for _, n := range names {
-		s := t.state[n]
-		state := "idle"
-		switch {
-		case s.down:
-			state = "down"
-		case s.loading:
-			state = "load"
-		case s.inFlight > 0:
-			state = fmt.Sprint(s.inFlight)
-		}
-		parts = append(parts, n+":"+state)
-	}
-	return strings.Join(parts, " ")
+	return out
 }

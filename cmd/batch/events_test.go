@@ -2,13 +2,14 @@ package main
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/comfybatch/comfybatch/generate"
 )
 
-func TestInstancesLine(t *testing.T) {
-	tr := newInstances()
+func TestFleetView(t *testing.T) {
+	v := newFleetView([]generate.Instance{{Name: "b", InFlight: 3}, {Name: "a"}, {Name: "c"}, {Name: "d"}})
 	for _, e := range []generate.Event{
 		{Kind: generate.EventSubmitted, Instance: "b"},
 		{Kind: generate.EventSubmitted, Instance: "b"},
@@ -20,11 +21,25 @@ func TestInstancesLine(t *testing.T) {
 		{Kind: generate.EventInstanceDown, Instance: "d", Err: errors.New("refused")},
 		{Kind: generate.EventDone, Instance: "b"},
 		{Kind: generate.EventSubmitted, Instance: "c"},
-		{Kind: generate.EventStolen, Instance: "c"}, // its pending prompt moved elsewhere
+		{Kind: generate.EventStolen, Instance: "c"},    // its pending prompt moved elsewhere
+		{Kind: generate.EventSubmitted, Instance: "e"}, // not configured: shown after the others
 	} {
-		tr.observe(e)
+		v.observe(e)
 	}
-	if got, want := tr.line(), "a:load b:1 c:idle d:down"; got != want {
-		t.Errorf("instances line = %q, want %q", got, want)
+	want := []instView{
+		{name: "b", inFlight: 1, slots: 3},
+		{name: "a", inFlight: 1, slots: 2, loading: true},
+		{name: "c", inFlight: 0, slots: 2},
+		{name: "d", slots: 2, down: true},
+		{name: "e", inFlight: 1, slots: 2},
+	}
+	if got := v.snapshot(); !reflect.DeepEqual(got, want) {
+		t.Errorf("fleet view = %+v\nwant %+v", got, want)
+	}
+	if got, want := instancesDetail(v.snapshot()), "b 1/3 up, a 1/2 loading, c 0/2 up, d down, e 1/2 up"; got != want {
+		t.Errorf("instancesDetail = %q, want %q", got, want)
+	}
+	if got, want := instancesSummary(v.snapshot(), true), "5 instances: 4 up 3/9, 1 down (d)"; got != want {
+		t.Errorf("instancesSummary = %q, want %q", got, want)
 	}
 }

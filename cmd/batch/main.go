@@ -1,7 +1,3 @@
-// Command batch turns ComfyUI servers into a candidate-pool image factory:
-// it expands a manifest into jobs, fans them out over several instances,
-// scores every image, selects the best per group and records it all in
-// SQLite. Run "batch help" for the commands.
 package main
 
 import (
@@ -31,7 +27,8 @@ func batchMain() int {
 		context.AfterFunc(second, func() { hurry(); stopSecond() })
 	})
 	defer stopWatch()
-	return run(ctx, os.Args[1:], IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, ErrTTY: isTerminal(os.Stderr), Cleanup: cleanup})
+	return run(ctx, os.Args[1:], IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
+		ErrTTY: isTerminal(os.Stderr), ErrWidth: func() int { return termWidth(os.Stderr) }, Cleanup: cleanup})
 }
 
 // IO is where a command reads and writes; tests pass buffers.
@@ -40,6 +37,9 @@ type IO struct {
 	Out    io.Writer // results: tables, --json
 	Err    io.Writer // progress, logs, errors
 	ErrTTY bool      // Err is a terminal: draw a live progress bar
+	// ErrWidth returns Err's width in columns now (it changes when the
+	// window is resized); <= 0 or nil = unknown.
+	ErrWidth func() int
 	// Cleanup is canceled by a second Ctrl-C: work that outlives the first
 	// (waiting for running prompts) stops then. Nil = never.
 	Cleanup context.Context
@@ -55,3 +55,13 @@ func (o IO) lookupEnv(k string) (string, bool) {
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// termWidth reads the terminal's width (one ioctl: cheap enough for
+// every redraw); 0 when f is not a terminal.
+func termWidth(f *os.File) int {
+	w, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return w
+}

@@ -1,11 +1,19 @@
 package main
 
 import (
+	"context"
 	"flag"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 	_ "modernc.org/sqlite"
@@ -24,9 +32,16 @@ func TestMain(m *testing.M) {
 	})
 }
 
+// testToken is what the instance behind $AUTH_URL wants in its
+// Authorization header.
+const testToken = "Bearer s3cret"
+
 // TestScripts runs the CLI end to end: each file in testdata/script is a
 // txtar script whose `batch` commands run this binary against a simulated
-// fleet started in the test process ($COMFY_URLS).
+// fleet started in the test process ($COMFY_URLS). $AUTH_URL is a
+// simulated instance that answers 401 without "Authorization: Bearer
+// s3cret" (on every request, the WebSocket upgrade included), and
+// $SIM_PORT a free port for `batch sim`.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
@@ -38,8 +53,78 @@ func TestScripts(t *testing.T) {
 			}
 			e.Defer(func() { fleet.Close() })
 			e.Setenv("COMFY_URLS", strings.Join(fleet.URLs(), ","))
+			auth, err := authProxy(fleet.URLs()[0])
+			if err != nil {
+				return err
+			}
+			e.Defer(auth.Close)
+			e.Setenv("AUTH_URL", auth.URL)
+			port, err := freePort()
+			if err != nil {
+				return err
+			}
+			e.Setenv("SIM_PORT", strconv.Itoa(port))
 			copyDemo(t, filepath.Join(e.WorkDir, "examples"))
 			return nil
 		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitserve": waitServe,
+		},
 	})
+}
+
+// authProxy serves target to requests that carry testToken and answers
+// 401 to the others.
+func authProxy(target string) (*httptest.Server, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, err
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u) // passes WebSocket upgrades through
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != testToken {
+			http.Error(w, "missing or wrong token", http.StatusUnauthorized)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	})), nil
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitServe is the script command "waitserve URL": it returns once URL
+// answers 200, failing the script after 30 s. It is how a script waits
+// for a server it started in the background (batch sim) to listen: the
+// other process gives no signal a script could wait on.
+func waitServe(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitserve URL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, args[0], nil)
+		ts.Check(err)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			ts.Fatalf("%s did not answer 200 within 30s", args[0])
+		case <-tick.C:
+		}
+	}
 }

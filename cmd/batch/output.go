@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -13,14 +14,21 @@ import (
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/pipeline"
+	"github.com/comfybatch/comfybatch/runview"
 )
 
-// printOutcome writes the selected candidates of every group as a table,
-// then where the database and images are.
-func printOutcome(w io.Writer, out *pipeline.Outcome) {
+// printOutcome writes the selected candidates of every group as a table
+// with the params that were swept within a group (seed, sampler, cfg ...),
+// then where the database and images are and the master seed.
+func printOutcome(w io.Writer, out *pipeline.Outcome, seedChosen bool) {
 	metrics := metricColumns(out)
+	params := sweptColumns(out)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	hdr := []string{"GROUP", "RANK", "JOB", "SEED", "INSTANCE", "TOTAL"}
+	hdr := []string{"GROUP", "RANK", "JOB"}
+	for _, p := range params {
+		hdr = append(hdr, strings.ToUpper(p))
+	}
+	hdr = append(hdr, "INSTANCE", "TOTAL")
 	for _, m := range metrics {
 		hdr = append(hdr, strings.ToUpper(m))
 	}
@@ -29,15 +37,16 @@ func printOutcome(w io.Writer, out *pipeline.Outcome) {
 		byRef := candidatesByRef(g)
 		for _, s := range g.Selection {
 			c := byRef[s.Ref()]
-			seed := "-"
-			if v, ok := c.Candidate.Job.Seed(); ok {
-				seed = fmt.Sprint(v)
+			row := []string{g.Name, fmt.Sprint(s.Rank), fmt.Sprint(c.Candidate.Job.Index)}
+			for _, p := range params {
+				v, _ := c.Candidate.Job.Param(p)
+				row = append(row, short(runview.FormatValue(v), 24))
 			}
-			row := []string{g.Name, fmt.Sprint(s.Rank), fmt.Sprint(c.Candidate.Job.Index), seed, c.Candidate.Instance, fmt.Sprintf("%.3f", s.Total)}
+			row = append(row, c.Candidate.Instance, runview.FormatTotal(s.Total))
 			for _, m := range metrics {
 				scorer, metric, _ := strings.Cut(m, ".")
 				if v, ok := c.Metric(scorer, metric); ok {
-					row = append(row, fmt.Sprintf("%.4g", v))
+					row = append(row, runview.FormatMetric(metric, v))
 				} else {
 					row = append(row, "-")
 				}
@@ -88,6 +97,38 @@ func printOutcome(w io.Writer, out *pipeline.Outcome) {
 	fmt.Fprintf(w, "database: %s\n", out.Database)
 	fmt.Fprintf(w, "images:   %s\n", out.Run.OutputDir)
 	fmt.Fprintf(w, "selected: %s\n", filepath.Join(out.Run.OutputDir, "selected"))
+	if seedChosen && !out.Resumed {
+		fmt.Fprintf(w, "master seed: %d, chosen for this run; add master_seed: %d to the manifest to draw the same random seeds again\n",
+			out.Run.MasterSeed, out.Run.MasterSeed)
+	} else {
+		fmt.Fprintf(w, "master seed: %d\n", out.Run.MasterSeed)
+	}
+}
+
+// sweptColumns lists the params that vary within a group, in the order
+// they first appear: the ones that tell a group's selected candidates
+// apart. A param set once per group (its prompt) is not one. With none,
+// the seed is shown.
+func sweptColumns(out *pipeline.Outcome) []string {
+	var cols []string
+	for _, g := range out.Groups {
+		swept, _ := runview.SplitParams(func(yield func([]comfybatch.Param) bool) {
+			for _, c := range g.Ranked {
+				if !yield(c.Candidate.Job.Params) {
+					return
+				}
+			}
+		})
+		for _, name := range swept {
+			if !slices.Contains(cols, name) {
+				cols = append(cols, name)
+			}
+		}
+	}
+	if len(cols) == 0 {
+		cols = []string{"seed"}
+	}
+	return cols
 }
 
 // metricColumns lists "scorer.metric" names that carry weight, in a

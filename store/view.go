@@ -1,0 +1,307 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/comfybatch/comfybatch"
+)
+
+// The queries in this file serve the read views (show, compare, report,
+// grid, export): they read what people look at and nothing the engine
+// needs to resume (no workflow, inputs or tags), and they stream or
+// aggregate in SQL, so their memory does not grow with the run.
+
+// ViewCandidate is one candidate (one image of a done job) as the read
+// views see it.
+type ViewCandidate struct {
+	// Ref identifies it: job key, output node and batch index.
+	Ref        comfybatch.Ref
+	Index      int
+	Group      string
+	Params     []comfybatch.Param
+	Instance   string
+	PromptID   string
+	Attempts   int
+	Queued     time.Time
+	Started    time.Time
+	Finished   time.Time
+	Generation time.Duration
+	Download   time.Duration
+	Total      float64
+	Rejected   string
+	// Pending names the scorers the candidate still waits for; it is
+	// then neither selected nor rejected yet.
+	Pending []string
+	// Path is the stored image relative to the run folder, "" when none
+	// was recorded; SHA256, Width, Height and Bytes describe it.
+	Path          string
+	SHA256        string
+	Width, Height int
+	Bytes         int64
+	// Scores are in the order they were recorded; Metrics is never nil,
+	// Values is nil when empty.
+	Scores []comfybatch.Score
+}
+
+// CandidateQuery narrows EachCandidate. The zero value means every
+// candidate of the run.
+type CandidateQuery struct {
+	// Group, when set, is the one group to read.
+	Group string
+	// SelectedOnly reads the selected candidates only.
+	SelectedOnly bool
+	// NoScores skips reading scores, which is faster when only params,
+	// totals and rejections are needed.
+	NoScores bool
+}
+
+const qViewCandidates = `SELECT j.job_key, c.node, c.batch_index, j.idx, j.group_name, j.params, j.instance,
+		j.prompt_id, j.attempts, j.queued_ms, j.started_ms, j.finished_ms, j.download_ms, c.total, c.rejected,
+		c.state, c.pending, c.rel_path, c.sha256, c.width, c.height, c.bytes%s
+	FROM %s%s
+	WHERE j.run_id = ? AND j.status = 'done' AND (? = '' OR j.group_name = ?)%s
+	ORDER BY j.idx, j.job_key, c.node, c.batch_index%s`
+
+// EachCandidate calls fn with each candidate of run runID that q
+// selects, in plan order (index, key, output node, batch index), and
+// stops at the first error fn returns, which it returns. It streams: one
+// candidate is in memory at a time, however large the run.
+func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery, fn func(ViewCandidate) error) error {
+	codec, err := s.codec(ctx, runID)
+	if err != nil {
+		return err
+	}
+	args := []any{runID, q.Group, q.Group}
+	from, filter := "jobs j JOIN candidates c ON c.job_id = j.id", ""
+	if q.SelectedOnly {
+		// Start from the few selections, not from every job in plan
+		// order: a million-candidate run has a few hundred selected.
+		// (CROSS JOIN keeps SQLite from choosing another outer table.)
+		from = "selections x CROSS JOIN candidates c ON c.id = x.candidate_id CROSS JOIN jobs j ON j.id = c.job_id"
+		filter = " AND x.run_id = ?"
+		args = append(args, runID)
+	}
+	// One row per metric (or per scorer without metrics, or per candidate
+	// without scorers): the primary keys of scorer_results and scores
+	// make the joins lookups, and ordering by them keeps a candidate's
+	// rows together.
+	scoreCols, scoreJoin, scoreOrder := ", NULL, NULL, NULL, NULL, NULL, NULL", "", ""
+	if !q.NoScores {
+		scoreCols = ", r.ord, r.scorer, r.error, r.vals, m.metric, m.value"
+		scoreJoin = ` LEFT JOIN scorer_results r ON r.candidate_id = c.id
+		LEFT JOIN scores m ON m.candidate_id = r.candidate_id AND m.ord = r.ord`
+		scoreOrder = ", r.ord, m.metric"
+	}
+	query := fmt.Sprintf(qViewCandidates, scoreCols, from, scoreJoin, filter, scoreOrder)
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("read candidates of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var (
+		cur     ViewCandidate
+		have    bool
+		lastOrd = -1
+	)
+	for rows.Next() {
+		var (
+			c                              ViewCandidate
+			params, state, pending         string
+			queued, started, finished, dl  sql.NullInt64
+			total, value                   sql.NullFloat64
+			ord                            sql.NullInt64
+			scorer, scoreErr, vals, metric sql.NullString
+		)
+		if err := rows.Scan(&c.Ref.JobKey, &c.Ref.Output, &c.Ref.BatchIndex, &c.Index, &c.Group, &params,
+			&c.Instance, &c.PromptID, &c.Attempts, &queued, &started, &finished, &dl, &total, &c.Rejected,
+			&state, &pending, &c.Path, &c.SHA256, &c.Width, &c.Height, &c.Bytes,
+			&ord, &scorer, &scoreErr, &vals, &metric, &value); err != nil {
+			return fmt.Errorf("read candidates of run %d: %w", runID, err)
+		}
+		if !have || c.Ref != cur.Ref {
+			if have {
+				if err := fn(cur); err != nil {
+					return err
+				}
+			}
+			if c.Params, err = codec.params(c.Group, params); err != nil {
+				return fmt.Errorf("read candidate %s: %w", c.Ref, err)
+			}
+			c.Queued, c.Started, c.Finished = fromMS(queued), fromMS(started), fromMS(finished)
+			if !c.Started.IsZero() && c.Finished.After(c.Started) {
+				c.Generation = c.Finished.Sub(c.Started)
+			}
+			c.Download = time.Duration(dl.Int64) * time.Millisecond
+			c.Total = total.Float64
+			if state == CandidatePending && pending != "" {
+				c.Pending = strings.Split(pending, ",")
+			}
+			cur, have, lastOrd = c, true, -1
+		}
+		if !ord.Valid {
+			continue // no scorer results
+		}
+		if int(ord.Int64) != lastOrd {
+			sc := comfybatch.Score{Scorer: scorer.String, Err: scoreErr.String, Metrics: map[string]float64{}}
+			if vals.String != "" {
+				if err := json.Unmarshal([]byte(vals.String), &sc.Values); err != nil {
+					return fmt.Errorf("read scores of candidate %s: %w", cur.Ref, err)
+				}
+				if len(sc.Values) == 0 {
+					sc.Values = nil
+				}
+			}
+			cur.Scores = append(cur.Scores, sc)
+			lastOrd = int(ord.Int64)
+		}
+		if metric.Valid {
+			cur.Scores[len(cur.Scores)-1].Metrics[metric.String] = value.Float64
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read candidates of run %d: %w", runID, err)
+	}
+	if have {
+		return fn(cur)
+	}
+	return nil
+}
+
+// ReasonCount is how many candidates of a group share one rejection
+// reason; Reason "" counts the ones not rejected, Pending the ones that
+// still wait for a scorer.
+type ReasonCount struct {
+	Group   string
+	Reason  string
+	Pending bool
+	Count   int
+}
+
+// RejectionCounts counts the candidates of run runID by group, rejection
+// reason and whether they wait for a scorer, in SQL, ordered by group and
+// reason.
+func (s *Store) RejectionCounts(ctx context.Context, runID int64) ([]ReasonCount, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT j.group_name, c.rejected, c.state = 'pending', count(*)
+		FROM jobs j JOIN candidates c ON c.job_id = j.id WHERE j.run_id = ? AND j.status = 'done'
+		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("count rejections of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []ReasonCount
+	for rows.Next() {
+		var r ReasonCount
+		if err := rows.Scan(&r.Group, &r.Reason, &r.Pending, &r.Count); err != nil {
+			return nil, fmt.Errorf("count rejections of run %d: %w", runID, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count rejections of run %d: %w", runID, err)
+	}
+	return out, nil
+}
+
+// ClassCount is how many failed jobs of a group share one error class.
+type ClassCount struct {
+	Group string
+	Class string
+	Count int
+}
+
+// FailureClasses counts the failed jobs of run runID by group and error
+// class, in SQL, ordered by group and class.
+func (s *Store) FailureClasses(ctx context.Context, runID int64) ([]ClassCount, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT group_name, error_class, count(*) FROM jobs
+		WHERE run_id = ? AND status = 'failed' GROUP BY group_name, error_class ORDER BY group_name, error_class`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("count failures of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []ClassCount
+	for rows.Next() {
+		var c ClassCount
+		if err := rows.Scan(&c.Group, &c.Class, &c.Count); err != nil {
+			return nil, fmt.Errorf("count failures of run %d: %w", runID, err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count failures of run %d: %w", runID, err)
+	}
+	return out, nil
+}
+
+// EachFailure calls fn with the failed jobs of run runID (of one group,
+// or all when group is ""), in plan order, at most limit of them (all
+// when limit <= 0), with their params. It stops at the first error fn
+// returns, which it returns.
+func (s *Store) EachFailure(ctx context.Context, runID int64, group string, limit int, fn func(Failure, []comfybatch.Param) error) error {
+	codec, err := s.codec(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT job_key, idx, group_name, attempts, error_class, error_message,
+		instance, prompt_id, finished_ms, params FROM jobs WHERE run_id = ? AND status = 'failed'
+		AND (? = '' OR group_name = ?) ORDER BY idx, job_key LIMIT ?`, runID, group, group, limit)
+	if err != nil {
+		return fmt.Errorf("read failures of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			f        Failure
+			finished sql.NullInt64
+			params   string
+		)
+		if err := rows.Scan(&f.JobKey, &f.Index, &f.Group, &f.Attempts, &f.Class, &f.Message,
+			&f.Instance, &f.PromptID, &finished, &params); err != nil {
+			return fmt.Errorf("read failures of run %d: %w", runID, err)
+		}
+		f.Finished = fromMS(finished)
+		ps, err := codec.params(f.Group, params)
+		if err != nil {
+			return fmt.Errorf("read failure %s: %w", f.JobKey, err)
+		}
+		if err := fn(f, ps); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read failures of run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// SelectedPath is where LayoutSelected puts the image of a selected
+// candidate, relative to the run folder:
+// selected/<group>/<rank>_<seed>[_<batch index>]<ext>, the group
+// sanitised to a file name and the first 12 characters of the job key
+// standing in for a missing seed. imagePath is the stored image's path
+// (for its extension).
+func SelectedPath(group string, rank int, ref comfybatch.Ref, params []comfybatch.Param, imagePath string) string {
+	seed := ref.JobKey[:min(12, len(ref.JobKey))]
+	if v, ok := (comfybatch.Job{Params: params}).Seed(); ok {
+		seed = strconv.FormatUint(v, 10)
+	}
+	return path.Join("selected", safeName(group), selectedName(rank, seed, ref.BatchIndex)+path.Ext(imagePath))
+}
+
+// ThumbPath is where a thumbnail of the image with hex SHA-256 sha is kept,
+// relative to the run folder (see WriteThumbnail).
+func ThumbPath(sha string) string {
+	if len(sha) < 2 || strings.Trim(sha, "0123456789abcdef") != "" {
+		return "" // not a hex digest: never a path
+	}
+	return "thumbs/" + sha[:2] + "/" + sha + ".jpg"
+}
