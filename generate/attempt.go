@@ -369,6 +369,9 @@ func (rs *runState) resume(ctx context.Context, js *jobState) {
 		}
 		h, err := in.lookup(ctx, js.task.Job.Key, p)
 		if ctx.Err() != nil {
+			if rs.f.isDraining() && h == nil && err != nil {
+				rs.f.reportCancelled(in, p, ctx.Err()) // the adoption was cut short
+			}
 			return
 		}
 		if err != nil || h == nil {

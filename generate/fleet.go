@@ -213,9 +213,10 @@ type Fleet struct {
 	mu       sync.Mutex
 	tracked  map[string]*tracked // our prompts that may still be on a server, by prompt id
 	draining bool
-	drain    chan struct{}   // closed by Shutdown
-	reported map[string]bool // prompt ids reported cancelled
-	run      *runState       // the Run in progress, nil between runs
+	drain    chan struct{}    // closed by Shutdown
+	reported map[string]bool  // prompt ids reported cancelled
+	givenUp  map[string]error // why Shutdown stopped waiting for a prompt, by id
+	run      *runState        // the Run in progress, nil between runs
 }
 
 // NewFleet checks the instances and returns a Fleet. It does not contact
@@ -336,8 +337,21 @@ func (f *Fleet) untrack(pid string) {
 	f.mu.Unlock()
 }
 
+// noteGivenUp records why Shutdown stopped waiting for a prompt (deleted
+// or interrupted when the grace period ended); its attempt's report says
+// so.
+func (f *Fleet) noteGivenUp(pid string, why error) {
+	f.mu.Lock()
+	if f.givenUp == nil {
+		f.givenUp = map[string]error{}
+	}
+	f.givenUp[pid] = why
+	f.mu.Unlock()
+}
+
 // reportCancelled emits EventCancelled once per prompt and stops
-// tracking it: Shutdown left the attempt's job without a Result.
+// tracking it: Shutdown left the attempt's job without a Result. When
+// Shutdown gave the prompt up, its reason replaces err.
 func (f *Fleet) reportCancelled(in *instance, a Attempt, err error) {
 	if a.PromptID == "" {
 		return
@@ -349,6 +363,9 @@ func (f *Fleet) reportCancelled(in *instance, a Attempt, err error) {
 	}
 	dup := f.reported[a.PromptID]
 	f.reported[a.PromptID] = true
+	if why := f.givenUp[a.PromptID]; why != nil {
+		err = why
+	}
 	f.mu.Unlock()
 	if dup {
 		return

@@ -477,8 +477,7 @@ func (in *instance) check(ctx context.Context) bool {
 // a prompt in neither queue nor history as cancelled (it never ran, or was
 // lost in a restart); and it waits for the others (running, on their way
 // in, or finished and being collected by their Run). When ctx ends it
-// deletes or interrupts what is left and reports those as cancelled,
-// with an Err that says it may have run.
+// deletes or interrupts what is left; their attempts report them.
 func (in *instance) drainPrompts(ctx context.Context) error {
 	for {
 		ours := in.f.ours(in)
@@ -513,6 +512,9 @@ func (in *instance) drainPrompts(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			// Whatever is left belongs to a live attempt, which reports it
+			// when it ends (a Result if the prompt finished after all,
+			// else an EventCancelled): note why, so that it can say so.
 			ours = in.f.ours(in)
 			ids := map[string]bool{}
 			for pid := range ours {
@@ -520,10 +522,10 @@ func (in *instance) drainPrompts(ctx context.Context) error {
 			}
 			deleted, interrupted := in.cancelPrompts(ctx, ids)
 			for _, pid := range deleted {
-				in.f.reportCancelled(in, ours[pid].a, errors.New("deleted from the queue when the shutdown grace period ended"))
+				in.f.noteGivenUp(pid, errors.New("deleted from the queue when the shutdown grace period ended"))
 			}
 			for _, pid := range interrupted {
-				in.f.reportCancelled(in, ours[pid].a, fmt.Errorf("interrupted when the shutdown grace period ended: %w", comfybatch.ErrInterrupted))
+				in.f.noteGivenUp(pid, fmt.Errorf("interrupted when the shutdown grace period ended: %w", comfybatch.ErrInterrupted))
 			}
 			return nil
 		case <-time.After(in.f.opts.PollInterval / 4):
