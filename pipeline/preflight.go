@@ -170,10 +170,17 @@ type checker interface {
 }
 
 // preflightScorers checks every scorer that can be checked, so that an
-// unreachable or misconfigured scoring server stops the run before it
-// generates anything instead of rejecting every candidate.
+// unreachable or misconfigured scorer stops the run before it generates
+// anything instead of leaving every candidate unscored. The Check methods
+// class their failures: a scorer that is down, overloaded or too slow is
+// an outage (comfybatch.ErrOutage, exit 4: start it and run again); one
+// that refuses the request, speaks another protocol or whose program is
+// missing is configuration (comfybatch.ErrInvalid, exit 2: fix it). When
+// both kinds occur the run reports them all as ErrInvalid, since it cannot
+// start until the configuration is fixed anyway.
 func preflightScorers(ctx context.Context, scorers []namedScorer, manifest string) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	const limit = 30 * time.Second
+	cctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	errs := make([]error, len(scorers)) // goroutine i writes errs[i] only
 	var wg sync.WaitGroup
@@ -182,16 +189,33 @@ func preflightScorers(ctx context.Context, scorers []namedScorer, manifest strin
 		if !ok {
 			continue
 		}
-		wg.Go(func() {
-			if err := c.Check(ctx); err != nil {
-				errs[i] = fmt.Errorf("%s: scorer %q does not work: %w; start its server or install its command, fix url/protocol/token_env/command, or remove the scorer",
-					manifest, s.name, err)
-			}
-		})
+		wg.Go(func() { errs[i] = c.Check(cctx) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%w: %w", err, comfybatch.ErrInvalid)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var invalid, outage []error
+	for i, err := range errs {
+		name := scorers[i].name
+		switch {
+		case err == nil:
+		case errors.Is(err, comfybatch.ErrOutage):
+			outage = append(outage, fmt.Errorf("%s: scorer %q is unavailable: %w", manifest, name, err))
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+			outage = append(outage, fmt.Errorf("%s: scorer %q did not answer its check within %v: %w", manifest, name, limit, comfybatch.ErrOutage))
+		default:
+			invalid = append(invalid, fmt.Errorf("%s: scorer %q does not work: %v", manifest, name, err))
+		}
+	}
+	switch {
+	case len(invalid) > 0:
+		for _, err := range outage {
+			invalid = append(invalid, fmt.Errorf("%v", err)) // reported too, but the run is bad input until fixed
+		}
+		return fmt.Errorf("%w\nfix the scorer's url, protocol, token_env or command, or remove it: %w", errors.Join(invalid...), comfybatch.ErrInvalid)
+	case len(outage) > 0:
+		return fmt.Errorf("%w\nnothing was generated; start the scorer's server (or wait for it) and run the same command again", errors.Join(outage...))
 	}
 	return nil
 }
