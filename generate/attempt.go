@@ -27,9 +27,19 @@ func (rs *runState) attempt(ctx context.Context, in *instance, js *jobState) {
 			return
 		}
 	}
+	if rs.f.isDraining() {
+		// Recorded but never sent: nothing of it is on a server.
+		rs.f.reportCancelled(in, a, nil)
+		return
+	}
 	cand, err := in.generate(ctx, js, a)
 	if ctx.Err() != nil {
-		return // Run returns ctx's error; Shutdown deals with the prompt
+		// Run returns ctx's error. After Shutdown, whatever it could stop
+		// is stopped: the job is left unfinished, and says so.
+		if rs.f.isDraining() {
+			rs.f.reportCancelled(in, a, ctx.Err())
+		}
+		return
 	}
 	if errors.Is(err, errStolen) {
 		return // the job belongs to the instance that took it over
@@ -46,18 +56,20 @@ func (rs *runState) settle(ctx context.Context, in *instance, js *jobState, cand
 		rs.finish(ctx, Result{Candidate: cand, Attempts: js.attempts})
 		return
 	}
+	if f.isDraining() && !errors.Is(err, comfybatch.ErrInvalid) {
+		// Stopped by Shutdown: left unfinished, not failed.
+		f.reportCancelled(in, js.last, err)
+		return
+	}
 	in.mu.Lock()
 	in.st.Failures++
 	in.mu.Unlock()
 	if mayRetry && rs.requeue(js, in, err) {
 		in.log.Warn("attempt failed, retrying", "job", key, "attempt", js.attempts, "err", err)
-		f.emit(Event{Kind: EventRetry, Instance: in.cfg.Name, JobKey: key, Attempt: js.attempts, Err: err})
+		f.emit(Event{Kind: EventRetry, Instance: in.cfg.Name, JobKey: key, PromptID: js.last.PromptID, Attempt: js.last.Number, Err: err})
 		return
 	}
-	if f.isDraining() && !errors.Is(err, comfybatch.ErrInvalid) {
-		return // stopped by Shutdown: left unfinished, not failed
-	}
-	f.emit(Event{Kind: EventFailed, Instance: in.cfg.Name, JobKey: key, Attempt: js.attempts, Err: err})
+	f.emit(Event{Kind: EventFailed, Instance: in.cfg.Name, JobKey: key, PromptID: js.last.PromptID, Attempt: js.last.Number, Err: err})
 	rs.finish(ctx, js.failed(err))
 }
 
@@ -72,7 +84,10 @@ func (in *instance) generate(ctx context.Context, js *jobState, a Attempt) (comf
 	}
 	ch := in.register(a.PromptID)
 	defer in.unregister(a.PromptID)
-	in.f.track(a.PromptID, in)
+	// Tracked until the image is downloaded: Shutdown waits for a prompt
+	// that finished while its image is being fetched.
+	in.f.track(a, in)
+	defer in.f.untrack(a.PromptID)
 	queued := time.Now()
 	resp, err := in.c.Submit(ctx, SubmitRequest{
 		Prompt:    wf,
@@ -88,10 +103,10 @@ func (in *instance) generate(ctx context.Context, js *jobState, a Attempt) (comf
 		// A 5xx or a reset may come after the server queued the prompt
 		// (§2.5): look before declaring it not submitted.
 		if !errors.Is(err, comfybatch.ErrTransient) || !in.received(ctx, a.PromptID) {
-			in.f.untrack(a.PromptID)
 			return comfybatch.Candidate{}, fmt.Errorf("instance %s: submit job %s: %w", in.cfg.Name, job.Key, err)
 		}
 	}
+	in.f.sent(a.PromptID)
 	if len(resp.NodeErrors) > 0 {
 		// Accepted with some outputs dropped (§2.2): the remaining output
 		// still yields the candidate, but people should know.
@@ -108,17 +123,15 @@ func (in *instance) generate(ctx context.Context, js *jobState, a Attempt) (comf
 	h, err := in.await(ctx, job.Key, a, ch)
 	in.removeFlight(a.PromptID)
 	if errors.Is(err, errStolen) {
-		in.f.untrack(a.PromptID)
 		return comfybatch.Candidate{}, err
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return comfybatch.Candidate{}, ctx.Err()
 		}
-		in.f.untrack(a.PromptID)
 		return comfybatch.Candidate{}, fmt.Errorf("instance %s: job %s: %w", in.cfg.Name, job.Key, err)
 	}
-	in.f.untrack(a.PromptID)
+	in.f.collecting(a.PromptID)
 	return in.collect(ctx, job, a, h, queued)
 }
 
@@ -157,10 +170,15 @@ func (in *instance) await(ctx context.Context, jobKey string, a Attempt, ch <-ch
 		fastWait = 5 * time.Millisecond
 		fastEnd  time.Time
 		missing  int
+		confirm  *time.Timer // a second look soon after a prompt was missing once
+		confirmC <-chan time.Time
 	)
 	defer func() {
 		if fast != nil {
 			fast.Stop()
+		}
+		if confirm != nil {
+			confirm.Stop()
 		}
 	}()
 	for {
@@ -196,6 +214,9 @@ func (in *instance) await(ctx context.Context, jobKey string, a Attempt, ch <-ch
 			fastWait = min(fastWait*2, opts.PollInterval)
 			fast.Reset(fastWait)
 		case <-poll.C:
+			check = true
+		case <-confirmC:
+			confirmC = nil
 			check = true
 		case <-timeout:
 			if stealing, stolen := in.stealState(pid); stealing || stolen {
@@ -248,6 +269,15 @@ func (in *instance) await(ctx context.Context, jobKey string, a Attempt, ch <-ch
 				in.forgetUploads()
 				return nil, fmt.Errorf("prompt %s is in neither queue nor history (server restarted?): %w", pid, comfybatch.ErrTransient)
 			}
+			// Confirm soon rather than a PollInterval later: a restarted
+			// server must get its slots' work back within seconds.
+			d := min(opts.Backoff, opts.PollInterval/4)
+			if confirm == nil {
+				confirm = time.NewTimer(d)
+			} else {
+				confirm.Reset(d)
+			}
+			confirmC = confirm.C
 		}
 	}
 }
@@ -309,10 +339,9 @@ func (in *instance) collect(ctx context.Context, job comfybatch.Job, a Attempt, 
 			in.cfg.Name, job.Key, a.PromptID, comfybatch.ErrExecution)
 	}
 	t0 := time.Now()
-	data, err := in.c.View(ctx, imgs[0])
-	in.observe(err)
+	data, err := in.fetch(ctx, imgs[0])
 	if err != nil {
-		return comfybatch.Candidate{}, fmt.Errorf("instance %s: job %s: %w", in.cfg.Name, job.Key, err)
+		return comfybatch.Candidate{}, fmt.Errorf("instance %s: job %s: prompt %s: %w", in.cfg.Name, job.Key, a.PromptID, err)
 	}
 	return comfybatch.Candidate{
 		Job:      job,
@@ -340,6 +369,9 @@ func (rs *runState) resume(ctx context.Context, js *jobState) {
 		}
 		h, err := in.lookup(ctx, js.task.Job.Key, p)
 		if ctx.Err() != nil {
+			if rs.f.isDraining() && h == nil && err != nil {
+				rs.f.reportCancelled(in, p, ctx.Err()) // the adoption was cut short
+			}
 			return
 		}
 		if err != nil || h == nil {
@@ -366,7 +398,8 @@ func (in *instance) lookup(ctx context.Context, jobKey string, p Attempt) (*Hist
 	if err != nil || h != nil || !queued {
 		return h, err
 	}
-	in.f.track(p.PromptID, in)
+	in.f.track(p, in)
+	in.f.sent(p.PromptID)
 	defer in.f.untrack(p.PromptID)
 	return in.await(ctx, jobKey, p, ch)
 }
@@ -378,4 +411,38 @@ func (f *Fleet) byName(name string) *instance {
 		}
 	}
 	return nil
+}
+
+// viewTries bounds the downloads of one output image in one attempt.
+const viewTries = 3
+
+// fetch downloads an output image and checks it is whole (VerifyImage).
+// A damaged or interrupted download is fetched again, up to viewTries
+// times with a jittered, growing backoff; if it stays bad the error is
+// comfybatch.ErrTransient (the attempt is retried, elsewhere when
+// possible) and the bytes are never returned. Other HTTP errors are
+// returned at once, classified as View classifies them.
+func (in *instance) fetch(ctx context.Context, ref ImageRef) ([]byte, error) {
+	var last error
+	for try := range viewTries {
+		if try > 0 && !sleep(ctx, jitter(in.f.opts.Backoff<<(try-1))) {
+			return nil, ctx.Err()
+		}
+		data, err := in.c.View(ctx, ref)
+		in.observe(err)
+		switch {
+		case err != nil && (ctx.Err() != nil || !errors.Is(err, comfybatch.ErrTransient)):
+			return nil, err
+		case err != nil:
+			last = err
+		default:
+			verr := VerifyImage(data, in.f.opts.MaxImageSide)
+			if verr == nil {
+				return data, nil
+			}
+			last = fmt.Errorf("download %s: %w", ref.Filename, verr)
+		}
+		in.log.Warn("bad download, fetching again", "file", ref.Filename, "try", try+1, "err", last)
+	}
+	return nil, fmt.Errorf("%w (after %d tries): %w", last, viewTries, comfybatch.ErrTransient)
 }

@@ -9,8 +9,11 @@
 //     client-chosen prompt id), History, Queue, DeleteQueued, Interrupt, Free,
 //     View, Upload, ObjectInfo, SystemStats and Connect (the WebSocket, as a
 //     Watch whose one read goroutine feeds a channel).
+//   - VerifyImage checks downloaded bytes are a whole image without
+//     decoding them.
 //   - NewFleet returns a Fleet; Fleet.Run generates a batch of Tasks and sends
-//     exactly one Result per task; Fleet.Shutdown drains after Ctrl-C;
+//     exactly one Result per task (except tasks left unfinished when its
+//     context ends or Shutdown stops it); Fleet.Shutdown drains after Ctrl-C;
 //     Fleet.Stats reports prompts, failures, model loads, busy and down time.
 //
 // # How the fleet works
@@ -44,25 +47,49 @@
 // fresh client id on every reconnect, brings completion early; every
 // in-flight prompt is also reconciled with /queue then /history every
 // PollInterval and after each reconnect. A prompt found in neither twice in
-// a row was lost (a restart) and is resubmitted as a new attempt. After a
+// a row (the second look comes soon after the first) was lost (a restart)
+// and is resubmitted as a new attempt. After a
 // terminal event /history is polled until the entry appears. The first
 // output image is downloaded with /view.
 //
-// Retries are decided in one place: ErrInvalid never; ErrTransient
-// (network, 5xx, lost prompts, timeouts, out-of-memory after POST /free) and
+// Every downloaded image is checked before the attempt counts as done
+// (VerifyImage: PNG chunk CRCs up to IEND and a sane declared size, JPEG,
+// WebP and GIF structure); a damaged download is fetched again, up to three
+// times, and one that stays damaged fails the attempt as transient. It never
+// becomes a Candidate.
+//
+// Retries are decided in one place (retryable): ErrInvalid never;
+// ErrTransient (network, 5xx, lost prompts, timeouts, damaged downloads,
+// out-of-memory after POST /free, GPU and other device faults) and
 // ErrInterrupted again, elsewhere when possible, after a jittered backoff;
-// ErrExecution once more elsewhere; MaxAttempts bounds all. Three transient
-// failures in a row take an instance down; GET /system_stats probes bring it
-// back, and prompts given up while it was unreachable are then deleted or
+// ErrExecution (any other node exception) at most once, on another
+// instance, never twice on one server, and not at all when no other
+// instance may run the job; MaxAttempts bounds all. Three transient
+// failures in a row take an instance down, and so does one refusal of our
+// credentials (401, or 403 with a body; its jobs go elsewhere without
+// spending attempts). GET /system_stats probes, every PollInterval, bring a
+// down instance back, so a recovered server gets work within about a
+// second; prompts given up while it was unreachable are then deleted or
 // interrupted.
+//
+// Instance.Accept (or Options.Check, which builds it from the instance's
+// /object_info, fetched once when the instance is first reachable) says
+// which jobs an instance can run; like Tags, a job goes only where it is
+// accepted, and a job no instance accepts fails as ErrInvalid.
+//
+// Shutdown deletes our queued prompts and reports every attempt it leaves
+// without an image with an EventCancelled (those jobs get no Result);
+// EventStolen marks an attempt that tail stealing moved, not failed.
 //
 // # Errors
 //
 // Errors are classified once, here, by kind: a 400 from POST /prompt is a
 // *PromptError (comfybatch.ErrInvalid); network failures and 5xx are
 // comfybatch.ErrTransient (*HTTPError carries the status); execution
-// failures are *ExecError, which is ErrTransient for out-of-memory,
-// ErrInterrupted for an interrupt and ErrExecution otherwise.
+// failures are *ExecError, which is ErrTransient for out-of-memory and
+// device faults, ErrInterrupted for an interrupt and ErrExecution
+// otherwise. HTTPError.Auth and HTTPError.Origin tell a refusal of our
+// credentials from ComfyUI's own origin check; both are ErrInvalid.
 //
 // Client, Watch and Fleet are safe for concurrent use (one Run at a time
 // per Fleet). Workflows are never decoded through float64, so seeds above

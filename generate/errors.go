@@ -44,20 +44,52 @@ func (e *PromptError) Is(target error) bool { return target == comfybatch.ErrInv
 
 // HTTPError is an unexpected HTTP status from a ComfyUI server. 5xx, 404,
 // 408 and 429 are transient; other statuses are ErrInvalid (a 403 from the
-// origin check or a 413 never succeeds by retrying).
+// origin check or a 413 never succeeds by retrying). Auth and Origin tell
+// the two kinds of refusal apart.
 type HTTPError struct {
 	Method, Path string
 	Status       int
 	Body         string
 }
 
-// Error names the request and the status.
+// Error names the request and the status, and for a refusal what it
+// means.
 func (e *HTTPError) Error() string {
 	msg := fmt.Sprintf("%s %s: HTTP %d", e.Method, e.Path, e.Status)
+	switch {
+	case e.Auth():
+		msg += " (credentials missing or refused: set the instance's Authorization header)"
+	case e.Origin():
+		msg += " (ComfyUI's origin check: the request's Origin header does not match its loopback Host)"
+	}
 	if e.Body != "" {
 		msg += ": " + e.Body
 	}
 	return msg
+}
+
+// Auth reports a refusal of our credentials: 401, or 403 with a body.
+// ComfyUI has no authentication of its own (comfyui-protocol.md §1); such
+// answers come from a proxy or gateway in front of it, which answer with
+// some text. Retrying with the same headers cannot help.
+func (e *HTTPError) Auth() bool {
+	return e.Status == 401 || e.Status == 403 && strings.TrimSpace(e.Body) != ""
+}
+
+// Origin reports ComfyUI's own origin-check refusal: 403 with an empty
+// body (§1.1). It happens only when a request carries an Origin header
+// (ours never do unless the instance's headers add one) while the Host
+// is a loopback address, typically behind a proxy that forwards a
+// browser's Origin.
+func (e *HTTPError) Origin() bool {
+	return e.Status == 403 && strings.TrimSpace(e.Body) == ""
+}
+
+// IsAuth reports whether err carries an *HTTPError that refused our
+// credentials (see HTTPError.Auth).
+func IsAuth(err error) bool {
+	he, ok := errors.AsType[*HTTPError](err)
+	return ok && he.Auth()
 }
 
 // Is classifies the status.
@@ -101,19 +133,69 @@ func (e *ExecError) Error() string {
 }
 
 // OOM reports whether the error is an out-of-memory on the GPU, which is
-// worth retrying after POST /free (comfyui-protocol.md §8).
+// worth retrying after POST /free (comfyui-protocol.md §8). ComfyUI
+// records the exception's full type name (module and class, plain class
+// for builtins) and its message, to which it appends a tip that also says
+// "out of memory" (execution.py, for comfy.model_management.OOM_EXCEPTION).
 func (e *ExecError) OOM() bool {
-	return !e.Interrupted && (e.ExceptionType == "torch.OutOfMemoryError" ||
-		strings.Contains(strings.ToLower(e.ExceptionMessage), "out of memory"))
+	if e.Interrupted {
+		return false
+	}
+	switch e.ExceptionType {
+	case "torch.OutOfMemoryError", "torch.cuda.OutOfMemoryError":
+		return true
+	}
+	return strings.Contains(strings.ToLower(e.ExceptionMessage), "out of memory")
 }
 
-// Is classifies: interrupted -> ErrInterrupted, out of memory ->
-// ErrTransient, anything else -> ErrExecution.
+// deviceTypes are exception types raised for a fault of the accelerator
+// rather than of the job: torch >= 2.8 raises AcceleratorError for CUDA
+// and HIP errors, older versions a RuntimeError whose message starts with
+// "CUDA error:" or "HIP error:".
+var deviceTypes = map[string]bool{
+	"torch.AcceleratorError":           true,
+	"torch.cuda.CudaError":             true,
+	"torch.cuda.DeferredCudaCallError": true,
+}
+
+// deviceMarks are message fragments (lower case) of device faults: CUDA
+// and HIP runtime errors (a device-side assert, an illegal memory access,
+// a launch failure), cuBLAS and cuDNN status failures, and MPS and XPU
+// backend errors.
+var deviceMarks = []string{
+	"cuda error", "device-side assert", "hip error", "hiperror", "illegal memory access",
+	"cublas_status_", "cudnn_status_", "cudnn error", "cuda driver", "nccl error",
+	"mps backend", "xpu error", "ur_result_error",
+}
+
+// Device reports a fault of the server's GPU or accelerator (a CUDA or HIP
+// error, a device-side assert, an MPS or XPU backend error), judged from
+// the recorded exception type and message. The same job may well succeed
+// on another instance, or on this one after its process restarted.
+func (e *ExecError) Device() bool {
+	if e.Interrupted {
+		return false
+	}
+	if deviceTypes[e.ExceptionType] {
+		return true
+	}
+	msg := strings.ToLower(e.ExceptionMessage)
+	for _, m := range deviceMarks {
+		if strings.Contains(msg, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// Is classifies: interrupted -> ErrInterrupted; out of memory or a device
+// fault -> ErrTransient (retried, preferably elsewhere); any other node
+// exception -> ErrExecution (retried at most once, on another instance).
 func (e *ExecError) Is(target error) bool {
 	switch {
 	case e.Interrupted:
 		return target == comfybatch.ErrInterrupted
-	case e.OOM():
+	case e.OOM(), e.Device():
 		return target == comfybatch.ErrTransient
 	}
 	return target == comfybatch.ErrExecution

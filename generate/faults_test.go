@@ -152,16 +152,24 @@ func TestFleetSurvivesFaults(t *testing.T) {
 	t.Logf("%d/%d ok, %d retries, stats %+v", ok, len(tasks), ev.count(EventRetry), f.Stats())
 }
 
-// countingTransport counts POST /prompt requests.
+// countingTransport counts POST /prompt and GET /view requests, and the
+// GET /object_info requests answered 200.
 type countingTransport struct {
-	posts atomic.Int64
+	posts, views, objectInfo atomic.Int64
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Method == http.MethodPost && r.URL.Path == "/prompt" {
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/prompt":
 		c.posts.Add(1)
+	case r.URL.Path == "/view":
+		c.views.Add(1)
 	}
-	return http.DefaultTransport.RoundTrip(r)
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil && resp.StatusCode == http.StatusOK && r.URL.Path == "/object_info" {
+		c.objectInfo.Add(1)
+	}
+	return resp, err
 }
 
 func TestFleetInvalidPromptNotRetried(t *testing.T) {

@@ -2,6 +2,7 @@ package generate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,6 +41,15 @@ type Instance struct {
 	// no up instance of a lower tier that may run it has a free slot (all
 	// down, or all saturated): it is overflow capacity.
 	Tier int
+	// Accept, when set, says whether the instance can run a job: nil, or
+	// why not (a node class, input or value it lacks). Like Tags, a job it
+	// refuses is never handed to it, and a job every instance refuses
+	// fails as comfybatch.ErrInvalid with the refusals. It is called often,
+	// under the scheduler's lock: it must be fast and must not block (see
+	// manifests.Manifest.InstanceCheck). When Accept is nil and
+	// Options.Check is set, the fleet builds it from the instance's
+	// /object_info when the instance is first reachable.
+	Accept func(comfybatch.Job) error
 }
 
 // Options configure a Fleet. The zero value is usable.
@@ -73,6 +83,16 @@ type Options struct {
 	// leaves the last jobs to faster instances, and a job stays on the
 	// instance whose queue it was submitted to. For comparisons.
 	NoSteal bool
+	// MaxImageSide bounds the width and height a downloaded image may
+	// declare (default DefaultMaxImageSide); see VerifyImage.
+	MaxImageSide int
+	// Check, when set, builds an instance's Accept from its GET
+	// /object_info body, for instances given without Accept. The fleet
+	// fetches /object_info once per instance, when the instance is first
+	// reachable; until then the instance gets no job. An error means the
+	// instance can run nothing (it is logged and reported in the Results
+	// of jobs no instance accepts).
+	Check func(instance string, objectInfo json.RawMessage) (func(comfybatch.Job) error, error)
 	// BeforeSubmit is called with the chosen prompt id before POST
 	// /prompt, so the caller can durably record it (resume recovers
 	// in-flight prompts by it). An error fails that job, not the run.
@@ -133,8 +153,22 @@ const (
 	// EventStolen: the job's pending prompt (PromptID, Attempt) was deleted
 	// from Instance's queue by tail stealing; a submitted event for the
 	// next attempt on another instance follows. No done, failed or retry
-	// event comes for the stolen attempt.
+	// event comes for the stolen attempt. The attempt never executed: it
+	// moved, it did not fail.
 	EventStolen EventKind = "stolen"
+	// EventCancelled: Shutdown left the job without a Result, and nothing
+	// of it queued or running on a server: the caller should make it
+	// pending again so that a rerun generates it. Emitted once per prompt
+	// (PromptID, Attempt on Instance). Err is nil when the prompt certainly
+	// never executed: deleted from the queue and confirmed in neither
+	// queue nor history, found in neither (lost), or never sent. Otherwise
+	// Err says what happened and the prompt may have run, even to the end:
+	// interrupted when the grace period ended (comfybatch.ErrInterrupted),
+	// deleted then without confirmation, the run ended while its answer or
+	// image was awaited, or it failed while Shutdown was under way. A rerun
+	// should then look the attempt up before generating the job again, to
+	// adopt an image that was made.
+	EventCancelled EventKind = "cancelled"
 )
 
 // Event is reported through Options.OnEvent.
@@ -177,10 +211,12 @@ type Fleet struct {
 	runMu sync.Mutex // one Run at a time
 
 	mu       sync.Mutex
-	tracked  map[string]*instance // our prompts that may still be on a server
+	tracked  map[string]*tracked // our prompts that may still be on a server, by prompt id
 	draining bool
-	drain    chan struct{} // closed by Shutdown
-	run      *runState     // the Run in progress, nil between runs
+	drain    chan struct{}    // closed by Shutdown
+	reported map[string]bool  // prompt ids reported cancelled
+	givenUp  map[string]error // why Shutdown stopped waiting for a prompt, by id
+	run      *runState        // the Run in progress, nil between runs
 }
 
 // NewFleet checks the instances and returns a Fleet. It does not contact
@@ -209,7 +245,10 @@ func NewFleet(instances []Instance, opts Options) (*Fleet, error) {
 	if opts.GiveUpAfter <= 0 {
 		opts.GiveUpAfter = 2 * time.Minute
 	}
-	f := &Fleet{opts: opts, log: opts.Logger, tracked: map[string]*instance{}, drain: make(chan struct{})}
+	if opts.MaxImageSide <= 0 {
+		opts.MaxImageSide = DefaultMaxImageSide
+	}
+	f := &Fleet{opts: opts, log: opts.Logger, tracked: map[string]*tracked{}, drain: make(chan struct{})}
 	seen := map[string]bool{}
 	for _, in := range instances {
 		if in.URL == "" {
@@ -256,9 +295,39 @@ func (f *Fleet) emit(e Event) {
 	f.opts.OnEvent(e)
 }
 
-func (f *Fleet) track(pid string, in *instance) {
+// tracked is one of our prompts that may be on a server.
+type tracked struct {
+	in *instance
+	a  Attempt
+	// sent is false while POST /prompt is under way: the prompt may not
+	// be in the queue yet, so its absence proves nothing.
+	sent bool
+	// collecting: the prompt finished and its image is being downloaded.
+	collecting bool
+}
+
+func (f *Fleet) track(a Attempt, in *instance) {
 	f.mu.Lock()
-	f.tracked[pid] = in
+	f.tracked[a.PromptID] = &tracked{in: in, a: a}
+	f.mu.Unlock()
+}
+
+// sent records that POST /prompt answered for a tracked prompt.
+func (f *Fleet) sent(pid string) {
+	f.mu.Lock()
+	if t := f.tracked[pid]; t != nil {
+		t.sent = true
+	}
+	f.mu.Unlock()
+}
+
+// collecting records that a tracked prompt finished and its image is
+// being downloaded.
+func (f *Fleet) collecting(pid string) {
+	f.mu.Lock()
+	if t := f.tracked[pid]; t != nil {
+		t.collecting = true
+	}
 	f.mu.Unlock()
 }
 
@@ -266,6 +335,43 @@ func (f *Fleet) untrack(pid string) {
 	f.mu.Lock()
 	delete(f.tracked, pid)
 	f.mu.Unlock()
+}
+
+// noteGivenUp records why Shutdown stopped waiting for a prompt (deleted
+// or interrupted when the grace period ended); its attempt's report says
+// so.
+func (f *Fleet) noteGivenUp(pid string, why error) {
+	f.mu.Lock()
+	if f.givenUp == nil {
+		f.givenUp = map[string]error{}
+	}
+	f.givenUp[pid] = why
+	f.mu.Unlock()
+}
+
+// reportCancelled emits EventCancelled once per prompt and stops
+// tracking it: Shutdown left the attempt's job without a Result. When
+// Shutdown gave the prompt up, its reason replaces err.
+func (f *Fleet) reportCancelled(in *instance, a Attempt, err error) {
+	if a.PromptID == "" {
+		return
+	}
+	f.mu.Lock()
+	delete(f.tracked, a.PromptID)
+	if f.reported == nil {
+		f.reported = map[string]bool{}
+	}
+	dup := f.reported[a.PromptID]
+	f.reported[a.PromptID] = true
+	if why := f.givenUp[a.PromptID]; why != nil {
+		err = why
+	}
+	f.mu.Unlock()
+	if dup {
+		return
+	}
+	in.log.Info("prompt cancelled by shutdown", "job", a.JobKey, "prompt_id", a.PromptID, "attempt", a.Number, "err", err)
+	f.emit(Event{Kind: EventCancelled, Instance: in.cfg.Name, JobKey: a.JobKey, PromptID: a.PromptID, Attempt: a.Number, Err: err})
 }
 
 func (f *Fleet) isDraining() bool {
@@ -277,10 +383,12 @@ func (f *Fleet) isDraining() bool {
 // Shutdown is for Ctrl-C. It stops a running Run from submitting, deletes
 // only our pending prompts from every instance's queue, lets our running
 // prompts finish until ctx ends (a Run still in progress delivers their
-// Results), then interrupts the ones still running. Call it with a grace
-// context, e.g. context.WithTimeout(context.WithoutCancel(ctx), grace).
-// It returns when none of our prompts is left on any reachable server, or
-// when ctx is done (then after the interrupts were sent).
+// Results), then interrupts the ones still running. Every attempt it
+// leaves without an image is reported with an EventCancelled; those jobs
+// get no Result. Call it with a grace context, e.g.
+// context.WithTimeout(context.WithoutCancel(ctx), grace). It returns when
+// none of our prompts is left on any reachable server, or when ctx is done
+// (then after the interrupts were sent).
 func (f *Fleet) Shutdown(ctx context.Context) error {
 	f.mu.Lock()
 	if !f.draining {
@@ -298,15 +406,15 @@ func (f *Fleet) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// ours returns the tracked prompt ids on one instance.
-func (f *Fleet) ours(in *instance) map[string]bool {
+// ours returns our tracked prompts on one instance, by prompt id.
+func (f *Fleet) ours(in *instance) map[string]tracked {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ids := map[string]bool{}
-	for pid, at := range f.tracked {
-		if at == in {
-			ids[pid] = true
+	out := map[string]tracked{}
+	for pid, t := range f.tracked {
+		if t.in == in {
+			out[pid] = *t
 		}
 	}
-	return ids
+	return out
 }

@@ -167,6 +167,13 @@ func (e *events) count(kind EventKind) int {
 	return n
 }
 
+// snapshot returns every event so far.
+func (e *events) snapshot() []Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]Event(nil), e.all...)
+}
+
 // waitFor blocks until an event matching ok arrives or the deadline passes.
 func (e *events) waitFor(t testing.TB, ok func(Event) bool) Event {
 	t.Helper()

@@ -125,8 +125,14 @@ func TestFleetShutdownDeletesOnlyOurPending(t *testing.T) {
 	runErr := make(chan error, 1)
 	results := make(chan Result, len(tasks))
 	go func() { runErr <- f.Run(t.Context(), tasks, results) }()
-	for range 3 {
-		ev.waitFor(t, func(e Event) bool { return e.Kind == EventSubmitted })
+	// All three submitted, and one of ours running for Shutdown to interrupt.
+	for submitted, started := 0, false; submitted < 3 || !started; {
+		e := ev.waitFor(t, func(e Event) bool { return e.Kind == EventSubmitted || e.Kind == EventStarted })
+		if e.Kind == EventSubmitted {
+			submitted++
+		} else {
+			started = true
+		}
 	}
 	c := NewClient(insts[0].URL, nil, ClientOptions{})
 	foreign := NewPromptID()

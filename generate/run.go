@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,11 +48,17 @@ func (rs *runState) wakeLocked() {
 }
 
 // Run generates every task and sends exactly one Result per task on
-// results as each finishes; it never closes results. It returns nil when
+// results as each finishes, except for tasks left unfinished when ctx
+// ends or Shutdown stops the run (Shutdown reports each of their attempts
+// with an EventCancelled); it never closes results. It returns nil when
 // every task has a Result, ctx's error when ctx ends first, and another
 // error only when the run cannot continue: every instance stayed down for
 // Options.GiveUpAfter (the remaining tasks then get a Result with
 // ErrTransient first), or Shutdown stopped it with tasks unfinished.
+//
+// A job that no instance can run (tags, Instance.Accept, the
+// Options.Check of its /object_info) gets a Result with ErrInvalid at
+// once, or as soon as the last instance's check is done.
 //
 // Run starts, per instance, one worker per InFlight slot, one WebSocket
 // watcher and one health prober, all in one errgroup that Run waits for.
@@ -76,9 +83,9 @@ func (f *Fleet) Run(ctx context.Context, tasks []Task, results chan<- Result) er
 		}
 		js.before = js.attempts
 		rs.remaining++
-		switch {
-		case !f.runnable(t.Job):
-			early = append(early, js.failed(fmt.Errorf("job %s: no instance carries tags %v: %w", t.Job.Key, t.Job.Tags, comfybatch.ErrInvalid)))
+		switch err := f.runnable(t.Job); {
+		case err != nil:
+			early = append(early, js.failed(err))
 		case len(t.Prior) > 0:
 			resume = append(resume, js)
 		default:
@@ -282,7 +289,7 @@ func (rs *runState) finish(ctx context.Context, r Result) {
 // requeue puts a job back after a failed attempt, or returns false when
 // the retry policy says it is over.
 func (rs *runState) requeue(js *jobState, in *instance, err error) bool {
-	if !rs.f.retryable(js, err) || rs.f.isDraining() {
+	if !rs.f.retryable(js, in, err) || rs.f.isDraining() {
 		return false
 	}
 	js.avoid = in.cfg.Name
@@ -298,21 +305,40 @@ func (rs *runState) requeue(js *jobState, in *instance, err error) bool {
 	return true
 }
 
-// retryable is the one retry decision. Invalid input is never retried;
-// transient failures and foreign interrupts are retried; an execution
-// error is retried once, elsewhere; MaxAttempts bounds everything but the
-// attempts tail stealing took over.
-func (f *Fleet) retryable(js *jobState, err error) bool {
+// retryable is the one retry decision. Invalid input is never retried; a
+// refusal of our credentials is the instance's problem, not the job's: it
+// is taken out and the job goes elsewhere. Transient failures (network,
+// 5xx, lost prompts, damaged downloads, out-of-memory and device faults)
+// and foreign interrupts are retried, elsewhere when possible. A node
+// exception is retried at most once, and only on another instance that
+// may run the job (never twice on one server): when no other instance
+// can, the job fails with the exception. MaxAttempts bounds everything but
+// the attempts tail stealing took over and those refused for credentials
+// (each refusal takes an instance down, so they are bounded by the
+// number of instances).
+func (f *Fleet) retryable(js *jobState, in *instance, err error) bool {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return false
+	case IsAuth(err):
+		js.refused++ // the instance is down now; another one takes the job
+		return true
 	case errors.Is(err, comfybatch.ErrInvalid):
-		return false
-	case js.attempts-js.before-js.steals >= f.opts.MaxAttempts: // a stolen attempt did not fail
 		return false
 	case errors.Is(err, comfybatch.ErrExecution):
 		js.execFails++
-		return js.execFails < 2
+		js.execOn = append(js.execOn, in.cfg.Name)
+		if js.execFails >= 2 || js.spent() >= f.opts.MaxAttempts {
+			return false
+		}
+		for _, o := range f.insts {
+			if !o.isDown() && js.mayTryLater(o) {
+				return true
+			}
+		}
+		return false
+	case js.spent() >= f.opts.MaxAttempts:
+		return false
 	case errors.Is(err, comfybatch.ErrTransient), errors.Is(err, comfybatch.ErrInterrupted):
 		return true
 	}
@@ -334,6 +360,7 @@ func (rs *runState) watchGiveUp(ctx, runCtx context.Context) {
 		}
 		allDown := true
 		var since time.Time
+		var why []string
 		for _, in := range rs.f.insts {
 			in.mu.Lock()
 			if !in.down {
@@ -341,12 +368,19 @@ func (rs *runState) watchGiveUp(ctx, runCtx context.Context) {
 			} else if in.downSince.After(since) {
 				since = in.downSince
 			}
+			if in.downErr != nil {
+				why = append(why, fmt.Sprintf("instance %s: %v", in.cfg.Name, in.downErr))
+			}
 			in.mu.Unlock()
 		}
 		if !allDown || time.Since(since) < rs.f.opts.GiveUpAfter {
 			continue
 		}
-		err := fmt.Errorf("every instance has been down for %s: %w (%w)", rs.f.opts.GiveUpAfter, comfybatch.ErrOutage, comfybatch.ErrTransient)
+		cause := ""
+		if len(why) > 0 {
+			cause = " (" + strings.Join(why, "; ") + ")"
+		}
+		err := fmt.Errorf("every instance has been down for %s%s: %w (%w)", rs.f.opts.GiveUpAfter, cause, comfybatch.ErrOutage, comfybatch.ErrTransient)
 		rs.mu.Lock()
 		rs.abandoned = err
 		left := rs.pending
@@ -378,4 +412,36 @@ func (rs *runState) enqueue(js *jobState) {
 	rs.pending = append(rs.pending, js)
 	rs.wakeLocked()
 	rs.mu.Unlock()
+}
+
+// checkedOne is told by an instance's prober that its /object_info check
+// is done: its slots may take work now, and once every instance is
+// checked, the jobs none of them accepts get their Result.
+func (f *Fleet) checkedOne(ctx context.Context) {
+	f.mu.Lock()
+	rs := f.run
+	f.mu.Unlock()
+	if rs == nil {
+		return
+	}
+	rs.wake()
+	if !f.allChecked() {
+		return
+	}
+	rs.mu.Lock()
+	var keep []*jobState
+	var refused []Result
+	for _, js := range rs.pending {
+		if err := f.runnable(js.task.Job); err != nil {
+			refused = append(refused, js.failed(err))
+			continue
+		}
+		keep = append(keep, js)
+	}
+	rs.pending = keep
+	rs.mu.Unlock()
+	for _, r := range refused {
+		f.emit(Event{Kind: EventFailed, JobKey: r.Candidate.Job.Key, Err: r.Err})
+		rs.finish(ctx, r)
+	}
 }

@@ -1,6 +1,10 @@
 package generate
 
 import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/comfybatch/comfybatch"
@@ -9,14 +13,21 @@ import (
 // jobState is one task while a Run owns it.
 type jobState struct {
 	task      Task
-	attempts  int    // submissions so far, prior ones included
-	before    int    // submissions by earlier processes: MaxAttempts counts those after
-	execFails int    // ErrExecution outcomes so far
-	steals    int    // attempts taken over by tail stealing (counted in attempts); guarded by runState.mu
-	avoid     string // instance that failed it last: retry elsewhere if possible
+	attempts  int      // submissions so far, prior ones included
+	before    int      // submissions by earlier processes: MaxAttempts counts those after
+	execFails int      // ErrExecution outcomes so far
+	execOn    []string // instances where it raised a node exception: never again there
+	steals    int      // attempts taken over by tail stealing (counted in attempts); guarded by runState.mu
+	refused   int      // attempts an instance refused for our credentials (counted in attempts)
+	avoid     string   // instance that failed it last: retry elsewhere if possible
 	notBefore time.Time
 	last      Attempt // the latest attempt, named in a failure's Result
 }
+
+// spent is how many attempts count against Options.MaxAttempts: those of
+// this process only; stolen attempts did not fail, and an instance that
+// refused our credentials refused the instance's work, not the job.
+func (js *jobState) spent() int { return js.attempts - js.before - js.steals - js.refused }
 
 // failed is the Result of a job that ended without an image: Candidate
 // carries the job and the latest attempt, so callers can tell which task
@@ -32,9 +43,12 @@ func (js *jobState) failed(err error) Result {
 // pickLocked chooses the next job for a free slot of in, removing it from
 // the pending list, or returns nil. rs.mu must be held.
 //
-// Rules, in order: the job's Tags must be on the instance; a job in
-// backoff waits; a job that just failed on this instance goes elsewhere
-// when another up instance could take it; a higher-tier instance takes a
+// Rules, in order: the job's Tags must be on the instance and the
+// instance must accept it (Instance.Accept, or its /object_info check); a
+// job never returns to an instance where it raised a node exception; a
+// job in backoff waits; a job that just failed on this instance goes
+// elsewhere when another up instance could take it; a higher-tier
+// instance takes a
 // job only when no up lower-tier instance that could run it has a free
 // slot. Among the remaining jobs, affinity decides: the first job with the
 // instance's last affinity, else the first job whose affinity no other up
@@ -106,13 +120,13 @@ func (rs *runState) pickLocked(in *instance, now time.Time) *jobState {
 }
 
 func (rs *runState) eligible(in *instance, js *jobState, now time.Time) bool {
-	if !in.hasTags(js.task.Job.Tags) || now.Before(js.notBefore) {
+	if now.Before(js.notBefore) || !js.mayTry(in) {
 		return false
 	}
 	if js.avoid == in.cfg.Name {
 		// Retry elsewhere when another instance of this tier or a lower one could.
 		for _, o := range rs.f.insts {
-			if o != in && o.cfg.Tier <= in.cfg.Tier && !o.isDown() && o.hasTags(js.task.Job.Tags) {
+			if o != in && o.cfg.Tier <= in.cfg.Tier && !o.isDown() && js.mayTry(o) {
 				return false
 			}
 		}
@@ -120,7 +134,7 @@ func (rs *runState) eligible(in *instance, js *jobState, now time.Time) bool {
 	if in.cfg.Tier > 0 {
 		for _, o := range rs.f.insts {
 			if o.cfg.Tier < in.cfg.Tier && rs.busy[o] < o.cfg.InFlight && !o.isDown() &&
-				o.cfg.Name != js.avoid && o.hasTags(js.task.Job.Tags) {
+				o.cfg.Name != js.avoid && js.mayTry(o) {
 				return false
 			}
 		}
@@ -128,12 +142,46 @@ func (rs *runState) eligible(in *instance, js *jobState, now time.Time) bool {
 	return true
 }
 
-// runnable reports whether some instance of the fleet carries all tags.
-func (f *Fleet) runnable(j comfybatch.Job) bool {
+// mayTry reports whether the job may go to in now: the instance can run
+// it and the job raised no node exception there.
+func (js *jobState) mayTry(in *instance) bool {
+	return !slices.Contains(js.execOn, in.cfg.Name) && in.canRun(js.task.Job)
+}
+
+// mayTryLater is mayTry counting an instance whose /object_info check is
+// still to come as one that may run the job.
+func (js *jobState) mayTryLater(in *instance) bool {
+	if slices.Contains(js.execOn, in.cfg.Name) {
+		return false
+	}
+	err := in.refuses(js.task.Job)
+	return err == nil || errors.Is(err, errNotChecked)
+}
+
+// runnable returns nil when some instance may run the job (one whose
+// check is still to come counts), else an error naming every instance's
+// refusal, which is comfybatch.ErrInvalid.
+func (f *Fleet) runnable(j comfybatch.Job) error {
+	var why []string
 	for _, in := range f.insts {
-		if in.hasTags(j.Tags) {
-			return true
+		err := in.refuses(j)
+		if err == nil || errors.Is(err, errNotChecked) {
+			return nil
+		}
+		why = append(why, fmt.Sprintf("instance %s: %v", in.cfg.Name, err))
+	}
+	return fmt.Errorf("job %s: no instance can run it: %s: %w", j.Key, strings.Join(why, "; "), comfybatch.ErrInvalid)
+}
+
+// allChecked reports whether every instance's check is done.
+func (f *Fleet) allChecked() bool {
+	for _, in := range f.insts {
+		in.mu.Lock()
+		c := in.checked
+		in.mu.Unlock()
+		if !c {
+			return false
 		}
 	}
-	return false
+	return true
 }

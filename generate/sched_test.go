@@ -90,32 +90,56 @@ func TestPickRespectsBackoffAvoidAndTier(t *testing.T) {
 }
 
 func TestRetryPolicy(t *testing.T) {
-	f, err := NewFleet([]Instance{{URL: "http://a"}}, Options{MaxAttempts: 3})
+	f, err := NewFleet([]Instance{{Name: "a", URL: "http://a"}, {Name: "b", URL: "http://b"}}, Options{MaxAttempts: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	exec := &ExecError{NodeID: "8", ExceptionType: "RuntimeError"}
+	a, b := f.insts[0], f.insts[1]
+	exec := &ExecError{NodeID: "8", ExceptionType: "RuntimeError", ExceptionMessage: "mat1 and mat2 shapes cannot be multiplied"}
+	device := &ExecError{NodeID: "3", ExceptionType: "torch.AcceleratorError", ExceptionMessage: "CUDA error: device-side assert triggered"}
+	auth := &HTTPError{Method: "POST", Path: "/prompt", Status: 401}
+	type step struct {
+		on   *instance
+		err  error
+		want bool
+	}
 	tests := []struct {
 		name     string
 		attempts int
-		errs     []error
-		want     []bool
+		steps    []step
 	}{
-		{"invalid never", 1, []error{&PromptError{Type: "x"}}, []bool{false}},
-		{"transient until max", 1, []error{transientError{io.EOF}}, []bool{true}},
-		{"max attempts", 3, []error{transientError{io.EOF}}, []bool{false}},
-		{"execution once", 1, []error{exec, exec}, []bool{true, false}},
-		{"oom retried", 1, []error{&ExecError{ExceptionType: "torch.OutOfMemoryError"}}, []bool{true}},
-		{"interrupted retried", 1, []error{&ExecError{Interrupted: true}}, []bool{true}},
-		{"unknown kind not", 1, []error{errors.New("disk full")}, []bool{false}},
+		{"invalid never", 1, []step{{a, &PromptError{Type: "x"}, false}}},
+		{"transient until max", 1, []step{{a, transientError{io.EOF}, true}}},
+		{"max attempts", 3, []step{{a, transientError{io.EOF}, false}}},
+		{"execution once, elsewhere", 1, []step{{a, exec, true}, {b, exec, false}}},
+		{"oom retried", 1, []step{{a, &ExecError{ExceptionType: "torch.OutOfMemoryError"}, true}}},
+		{"device fault retried", 1, []step{{a, device, true}, {b, device, true}}},
+		{"interrupted retried", 1, []step{{a, &ExecError{Interrupted: true}, true}}},
+		{"auth refusal does not spend the budget", 3, []step{{a, auth, true}}},
+		{"unknown kind not", 1, []step{{a, errors.New("disk full"), false}}},
 	}
 	for _, tt := range tests {
 		js := &jobState{attempts: tt.attempts}
-		for i, err := range tt.errs {
-			if got := f.retryable(js, err); got != tt.want[i] {
-				t.Errorf("%s: retryable(%v) #%d = %v, want %v", tt.name, err, i, got, tt.want[i])
+		for i, st := range tt.steps {
+			if got := f.retryable(js, st.on, st.err); got != st.want {
+				t.Errorf("%s: retryable(%s, %v) #%d = %v, want %v", tt.name, st.on.cfg.Name, st.err, i, got, st.want)
 			}
 		}
+	}
+
+	// A node exception is retried only where it did not happen: with b
+	// down, or refusing the job, a failure on a is final.
+	js := &jobState{attempts: 1}
+	b.observe(auth) // takes b down
+	if f.retryable(js, a, exec) {
+		t.Errorf("retryable(node exception on a, b down) = true, want false: it must never run twice on a")
+	}
+	one, err := NewFleet([]Instance{{Name: "only", URL: "http://only"}}, Options{MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.retryable(&jobState{attempts: 1}, one.insts[0], exec) {
+		t.Errorf("retryable(node exception, single instance) = true, want false")
 	}
 }
 

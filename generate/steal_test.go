@@ -167,11 +167,11 @@ func TestStolenAttemptsDoNotCountAgainstMaxAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	js := &jobState{attempts: 2, steals: 1}
-	if !f.retryable(js, transientError{io.EOF}) {
+	if !f.retryable(js, f.insts[0], transientError{io.EOF}) {
 		t.Errorf("retryable after 1 stolen and 1 failed attempt of 2 = false, want true")
 	}
 	js.steals = 0
-	if f.retryable(js, transientError{io.EOF}) {
+	if f.retryable(js, f.insts[0], transientError{io.EOF}) {
 		t.Errorf("retryable after 2 failed attempts of 2 = true, want false")
 	}
 }

@@ -45,11 +45,12 @@ type Manifest struct {
 	// outputs: in the manifest, else the workflow's SaveImage nodes.
 	Outputs []string
 
-	bindings map[string]*binding // param name -> resolved binding
-	sweep    []*axisSpec         // swept params, manifest order
-	groups   []*group            // parallel to Groups
-	wf       *workflow
-	file     string // display name for errors
+	bindings    map[string]*binding // param name -> resolved binding
+	sweep       []*axisSpec         // swept params, manifest order
+	groups      []*group            // parallel to Groups
+	scorerDecls []scorerDecl        // parallel to Scorers
+	wf          *workflow
+	file        string // display name for errors
 }
 
 // Instance is one ComfyUI server.
@@ -70,7 +71,7 @@ type Pos struct {
 
 // ScorerSpec declares one scorer.
 type ScorerSpec struct {
-	// Type is one of KnownScorerTypes.
+	// Type is the name of one of ScorerTypes.
 	Type string
 	// Name names the scorer's results; default: Type. Unique.
 	Name string
@@ -81,9 +82,10 @@ type ScorerSpec struct {
 	Normalize string
 	// Metrics are the metrics that count, including the primary one.
 	Metrics map[string]MetricSpec
-	// Options are the type-specific options: int, float64, string, bool or
-	// []string values, validated per type.
-	Options map[string]any
+	// Options are the type's typed options, decoded and validated: one of
+	// the *Options structs of this package, matching Type (see
+	// ScorerTypes).
+	Options ScorerOptions
 	// Pos is where the scorer is declared.
 	Pos Pos
 }

@@ -214,15 +214,18 @@ func TestScorerSpecs(t *testing.T) {
 		t.Fatalf("scorers %+v", m.Scorers)
 	}
 	sharp, size, clip := m.Scorers[0], m.Scorers[1], m.Scorers[2]
-	if clip.Type != "clip" || clip.Metrics["similarity"].Weight != 1 || clip.Options["template"] != "{prompt}" {
-		t.Errorf("clip spec %+v", clip)
+	if o, ok := clip.Options.(*manifests.CLIPOptions); clip.Type != "clip" || clip.Metrics["similarity"].Weight != 1 || !ok ||
+		o.Template != "{prompt}" || o.URL != "http://127.0.0.1:7997" || o.Protocol != "infinity" {
+		t.Errorf("clip spec %+v, options %+v", clip, clip.Options)
 	}
-	if sharp.Name != "sharpness" || sharp.Normalize != "rank" || sharp.Metrics["laplacian_var"].Weight != 1 || sharp.Options["long_side"] != 512 {
-		t.Errorf("sharpness spec %+v", sharp)
+	if o, ok := sharp.Options.(*manifests.SharpnessOptions); sharp.Name != "sharpness" || sharp.Normalize != "rank" ||
+		sharp.Metrics["laplacian_var"].Weight != 1 || !ok || o.LongSide != 512 {
+		t.Errorf("sharpness spec %+v, options %+v", sharp, sharp.Options)
 	}
 	ok := size.Metrics["ok"]
-	if size.Weight != 0 || ok.Min == nil || *ok.Min != 1 || size.Options["width"] != 512 || size.Pos.Line == 0 {
-		t.Errorf("size spec %+v, ok %+v", size, ok)
+	if o, isSize := size.Options.(*manifests.SizeOptions); size.Weight != 0 || ok.Min == nil || *ok.Min != 1 || !isSize ||
+		o.Width != 512 || size.Pos.Line == 0 {
+		t.Errorf("size spec %+v, ok %+v, options %+v", size, ok, size.Options)
 	}
 	if m.Select.TopK != 6 || m.Output.Database != "comfybatch-runs/comfybatch.db" {
 		t.Errorf("select %+v output %+v", m.Select, m.Output)

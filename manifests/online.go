@@ -3,6 +3,7 @@ package manifests
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math/big"
@@ -67,7 +68,7 @@ func ValidateOnline(m *Manifest, objectInfo map[string]json.RawMessage) error {
 	p := &problems{file: m.file}
 	found := map[issue][]string{}
 	var order []issue
-	add := func(inst string, is issue) {
+	add := func(inst string, is issue, _ *binding, _ value) {
 		if _, ok := found[is]; !ok {
 			order = append(order, is)
 		}
@@ -93,8 +94,10 @@ func ValidateOnline(m *Manifest, objectInfo map[string]json.RawMessage) error {
 }
 
 // checkInstance checks the workflow and the manifest's values against one
-// instance's node catalogue.
-func (m *Manifest) checkInstance(inst string, infos map[string]json.RawMessage, add func(string, issue)) {
+// instance's node catalogue. A problem with one value the manifest sets
+// comes with its binding and value; other problems (with the workflow
+// itself) come with a nil binding.
+func (m *Manifest) checkInstance(inst string, infos map[string]json.RawMessage, add func(string, issue, *binding, value)) {
 	bound := map[string]*binding{}
 	for _, b := range m.bindings {
 		bound[b.node.id+"\x00"+b.input] = b
@@ -107,7 +110,7 @@ func (m *Manifest) checkInstance(inst string, infos map[string]json.RawMessage, 
 		if !ok || json.Unmarshal(raw, &info) != nil {
 			missing++
 			add(inst, issue{file: m.wf.file, line: m.wf.lines[id],
-				msg: fmt.Sprintf("%s: class %s is not installed on %%s%s", escape(n.String()), escape(n.class), escape(didYouMean(n.class, sortedKeys(infos))))})
+				msg: fmt.Sprintf("%s: class %s is not installed on %%s%s", escape(n.String()), escape(n.class), escape(didYouMean(n.class, sortedKeys(infos))))}, nil, value{})
 			continue
 		}
 		if info.OutputNode {
@@ -117,35 +120,103 @@ func (m *Manifest) checkInstance(inst string, infos map[string]json.RawMessage, 
 			spec, ok := info.spec(in)
 			if !ok {
 				add(inst, issue{file: m.wf.file, line: m.wf.lines[id],
-					msg: fmt.Sprintf("%s has input %q, which %s on %%s does not take%s", escape(n.String()), escape(in), escape(n.class), escape(didYouMean(in, info.names())))})
+					msg: fmt.Sprintf("%s has input %q, which %s on %%s does not take%s", escape(n.String()), escape(in), escape(n.class), escape(didYouMean(in, info.names())))}, nil, value{})
 				continue
 			}
 			if b, ok := bound[id+"\x00"+in]; ok {
 				for _, v := range m.valuesOf(b) {
 					if msg := checkValue(spec, v.raw, b.image); msg != "" {
 						add(inst, issue{file: m.file, line: v.pos.Line, col: v.pos.Column,
-							msg: fmt.Sprintf("param %q: %s input %q on %%s: %s", escape(b.name), escape(n.String()), escape(in), escape(msg))})
+							msg: fmt.Sprintf("param %q: %s input %q on %%s: %s", escape(b.name), escape(n.String()), escape(in), escape(msg))}, b, v)
 					}
 				}
 				continue
 			}
 			if msg := checkValue(spec, n.inputs[in], false); msg != "" {
 				add(inst, issue{file: m.wf.file, line: m.wf.lines[id],
-					msg: fmt.Sprintf("%s input %q on %%s: %s", escape(n.String()), escape(in), escape(msg))})
+					msg: fmt.Sprintf("%s input %q on %%s: %s", escape(n.String()), escape(in), escape(msg))}, nil, value{})
 			}
 		}
 		for _, req := range slices.Sorted(maps.Keys(info.Input.Required)) {
 			if _, ok := n.inputs[req]; !ok {
 				add(inst, issue{file: m.wf.file, line: m.wf.lines[id],
-					msg: fmt.Sprintf("%s lacks input %q, which %s on %%s requires", escape(n.String()), escape(req), escape(n.class))})
+					msg: fmt.Sprintf("%s lacks input %q, which %s on %%s requires", escape(n.String()), escape(req), escape(n.class))}, nil, value{})
 			}
 		}
 	}
 	if outputs == 0 && missing == 0 {
 		// ComfyUI refuses such a prompt (prompt_no_outputs).
 		add(inst, issue{file: m.wf.file,
-			msg: "no node of the workflow is an output node on %s (output_node in /object_info); add a SaveImage node"})
+			msg: "no node of the workflow is an output node on %s (output_node in /object_info); add a SaveImage node"}, nil, value{})
 	}
+}
+
+// InstanceCheck returns a check of single jobs of this manifest against
+// one instance's GET /object_info body, by the rules of ValidateOnline:
+// node classes installed, inputs known, combo values among the options,
+// numbers within min and max. It is meant for the fleet's scheduler
+// (generate.Instance.Accept), which may call it for every job many times,
+// so the work is done here, once per instance: the workflow is checked
+// once, and each distinct value the manifest sets once; the returned
+// function only looks the job's params up in a map. It returns nil for a
+// job the instance can run, else an *Error (comfybatch.ErrInvalid) that
+// names the manifest or workflow line, the node, the input, the value and
+// the instance. A problem with the workflow itself refuses every job. The
+// returned function is safe for concurrent use. The error is for a body
+// that is not a JSON object of node classes.
+func (m *Manifest) InstanceCheck(instance string, objectInfo json.RawMessage) (func(comfybatch.Job) error, error) {
+	if m.wf == nil {
+		return nil, fmt.Errorf("%s: manifest was not loaded with Load, LoadFS or Parse: %w", m.Path, comfybatch.ErrInvalid)
+	}
+	var infos map[string]json.RawMessage
+	if err := json.Unmarshal(objectInfo, &infos); err != nil || infos == nil {
+		return nil, fmt.Errorf("instance %s: its /object_info is not a JSON object of node classes: %w", instance, comfybatch.ErrInvalid)
+	}
+	type key struct {
+		param string
+		v     any
+	}
+	bad := map[key]error{}
+	var all []error
+	m.checkInstance(instance, infos, func(inst string, is issue, b *binding, v value) {
+		e := &Error{File: is.file, Line: is.line, Col: is.col, Msg: fmt.Sprintf(is.msg, "instance "+inst)}
+		if b == nil {
+			all = append(all, e)
+			return
+		}
+		k := key{b.name, v.v}
+		if _, seen := bad[k]; !seen && hashable(v.v) {
+			bad[k] = e
+		}
+	})
+	if len(all) > 0 {
+		refusal := errors.Join(all...)
+		return func(comfybatch.Job) error { return refusal }, nil
+	}
+	if len(bad) == 0 {
+		return func(comfybatch.Job) error { return nil }, nil
+	}
+	return func(j comfybatch.Job) error {
+		for _, p := range j.Params {
+			if !hashable(p.Value) {
+				continue
+			}
+			if err := bad[key{p.Name, p.Value}]; err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil
+}
+
+// hashable reports whether v may be a map key: param values are
+// strings, bools and numbers, but a Job built elsewhere could hold more.
+func hashable(v any) bool {
+	switch v.(type) {
+	case nil, string, bool, int, int64, uint64, float64:
+		return true
+	}
+	return false
 }
 
 // escape protects a text that goes into a format string.

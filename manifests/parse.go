@@ -164,6 +164,7 @@ func parse(name string, data []byte, src source) (*Manifest, error) {
 		m.groups = []*group{{spec: GroupSpec{Name: m.Name}, file: name, pos: doc.Content[0]}}
 	}
 	m.checkGroups(p)
+	m.checkScorers(src, p)
 
 	h := sha256.New()
 	for _, part := range [][]byte{data, wfData, groupsData} {

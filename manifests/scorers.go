@@ -2,84 +2,36 @@ package manifests
 
 import (
 	"fmt"
-	"maps"
+	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
-
-// KnownScorerTypes lists the scorer types a manifest may declare.
-var KnownScorerTypes = []string{"sharpness", "size", "blank", "phash", "clip", "aesthetic", "http", "exec"}
-
-// PrimaryMetric returns the metric a scorer type's weight, min and max
-// apply to, as the score package names it ("" for phash, which only
-// feeds the diversity filter).
-func PrimaryMetric(scorerType string) string {
-	switch scorerType {
-	case "sharpness":
-		return "laplacian_var"
-	case "size", "blank":
-		return "ok"
-	case "clip":
-		return "similarity"
-	case "aesthetic":
-		return "aesthetic"
-	case "http", "exec":
-		return "value"
-	}
-	return ""
-}
-
-// Option kinds.
-const (
-	optInt = iota
-	optFloat
-	optString
-	optBool
-	optStrings
-	optDuration // a string such as "30s"
-)
-
-// scorerOptions are the type-specific options each scorer type accepts.
-var scorerOptions = map[string]map[string]int{
-	"sharpness": {"long_side": optInt},
-	"size":      {"width": optInt, "height": optInt, "aspect": optFloat, "min_bytes": optInt, "max_bytes": optInt},
-	"blank":     {"min_std": optFloat, "min_colors": optInt},
-	"phash":     {},
-	"clip": {"url": optString, "model": optString, "protocol": optString, "template": optString,
-		"token_env": optString, "max_batch": optInt, "timeout": optDuration, "retries": optInt},
-	"aesthetic": {"url": optString, "model": optString, "protocol": optString, "head": optString,
-		"token_env": optString, "max_batch": optInt, "timeout": optDuration, "retries": optInt},
-	"http": {"url": optString, "format": optString, "json_path": optString, "timeout": optDuration, "token_env": optString},
-	"exec": {"command": optStrings, "timeout": optDuration},
-}
-
-// optionChoices restricts some string options to a set of values.
-var optionChoices = map[string][]string{
-	"protocol": {"infinity", "vllm", "clip-as-service"},
-	"format":   {"multipart", "json"},
-}
-
-// requiredOptions must be given for a scorer type.
-var requiredOptions = map[string][]string{
-	"clip":      {"url"},
-	"aesthetic": {"url", "head"},
-	"http":      {"url"},
-	"exec":      {"command"},
-}
 
 // Normalisations of a metric within a group.
 var normalizations = []string{"rank", "minmax", "raw"}
 
 var scorerKeys = []string{"type", "name", "weight", "min", "max", "normalize", "metrics"}
 
-// parseScorers reads the scorers: list.
+// scorerDecl is where one scorer was declared, for the checks that run
+// once the whole manifest is read (checkScorers).
+type scorerDecl struct {
+	what  string
+	item  *yaml.Node
+	nodes map[string]*yaml.Node // option key -> its value
+}
+
+// parseScorers reads the scorers: list. Options are decoded into the
+// type's typed struct (see ScorerTypes); checks that need the groups or
+// files run later, in checkScorers.
 func (m *Manifest) parseScorers(v *yaml.Node, p *problems) {
 	items, ok := p.items(v, "scorers")
 	if !ok {
 		return
 	}
+	known := scorerTypeNames()
 	names := map[string]bool{}
 	for i, it := range items {
 		what := fmt.Sprintf("scorers[%d]", i)
@@ -88,7 +40,6 @@ func (m *Manifest) parseScorers(v *yaml.Node, p *problems) {
 			continue
 		}
 		// Find the type first: it decides which other keys are allowed.
-		var typ string
 		var typNode *yaml.Node
 		for j := 0; j+1 < len(it.Content); j += 2 {
 			if it.Content[j].Value == "type" {
@@ -96,22 +47,27 @@ func (m *Manifest) parseScorers(v *yaml.Node, p *problems) {
 			}
 		}
 		if typNode == nil {
-			p.at(it, "%s: missing type (one of %s)", what, strings.Join(KnownScorerTypes, ", "))
+			p.at(it, "%s: missing type (one of %s)", what, strings.Join(known, ", "))
 			continue
 		}
-		typ, _ = p.str(typNode, what+" type")
-		opts, known := scorerOptions[typ]
-		if !known {
-			p.at(typNode, "%s: unknown scorer type %q%s (known types: %s)", what, typ, didYouMean(typ, KnownScorerTypes), strings.Join(KnownScorerTypes, ", "))
+		typ, _ := p.str(typNode, what+" type")
+		st, ok := scorerType(typ)
+		if !ok {
+			p.at(typNode, "%s: unknown scorer type %q%s (known types: %s)", what, typ, didYouMean(typ, known), strings.Join(known, ", "))
 			continue
 		}
 		s := ScorerSpec{Type: typ, Name: typ, Weight: 1, Normalize: "rank", Metrics: map[string]MetricSpec{},
-			Options: map[string]any{}, Pos: Pos{Line: it.Line, Col: it.Column}}
-		primary := PrimaryMetric(typ)
-		if primary == "" {
+			Options: st.NewOptions(), Pos: Pos{Line: it.Line, Col: it.Column}}
+		if st.Primary == "" {
 			s.Weight = 0
 		}
-		allowed := append(slices.Clone(scorerKeys), slices.Sorted(maps.Keys(opts))...)
+		opts := s.Options.options()
+		allowed := slices.Clone(scorerKeys)
+		for _, o := range opts {
+			allowed = append(allowed, o.key)
+		}
+		slices.Sort(allowed[len(scorerKeys):])
+		decl := scorerDecl{what: what, item: it, nodes: map[string]*yaml.Node{}}
 		var ms MetricSpec
 		for _, f := range p.fields(it, what+" ("+typ+")", allowed) {
 			switch f.key {
@@ -123,13 +79,13 @@ func (m *Manifest) parseScorers(v *yaml.Node, p *problems) {
 			case "weight":
 				if w, ok := p.number(f.v, what+" weight"); ok {
 					s.Weight = w
-					if primary == "" && w != 0 {
+					if st.Primary == "" && w != 0 {
 						p.at(f.v, "%s: a phash scorer has no metric to weigh; it only feeds select.phash_distance (remove weight)", what)
 					}
 				}
 			case "min", "max":
 				if x, ok := p.number(f.v, what+" "+f.key); ok {
-					if primary == "" {
+					if st.Primary == "" {
 						p.at(f.k, "%s: a phash scorer has no metric to gate", what)
 					}
 					if f.key == "min" {
@@ -141,21 +97,22 @@ func (m *Manifest) parseScorers(v *yaml.Node, p *problems) {
 			case "normalize":
 				s.Normalize = m.normalize(f.v, what, p)
 			case "metrics":
-				m.parseMetrics(&s, f.v, what, primary, p)
+				m.parseMetrics(&s, st, f.v, what, p)
 			default:
-				if val, ok := optionValue(f.v, opts[f.key], what+" "+f.key, p); ok {
-					s.Options[f.key] = val
+				i := slices.IndexFunc(opts, func(o option) bool { return o.key == f.key })
+				if decodeOption(f.v, opts[i], what+" "+f.key, p) {
+					decl.nodes[f.key] = f.v
 				}
 			}
 		}
-		for _, req := range requiredOptions[typ] {
-			if _, ok := s.Options[req]; !ok {
-				p.at(it, "%s: %s %s scorer needs %s", what, article(typ), typ, req)
+		for _, o := range opts {
+			if o.required && decl.nodes[o.key] == nil {
+				p.at(it, "%s: %s %s scorer needs %s", what, article(typ), typ, o.key)
 			}
 		}
-		if primary != "" {
+		if st.Primary != "" {
 			ms.Weight = s.Weight
-			s.Metrics[primary] = ms
+			s.Metrics[st.Primary] = ms
 		}
 		if ms.Min != nil && ms.Max != nil && *ms.Min > *ms.Max {
 			p.at(it, "%s: min %v is greater than max %v", what, *ms.Min, *ms.Max)
@@ -165,6 +122,17 @@ func (m *Manifest) parseScorers(v *yaml.Node, p *problems) {
 		}
 		names[s.Name] = true
 		m.Scorers = append(m.Scorers, s)
+		m.scorerDecls = append(m.scorerDecls, decl)
+	}
+}
+
+// checkScorers runs each scorer type's checks that need the whole manifest
+// (the jobs' params) or its files (an aesthetic head): a scorer that
+// cannot work for any candidate is found here, offline, not at run time.
+func (m *Manifest) checkScorers(src source, p *problems) {
+	for i, s := range m.Scorers {
+		d := m.scorerDecls[i]
+		s.Options.check(&scorerCheck{m: m, p: p, src: src, what: d.what, item: d.item, nodes: d.nodes})
 	}
 }
 
@@ -180,12 +148,22 @@ func (m *Manifest) normalize(v *yaml.Node, what string, p *problems) string {
 	return n
 }
 
-// parseMetrics reads a scorer's extra metrics: name -> {weight, min, max, normalize}.
-func (m *Manifest) parseMetrics(s *ScorerSpec, v *yaml.Node, what, primary string, p *problems) {
+// parseMetrics reads a scorer's extra metrics: name -> {weight, min, max,
+// normalize}. A metric the type never reports would reject every
+// candidate (missing metric), so it is an error here.
+func (m *Manifest) parseMetrics(s *ScorerSpec, st ScorerType, v *yaml.Node, what string, p *problems) {
 	for _, f := range p.fields(v, what+" metrics", nil) {
 		w := what + " metric " + quote(f.key)
-		if f.key == primary {
+		if f.key == st.Primary {
 			p.at(f.k, "%s: %q is the primary metric of %s %s scorer; set its weight, min and max on the scorer itself", w, f.key, article(s.Type), s.Type)
+			continue
+		}
+		if !contains(st.Metrics, f.key) {
+			reports := "no metrics"
+			if len(st.Metrics) > 0 {
+				reports = "only " + strings.Join(st.Metrics, ", ")
+			}
+			p.at(f.k, "%s: %s %s scorer never reports %q%s (it reports %s)", w, article(s.Type), s.Type, f.key, didYouMean(f.key, st.Metrics), reports)
 			continue
 		}
 		ms := MetricSpec{Weight: 1}
@@ -211,42 +189,57 @@ func (m *Manifest) parseMetrics(s *ScorerSpec, v *yaml.Node, what, primary strin
 	}
 }
 
-// optionValue checks one type-specific option.
-func optionValue(v *yaml.Node, k int, what string, p *problems) (any, bool) {
-	switch k {
-	case optInt:
-		n, ok := p.intIn(v, what, 0, 1<<31-1)
-		return n, ok
-	case optFloat:
-		return p.number(v, what)
-	case optBool:
-		return p.boolean(v, what)
-	case optStrings:
+// decodeOption decodes one option's value into its typed field, reporting
+// what is wrong with it; it reports whether the value was good.
+func decodeOption(v *yaml.Node, o option, what string, p *problems) bool {
+	switch dst := o.dst.(type) {
+	case *int:
+		n, ok := p.intIn(v, what, 0, math.MaxInt32)
+		*dst = n
+		return ok
+	case **int:
+		n, ok := p.intIn(v, what, 0, math.MaxInt32)
+		*dst = &n
+		return ok
+	case *int64:
+		n, ok := p.intIn(v, what, 0, math.MaxInt32)
+		*dst = int64(n)
+		return ok
+	case *float64:
+		x, ok := p.number(v, what)
+		*dst = x
+		return ok
+	case *[]string:
 		s, ok := p.strings(v, what)
 		if ok && len(s) == 0 {
 			p.at(v, "%s must not be empty", what)
-			return nil, false
+			return false
 		}
-		return s, ok
-	case optDuration:
+		*dst = s
+		return ok
+	case *time.Duration:
 		s, ok := p.nonEmpty(v, what)
 		if !ok {
-			return nil, false
+			return false
 		}
-		if _, err := parseDuration(s); err != nil {
+		d, err := parseDuration(s)
+		if err != nil {
 			p.at(v, "%s: %q is not a duration like 30s or 2m", what, s)
-			return nil, false
+			return false
 		}
-		return s, true
+		*dst = d
+		return true
+	case *string:
+		s, ok := p.nonEmpty(v, what)
+		if !ok {
+			return false
+		}
+		if o.choices != nil && !contains(o.choices, s) {
+			p.at(v, "%s must be one of %s, not %q%s", what, strings.Join(o.choices, ", "), s, didYouMean(s, o.choices))
+			return false
+		}
+		*dst = s
+		return true
 	}
-	s, ok := p.nonEmpty(v, what)
-	if !ok {
-		return nil, false
-	}
-	key := what[strings.LastIndexByte(what, ' ')+1:]
-	if choices, has := optionChoices[key]; has && !contains(choices, s) {
-		p.at(v, "%s must be one of %s, not %q%s", what, strings.Join(choices, ", "), s, didYouMean(s, choices))
-		return nil, false
-	}
-	return s, true
+	panic(fmt.Sprintf("manifests: option %s has a field of type %T", o.key, o.dst))
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/generate"
+	"github.com/comfybatch/comfybatch/manifests"
 	"github.com/comfybatch/comfybatch/store"
 )
 
@@ -349,8 +350,8 @@ func TestShortfallIsAProblemUnlessAccepted(t *testing.T) {
 		t.Run(fmt.Sprint("accept=", accept), func(t *testing.T) {
 			m := smallManifest(t, t.TempDir())
 			for _, s := range m.Scorers {
-				if s.Type == "size" {
-					s.Options["width"] = 4096 // the images are 64x64: the gate never passes
+				if o, ok := s.Options.(*manifests.SizeOptions); ok {
+					o.Width = 4096 // the images are 64x64: the gate never passes
 				}
 			}
 			m.Select.AcceptShortfall = accept

@@ -194,7 +194,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		if len(instances) == 0 {
 			return nil, fmt.Errorf("%s: no ComfyUI instances: add an instances: list to the manifest or pass --instances URL,...: %w", m.Path, comfybatch.ErrInvalid)
 		}
-		if err := preflight(ctx, instances, opts.HTTPClient, opts.logger()); err != nil {
+		if instances, err = preflight(ctx, m, work.tasks, instances, opts.HTTPClient, opts.logger()); err != nil {
 			return nil, err
 		}
 	}
@@ -348,7 +348,8 @@ func runFleet(ctx context.Context, st *store.Store, run store.Run, instances []g
 				Instance: a.Instance, PromptID: a.PromptID, Number: a.Number, Submitted: time.Now(),
 			})
 		},
-		OnEvent: opts.OnFleetEvent,
+		OnEvent: attemptEvents(ctx, st, run.ID, log, opts.OnFleetEvent),
+		Check:   opts.Manifest.InstanceCheck,
 	}
 	newGen := opts.NewGenerator
 	if newGen == nil {

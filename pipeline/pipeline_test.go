@@ -56,8 +56,8 @@ func withFakeCLIP(t testing.TB, m *manifests.Manifest) {
 // pointCLIP points every CLIP scorer of m at url.
 func pointCLIP(m *manifests.Manifest, url string) {
 	for _, s := range m.Scorers {
-		if s.Type == "clip" {
-			s.Options["url"] = url
+		if o, ok := s.Options.(*manifests.CLIPOptions); ok {
+			o.URL = url
 		}
 	}
 }
@@ -424,7 +424,7 @@ func TestRescoreWithoutGenerating(t *testing.T) {
 	prompts := fleet.Servers()[0].Stats().Prompts
 
 	m = smallManifest(t, dir)
-	m.Scorers[0].Options["long_side"] = 16 // sharpness on a coarser copy: different values
+	m.Scorers[0].Options.(*manifests.SharpnessOptions).LongSide = 16 // sharpness on a coarser copy: different values
 	groups, n, err := Rescore(t.Context(), m, first.Run.ID, RescoreOptions{Only: []string{"sharpness"}}, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -468,8 +468,10 @@ func TestRescoreWithoutGenerating(t *testing.T) {
 }
 
 // TestUnreachableScorerStopsBeforeGenerating: a CLIP or HTTP scoring
-// server that is down, or an exec scorer whose program does not exist, is
-// bad input reported up front, not a scoring error on every candidate.
+// server that is down is an outage (exit 4), a scorer whose path is wrong
+// or whose program does not exist is bad input (exit 2); either way the run
+// stops before anything is generated, not with a scoring error on every
+// candidate.
 func TestUnreachableScorerStopsBeforeGenerating(t *testing.T) {
 	fleet, err := comfytest.StartFleet(1, comfytest.Options{TimeScale: 0.001})
 	if err != nil {
@@ -478,35 +480,41 @@ func TestUnreachableScorerStopsBeforeGenerating(t *testing.T) {
 	defer fleet.Close()
 	notFound := httptest.NewServer(http.NotFoundHandler())
 	defer notFound.Close()
-	extra := func(typ string, opts map[string]any) func(*manifests.Manifest) {
+	extra := func(typ string, opts manifests.ScorerOptions) func(*manifests.Manifest) {
 		return func(m *manifests.Manifest) {
 			m.Scorers = append(m.Scorers, manifests.ScorerSpec{Type: typ, Name: "extra", Normalize: "rank",
 				Metrics: map[string]manifests.MetricSpec{"value": {}}, Options: opts})
 		}
 	}
+	none := 0
 	for _, tc := range []struct {
 		name, scorer string
 		edit         func(*manifests.Manifest)
+		want         error
+		msg          string
 	}{
 		{"clip server down", "clip", func(m *manifests.Manifest) {
 			pointCLIP(m, "http://127.0.0.1:1")
 			for _, s := range m.Scorers {
-				if s.Type == "clip" {
-					s.Options["retries"] = -1
+				if o, ok := s.Options.(*manifests.CLIPOptions); ok {
+					o.Retries = &none
 				}
 			}
-		}},
-		{"http server down", "extra", extra("http", map[string]any{"url": "http://127.0.0.1:1/score"})},
-		{"http path missing", "extra", extra("http", map[string]any{"url": notFound.URL + "/score"})},
-		{"exec program missing", "extra", extra("exec", map[string]any{"command": []string{"/nonexistent/comfybatch-scorer"}})},
+		}, comfybatch.ErrOutage, "is unavailable"},
+		{"http server down", "extra", extra("http", &manifests.HTTPOptions{URL: "http://127.0.0.1:1/score"}), comfybatch.ErrOutage, "is unavailable"},
+		{"http path missing", "extra", extra("http", &manifests.HTTPOptions{URL: notFound.URL + "/score"}), comfybatch.ErrInvalid, "does not work"},
+		{"exec program missing", "extra", extra("exec", &manifests.ExecOptions{Command: []string{"/nonexistent/comfybatch-scorer"}}), comfybatch.ErrInvalid, "does not work"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := fleet.Servers()[0].Stats().Prompts
 			m := smallManifest(t, t.TempDir())
 			tc.edit(m)
 			_, err := Run(t.Context(), Options{Manifest: m, Instances: []generate.Instance{{Name: "sim", URL: fleet.URLs()[0]}}})
-			if !errors.Is(err, comfybatch.ErrInvalid) || !strings.Contains(err.Error(), fmt.Sprintf("scorer %q does not work", tc.scorer)) {
-				t.Fatalf("Run = %v, want ErrInvalid naming scorer %q", err, tc.scorer)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), fmt.Sprintf("scorer %q %s", tc.scorer, tc.msg)) {
+				t.Fatalf("Run = %v, want %v naming scorer %q", err, tc.want, tc.scorer)
+			}
+			if other := map[error]error{comfybatch.ErrOutage: comfybatch.ErrInvalid, comfybatch.ErrInvalid: comfybatch.ErrOutage}[tc.want]; errors.Is(err, other) {
+				t.Errorf("Run = %v is also %v", err, other)
 			}
 			if p := fleet.Servers()[0].Stats().Prompts - before; p != 0 {
 				t.Errorf("%d prompts ran before the scorer check failed, want 0", p)

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"fmt"
 	"path/filepath"
-	"time"
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/generate"
@@ -20,140 +19,99 @@ type namedScorer struct {
 }
 
 // buildScorers turns the manifest's scorer declarations into scorers. The
-// manifest package has already validated types and options; an unknown
-// type here is a programming error reported as bad input.
+// manifest package has already decoded and validated every option, so a
+// failure here is the environment (a token_env that is not set) or a file
+// that changed since (the aesthetic head).
 func buildScorers(m *manifests.Manifest, opts Options) ([]namedScorer, error) {
 	var out []namedScorer
 	for _, s := range m.Scorers {
-		sc, network, err := newScorer(s, filepath.Dir(m.Path), opts)
+		ns, err := newScorer(s, filepath.Dir(m.Path), opts)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: scorer %q: %w", m.Path, s.Pos.Line, s.Name, err)
 		}
 		if opts.wrapScorer != nil {
-			sc = opts.wrapScorer(s.Name, sc)
+			ns.scorer = opts.wrapScorer(s.Name, ns.scorer)
 		}
-		out = append(out, namedScorer{name: s.Name, scorer: sc, network: network})
+		out = append(out, ns)
 	}
 	return out, nil
 }
 
-func newScorer(s manifests.ScorerSpec, dir string, opts Options) (Scorer, bool, error) {
-	o := options(s.Options)
-	switch s.Type {
-	case "sharpness":
-		return &score.Sharpness{Name: s.Name, LongSide: o.int("long_side")}, false, nil
-	case "size":
-		return &score.Size{Name: s.Name, Width: o.int("width"), Height: o.int("height"), Aspect: o.float("aspect"),
-			MinBytes: int64(o.int("min_bytes")), MaxBytes: int64(o.int("max_bytes"))}, false, nil
-	case "blank":
-		return &score.Blank{Name: s.Name, MinStd: o.float("min_std"), MinColors: o.int("min_colors")}, false, nil
-	case "phash":
-		return &score.Phash{Name: s.Name}, false, nil
-	case "clip", "aesthetic":
-		token, err := token(o, opts)
-		if err != nil {
-			return nil, false, err
+// newScorer is the constructor half of the scorer types' specification:
+// manifests.ScorerTypes lists each type with its typed options and
+// metrics, and this switch builds the score type from those options, so
+// no option is read back by name. TestNewScorerCoversEveryType walks the
+// table, so a type added there without a case here fails.
+func newScorer(s manifests.ScorerSpec, dir string, opts Options) (namedScorer, error) {
+	ns := namedScorer{name: s.Name}
+	var err error
+	switch o := s.Options.(type) {
+	case *manifests.SharpnessOptions:
+		ns.scorer = &score.Sharpness{Name: s.Name, LongSide: o.LongSide}
+	case *manifests.SizeOptions:
+		ns.scorer = &score.Size{Name: s.Name, Width: o.Width, Height: o.Height, Aspect: o.Aspect, MinBytes: o.MinBytes, MaxBytes: o.MaxBytes}
+	case *manifests.BlankOptions:
+		ns.scorer = &score.Blank{Name: s.Name, MinStd: o.MinStd, MinColors: o.MinColors}
+	case *manifests.PhashOptions:
+		ns.scorer = &score.Phash{Name: s.Name}
+	case *manifests.CLIPOptions:
+		ns.network = true
+		ns.scorer, err = newCLIP(s.Name, o.CLIPServer, opts, func(co *score.CLIPOptions) { co.Template = o.Template })
+	case *manifests.AestheticOptions:
+		ns.network = true
+		ns.scorer, err = newCLIP(s.Name, o.CLIPServer, opts, func(co *score.CLIPOptions) {
+			co.ImageOnly, co.AestheticHead = true, o.Head
+		})
+	case *manifests.HTTPOptions:
+		ns.network = true
+		var token string
+		if token, err = lookupToken(o.TokenEnv, opts); err == nil {
+			ns.scorer = &score.HTTP{Name: s.Name, URL: o.URL, Mode: o.Format, Path: o.JSONPath, Token: token, TokenEnv: o.TokenEnv,
+				Timeout: o.Timeout, HTTPClient: opts.HTTPClient, Logger: opts.Logger}
 		}
-		timeout, err := o.duration("timeout")
-		if err != nil {
-			return nil, false, err
-		}
-		co := score.CLIPOptions{Name: s.Name, URL: o.str("url"), Model: o.str("model"), Protocol: o.str("protocol"),
-			Template: o.str("template"), Token: token, MaxBatch: o.int("max_batch"), Timeout: timeout,
-			Retries: o.int("retries"), HTTPClient: opts.HTTPClient, Logger: opts.Logger}
-		if s.Type == "aesthetic" {
-			co.AestheticHead = resolve(dir, o.str("head"))
-		}
-		c, err := score.NewCLIP(co)
-		return c, true, err
-	case "http":
-		token, err := token(o, opts)
-		if err != nil {
-			return nil, false, err
-		}
-		timeout, err := o.duration("timeout")
-		if err != nil {
-			return nil, false, err
-		}
-		return &score.HTTP{Name: s.Name, URL: o.str("url"), Mode: o.str("format"), Path: o.str("json_path"),
-			Token: token, Timeout: timeout, HTTPClient: opts.HTTPClient, Logger: opts.Logger}, true, nil
-	case "exec":
-		timeout, err := o.duration("timeout")
-		if err != nil {
-			return nil, false, err
-		}
-		cmd, _ := o["command"].([]string)
-		return &score.Exec{Name: s.Name, Command: cmd, Timeout: timeout, Dir: dir}, true, nil
+	case *manifests.ExecOptions:
+		ns.network = true
+		ns.scorer = &score.Exec{Name: s.Name, Command: o.Command, Timeout: o.Timeout, Dir: dir}
+	default:
+		err = fmt.Errorf("scorer type %q has no constructor (options %T): %w", s.Type, s.Options, comfybatch.ErrInvalid)
 	}
-	return nil, false, fmt.Errorf("unknown scorer type %q: %w", s.Type, comfybatch.ErrInvalid)
+	return ns, err
 }
 
-// options reads validated scorer options.
-type options map[string]any
-
-func (o options) int(k string) int {
-	switch v := o[k].(type) {
-	case int:
-		return v
-	case int64:
-		return int(v)
-	case uint64:
-		return int(v)
-	case float64:
-		return int(v)
-	}
-	return 0
-}
-
-func (o options) float(k string) float64 {
-	switch v := o[k].(type) {
-	case int:
-		return float64(v)
-	case int64:
-		return float64(v)
-	case float64:
-		return v
-	}
-	return 0
-}
-
-func (o options) duration(k string) (time.Duration, error) {
-	v := o.str(k)
-	if v == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(v)
+// newCLIP builds a CLIP scorer from the server options the clip and
+// aesthetic types share; more sets what differs.
+func newCLIP(name string, o manifests.CLIPServer, opts Options, more func(*score.CLIPOptions)) (Scorer, error) {
+	token, err := lookupToken(o.TokenEnv, opts)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w: %w", k, err, comfybatch.ErrInvalid)
+		return nil, err
 	}
-	return d, nil
+	co := score.CLIPOptions{Name: name, URL: o.URL, Model: o.Model, Protocol: o.Protocol, Token: token, TokenEnv: o.TokenEnv,
+		MaxBatch: o.MaxBatch, Timeout: o.Timeout, HTTPClient: opts.HTTPClient, Logger: opts.Logger}
+	if o.Retries != nil {
+		co.Retries = *o.Retries
+		if co.Retries == 0 {
+			co.Retries = -1 // score's zero value means its default; the manifest's 0 means none
+		}
+	}
+	more(&co)
+	c, err := score.NewCLIP(co)
+	if err != nil {
+		return nil, err // a nil *CLIP must not become a non-nil Scorer
+	}
+	return c, nil
 }
 
-// token reads the bearer token named by the token_env option.
-func token(o options, opts Options) (string, error) {
-	name := o.str("token_env")
+// lookupToken reads the bearer token named by a token_env option.
+func lookupToken(name string, opts Options) (string, error) {
 	if name == "" {
 		return "", nil
 	}
 	if opts.Env != nil {
-		if v, ok := opts.Env(name); ok {
+		if v, ok := opts.Env(name); ok && v != "" {
 			return v, nil
 		}
 	}
-	return "", fmt.Errorf("token_env: environment variable %s is not set: %w", name, comfybatch.ErrInvalid)
-}
-
-// resolve makes a path from the manifest relative to its folder.
-func resolve(dir, p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(dir, p)
-}
-
-func (o options) str(k string) string {
-	s, _ := o[k].(string)
-	return s
+	return "", fmt.Errorf("token_env: environment variable %s is not set; export it with the scorer's token: %w", name, comfybatch.ErrInvalid)
 }
 
 // FleetInstances turns a manifest's instance declarations into the

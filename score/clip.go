@@ -1,14 +1,16 @@
 package score
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
+	"image"
+	"image/png"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,14 +40,19 @@ type CLIPOptions struct {
 	// ProtocolCLIPAsService.
 	Protocol string
 	// Template builds the text compared with the image from the job's
-	// params: each {name} is replaced by the value of param name. Default
-	// "{prompt}".
+	// params (see comfybatch.Template): each {name} is replaced by the
+	// value of param name. Default "{prompt}".
 	Template string
+	// ImageOnly sends no text: the score has only the "aesthetic" metric
+	// of AestheticHead, which it then requires, and the job's params do
+	// not matter. Template is ignored.
+	ImageOnly bool
 	// Token, when set, is sent as a bearer token.
 	Token string
-	// TokenEnv, when set and Token is empty, names the environment variable
-	// NewCLIP reads the token from (once; Score never reads the
-	// environment). An unset or empty variable is an error.
+	// TokenEnv names the environment variable holding the token. When
+	// Token is empty NewCLIP reads it from there (once; Score never reads
+	// the environment), and an unset or empty variable is an error. Either
+	// way a refusal of the credentials (401, 403) names it.
 	TokenEnv string
 	// MaxBatch is the most images per request; default 32. Concurrent Score
 	// calls are gathered into one request until it is full or Linger has
@@ -55,9 +62,11 @@ type CLIPOptions struct {
 	Linger time.Duration
 	// Timeout bounds each HTTP request; default 60s.
 	Timeout time.Duration
-	// Retries is how many times a transient failure (network, 429, 5xx)
-	// is retried; default 2, negative for none. 4xx are not retried,
-	// except that 413 splits the batch in two.
+	// Retries is how many times a transient failure (network, timeout,
+	// malformed answer, 408, 429, 5xx) is retried; default 2, negative for
+	// none. Other 4xx are not retried; a verdict (400, 413, 415, 422) on a
+	// request of several images splits it in halves until it is pinned on
+	// the images concerned, and a 413 also lowers the batch size.
 	Retries int
 	// Backoff is the wait before the first retry, doubled after each;
 	// default 250ms.
@@ -75,11 +84,13 @@ type CLIPOptions struct {
 // CLIP scores prompt alignment: the cosine similarity between the image's
 // embedding and the embedding of the text the Template builds from the job's
 // params, metric "similarity" (−1..1; real CLIP models give roughly 0.15 to
-// 0.40). With an aesthetic head it adds "aesthetic". Create it with NewCLIP;
-// it is safe for concurrent use, and concurrent calls are what make batches.
+// 0.40). With an aesthetic head it adds "aesthetic"; with ImageOnly that is
+// its only metric. Create it with NewCLIP; it is safe for concurrent use,
+// and concurrent calls are what make batches.
 type CLIP struct {
 	o        CLIPOptions
 	endpoint string
+	tmpl     comfybatch.Template
 	head     *LinearHead
 
 	mu    sync.Mutex
@@ -154,11 +165,15 @@ func NewCLIP(o CLIPOptions) (*CLIP, error) {
 	if u.Path == "" || u.Path == "/" {
 		u.Path = path
 	}
-	if _, err := expand(o.Template, nil, true); err != nil {
+	tmpl, err := comfybatch.ParseTemplate(o.Template)
+	if err != nil {
 		return nil, fmt.Errorf("clip %s: %w", o.Name, err)
 	}
-	c := &CLIP{o: o, endpoint: u.String(), texts: map[string]*textEntry{}}
+	c := &CLIP{o: o, endpoint: u.String(), tmpl: tmpl, texts: map[string]*textEntry{}}
 	c.maxBatch.Store(int64(o.MaxBatch))
+	if o.ImageOnly && o.AestheticHead == "" {
+		return nil, fmt.Errorf("clip %s: image-only scoring needs an aesthetic head: %w", o.Name, comfybatch.ErrInvalid)
+	}
 	if o.AestheticHead != "" {
 		if c.head, err = LoadLinearHead(o.AestheticHead); err != nil {
 			return nil, fmt.Errorf("clip %s: %w", o.Name, err)
@@ -167,32 +182,44 @@ func NewCLIP(o CLIPOptions) (*CLIP, error) {
 	return c, nil
 }
 
-// Score implements the pipeline's Scorer.
+// Score implements the pipeline's Scorer. An error is comfybatch.ErrOutage
+// when the server could not give a usable answer (see the package doc);
+// otherwise it is a verdict on this candidate.
 func (c *CLIP) Score(ctx context.Context, cand comfybatch.Candidate) (comfybatch.Score, error) {
-	text, err := expand(c.o.Template, cand.Job.Params, false)
-	if err != nil {
-		return comfybatch.Score{}, fmt.Errorf("%s: job %s: %w", c.o.Name, cand.Job.Key, err)
+	var text string
+	if !c.o.ImageOnly {
+		var err error
+		if text, err = c.tmpl.Expand(cand.Job.Params); err != nil {
+			return comfybatch.Score{}, fmt.Errorf("%s: job %s: %w", c.o.Name, cand.Job.Key, err)
+		}
 	}
 	uri, err := dataURI(cand)
 	if err != nil {
 		return comfybatch.Score{}, fmt.Errorf("%s: job %s: %w", c.o.Name, cand.Job.Key, err)
 	}
-	textUnit, err := c.textEmbedding(ctx, text)
-	if err != nil {
-		return comfybatch.Score{}, fmt.Errorf("%s: embed text %q: %w", c.o.Name, text, err)
+	var textUnit []float64
+	if !c.o.ImageOnly {
+		if textUnit, err = c.textEmbedding(ctx, text); err != nil {
+			return comfybatch.Score{}, fmt.Errorf("%s: embed text %q: %w", c.o.Name, text, err)
+		}
 	}
 	imgUnit, err := c.imageEmbedding(ctx, uri)
 	if err != nil {
 		return comfybatch.Score{}, fmt.Errorf("%s: embed image of job %s: %w", c.o.Name, cand.Job.Key, err)
 	}
-	if len(imgUnit) != len(textUnit) {
-		return comfybatch.Score{}, fmt.Errorf("%s: image embedding has %d dimensions, text %d: %w", c.o.Name, len(imgUnit), len(textUnit), comfybatch.ErrInvalid)
+	sc := comfybatch.Score{Scorer: c.o.Name, Metrics: map[string]float64{}}
+	if !c.o.ImageOnly {
+		// Both embeddings come from one server, so a mismatch is the
+		// server's (a model swapped mid-run), not the image's.
+		if len(imgUnit) != len(textUnit) {
+			return comfybatch.Score{}, outagef(false, "%s: %s answered an image embedding of %d dimensions and a text embedding of %d; check its model", c.o.Name, c.endpoint, len(imgUnit), len(textUnit))
+		}
+		sc.Metrics["similarity"] = dot(imgUnit, textUnit)
 	}
-	sc := comfybatch.Score{Scorer: c.o.Name, Metrics: map[string]float64{"similarity": dot(imgUnit, textUnit)}}
 	if c.head != nil {
 		a, err := c.head.Apply(imgUnit)
 		if err != nil {
-			return comfybatch.Score{}, fmt.Errorf("%s: %w", c.o.Name, err)
+			return comfybatch.Score{}, outagef(false, "%s: %s: %v; the head and the server's model do not match", c.o.Name, c.endpoint, err)
 		}
 		sc.Metrics["aesthetic"] = a
 	}
@@ -232,37 +259,6 @@ func (c *CLIP) textEmbedding(ctx context.Context, text string) ([]float64, error
 	}
 }
 
-// expand fills {name} placeholders from params. With check set it only
-// validates the template's syntax.
-func expand(tmpl string, params []comfybatch.Param, check bool) (string, error) {
-	var b strings.Builder
-	rest := tmpl
-	for {
-		i := strings.IndexByte(rest, '{')
-		if i < 0 {
-			b.WriteString(rest)
-			return b.String(), nil
-		}
-		b.WriteString(rest[:i])
-		j := strings.IndexByte(rest[i:], '}')
-		if j < 0 {
-			return "", fmt.Errorf("template %q: unclosed {: %w", tmpl, comfybatch.ErrInvalid)
-		}
-		name := rest[i+1 : i+j]
-		if name == "" {
-			return "", fmt.Errorf("template %q: empty {}: %w", tmpl, comfybatch.ErrInvalid)
-		}
-		if !check {
-			v, ok := comfybatch.Job{Params: params}.Param(name)
-			if !ok {
-				return "", fmt.Errorf("template %q: job has no param %q: %w", tmpl, name, comfybatch.ErrInvalid)
-			}
-			fmt.Fprint(&b, v)
-		}
-		rest = rest[i+j+1:]
-	}
-}
-
 // dataURI encodes the candidate's image as a data URI.
 func dataURI(c comfybatch.Candidate) (string, error) {
 	data, mime, err := encoded(c)
@@ -272,12 +268,51 @@ func dataURI(c comfybatch.Candidate) (string, error) {
 	return "data:" + mime + ";base64," + base64.StdEncoding.EncodeToString(data), nil
 }
 
-// Check asks the embeddings server for one text embedding, so that a
-// wrong URL, model, protocol or token shows up before a run rather than as
-// a scoring error on every candidate.
+// Check asks the embeddings server for one text embedding (unless
+// ImageOnly) and one of a small grey image, so that a wrong URL, model,
+// protocol or token shows up before a run rather than on every candidate,
+// and checks that the two embeddings and the aesthetic head agree in size.
+// A server that cannot be reached, is overloaded or too slow is
+// comfybatch.ErrOutage; one that refuses the requests or answers in
+// another protocol is comfybatch.ErrInvalid (see checkError).
 func (c *CLIP) Check(ctx context.Context) error {
-	if _, err := c.embed(ctx, false, []string{"comfybatch check"}); err != nil {
-		return fmt.Errorf("%s: %s: %w", c.o.Name, c.o.URL, err)
+	what := c.o.Name + ": " + c.o.URL
+	var textDim int
+	if !c.o.ImageOnly {
+		embs, err := c.embed(ctx, false, []string{"comfybatch check"})
+		if err != nil {
+			return checkError(ctx, what+": embed a text", err)
+		}
+		textDim = len(embs[0])
+	}
+	uri, err := checkImage()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	embs, err := c.embed(ctx, true, []string{uri})
+	if err != nil {
+		return checkError(ctx, what+": embed an image", err)
+	}
+	imgDim := len(embs[0])
+	if textDim != 0 && textDim != imgDim {
+		return fmt.Errorf("%s: image embeddings have %d dimensions, text embeddings %d; check the model: %w", what, imgDim, textDim, comfybatch.ErrInvalid)
+	}
+	if c.head != nil && len(c.head.Weights) != imgDim {
+		return fmt.Errorf("%s: the aesthetic head %s has %d weights but the model's embeddings have %d dimensions; use a head made for this model: %w",
+			what, c.o.AestheticHead, len(c.head.Weights), imgDim, comfybatch.ErrInvalid)
 	}
 	return nil
+}
+
+// checkImage returns the data URI of the 16×16 grey gradient Check embeds.
+func checkImage() (string, error) {
+	img := image.NewGray(image.Rect(0, 0, 16, 16))
+	for i := range img.Pix {
+		img.Pix[i] = byte(96 + i%16*4)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return "", fmt.Errorf("encode check image: %w", err)
+	}
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), nil
 }

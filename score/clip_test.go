@@ -23,6 +23,7 @@ import (
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/score/cliptest"
+	"github.com/comfybatch/comfybatch/score/scoretest"
 )
 
 func startFake(t *testing.T, o cliptest.Options) (*cliptest.Server, string) {
@@ -110,12 +111,12 @@ func TestCLIPProtocols(t *testing.T) {
 }
 
 func TestCLIPToken(t *testing.T) {
-	fake, url := startFake(t, cliptest.Options{Token: "s3cret"})
+	fake, url := startFake(t, cliptest.Options{Faults: scoretest.Faults{Token: "s3cret"}})
 	cand := promptCandidate(t, "snow", solid(red))
 	_, err := newCLIP(t, CLIPOptions{URL: url}).Score(t.Context(), cand)
 	se, ok := errors.AsType[*StatusError](err)
-	if !ok || se.Code != http.StatusUnauthorized || !errors.Is(err, comfybatch.ErrInvalid) {
-		t.Fatalf("Score without token = %v; want a 401 StatusError classed invalid", err)
+	if !ok || se.Code != http.StatusUnauthorized || !errors.Is(err, comfybatch.ErrOutage) || errors.Is(err, comfybatch.ErrInvalid) {
+		t.Fatalf("Score without token = %v; want a 401 StatusError classed outage", err)
 	}
 	if n := fake.Stats().Requests; n != 1 {
 		t.Errorf("401 was sent %d times; want 1 (4xx is not retried)", n)
@@ -156,15 +157,15 @@ func TestCLIPSplitsOn413(t *testing.T) {
 
 func TestCLIPTimeoutAndRetries(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
-		_, url := startFake(t, cliptest.Options{Delay: time.Minute})
+		_, url := startFake(t, cliptest.Options{Faults: scoretest.Faults{Delay: time.Minute}})
 		c := newCLIP(t, CLIPOptions{URL: url, Timeout: 50 * time.Millisecond, Retries: -1})
 		_, err := c.Score(t.Context(), promptCandidate(t, "x", solid(red)))
-		if !errors.Is(err, comfybatch.ErrTransient) || !strings.Contains(err.Error(), "no answer within 50ms") {
-			t.Errorf("Score against a stalled server = %v; want a transient timeout", err)
+		if !errors.Is(err, comfybatch.ErrOutage) || !errors.Is(err, comfybatch.ErrTransient) || !strings.Contains(err.Error(), "no answer within 50ms") {
+			t.Errorf("Score against a stalled server = %v; want a transient outage (timeout)", err)
 		}
 	})
 	t.Run("transient then success", func(t *testing.T) {
-		fake, url := startFake(t, cliptest.Options{FailFirst: 2})
+		fake, url := startFake(t, cliptest.Options{Faults: scoretest.Faults{FailNext: 2}})
 		c := newCLIP(t, CLIPOptions{URL: url, Retries: 2, Backoff: time.Millisecond})
 		if _, err := c.Score(t.Context(), promptCandidate(t, "x", solid(red))); err != nil {
 			t.Fatalf("Score with 2 retries after 2 failures: %v", err)
@@ -174,7 +175,7 @@ func TestCLIPTimeoutAndRetries(t *testing.T) {
 		}
 	})
 	t.Run("transient exhausted", func(t *testing.T) {
-		fake, url := startFake(t, cliptest.Options{FailFirst: 100})
+		fake, url := startFake(t, cliptest.Options{Faults: scoretest.Faults{FailNext: 100}})
 		c := newCLIP(t, CLIPOptions{URL: url, Retries: 1, Backoff: time.Millisecond})
 		_, err := c.Score(t.Context(), promptCandidate(t, "x", solid(red)))
 		if se, ok := errors.AsType[*StatusError](err); !ok || se.Code != 503 || !errors.Is(err, comfybatch.ErrTransient) {
@@ -190,10 +191,10 @@ func TestCLIPTimeoutAndRetries(t *testing.T) {
 		}
 	})
 	t.Run("malformed json", func(t *testing.T) {
-		_, url := startFake(t, cliptest.Options{Malformed: true})
+		_, url := startFake(t, cliptest.Options{Faults: scoretest.Faults{Malformed: true}})
 		_, err := newCLIP(t, CLIPOptions{URL: url}).Score(t.Context(), promptCandidate(t, "x", solid(red)))
-		if err == nil || !strings.Contains(err.Error(), "malformed response") {
-			t.Errorf("Score = %v; want a malformed response error", err)
+		if !errors.Is(err, comfybatch.ErrOutage) || !strings.Contains(err.Error(), "malformed answer") {
+			t.Errorf("Score = %v; want a malformed answer, classed outage", err)
 		}
 	})
 	t.Run("refused connection", func(t *testing.T) {
@@ -201,8 +202,8 @@ func TestCLIPTimeoutAndRetries(t *testing.T) {
 		url := ts.URL
 		ts.Close()
 		c := newCLIP(t, CLIPOptions{URL: url, Retries: -1})
-		if _, err := c.Score(t.Context(), promptCandidate(t, "x", solid(red))); !errors.Is(err, comfybatch.ErrTransient) {
-			t.Errorf("Score against a closed port = %v; want transient", err)
+		if _, err := c.Score(t.Context(), promptCandidate(t, "x", solid(red))); !errors.Is(err, comfybatch.ErrOutage) || !errors.Is(err, comfybatch.ErrTransient) {
+			t.Errorf("Score against a closed port = %v; want a transient outage", err)
 		}
 	})
 }
@@ -322,11 +323,16 @@ func TestCLIPAesthetic(t *testing.T) {
 	if n := fake.Stats().ImageRequests - before; n != 1 {
 		t.Errorf("similarity and aesthetic took %d image requests; want 1", n)
 	}
-	// A head of the wrong size fails the candidate, not the constructor.
+	// A head of the wrong size is the configuration's problem, not the
+	// candidate's: Check finds it before a run, Score calls it an outage.
 	hj, _ = json.Marshal(LinearHead{Weights: []float64{1, 2, 3}})
 	os.WriteFile(head, hj, 0o600)
-	if _, err := newCLIP(t, CLIPOptions{URL: url, AestheticHead: head}).Score(t.Context(), cand); !errors.Is(err, comfybatch.ErrInvalid) {
-		t.Errorf("Score with a 3-weight head on 32 dimensions = %v; want ErrInvalid", err)
+	small := newCLIP(t, CLIPOptions{URL: url, AestheticHead: head})
+	if _, err := small.Score(t.Context(), cand); !errors.Is(err, comfybatch.ErrOutage) {
+		t.Errorf("Score with a 3-weight head on 32 dimensions = %v; want ErrOutage", err)
+	}
+	if err := small.Check(t.Context()); !errors.Is(err, comfybatch.ErrInvalid) || !strings.Contains(err.Error(), "3 weights") {
+		t.Errorf("Check with a 3-weight head on 32 dimensions = %v; want ErrInvalid naming the weights", err)
 	}
 	os.WriteFile(head, []byte(`{"weights":`), 0o600)
 	if _, err := NewCLIP(CLIPOptions{URL: url, AestheticHead: head}); !errors.Is(err, comfybatch.ErrInvalid) {
@@ -353,14 +359,6 @@ func TestCLIPOptionsAndTemplate(t *testing.T) {
 	c, err = NewCLIP(CLIPOptions{URL: "http://x:1/custom/embed", Protocol: ProtocolCLIPAsService})
 	if err != nil || c.endpoint != "http://x:1/custom/embed" {
 		t.Errorf("endpoint = %q, %v; want the URL's own path kept", c.endpoint, err)
-	}
-	params := []comfybatch.Param{{Name: "prompt", Value: "a fox"}, {Name: "style", Value: "oil painting"}, {Name: "seed", Value: uint64(42)}}
-	got, err := expand("{prompt}, {style} #{seed}", params, false)
-	if want := "a fox, oil painting #42"; err != nil || got != want {
-		t.Errorf("expand = %q, %v; want %q", got, err, want)
-	}
-	if _, err := expand("{prompt} by {artist}", params, false); !errors.Is(err, comfybatch.ErrInvalid) || !strings.Contains(err.Error(), `"artist"`) {
-		t.Errorf("expand with a missing param = %v; want ErrInvalid naming artist", err)
 	}
 	_, url := startFake(t, cliptest.Options{})
 	cand := promptCandidate(t, "x", solid(red))

@@ -76,23 +76,29 @@ func (c *CLIP) sendImages(ctx context.Context, items []*pending) {
 	}
 }
 
-// sendChunk sends one request; a 413 splits it in halves, and teaches the
-// scorer to send smaller batches from then on.
+// sendChunk sends one request. A verdict on a request of several images
+// (400, 413, 415, 422) is not pinned on any one of them, so the request is
+// split in halves until each verdict falls on the images it concerns; a
+// 413 also teaches the scorer to send smaller batches from then on.
 func (c *CLIP) sendChunk(ctx context.Context, items []*pending) {
 	uris := make([]string, len(items))
 	for i, p := range items {
 		uris[i] = p.uri
 	}
 	embs, err := c.embed(ctx, true, uris)
-	if se, ok := errors.AsType[*StatusError](err); ok && se.Code == http.StatusRequestEntityTooLarge && len(items) > 1 {
+	if se, ok := errors.AsType[*StatusError](err); ok && verdict(se.Code) && len(items) > 1 {
 		half := len(items) / 2
-		for {
-			cur := c.maxBatch.Load()
-			if int64(half) >= cur || c.maxBatch.CompareAndSwap(cur, int64(half)) {
-				break
+		if se.Code == http.StatusRequestEntityTooLarge {
+			for {
+				cur := c.maxBatch.Load()
+				if int64(half) >= cur || c.maxBatch.CompareAndSwap(cur, int64(half)) {
+					break
+				}
 			}
+			c.o.Logger.Warn("embeddings server refused the batch size, splitting", "batch", len(items), "now", half)
+		} else {
+			c.o.Logger.Warn("embeddings server refused a batch, splitting it to find the image", "batch", len(items), "status", se.Code)
 		}
-		c.o.Logger.Warn("embeddings server refused the batch size, splitting", "batch", len(items), "now", half)
 		c.sendChunk(ctx, items[:half])
 		c.sendChunk(ctx, items[half:])
 		return

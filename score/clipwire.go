@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -72,7 +71,7 @@ func (c *CLIP) embed(ctx context.Context, images bool, inputs []string) ([][]flo
 			break
 		}
 		if len(inputs) != 1 {
-			return nil, fmt.Errorf("vllm takes one image per request, not %d", len(inputs))
+			return nil, fmt.Errorf("vllm takes one image per request, not %d: %w", len(inputs), comfybatch.ErrInvalid)
 		}
 		part := oaiContent{Type: "image_url"}
 		part.ImageURL.URL = inputs[0]
@@ -99,13 +98,14 @@ func (c *CLIP) embed(ctx context.Context, images bool, inputs []string) ([][]flo
 }
 
 // post sends one request and checks that the answer has n embeddings of one
-// dimension.
+// dimension. An answer that does not is malformed: an outage, never a
+// verdict on the inputs.
 func (c *CLIP) post(ctx context.Context, payload []byte, n int) ([][]float64, error) {
 	rctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.endpoint, bytes.NewReader(payload))
 	if err != nil {
-		return nil, fmt.Errorf("build request: %w", err)
+		return nil, fmt.Errorf("build request: %v: %w", err, comfybatch.ErrInvalid)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -114,23 +114,23 @@ func (c *CLIP) post(ctx context.Context, payload []byte, n int) ([][]float64, er
 	}
 	resp, err := c.o.HTTPClient.Do(req)
 	if err != nil {
-		return nil, transportError(ctx, c.endpoint, c.o.Timeout, err)
+		return nil, transportError(ctx, http.MethodPost, c.endpoint, c.o.Timeout, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		head, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, &StatusError{URL: c.endpoint, Code: resp.StatusCode, Body: string(bytes.TrimSpace(head))}
+		return nil, statusError(resp, http.MethodPost, c.endpoint, c.o.Token != "", c.o.TokenEnv)
 	}
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, transportError(ctx, c.endpoint, c.o.Timeout, err)
+		return nil, transportError(ctx, http.MethodPost, c.endpoint, c.o.Timeout, err)
 	}
+	const hint = "check the scorer's url and protocol"
 	var r embedResponse
 	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("malformed response from %s: %v", c.endpoint, err)
+		return nil, malformed(c.endpoint, hint, "%v", err)
 	}
 	if len(r.Data) != n {
-		return nil, fmt.Errorf("malformed response from %s: %d embeddings for %d inputs", c.endpoint, len(r.Data), n)
+		return nil, malformed(c.endpoint, hint, "%d embeddings for %d inputs", len(r.Data), n)
 	}
 	out := make([][]float64, n)
 	for i, d := range r.Data {
@@ -139,25 +139,20 @@ func (c *CLIP) post(ctx context.Context, payload []byte, n int) ([][]float64, er
 			j = *d.Index
 		}
 		if j < 0 || j >= n || out[j] != nil {
-			return nil, fmt.Errorf("malformed response from %s: bad or repeated index %d", c.endpoint, j)
+			return nil, malformed(c.endpoint, hint, "bad or repeated index %d", j)
 		}
 		if len(d.Embedding) == 0 || len(d.Embedding) != len(r.Data[0].Embedding) {
-			return nil, fmt.Errorf("malformed response from %s: embedding %d has %d dimensions", c.endpoint, j, len(d.Embedding))
+			return nil, malformed(c.endpoint, hint, "embedding %d has %d dimensions", j, len(d.Embedding))
 		}
 		out[j] = d.Embedding
 	}
 	return out, nil
 }
 
-// transportError classifies a failure to get an answer: the caller's own
-// cancellation is returned as is, anything else (refused connection, reset,
-// the per-request timeout) is transient.
-func transportError(ctx context.Context, url string, timeout time.Duration, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("POST %s: no answer within %v: %w", url, timeout, comfybatch.ErrTransient)
-	}
-	return fmt.Errorf("POST %s: %v: %w", url, err, comfybatch.ErrTransient)
+// statusError reads the start of a non-2xx answer's body into a
+// StatusError.
+func statusError(resp *http.Response, method, url string, sentToken bool, tokenEnv string) *StatusError {
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	return &StatusError{Method: method, URL: url, Code: resp.StatusCode, Body: string(bytes.TrimSpace(head)),
+		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()), TokenEnv: tokenEnv, sentToken: sentToken}
 }

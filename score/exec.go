@@ -19,9 +19,14 @@ import (
 // temporary file; each argument "{path}" in Command is replaced by its path,
 // or the path is appended when no argument mentions it. The number is the
 // first field of the last non-empty line of stdout, so a tool may print
-// progress before its answer. A non-zero exit is an error quoting stderr; a
-// command that outlives Timeout is killed and the error is
-// comfybatch.ErrTransient.
+// progress before its answer.
+//
+// A program that ran and exited has answered about this image: a non-zero
+// exit (quoting stderr) or an output that is not a number is a verdict that
+// rejects the candidate. Exit 126 and 127 are the shell's "cannot execute"
+// and "not found", so they, a program that cannot be started, one killed by
+// a signal and one that outlives Timeout (it is killed) are
+// comfybatch.ErrOutage: they say nothing about the image.
 //
 // The zero value is not usable: set Command. Exec is safe for concurrent
 // use; each call runs its own process.
@@ -58,7 +63,7 @@ func (e *Exec) run(ctx context.Context, c comfybatch.Candidate) (float64, error)
 	}
 	f, err := os.CreateTemp(e.Dir, "comfybatch-score-*."+strings.TrimPrefix(mime, "image/"))
 	if err != nil {
-		return 0, fmt.Errorf("temporary image: %w", err)
+		return 0, outagef(true, "temporary image: %v", err)
 	}
 	path := f.Name()
 	defer os.Remove(path)
@@ -67,7 +72,7 @@ func (e *Exec) run(ctx context.Context, c comfybatch.Candidate) (float64, error)
 		err = cerr
 	}
 	if err != nil {
-		return 0, fmt.Errorf("write temporary image %s: %w", path, err)
+		return 0, outagef(true, "write temporary image %s: %v", path, err)
 	}
 
 	args := make([]string, 0, len(e.Command))
@@ -100,17 +105,23 @@ func (e *Exec) run(ctx context.Context, c comfybatch.Candidate) (float64, error)
 		return 0, ctx.Err()
 	}
 	if rctx.Err() != nil {
-		return 0, fmt.Errorf("%s: no answer within %v: %w", e.Command[0], timeout, comfybatch.ErrTransient)
+		return 0, outagef(true, "%s: no answer within %v", e.Command[0], timeout)
 	}
 	if err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if len(msg) > 512 {
 			msg = msg[len(msg)-512:]
 		}
-		if ee, ok := errors.AsType[*exec.ExitError](err); ok {
-			return 0, fmt.Errorf("%s exited with %d: %s", e.Command[0], ee.ExitCode(), msg)
+		ee, ok := errors.AsType[*exec.ExitError](err)
+		switch {
+		case !ok:
+			return 0, outagef(false, "run %s: %v; install it or fix the scorer's command", e.Command[0], err)
+		case ee.ExitCode() < 0:
+			return 0, outagef(true, "%s was killed (%v): %s", e.Command[0], ee, msg)
+		case ee.ExitCode() == 126 || ee.ExitCode() == 127:
+			return 0, outagef(false, "%s exited with %d (the shell could not run a command): %s", e.Command[0], ee.ExitCode(), msg)
 		}
-		return 0, fmt.Errorf("run %s: %w", e.Command[0], err)
+		return 0, fmt.Errorf("%s exited with %d: %s", e.Command[0], ee.ExitCode(), msg)
 	}
 	return lastNumber(stdout.String())
 }
@@ -130,14 +141,15 @@ func lastNumber(out string) (float64, error) {
 }
 
 // Check tells before a run whether the command can be started: the
-// program must exist (on PATH, or at the given path) and be executable.
+// program must exist (on PATH, or at the given path) and be executable. A
+// missing program is the scorer's configuration: comfybatch.ErrInvalid.
 func (e *Exec) Check(context.Context) error {
 	name := nameOr(e.Name, "exec")
 	if len(e.Command) == 0 {
 		return fmt.Errorf("%s: no command: %w", name, comfybatch.ErrInvalid)
 	}
 	if _, err := exec.LookPath(e.Command[0]); err != nil {
-		return fmt.Errorf("%s: command %q: %w", name, e.Command[0], err)
+		return fmt.Errorf("%s: command %q: %v; install it or give its full path: %w", name, e.Command[0], err, comfybatch.ErrInvalid)
 	}
 	return nil
 }

@@ -23,7 +23,10 @@ import (
 // multipart/form-data (Mode "multipart", the default: a file part named
 // Field plus a "params" part holding the job's params as a JSON object) or
 // JSON (Mode "json": {Field: base64 image, "params": {...}}). Transient
-// failures (network, 429, 5xx) are retried; other 4xx are not.
+// failures (network, timeout, an answer that is not JSON, 408, 429, 5xx)
+// are retried; other 4xx are not. An answer that is JSON but has no number
+// at Path is the service's verdict on the image, as are 400, 413, 415 and
+// 422; anything else is comfybatch.ErrOutage (see the package doc).
 //
 // The zero value is not usable: set URL. HTTP is safe for concurrent use.
 type HTTP struct {
@@ -41,6 +44,9 @@ type HTTP struct {
 	Path string
 	// Token, when set, is sent as a bearer token.
 	Token string
+	// TokenEnv names the environment variable Token was read from, so
+	// that a refusal of the credentials (401, 403) names it.
+	TokenEnv string
 	// Header holds extra request headers.
 	Header http.Header
 	// Timeout bounds each attempt; default 60s.
@@ -98,16 +104,7 @@ func (h *HTTP) Score(ctx context.Context, c comfybatch.Candidate) (comfybatch.Sc
 	default:
 		return comfybatch.Score{}, fmt.Errorf("%s: unknown mode %q (want multipart or json): %w", name, h.Mode, comfybatch.ErrInvalid)
 	}
-	retries, backoff, log := h.Retries, h.Backoff, h.Logger
-	if retries == 0 {
-		retries = 2
-	}
-	if backoff <= 0 {
-		backoff = 250 * time.Millisecond
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	retries, backoff, log := h.retryPolicy()
 	v, err := retry(ctx, retries, backoff, log, h.URL, func() (float64, error) {
 		return h.post(ctx, body, ctype)
 	})
@@ -130,28 +127,38 @@ func (h *HTTP) post(ctx context.Context, body []byte, ctype string) (float64, er
 	}
 	resp, err := h.send(req, ctype)
 	if err != nil {
-		return 0, transportError(ctx, h.URL, timeout, err)
+		return 0, transportError(ctx, http.MethodPost, h.URL, timeout, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		head, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return 0, &StatusError{URL: h.URL, Code: resp.StatusCode, Body: string(bytes.TrimSpace(head))}
+		return 0, statusError(resp, http.MethodPost, h.URL, h.Token != "", h.TokenEnv)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return 0, transportError(ctx, h.URL, timeout, err)
+		return 0, transportError(ctx, http.MethodPost, h.URL, timeout, err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var doc any
 	if err := dec.Decode(&doc); err != nil {
-		return 0, fmt.Errorf("malformed response from %s: %v", h.URL, err)
+		return 0, malformed(h.URL, "check the scorer's url", "not JSON: %v: %q", err, head(data))
 	}
 	v, err := jsonPath(doc, h.Path)
 	if err != nil {
-		return 0, fmt.Errorf("response from %s: %w", h.URL, err)
+		// The service answered in JSON, about this image: a verdict.
+		return 0, fmt.Errorf("answer from %s: %w: %s", h.URL, err, head(data))
 	}
 	return v, nil
+}
+
+// head returns the start of an answer, for messages.
+func head(data []byte) string {
+	const n = 200
+	data = bytes.TrimSpace(data)
+	if len(data) > n {
+		return string(data[:n]) + "..."
+	}
+	return string(data)
 }
 
 // jsonPath follows a dot-separated path of keys and indexes to a number. A
@@ -212,33 +219,65 @@ func encoded(c comfybatch.Candidate) ([]byte, string, error) {
 
 // Check tells before a run whether the scoring server can be reached: it
 // sends a GET to URL (with the headers and token a score would carry) and
-// accepts any answer but 404 (nothing at that path) and 401/403 (the
-// credentials are refused). It scores nothing: a server that only takes
-// POST typically answers 405, which is fine.
+// accepts any answer but 404 (nothing at that path), 401/403 (the
+// credentials are refused), 429 and 5xx other than 501 (overloaded or
+// down). It scores nothing: a server that only takes POST typically
+// answers 405, which is fine. Unreachable, timeout, 429 and 5xx are
+// retried as Score retries them, then reported as comfybatch.ErrOutage;
+// 404, 401 and 403 are the scorer's configuration, comfybatch.ErrInvalid.
 func (h *HTTP) Check(ctx context.Context) error {
 	name := nameOr(h.Name, "http")
+	if h.Mode != "" && h.Mode != "multipart" && h.Mode != "json" {
+		return fmt.Errorf("%s: unknown mode %q (want multipart or json): %w", name, h.Mode, comfybatch.ErrInvalid)
+	}
 	timeout := h.Timeout
 	if timeout <= 0 || timeout > 10*time.Second {
 		timeout = 10 * time.Second
 	}
+	retries, backoff, log := h.retryPolicy()
+	_, err := retry(ctx, retries, backoff, log, h.URL, func() (struct{}, error) {
+		return struct{}{}, h.get(ctx, timeout)
+	})
+	if err != nil {
+		return checkError(ctx, name+": "+h.URL, err)
+	}
+	return nil
+}
+
+// get sends Check's GET and classifies the answer.
+func (h *HTTP) get(ctx context.Context, timeout time.Duration) error {
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, h.URL, nil)
 	if err != nil {
-		return fmt.Errorf("%s: url %q: %v: %w", name, h.URL, err, comfybatch.ErrInvalid)
+		return fmt.Errorf("url %q: %v: %w", h.URL, err, comfybatch.ErrInvalid)
 	}
 	resp, err := h.send(req, "")
 	if err != nil {
-		return fmt.Errorf("%s: %s unreachable: %w", name, h.URL, err)
+		return transportError(ctx, http.MethodGet, h.URL, timeout, err)
 	}
-	resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusNotFound:
-		return fmt.Errorf("%s: %s answers 404: no endpoint at that path", name, h.URL)
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return fmt.Errorf("%s: %s refuses the credentials (%s)", name, h.URL, resp.Status)
+	defer resp.Body.Close()
+	switch c := resp.StatusCode; {
+	case c == http.StatusNotFound, c == http.StatusUnauthorized, c == http.StatusForbidden,
+		c == http.StatusTooManyRequests, c >= 500 && c != http.StatusNotImplemented:
+		return statusError(resp, http.MethodGet, h.URL, h.Token != "", h.TokenEnv)
 	}
 	return nil
+}
+
+// retryPolicy returns the retry settings with their defaults.
+func (h *HTTP) retryPolicy() (int, time.Duration, *slog.Logger) {
+	retries, backoff, log := h.Retries, h.Backoff, h.Logger
+	if retries == 0 {
+		retries = 2
+	}
+	if backoff <= 0 {
+		backoff = 250 * time.Millisecond
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return retries, backoff, log
 }
 
 // send adds the configured headers, then the body's content type (when

@@ -343,27 +343,46 @@ func (s *Store) RecordFailure(ctx context.Context, runID int64, jobKey string, a
 	return nil
 }
 
-// SetAttemptOutcome records how one attempt ended when it never ran:
-// OutcomeMoved (tail stealing took it to another instance) or
-// OutcomeCancelled (taken off the queue when the run stopped). A submitted
-// job with no attempt left in flight becomes pending again, so that
-// nothing reads as submitted when nothing is queued. It returns once
-// committed.
+// SetAttemptOutcome records how one attempt ended without producing the
+// job's candidate: OutcomeMoved (tail stealing took it off a queue to run
+// the job elsewhere), OutcomeCancelled (a shutdown took it off the queue
+// before it ran, or it was never sent), OutcomeFailed (it failed and the
+// job was retried), or "" when a shutdown stopped waiting for it although
+// it may have run: it stays to be looked up (and its image adopted) by the
+// next run, as in-flight attempts are. An attempt already done keeps that
+// outcome: a late report of a prompt that did produce the candidate must
+// not hide it. Later RecordFailure and RecordCandidate calls keep the
+// outcomes set here (they settle only the attempts still in flight).
+//
+// A submitted job then becomes pending again when nothing of it is being
+// worked on: no attempt is in flight any more, or a shutdown gave up this
+// attempt ("" or OutcomeCancelled) and it is the job's latest (the fleet
+// sends a new attempt only after the previous one ended). So nothing reads
+// as submitted when nothing is queued, and a rerun generates the job. It
+// returns once committed.
 func (s *Store) SetAttemptOutcome(ctx context.Context, runID int64, jobKey, promptID, outcome string) error {
-	if outcome != OutcomeMoved && outcome != OutcomeCancelled {
-		return fmt.Errorf("set outcome of prompt %s: %q is not %q or %q", promptID, outcome, OutcomeMoved, OutcomeCancelled)
+	switch outcome {
+	case "", OutcomeMoved, OutcomeCancelled, OutcomeFailed:
+	default:
+		return fmt.Errorf("set outcome of prompt %s: %q is not %q, %q, %q or \"\"", promptID, outcome, OutcomeMoved, OutcomeCancelled, OutcomeFailed)
 	}
 	err := s.doBypass(ctx, func(t wtx) error {
-		res, err := t.exec(`UPDATE attempts SET outcome = ? WHERE prompt_id = ? AND job_id =
-			(SELECT id FROM jobs WHERE run_id = ? AND job_key = ?)`, outcome, promptID, runID, jobKey)
-		if err != nil {
+		var id int64
+		var current string
+		err := t.queryRow(`SELECT a.job_id, a.outcome FROM attempts a JOIN jobs j ON j.id = a.job_id
+			WHERE j.run_id = ? AND j.job_key = ? AND a.prompt_id = ?`, runID, jobKey, promptID).Scan(&id, &current)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("prompt %s of job %s: %w", promptID, jobKey, ErrNotFound)
+		}
+		if err != nil || current == OutcomeDone {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return errors.Join(err, fmt.Errorf("prompt %s of job %s: %w", promptID, jobKey, ErrNotFound))
+		if _, err := t.exec(`UPDATE attempts SET outcome = ? WHERE job_id = ? AND prompt_id = ?`, outcome, id, promptID); err != nil {
+			return err
 		}
-		_, err = t.exec(`UPDATE jobs SET status = 'pending' WHERE run_id = ? AND job_key = ? AND status = 'submitted'
-			AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = jobs.id AND a.outcome = '')`, runID, jobKey)
+		_, err = t.exec(`UPDATE jobs SET status = 'pending' WHERE id = ? AND status = 'submitted'
+			AND (NOT EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = jobs.id AND a.outcome = '')
+				OR (? IN ('cancelled', '') AND prompt_id = ?))`, id, outcome, promptID)
 		return err
 	})
 	if err != nil {

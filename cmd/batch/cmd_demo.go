@@ -108,8 +108,11 @@ func demo(ctx context.Context, dir string, count int, scale float64, exec execFl
 // pointCLIP points every CLIP-based scorer of m at url.
 func pointCLIP(m *manifests.Manifest, url string) {
 	for _, s := range m.Scorers {
-		if s.Type == "clip" || s.Type == "aesthetic" {
-			s.Options["url"] = url
+		switch o := s.Options.(type) {
+		case *manifests.CLIPOptions:
+			o.URL = url
+		case *manifests.AestheticOptions:
+			o.URL = url
 		}
 	}
 }

@@ -23,11 +23,12 @@ func newPlanCmd(o IO) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "plan [flags] MANIFEST",
 		Short: "show the jobs a manifest expands to and an estimate of wall time",
-		Long: `plan expands MANIFEST without running it and prints the jobs per group (with
-their top_k), the values of every swept axis, the first jobs with their params
-and keys, the order in which axes change (expensive ones, like checkpoints,
-change least often), and an estimate of the wall time on --instance-count
-instances at --per-image each.`,
+		Long: `plan expands MANIFEST without running it and prints the jobs (prompts) and
+candidates (images) per group with their top_k, the values of every swept
+axis, the first jobs with their params and keys, the order in which axes
+change (expensive ones, like checkpoints, change least often), and an
+estimate of the wall time on --instance-count instances at --per-image each.
+It streams the jobs, so a plan of a million jobs needs little memory.`,
 		Example: `  batch plan headshots.yaml
   batch plan --instance-count 4 --per-image 6s --show 20 headshots.yaml`,
 		Args:              exactArgs(1, "plan takes one manifest path, e.g. batch plan headshots.yaml"),
@@ -38,7 +39,7 @@ instances at --per-image each.`,
 	}
 	fs := c.Flags()
 	fs.IntVar(&count, "instance-count", 0, "instances to estimate for (0 = the manifest's count, at least 1)")
-	fs.DurationVar(&per, "per-image", 10*time.Second, "time one instance takes per image")
+	fs.DurationVar(&per, "per-image", 10*time.Second, "time one instance takes per prompt (a prompt of batch_size N renders N images)")
 	fs.IntVar(&show, "show", 5, "expanded jobs to list")
 	renamed(c, "instances", "plan estimates for a number of instances: --instance-count N (--instances takes ComfyUI URLs)")
 	setExits(c, exitOK, exitFailed, exitBadInput)
@@ -50,7 +51,7 @@ func plan(path string, count int, per time.Duration, show int, o IO) error {
 	if err != nil {
 		return err
 	}
-	plan, err := m.Plan()
+	shape, err := m.Shape()
 	if err != nil {
 		return err
 	}
@@ -58,15 +59,17 @@ func plan(path string, count int, per time.Duration, show int, o IO) error {
 	if inst <= 0 {
 		inst = max(1, len(m.Instances))
 	}
-	printPlan(o, m, plan.Jobs, inst, per, show)
-	if len(plan.Axes) > 0 {
+	if err := printPlan(o, m, shape, inst, per, show); err != nil {
+		return err
+	}
+	if len(shape.Axes) > 0 {
 		var order []string
-		for _, a := range plan.Axes {
+		for _, a := range shape.Axes {
 			order = append(order, strings.Join(a.Params, "+"))
 		}
 		fmt.Fprintf(o.Out, "order: %s (outermost first: expensive axes change least often)\n", strings.Join(order, " > "))
 	}
-	if m.MasterSeedChosen && randomSeeds(plan) {
+	if m.MasterSeedChosen && randomSeeds(shape) {
 		fmt.Fprintf(o.Out, "seeds are examples: %s has no master_seed, so every run draws its own random seeds; "+
 			"batch run prints the master seed it chose, and master_seed: N in the manifest repeats them\n", m.Path)
 	}
@@ -83,14 +86,27 @@ func randomSeeds(p *manifests.Plan) bool {
 	return false
 }
 
-func printPlan(o IO, m *manifests.Manifest, jobs []comfybatch.Job, instances int, per time.Duration, show int) {
+// planGroupRows is how many groups plan lists; the rest are summed up.
+const planGroupRows = 20
+
+// maxAxisValues is how many distinct values of one param plan counts
+// jobs for; beyond it (random seeds of a large plan) it only says "many".
+const maxAxisValues = 64
+
+// printPlan prints the plan from its shape, streaming the jobs once for
+// the per-value counts and the first jobs: a plan of a million jobs holds
+// no job list.
+func printPlan(o IO, m *manifests.Manifest, shape *manifests.Plan, instances int, per time.Duration, show int) error {
 	w := o.Out
-	fmt.Fprintf(w, "%s: %d jobs\n\n", m.Path, len(jobs))
-	groups, groupCount := countBy(jobs, func(j comfybatch.Job) []string { return []string{j.Group} })
+	fmt.Fprintf(w, "%s: %d jobs, %d candidates\n\n", m.Path, shape.Total, shape.TotalCandidates)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tJOBS\tTOP K")
-	for _, g := range groups {
-		fmt.Fprintf(tw, "%s\t%d\t%d\n", g, groupCount[g], m.TopKFor(g))
+	fmt.Fprintln(tw, "GROUP\tJOBS\tCANDIDATES\tTOP K")
+	for i, g := range m.Groups {
+		if i == planGroupRows {
+			fmt.Fprintf(tw, "… %d more groups\t\t\t\n", len(m.Groups)-planGroupRows)
+			break
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", g.Name, shape.PerGroup[g.Name], shape.Candidates[g.Name], m.TopKFor(g.Name))
 	}
 	tw.Flush()
 
@@ -100,15 +116,30 @@ func printPlan(o IO, m *manifests.Manifest, jobs []comfybatch.Job, instances int
 		n     int
 	}
 	values := map[string]map[string]*count{}
+	many := map[string]bool{} // more distinct values than maxAxisValues
 	var names []string
-	for _, j := range jobs {
+	var first []comfybatch.Job
+	for j, err := range m.Jobs() {
+		if err != nil {
+			return err
+		}
+		if len(first) < show {
+			first = append(first, j)
+		}
 		for _, p := range j.Params {
 			if values[p.Name] == nil {
 				values[p.Name] = map[string]*count{}
 				names = append(names, p.Name)
 			}
+			if many[p.Name] {
+				continue
+			}
 			k := runview.ValueKey(p.Value)
 			if values[p.Name][k] == nil {
+				if len(values[p.Name]) == maxAxisValues {
+					many[p.Name] = true
+					continue
+				}
 				values[p.Name][k] = &count{value: p.Value}
 			}
 			values[p.Name][k].n++
@@ -119,6 +150,10 @@ func printPlan(o IO, m *manifests.Manifest, jobs []comfybatch.Job, instances int
 	fmt.Fprintln(tw, "AXIS\tVALUES\tJOBS PER VALUE")
 	for _, name := range names {
 		vals := values[name]
+		if many[name] {
+			fmt.Fprintf(tw, "%s\tover %d\t(too many to count here)\n", name, maxAxisValues)
+			continue
+		}
 		if len(vals) < 2 || name == "prompt" {
 			continue
 		}
@@ -141,23 +176,23 @@ func printPlan(o IO, m *manifests.Manifest, jobs []comfybatch.Job, instances int
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tGROUP\tPARAMS\tKEY")
-	for i, j := range jobs {
-		if i == show {
-			fmt.Fprintf(tw, "…\t\t%d more\t\n", len(jobs)-show)
-			break
-		}
+	fmt.Fprintln(tw, "JOB\tGROUP\tPARAMS\tIMAGES\tKEY")
+	for _, j := range first {
 		var ps []string
 		for _, p := range j.Params {
 			ps = append(ps, p.Name+"="+short(runview.FormatValue(p.Value), 32))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", j.Index, j.Group, strings.Join(ps, " "), j.Key[:12])
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", j.Index, j.Group, strings.Join(ps, " "), j.ImageCount(), j.Key[:12])
+	}
+	if shape.Total > len(first) {
+		fmt.Fprintf(tw, "…\t\t%d more\t\t\n", shape.Total-len(first))
 	}
 	tw.Flush()
 
-	waves := math.Ceil(float64(len(jobs)) / float64(instances))
+	waves := math.Ceil(float64(shape.Total) / float64(instances))
 	est := time.Duration(waves) * per
-	fmt.Fprintf(w, "\nestimate: %s on %d instance(s) at %s per image\n", est, instances, per)
+	fmt.Fprintf(w, "\nestimate: %s on %d instance(s) at %s per prompt\n", est, instances, per)
+	return nil
 }
 
 // short cuts s to n runes, marking the cut with "…"; whole values are in
@@ -168,19 +203,4 @@ func short(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
-}
-
-// countBy counts jobs per key, returning the keys in first-seen order.
-func countBy(jobs []comfybatch.Job, keys func(comfybatch.Job) []string) ([]string, map[string]int) {
-	count := map[string]int{}
-	var order []string
-	for _, j := range jobs {
-		for _, k := range keys(j) {
-			if _, ok := count[k]; !ok {
-				order = append(order, k)
-			}
-			count[k]++
-		}
-	}
-	return order, count
 }

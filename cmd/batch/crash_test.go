@@ -104,7 +104,9 @@ func TestCrashResume(t *testing.T) {
 			break // the run finished before the kill
 		}
 		kills++
-		if _, err := os.Stat(filepath.Join(crashDir, "comfybatch-runs", "comfybatch.db")); err == nil {
+		// A kill may land before the database has its tables (or any run):
+		// only a complete schema is worth a look.
+		if schemaComplete(filepath.Join(crashDir, "comfybatch-runs", "comfybatch.db")) {
 			s := dbState(t, filepath.Join(crashDir, "comfybatch-runs"))
 			t.Logf("kill %d after %s: %d of %d jobs done", kills, delay, s.done, s.jobs)
 		}
@@ -127,6 +129,24 @@ func TestCrashResume(t *testing.T) {
 	if len(got.strayFiles) > 0 {
 		t.Errorf("files in the run folder that no row points at (partial or orphan): %v", got.strayFiles)
 	}
+}
+
+// schemaComplete reports whether the database at path exists with every
+// migration applied.
+func schemaComplete(path string) bool {
+	if _, err := os.Stat(path); err != nil {
+		return false
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		return false
+	}
+	defer db.Close()
+	var v, runs int
+	if db.QueryRow(`PRAGMA user_version`).Scan(&v) != nil || v != store.SchemaVersion() {
+		return false
+	}
+	return db.QueryRow(`SELECT count(*) FROM runs`).Scan(&runs) == nil && runs > 0
 }
 
 type state struct {

@@ -101,7 +101,7 @@ func (v *fleetView) observe(e generate.Event) {
 		s.loading = false
 	case generate.EventModelLoad:
 		s.loading = true
-	case generate.EventDone, generate.EventFailed, generate.EventRetry, generate.EventStolen:
+	case generate.EventDone, generate.EventFailed, generate.EventRetry, generate.EventStolen, generate.EventCancelled:
 		s.inFlight = max(0, s.inFlight-1)
 		s.loading = false
 	case generate.EventInstanceDown:

@@ -118,6 +118,15 @@ type Faults struct {
 	ExecErrorRate float64
 	// OOMRate is the fraction of prompts that fail with torch.OutOfMemoryError.
 	OOMRate float64
+	// ViewTruncateRate is the fraction of GET /view answers cut short: a 200
+	// carrying the first half of the file, with a Content-Length that
+	// matches the cut body, so HTTP cannot tell.
+	ViewTruncateRate float64
+	// AuthToken, when set, puts an authenticating proxy in front of the
+	// server: every request (the WebSocket upgrade too) must carry
+	// "Authorization: Bearer <AuthToken>". Without an Authorization header
+	// it is answered 401, with another value 403 with a text body.
+	AuthToken string
 	// Seed seeds the fault PRNG.
 	Seed int64
 }

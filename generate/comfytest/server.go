@@ -265,10 +265,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	closed, f := s.closed, s.faults
 	fail500 := !closed && !f.Down && f.HTTP500Rate > 0 && s.rng.Float64() < f.HTTP500Rate
+	truncate := !closed && !f.Down && f.ViewTruncateRate > 0 && isView(r) && s.rng.Float64() < f.ViewTruncateRate
 	s.mu.Unlock()
 	switch {
 	case closed || f.Down:
 		http.Error(w, "503 Service Unavailable", http.StatusServiceUnavailable)
+		return
+	case !authorized(w, r, f.AuthToken):
 		return
 	case fail500:
 		serverError(w)
@@ -278,6 +281,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case r.Method == http.MethodOptions:
 		emptyResponse(w, http.StatusOK) // the origin middleware answers OPTIONS itself (§1.1)
+		return
+	case truncate:
+		serveTruncated(s.mux, w, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r)

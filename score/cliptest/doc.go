@@ -7,9 +7,12 @@
 // saturation, edge energy, luma histogram), projected into the same space,
 // so "a red fox" aligns better with a red image than with a blue one.
 //
-// Faults are switched on through Options: a bearer token (401 without it),
-// a maximum batch (413 above it), a per-request delay (for timeouts),
-// malformed JSON and failing the first requests with 503.
+// Faults are scoretest.Faults, set in Options and changed while it serves
+// with SetFaults: down for a window (503 or connections reset, optionally
+// only after some images were answered), 429 with Retry-After, a bearer
+// token (401 without it), a per-image rejection (400), a per-request delay
+// (for timeouts), malformed JSON and failing the next requests with 503.
+// Options.MaxBatch answers 413 to larger requests.
 //
 // Entry points: New returns a Server, an http.Handler; Server.Start serves
 // it on a loopback httptest server. A Server is safe for concurrent use. It

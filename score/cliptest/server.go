@@ -8,7 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
-	"time"
+
+	"github.com/comfybatch/comfybatch/score/scoretest"
 )
 
 // Options configures a Server. The zero value is a healthy 64-dimensional
@@ -16,24 +17,19 @@ import (
 type Options struct {
 	// Dim is the embedding dimension; default 64, at least 16.
 	Dim int
-	// Token, when set, must arrive as "Authorization: Bearer <Token>";
-	// otherwise the server answers 401.
-	Token string
 	// MaxBatch, when positive, is the most inputs one request may carry;
 	// more gets 413.
 	MaxBatch int
-	// Delay is added to every request; the request's context cuts it short.
-	Delay time.Duration
-	// Malformed makes every successful answer truncated JSON.
-	Malformed bool
-	// FailFirst answers the first FailFirst requests with 503.
-	FailFirst int
+	// Faults are the failures it starts with; SetFaults changes them. A
+	// rejected image gets 400 naming its input.
+	Faults scoretest.Faults
 }
 
 // Server is the fake embeddings server. Create it with New.
 type Server struct {
-	opts  Options
-	space space
+	opts   Options
+	space  space
+	faults *scoretest.Injector
 
 	requests      atomic.Int64
 	imageRequests atomic.Int64
@@ -48,8 +44,13 @@ func New(opts Options) *Server {
 	if opts.Dim < featureCount {
 		opts.Dim = 64
 	}
-	return &Server{opts: opts, space: newSpace(opts.Dim)}
+	return &Server{opts: opts, space: newSpace(opts.Dim), faults: scoretest.NewInjector(opts.Faults)}
 }
+
+// SetFaults replaces the server's faults while it serves: for example
+// SetFaults(scoretest.Faults{Down: scoretest.Reset}) takes it down and
+// SetFaults(scoretest.Faults{}) brings it back.
+func (s *Server) SetFaults(f scoretest.Faults) { s.faults.Set(f) }
 
 // Start serves s on a loopback address and returns the test server and its
 // base URL. The caller closes the test server.
@@ -89,13 +90,12 @@ type input struct {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	n := s.requests.Add(1)
-	if r.Method != http.MethodPost {
-		httpError(w, http.StatusMethodNotAllowed, "POST only")
+	s.requests.Add(1)
+	if s.faults.Intercept(w, r) {
 		return
 	}
-	if s.opts.Token != "" && r.Header.Get("Authorization") != "Bearer "+s.opts.Token {
-		httpError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+	if r.Method != http.MethodPost {
+		httpError(w, http.StatusMethodNotAllowed, "POST only")
 		return
 	}
 	// Read the body before waiting: only then does net/http watch the
@@ -105,17 +105,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "read body: "+err.Error())
 		return
 	}
-	if s.opts.Delay > 0 {
-		t := time.NewTimer(s.opts.Delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
-	}
-	if int(n) <= s.opts.FailFirst {
-		httpError(w, http.StatusServiceUnavailable, "warming up")
+	if s.faults.Throttle(w, r) {
 		return
 	}
 	var d dialect
@@ -145,12 +135,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var nImg, nTxt int64
 	for i, in := range inputs {
 		if in.isImage {
-			e, err := s.space.image(in.dataURI)
+			img, err := decodeDataURI(in.dataURI)
 			if err != nil {
 				httpError(w, http.StatusBadRequest, fmt.Sprintf("input %d: %v", i, err))
 				return
 			}
-			embs[i] = e
+			if s.faults.Rejects(img) {
+				httpError(w, http.StatusBadRequest, fmt.Sprintf("input %d: image rejected", i))
+				return
+			}
+			embs[i] = s.space.project(imageFeatures(img))
 			nImg++
 		} else {
 			embs[i] = s.space.text(in.text)
@@ -176,15 +170,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	if s.opts.Malformed {
+	if s.faults.Answered(int(nImg)) {
 		out = out[:len(out)/2]
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(out)
 }
 
-func httpError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}
+func httpError(w http.ResponseWriter, code int, msg string) { scoretest.Error(w, code, msg, 0) }

@@ -11,7 +11,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/comfybatch/comfybatch/score/scoretest"
 )
 
 func pngURI(t *testing.T, c color.NRGBA) string {
@@ -94,6 +98,13 @@ func TestDialectsAgree(t *testing.T) {
 
 func TestFaults(t *testing.T) {
 	body := `{"input":["a","b","c"]}`
+	red := pngURI(t, color.NRGBA{220, 30, 20, 255})
+	blue := pngURI(t, color.NRGBA{20, 40, 230, 255})
+	images := `{"input":["` + red + `","` + blue + `"],"modality":"image"}`
+	reddish := func(img image.Image) bool {
+		r, _, b, _ := img.At(0, 0).RGBA()
+		return r > b
+	}
 	tests := []struct {
 		name  string
 		opts  Options
@@ -102,12 +113,17 @@ func TestFaults(t *testing.T) {
 		body  string
 		want  int
 	}{
-		{"no token", Options{Token: "t"}, "", "/v1/embeddings", body, 401},
-		{"wrong token", Options{Token: "t"}, "u", "/v1/embeddings", body, 401},
-		{"right token", Options{Token: "t"}, "t", "/v1/embeddings", body, 200},
+		{"no token", Options{Faults: scoretest.Faults{Token: "t"}}, "", "/v1/embeddings", body, 401},
+		{"wrong token", Options{Faults: scoretest.Faults{Token: "t"}}, "u", "/v1/embeddings", body, 401},
+		{"right token", Options{Faults: scoretest.Faults{Token: "t"}}, "t", "/v1/embeddings", body, 200},
 		{"batch too big", Options{MaxBatch: 2}, "", "/v1/embeddings", body, 413},
 		{"batch fits", Options{MaxBatch: 3}, "", "/v1/embeddings", body, 200},
-		{"fail first", Options{FailFirst: 1}, "", "/v1/embeddings", body, 503},
+		{"fail next", Options{Faults: scoretest.Faults{FailNext: 1}}, "", "/v1/embeddings", body, 503},
+		{"rate limited", Options{Faults: scoretest.Faults{RateLimited: 1}}, "", "/v1/embeddings", body, 429},
+		{"down", Options{Faults: scoretest.Faults{Down: scoretest.Unavailable}}, "", "/v1/embeddings", body, 503},
+		{"down after 5 images, none yet", Options{Faults: scoretest.Faults{Down: scoretest.Unavailable, DownAfter: 5}}, "", "/v1/embeddings", body, 200},
+		{"reject the red image", Options{Faults: scoretest.Faults{Reject: reddish}}, "", "/v1/embeddings", images, 400},
+		{"reject red, no red sent", Options{Faults: scoretest.Faults{Reject: reddish}}, "", "/v1/embeddings", `{"input":["` + blue + `"],"modality":"image"}`, 200},
 		{"bad json", Options{}, "", "/v1/embeddings", `{"input":`, 400},
 		{"unknown path", Options{}, "", "/v2/x", body, 404},
 		{"bad data uri", Options{}, "", "/v1/embeddings", `{"input":["data:image/png;base64,!!"],"modality":"image"}`, 400},
@@ -121,8 +137,89 @@ func TestFaults(t *testing.T) {
 		})
 	}
 	rec := httptest.NewRecorder()
-	New(Options{Malformed: true}).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/embeddings", strings.NewReader(body)))
+	New(Options{Faults: scoretest.Faults{Malformed: true}}).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/embeddings", strings.NewReader(body)))
 	if rec.Code != 200 || json.Valid(rec.Body.Bytes()) {
 		t.Errorf("Malformed: %d %q; want 200 with invalid JSON", rec.Code, rec.Body.String())
+	}
+}
+
+// TestFaultWindow: a server goes down after a number of images, answers
+// 503 with Retry-After (or resets connections) until its faults are
+// cleared, and serves again after.
+func TestFaultWindow(t *testing.T) {
+	red := pngURI(t, color.NRGBA{220, 30, 20, 255})
+	images := `{"input":["` + red + `","` + red + `"],"modality":"image"}`
+	s := New(Options{Faults: scoretest.Faults{Down: scoretest.Unavailable, DownAfter: 3, RetryAfter: 1500 * time.Millisecond}})
+	for i, want := range []int{200, 200, 503, 503} { // 2 images, 4, then down
+		req := httptest.NewRequest(http.MethodPost, "/v1/embeddings", strings.NewReader(images))
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Fatalf("request %d: status %d, want %d", i, rec.Code, want)
+		}
+		if want == 503 && rec.Header().Get("Retry-After") != "2" {
+			t.Errorf("request %d: Retry-After %q, want 2 (1.5s rounded up)", i, rec.Header().Get("Retry-After"))
+		}
+	}
+	s.SetFaults(scoretest.Faults{RateLimited: 1, RetryAfter: time.Second})
+	if code, _ := post(t, s, "/v1/embeddings", "", images); code != 429 {
+		t.Errorf("after SetFaults(RateLimited: 1): %d, want 429", code)
+	}
+	if code, a := post(t, s, "/v1/embeddings", "", images); code != 200 || len(a.Data) != 2 {
+		t.Errorf("after the one 429: %d, want 200", code)
+	}
+
+	// Reset needs a real connection to reset.
+	ts, url := s.Start()
+	defer ts.Close()
+	s.SetFaults(scoretest.Faults{Down: scoretest.Reset})
+	resp, err := http.Post(url+"/v1/embeddings", "application/json", strings.NewReader(images))
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("Reset: got an answer %d, want a connection error", resp.StatusCode)
+	}
+	s.SetFaults(scoretest.Faults{})
+	resp, err = http.Post(url+"/v1/embeddings", "application/json", strings.NewReader(images))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after the window: %v, want 200", err)
+	}
+	resp.Body.Close()
+}
+
+// TestSetFaultsWhileServing: faults change under concurrent requests; run
+// under -race.
+func TestSetFaultsWhileServing(t *testing.T) {
+	s := New(Options{})
+	ts, url := s.Start()
+	defer ts.Close()
+	red := pngURI(t, color.NRGBA{220, 30, 20, 255})
+	body := `{"input":["` + red + `"],"modality":"image"}`
+	done := make(chan struct{})
+	go func() { // owned by this test: it waits on done below
+		defer close(done)
+		for i := range 50 {
+			s.SetFaults(scoretest.Faults{Down: scoretest.Down(i % 2), RateLimited: i % 3})
+		}
+	}()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 10 {
+				resp, err := http.Post(url+"/v1/embeddings", "application/json", strings.NewReader(body))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				if c := resp.StatusCode; c != 200 && c != 503 && c != 429 {
+					t.Errorf("status %d, want 200, 503 or 429", c)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	<-done
+	if n := s.Stats().Requests; n != 80 {
+		t.Errorf("%d requests counted, want 80", n)
 	}
 }

@@ -119,15 +119,6 @@ func (s space) text(t string) []float64 {
 	return e
 }
 
-// image embeds a data-URI image from its pixel statistics.
-func (s space) image(dataURI string) ([]float64, error) {
-	img, err := decodeDataURI(dataURI)
-	if err != nil {
-		return nil, err
-	}
-	return s.project(imageFeatures(img)), nil
-}
-
 func decodeDataURI(uri string) (image.Image, error) {
 	rest, ok := strings.CutPrefix(uri, "data:")
 	if !ok {
