@@ -202,9 +202,9 @@ const pngLevel = 4
 // of the simulator's 512² scenes against Pillow 9.4 (zlib 1.2.13), the
 // filtered rows of a natural-looking picture compress under Z_FILTERED to
 // within 2% of Huffman coding alone (its matches are too short to keep),
-// while flat pictures keep long matches. So the rows are compressed both
-// ways, Huffman-only and with LZ77 at level 4, and the smaller stream is
-// kept: sizes come within a few percent of Pillow's, and pngdec decodes the
+// while flat pictures keep long matches. So the rows are compressed
+// Huffman-only, and also with LZ77 at level 4 when a quarter of the
+// filtered bytes are zeros (flat areas), and the smaller stream is kept: sizes come within a few percent of Pillow's, and pngdec decodes the
 // files as fast as Pillow's (level 4 LZ77 alone was 1.4–1.6× slower to
 // decode and 5% larger). README.md, Performance, has the numbers.
 func compressPixels(img *image.NRGBA) ([]byte, error) {
@@ -232,8 +232,20 @@ func compressPixels(img *image.NRGBA) ([]byte, error) {
 		filtered = append(filtered, cand[best]...)
 		prev, cur = cur, prev
 	}
+	// LZ77 can only win where the filtered rows hold long runs of repeated
+	// bytes (flat areas, which filter to zeros); skip its cost elsewhere.
+	zeros := 0
+	for _, v := range filtered {
+		if v == 0 {
+			zeros++
+		}
+	}
+	levels := []int{zlib.HuffmanOnly}
+	if zeros > len(filtered)/4 {
+		levels = append(levels, pngLevel)
+	}
 	var smallest []byte
-	for _, level := range []int{zlib.HuffmanOnly, pngLevel} {
+	for _, level := range levels {
 		var out bytes.Buffer
 		out.Grow(len(filtered) / 2)
 		zw, err := zlib.NewWriterLevel(&out, level)
