@@ -86,7 +86,8 @@ func renderScene(rng *rand.Rand, w, h int, grain bool) *image.NRGBA {
 	texAmp := 18 + rng.Float64()*30
 	field := newValueNoise(rng, w, h)
 
-	shapes := make([]shape, 2+rng.IntN(6))
+	var shapeArr [7]shape // on the stack: read for every pixel
+	shapes := shapeArr[:2+rng.IntN(6)]
 	for i := range shapes {
 		sh := &shapes[i]
 		sh.cx, sh.cy = rng.Float64()*float64(w), rng.Float64()*float64(h)
@@ -144,7 +145,7 @@ func renderScene(rng *rand.Rand, w, h int, grain bool) *image.NRGBA {
 					col[c] = col[c]*(1-cover) + v*cover
 				}
 			}
-			o := py*img.Stride + px*4
+			px4 := [4]byte{3: 255}
 			for c := range 3 {
 				v := col[c]
 				if amp > 0 {
@@ -156,9 +157,9 @@ func renderScene(rng *rand.Rand, w, h int, grain bool) *image.NRGBA {
 					u := float64(noise&0xffff)/65536 + float64(noise>>16&0xffff)/65536 - 1
 					v += u * amp * 2.45
 				}
-				img.Pix[o+c] = clamp8(int(v + 0.5))
+				px4[c] = clamp8(int(v + 0.5))
 			}
-			img.Pix[o+3] = 255
+			copy(img.Pix[py*img.Stride+px*4:], px4[:])
 		}
 	}
 	return img
@@ -182,6 +183,7 @@ type noiseOctave struct {
 	amp    float64
 	gw     int
 	grid   []float64
+	lat    []float64 // the lattice interpolated to the current row, times amp
 }
 
 func newValueNoise(rng *rand.Rand, w, h int) *valueNoise {
@@ -203,25 +205,36 @@ func newValueNoise(rng *rand.Rand, w, h int) *valueNoise {
 	return v
 }
 
-// row writes the noise of image row y into out.
+// row writes the noise of image row y into out. Each octave's lattice is
+// first interpolated down to the row, then along it.
 func (v *valueNoise) row(y int, out []float64) {
-	clear(out)
-	for _, o := range v.octaves {
+	for i := range v.octaves {
+		o := &v.octaves[i]
 		gy := float64(y) / o.period
 		iy := int(gy)
 		ty := gy - float64(iy)
 		ty = ty * ty * (3 - 2*ty)
-		r0, r1 := o.grid[iy*o.gw:], o.grid[(iy+1)*o.gw:]
-		inv := 1 / o.period
-		for x := range out {
-			gx := float64(x) * inv
+		r0, r1 := o.grid[iy*o.gw:(iy+1)*o.gw], o.grid[(iy+1)*o.gw:(iy+2)*o.gw]
+		if cap(o.lat) < o.gw {
+			o.lat = make([]float64, o.gw)
+		}
+		o.lat = o.lat[:o.gw]
+		for x := range o.lat {
+			o.lat[x] = o.amp * (r0[x] + (r1[x]-r0[x])*ty)
+		}
+	}
+	for x := range out {
+		n := 0.0
+		for i := range v.octaves {
+			o := &v.octaves[i]
+			gx := float64(x) / o.period
 			ix := int(gx)
 			tx := gx - float64(ix)
 			tx = tx * tx * (3 - 2*tx)
-			a := r0[ix] + (r0[ix+1]-r0[ix])*tx
-			b := r1[ix] + (r1[ix+1]-r1[ix])*tx
-			out[x] += o.amp * (a + (b-a)*ty)
+			a, b := o.lat[ix], o.lat[ix+1]
+			n += a + (b-a)*tx
 		}
+		out[x] = n
 	}
 }
 
