@@ -1,10 +1,14 @@
 package generate
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/comfybatch/comfybatch"
 
 	"github.com/comfybatch/comfybatch/generate/comfytest"
 )
@@ -184,4 +188,82 @@ func BenchmarkAffinityModelLoads(b *testing.B) {
 	b.ReportMetric(float64(aff)/float64(b.N), "loads-affinity")
 	b.ReportMetric(float64(rr)/float64(b.N), "loads-round-robin")
 	b.ReportMetric(float64(aff)/float64(rr), "loads/round-robin")
+}
+
+// BenchmarkBatchThroughput compares candidates per second at batch sizes
+// 1, 2 and 4 on 2 simulated GPUs (the simulator's default BatchCost: each
+// extra latent adds 0.4 of a sampler step, as a GPU shares a step across
+// a batch): the same 48 candidates, as 48 prompts of one image, 24 of
+// two, or 12 of four. candidates/s and x-vs-batch-1 say what raising
+// batch_size buys; the fleet downloads and verifies every image.
+func BenchmarkBatchThroughput(b *testing.B) {
+	base := 0.0
+	for _, size := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			sim := startSim(b, simOptions(2, comfytest.Options{TimeScale: 0.25})...)
+			f, err := NewFleet(instancesOf(sim), Options{PollInterval: 200 * time.Millisecond})
+			if err != nil {
+				b.Fatal(err)
+			}
+			const candidates = 48
+			seed := uint64(0)
+			next := func() []Task {
+				tasks := make([]Task, candidates/size)
+				for i := range tasks {
+					seed++
+					tasks[i] = Task{Job: batchJob(b, i, seed, size)}
+				}
+				return tasks
+			}
+			if _, err := runAll(b, b.Context(), f, next()[:2]); err != nil { // load the checkpoint
+				b.Fatal(err)
+			}
+			images, elapsed := 0, time.Duration(0)
+			for b.Loop() {
+				start := time.Now()
+				got, err := runAll(b, b.Context(), f, next())
+				if err != nil {
+					b.Fatal(err)
+				}
+				elapsed += time.Since(start)
+				for _, r := range got {
+					if len(r.Candidates) != size {
+						b.Fatalf("a prompt of batch %d yielded %d candidates", size, len(r.Candidates))
+					}
+					images += len(r.Candidates)
+				}
+			}
+			rate := float64(images) / elapsed.Seconds()
+			b.ReportMetric(rate, "candidates/s")
+			if size == 1 {
+				base = rate
+			}
+			if base > 0 {
+				b.ReportMetric(rate/base, "x-vs-batch-1")
+			}
+		})
+	}
+}
+
+// batchJob is a job of the test workflow rendering size images (its
+// SaveImage is node 9).
+func batchJob(t testing.TB, i int, seed uint64, size int) comfybatch.Job {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(testWorkflow(t, seed, "sd_xl_base_1.0.safetensors")))
+	dec.UseNumber()
+	var wf map[string]map[string]any
+	if err := dec.Decode(&wf); err != nil {
+		t.Fatal(err)
+	}
+	wf["5"]["inputs"].(map[string]any)["batch_size"] = size
+	data, err := json.Marshal(wf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := comfybatch.KeyOf(data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return comfybatch.Job{Key: key, Index: i, Group: "g", Workflow: data, Outputs: []string{"9"}, Images: size,
+		Params: []comfybatch.Param{{Name: "seed", Value: seed}, {Name: "batch_size", Value: int64(size)}}}
 }

@@ -19,6 +19,7 @@ func newPlanCmd(o IO) *cobra.Command {
 	var (
 		count, show int
 		per         time.Duration
+		batchCost   float64
 	)
 	c := &cobra.Command{
 		Use:   "plan [flags] MANIFEST",
@@ -27,26 +28,29 @@ func newPlanCmd(o IO) *cobra.Command {
 candidates (images) per group with their top_k, the values of every swept
 axis, the first jobs with their params and keys, the order in which axes
 change (expensive ones, like checkpoints, change least often), and an
-estimate of the wall time on --instance-count instances at --per-image each.
+estimate of the wall time on --instance-count instances at --per-image each
+(a prompt rendering a batch of N images takes 1 + --batch-cost x (N-1) times
+that: GPUs share a sampler step across a batch).
 It streams the jobs, so a plan of a million jobs needs little memory.`,
 		Example: `  batch plan headshots.yaml
   batch plan --instance-count 4 --per-image 6s --show 20 headshots.yaml`,
 		Args:              exactArgs(1, "plan takes one manifest path, e.g. batch plan headshots.yaml"),
 		ValidArgsFunction: completeManifest,
 		RunE: func(c *cobra.Command, args []string) error {
-			return plan(args[0], count, per, show, o)
+			return plan(args[0], count, per, batchCost, show, o)
 		},
 	}
 	fs := c.Flags()
 	fs.IntVar(&count, "instance-count", 0, "instances to estimate for (0 = the manifest's count, at least 1)")
-	fs.DurationVar(&per, "per-image", 10*time.Second, "time one instance takes per prompt (a prompt of batch_size N renders N images)")
+	fs.DurationVar(&per, "per-image", 10*time.Second, "time one instance takes to render one image on its own")
+	fs.Float64Var(&batchCost, "batch-cost", 0.4, "what each extra image of a batch adds to a prompt's time, as a fraction of --per-image")
 	fs.IntVar(&show, "show", 5, "expanded jobs to list")
 	renamed(c, "instances", "plan estimates for a number of instances: --instance-count N (--instances takes ComfyUI URLs)")
 	setExits(c, exitOK, exitFailed, exitBadInput)
 	return c
 }
 
-func plan(path string, count int, per time.Duration, show int, o IO) error {
+func plan(path string, count int, per time.Duration, batchCost float64, show int, o IO) error {
 	m, err := manifests.Load(path)
 	if err != nil {
 		return err
@@ -59,7 +63,7 @@ func plan(path string, count int, per time.Duration, show int, o IO) error {
 	if inst <= 0 {
 		inst = max(1, len(m.Instances))
 	}
-	if err := printPlan(o, m, shape, inst, per, show); err != nil {
+	if err := printPlan(o, m, shape, inst, per, batchCost, show); err != nil {
 		return err
 	}
 	if len(shape.Axes) > 0 {
@@ -96,7 +100,7 @@ const maxAxisValues = 64
 // printPlan prints the plan from its shape, streaming the jobs once for
 // the per-value counts and the first jobs: a plan of a million jobs holds
 // no job list.
-func printPlan(o IO, m *manifests.Manifest, shape *manifests.Plan, instances int, per time.Duration, show int) error {
+func printPlan(o IO, m *manifests.Manifest, shape *manifests.Plan, instances int, per time.Duration, batchCost float64, show int) error {
 	w := o.Out
 	fmt.Fprintf(w, "%s: %d jobs, %d candidates\n\n", m.Path, shape.Total, shape.TotalCandidates)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -119,6 +123,7 @@ func printPlan(o IO, m *manifests.Manifest, shape *manifests.Plan, instances int
 	many := map[string]bool{} // more distinct values than maxAxisValues
 	var names []string
 	var first []comfybatch.Job
+	work := 0.0 // the plan's rendering time, in units of one image alone
 	for j, err := range m.Jobs() {
 		if err != nil {
 			return err
@@ -126,6 +131,7 @@ func printPlan(o IO, m *manifests.Manifest, shape *manifests.Plan, instances int
 		if len(first) < show {
 			first = append(first, j)
 		}
+		work += 1 + batchCost*float64(j.ImageCount()/max(len(j.Outputs), 1)-1)
 		for _, p := range j.Params {
 			if values[p.Name] == nil {
 				values[p.Name] = map[string]*count{}
@@ -189,9 +195,12 @@ func printPlan(o IO, m *manifests.Manifest, shape *manifests.Plan, instances int
 	}
 	tw.Flush()
 
-	waves := math.Ceil(float64(shape.Total) / float64(instances))
-	est := time.Duration(waves) * per
-	fmt.Fprintf(w, "\nestimate: %s on %d instance(s) at %s per prompt\n", est, instances, per)
+	est := time.Duration(math.Ceil(work/float64(instances)) * float64(per)).Round(time.Second)
+	fmt.Fprintf(w, "\nestimate: %s on %d instance(s) at %s per image", est, instances, per)
+	if shape.TotalCandidates > shape.Total {
+		fmt.Fprintf(w, " (batches: each extra image of a prompt adds %g of that)", batchCost)
+	}
+	fmt.Fprintln(w)
 	return nil
 }
 

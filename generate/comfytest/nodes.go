@@ -10,6 +10,7 @@ import (
 	"image/draw"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/disintegration/imaging"
 )
@@ -125,7 +126,7 @@ func runKSampler(r *run, id string, in map[string]any) ([]any, map[string]any, e
 			return png
 		}
 	}
-	if err := r.sample(id, steps, preview); err != nil {
+	if err := r.sample(id, steps, max(lat.batch, 1), preview); err != nil {
 		return nil, nil, err
 	}
 	out := lat
@@ -134,13 +135,16 @@ func runKSampler(r *run, id string, in map[string]any) ([]any, map[string]any, e
 	return []any{out}, nil, nil
 }
 
-// sample spends steps × StepTime in node id and reports every step as a
+// sample spends steps × StepTime (more for a batch, see
+// Options.BatchCost) in node id and reports every step as a
 // comfy.utils.ProgressBar does: progress_state with integer value and max,
 // [a type 4 preview,] progress, [a type 1 preview]. The interrupt is
 // checked at every step.
-func (r *run) sample(id string, steps int, preview func(k int) []byte) error {
+func (r *run) sample(id string, steps, batch int, preview func(k int) []byte) error {
+	// A batch shares each step: every extra latent adds BatchCost of it.
+	step := time.Duration(float64(r.s.opts.StepTime) * (1 + r.s.opts.BatchCost*float64(batch-1)))
 	for k := 1; k <= steps; k++ {
-		if err := r.sleep(r.s.opts.StepTime); err != nil {
+		if err := r.sleep(step); err != nil {
 			return err
 		}
 		if !r.progressState(id, "running", json.Number(strconv.Itoa(k)), json.Number(strconv.Itoa(steps))) {
@@ -189,7 +193,7 @@ const magicFailSeed = "666"
 // image drawn from seed, sampler and size.
 func runSeededNoise(r *run, id string, in map[string]any) ([]any, map[string]any, error) {
 	steps := max(1, intIn(in, "steps"))
-	if err := r.sample(id, steps, nil); err != nil {
+	if err := r.sample(id, steps, 1, nil); err != nil {
 		return nil, nil, err
 	}
 	seed, _ := in["seed"].(json.Number)
