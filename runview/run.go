@@ -110,6 +110,13 @@ type Run struct {
 	// Gates are the gated metrics ("sharpness.laplacian_var") of the
 	// run's manifest, and any other a rejection names, sorted.
 	Gates []string
+	// Outputs are the output nodes the run's candidates come from, in
+	// natural order of their ids (MultiOutput: more than one).
+	Outputs []Output
+	// Batched reports whether some prompt saved more than one image at
+	// one output node: candidates then differ in batch index only, and
+	// presentations show it beside the seed.
+	Batched bool
 	// ManifestErr is why the manifest the run was started with could not
 	// be read again (TopK and Gates then come from what was recorded);
 	// nil when it was read.
@@ -117,6 +124,7 @@ type Run struct {
 
 	st        *store.Store
 	selection map[ID]comfybatch.Selection
+	nodes     map[string]nodeInfo // of the run's workflow, by id; for output titles
 }
 
 // Group returns the named group and whether the run has it.
@@ -201,6 +209,11 @@ func Open(ctx context.Context, st *store.Store, id int64) (*Run, error) {
 	if m, r.ManifestErr = manifests.Parse(rec.ManifestPath, []byte(rec.ManifestText), filepath.Dir(rec.ManifestPath)); r.ManifestErr != nil {
 		m = nil
 	}
+	// Output nodes are named from the workflow the run recorded, else
+	// from the manifest's (read again, so it may have changed since).
+	if r.nodes = parseNodes(rec.Workflow); r.nodes == nil && m != nil {
+		r.nodes = parseNodes(m.Workflow)
+	}
 	counts, err := st.Counts(ctx, id)
 	if err != nil {
 		return nil, err
@@ -247,6 +260,11 @@ func (r *Run) readAggregates(ctx context.Context, counts store.Counts, m *manife
 	if err != nil {
 		return err
 	}
+	outputs, err := r.st.OutputCounts(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	r.Outputs, r.Batched = outputsOf(outputs, r.nodes)
 	byName := map[string]*Group{}
 	group := func(name string) *Group {
 		if g, ok := byName[name]; ok {

@@ -45,6 +45,11 @@ type ViewCandidate struct {
 	SHA256        string
 	Width, Height int
 	Bytes         int64
+	// Images is how many candidates the job yielded (1 for a prompt that
+	// saved one image), and BatchSize how many of them the candidate's
+	// output node saved: the size of the batch BatchIndex counts in.
+	Images    int
+	BatchSize int
 	// Scores are in the order they were recorded; Metrics is never nil,
 	// Values is nil when empty.
 	Scores []comfybatch.Score
@@ -64,7 +69,9 @@ type CandidateQuery struct {
 
 const qViewCandidates = `SELECT j.job_key, c.node, c.batch_index, j.idx, j.group_name, j.params, j.instance,
 		j.prompt_id, j.attempts, j.queued_ms, j.started_ms, j.finished_ms, j.download_ms, c.total, c.rejected,
-		c.state, c.pending, c.rel_path, c.sha256, c.width, c.height, c.bytes%s
+		c.state, c.pending, c.rel_path, c.sha256, c.width, c.height, c.bytes, j.images,
+		CASE WHEN j.images > 1 THEN (SELECT count(*) FROM candidates b WHERE b.job_id = c.job_id AND b.node = c.node)
+			ELSE 1 END%s
 	FROM %s%s
 	WHERE j.run_id = ? AND j.status = 'done' AND (? = '' OR j.group_name = ?)%s
 	ORDER BY j.idx, j.job_key, c.node, c.batch_index%s`
@@ -121,7 +128,7 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 		)
 		if err := rows.Scan(&c.Ref.JobKey, &c.Ref.Output, &c.Ref.BatchIndex, &c.Index, &c.Group, &params,
 			&c.Instance, &c.PromptID, &c.Attempts, &queued, &started, &finished, &dl, &total, &c.Rejected,
-			&state, &pending, &c.Path, &c.SHA256, &c.Width, &c.Height, &c.Bytes,
+			&state, &pending, &c.Path, &c.SHA256, &c.Width, &c.Height, &c.Bytes, &c.Images, &c.BatchSize,
 			&ord, &scorer, &scoreErr, &vals, &metric, &value); err != nil {
 			return fmt.Errorf("read candidates of run %d: %w", runID, err)
 		}
@@ -205,6 +212,41 @@ func (s *Store) RejectionCounts(ctx context.Context, runID int64) ([]ReasonCount
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("count rejections of run %d: %w", runID, err)
+	}
+	return out, nil
+}
+
+// OutputCount is how many candidates of a run one output node saved.
+type OutputCount struct {
+	// Node is the output node's id, "" for candidates recorded before
+	// images had an identity (the job's first saved image).
+	Node       string
+	Candidates int
+	// MaxBatchIndex is the largest batch index among them: 0 when every
+	// prompt saved one image there.
+	MaxBatchIndex int
+}
+
+// OutputCounts counts the candidates of run runID by output node, in SQL,
+// ordered by node id (as text).
+func (s *Store) OutputCounts(ctx context.Context, runID int64) ([]OutputCount, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT c.node, count(*), max(c.batch_index)
+		FROM jobs j JOIN candidates c ON c.job_id = j.id WHERE j.run_id = ? AND j.status = 'done'
+		GROUP BY c.node ORDER BY c.node`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("count output nodes of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []OutputCount
+	for rows.Next() {
+		var o OutputCount
+		if err := rows.Scan(&o.Node, &o.Candidates, &o.MaxBatchIndex); err != nil {
+			return nil, fmt.Errorf("count output nodes of run %d: %w", runID, err)
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count output nodes of run %d: %w", runID, err)
 	}
 	return out, nil
 }
