@@ -190,16 +190,16 @@ type card struct {
 	Output      string
 	OutputLabel string
 	Rank        int
-	Total      float64
-	Params     []kv
-	Metrics    []kv
-	Rejected   string
-	RejectKind string
-	Thumb      template.URL
-	ThumbW     int
-	ThumbH     int
-	Full       template.URL
-	ImageErr   string
+	Total       float64
+	Params      []kv
+	Metrics     []kv
+	Rejected    string
+	RejectKind  string
+	Thumb       template.URL
+	ThumbW      int
+	ThumbH      int
+	Full        template.URL
+	ImageErr    string
 }
 
 type failureView struct {
