@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/comfybatch/comfybatch/report"
+	"github.com/comfybatch/comfybatch/runview"
 	"github.com/comfybatch/comfybatch/runview/runviewtest"
 )
 
@@ -191,6 +192,22 @@ func TestScreenshots(t *testing.T) {
 	}
 	defer f.Close()
 	if err := report.WriteGridPNG(t.Context(), f, run, report.GridOptions{X: "seed", Y: "sampler_name", Group: "portrait", CellSize: 128}); err != nil {
+		t.Fatal(err)
+	}
+	batched := runviewtest.BuildWith(t, runviewtest.Options{Batched: true, Width: 512, Height: 384}).Run
+	p, err = report.Write(t.Context(), filepath.Join(batched.OutputDir, "report"), batched, report.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chromium(t, "--screenshot="+filepath.Join(out, "report_batched.png"), "--window-size=1400,2000", "--hide-scrollbars",
+		"--virtual-time-budget=5000", fileURL(p))
+	g, err := os.Create(filepath.Join(out, "grid_batched.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := report.WriteGridPNG(t.Context(), g, batched, report.GridOptions{X: "output", Y: "batch_index", Z: "seed",
+		Where: []runview.Cond{{Name: "batch_size", Value: "2"}}, CellSize: 128}); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("screenshots in %s", out)
