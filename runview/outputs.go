@@ -2,6 +2,7 @@ package runview
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 
 	"github.com/comfybatch/comfybatch/store"
@@ -62,10 +63,66 @@ func (r *Run) ValueLabel(name string, v any) string {
 
 // nodeInfo is what presentations say about a workflow node.
 type nodeInfo struct {
-	Class string `json:"class_type"`
-	Meta  struct {
+	Class  string                     `json:"class_type"`
+	Inputs map[string]json.RawMessage `json:"inputs"`
+	Meta   struct {
 		Title string `json:"title"`
 	} `json:"_meta"`
+}
+
+// BatchLink is where a LatentFromBatch node goes to render one image of
+// a batch on its own: on the link from the node that makes the batch (an
+// empty latent, which has a batch_size input) to the node that samples
+// it. ComfyUI then draws the noise of that batch index, as in the batch.
+type BatchLink struct {
+	// Latent and LatentClass are the id and class of the node that makes
+	// the batch.
+	Latent, LatentClass string
+	// Sampler and SamplerClass are the id and class of the node that
+	// reads it, through its input Input.
+	Sampler, SamplerClass, Input string
+}
+
+// String writes the link as `node 5 (EmptyLatentImage) -> node 3
+// (KSampler).latent_image`.
+func (l BatchLink) String() string {
+	return fmt.Sprintf("node %s (%s) -> node %s (%s).%s", l.Latent, l.LatentClass, l.Sampler, l.SamplerClass, l.Input)
+}
+
+// BatchLink returns where LatentFromBatch goes in the run's workflow, and
+// false when the workflow is unknown or has no single such link.
+func (r *Run) BatchLink() (BatchLink, bool) {
+	var found []BatchLink
+	for id, n := range r.nodes {
+		if _, ok := n.Inputs["batch_size"]; !ok {
+			continue
+		}
+		for to, m := range r.nodes {
+			for input, raw := range m.Inputs {
+				if linkSource(raw) == id {
+					found = append(found, BatchLink{Latent: id, LatentClass: n.Class, Sampler: to, SamplerClass: m.Class, Input: input})
+				}
+			}
+		}
+	}
+	if len(found) != 1 {
+		return BatchLink{}, false
+	}
+	return found[0], true
+}
+
+// linkSource returns the node id a link input (["5", 0]) reads from, ""
+// for a literal.
+func linkSource(raw json.RawMessage) string {
+	var link []json.RawMessage
+	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &link) != nil || len(link) != 2 {
+		return ""
+	}
+	var id string
+	if json.Unmarshal(link[0], &id) != nil {
+		return ""
+	}
+	return id
 }
 
 // parseNodes reads the class and title of every node of an API-format

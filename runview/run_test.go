@@ -318,3 +318,21 @@ func TestBatchedWithoutManifest(t *testing.T) {
 		t.Errorf("legacy candidate batch_index = %v, %v; want 0", v, ok)
 	}
 }
+
+// TestBatchLink: the batched fixture's workflow has one empty latent
+// feeding one sampler; the default fixture's workflow is not recorded and
+// its manifest's has the same link.
+func TestBatchLink(t *testing.T) {
+	r := runviewtest.BuildWith(t, runviewtest.Options{Batched: true, NoManifest: true}).Run
+	l, ok := r.BatchLink()
+	want := runview.BatchLink{Latent: "5", LatentClass: "EmptyLatentImage", Sampler: "3", SamplerClass: "KSampler", Input: "latent_image"}
+	if !ok || l != want {
+		t.Errorf("BatchLink = %+v, %v; want %+v", l, ok, want)
+	}
+	if got := l.String(); got != "node 5 (EmptyLatentImage) -> node 3 (KSampler).latent_image" {
+		t.Errorf("BatchLink.String = %q", got)
+	}
+	if _, ok := runviewtest.BuildWith(t, runviewtest.Options{NoManifest: true}).Run.BatchLink(); ok {
+		t.Error("BatchLink of a run without a workflow = ok")
+	}
+}
