@@ -414,7 +414,7 @@ func TestHTMLBatched(t *testing.T) {
 	}
 	// Selected by rank, then the passed and the rejected by total, each
 	// image on its own: job 2's 9/1 (0.60) before job 0's 12/0 (0.55).
-	if got := jobOrder(s); got != "2,3,2,2,0,0,3,3,1,2,3,1" {
+	if got := jobOrder(s); got != "2,3,2,2,0,0,3,3,2,3,1,1" {
 		t.Errorf("card order = %s", got)
 	}
 }

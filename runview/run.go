@@ -240,7 +240,7 @@ func Open(ctx context.Context, st *store.Store, id int64) (*Run, error) {
 // readAggregates fills in everything but the run record from the job
 // counts and the other aggregate queries.
 func (r *Run) readAggregates(ctx context.Context, counts store.Counts, m *manifests.Manifest) error {
-	reasons, err := r.st.RejectionCounts(ctx, r.ID)
+	cands, err := r.st.CandidateCounts(ctx, r.ID)
 	if err != nil {
 		return err
 	}
@@ -260,11 +260,7 @@ func (r *Run) readAggregates(ctx context.Context, counts store.Counts, m *manife
 	if err != nil {
 		return err
 	}
-	outputs, err := r.st.OutputCounts(ctx, r.ID)
-	if err != nil {
-		return err
-	}
-	r.Outputs, r.Batched = outputsOf(outputs, r.nodes)
+	r.Outputs, r.Batched = outputsOf(store.OutputCountsOf(cands), r.nodes)
 	byName := map[string]*Group{}
 	group := func(name string) *Group {
 		if g, ok := byName[name]; ok {
@@ -282,7 +278,7 @@ func (r *Run) readAggregates(ctx context.Context, counts store.Counts, m *manife
 		g.Jobs, g.Pending, g.Submitted, g.Done, g.Failed = t.Total, t.Pending, t.Submitted, t.Done, t.Failed
 	}
 	gates := map[string]bool{}
-	for _, rc := range reasons {
+	for _, rc := range cands {
 		g := group(rc.Group)
 		g.Candidates += rc.Count
 		switch {
@@ -294,6 +290,12 @@ func (r *Run) readAggregates(ctx context.Context, counts store.Counts, m *manife
 			continue
 		}
 		g.Rejected += rc.Count
+		// Counts come ordered by group, reason, then output node: one
+		// reason of several nodes is one Reason.
+		if n := len(g.Reasons); n > 0 && g.Reasons[n-1].Text == rc.Reason {
+			g.Reasons[n-1].Count += rc.Count
+			continue
+		}
 		g.Reasons = append(g.Reasons, Reason{Text: rc.Reason, Count: rc.Count})
 		if kind, name := comfybatch.ParseRejection(rc.Reason); kind == comfybatch.RejectGate {
 			gates[name] = true

@@ -206,8 +206,14 @@ func TestBatched(t *testing.T) {
 	if r.ManifestErr != nil {
 		t.Fatalf("ManifestErr = %v", r.ManifestErr)
 	}
-	if want := (runview.Tally{Jobs: 4, Done: 4, Candidates: 12, Passed: 9, Rejected: 3, Selected: 3}); r.Tally != want {
+	if want := (runview.Tally{Jobs: 4, Done: 4, Candidates: 12, Passed: 8, Rejected: 4, Selected: 3}); r.Tally != want {
 		t.Errorf("Tally = %+v, want %+v", r.Tally, want)
+	}
+	// One reason at two output nodes is one reason.
+	wantReasons := []runview.Reason{{Text: "gate sharpness.laplacian_var: 12 < min 50", Count: 2},
+		{Text: "near-duplicate of job 2", Count: 1}, {Text: "near-duplicate of job 3", Count: 1}}
+	if !reflect.DeepEqual(r.Groups[0].Reasons, wantReasons) {
+		t.Errorf("Reasons = %+v, want %+v", r.Groups[0].Reasons, wantReasons)
 	}
 	wantOut := []runview.Output{{ID: "9", Title: "Base", Class: "SaveImage", Candidates: 6},
 		{ID: "12", Title: "Upscaled", Class: "SaveImage", Candidates: 6}}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -181,6 +182,49 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 	return nil
 }
 
+// CandidateCount is how many candidates of a group one output node saved
+// with one outcome: a rejection reason ("" for the ones not rejected), or
+// Pending for the ones that still wait for a scorer.
+type CandidateCount struct {
+	Group   string
+	Reason  string
+	Pending bool
+	// Node is the output node's id, "" for candidates recorded before
+	// images had an identity (the job's first saved image).
+	Node  string
+	Count int
+	// MaxBatchIndex is the largest batch index among them: 0 when every
+	// prompt saved one image there.
+	MaxBatchIndex int
+}
+
+// CandidateCounts counts the candidates of run runID by group, rejection
+// reason, whether they wait for a scorer and output node, in one pass in
+// SQL (the read views need every tally, and a pass over a million
+// candidates is what costs), ordered by those columns.
+func (s *Store) CandidateCounts(ctx context.Context, runID int64) ([]CandidateCount, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT j.group_name, c.rejected, c.state = 'pending', c.node, count(*),
+			max(c.batch_index)
+		FROM jobs j JOIN candidates c ON c.job_id = j.id WHERE j.run_id = ? AND j.status = 'done'
+		GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("count candidates of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []CandidateCount
+	for rows.Next() {
+		var c CandidateCount
+		if err := rows.Scan(&c.Group, &c.Reason, &c.Pending, &c.Node, &c.Count, &c.MaxBatchIndex); err != nil {
+			return nil, fmt.Errorf("count candidates of run %d: %w", runID, err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count candidates of run %d: %w", runID, err)
+	}
+	return out, nil
+}
+
 // ReasonCount is how many candidates of a group share one rejection
 // reason; Reason "" counts the ones not rejected, Pending the ones that
 // still wait for a scorer.
@@ -192,26 +236,22 @@ type ReasonCount struct {
 }
 
 // RejectionCounts counts the candidates of run runID by group, rejection
-// reason and whether they wait for a scorer, in SQL, ordered by group and
-// reason.
+// reason and whether they wait for a scorer (CandidateCounts without the
+// output nodes), ordered by group and reason.
 func (s *Store) RejectionCounts(ctx context.Context, runID int64) ([]ReasonCount, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT j.group_name, c.rejected, c.state = 'pending', count(*)
-		FROM jobs j JOIN candidates c ON c.job_id = j.id WHERE j.run_id = ? AND j.status = 'done'
-		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, runID)
+	counts, err := s.CandidateCounts(ctx, runID)
 	if err != nil {
-		return nil, fmt.Errorf("count rejections of run %d: %w", runID, err)
+		return nil, err
 	}
-	defer rows.Close()
 	var out []ReasonCount
-	for rows.Next() {
-		var r ReasonCount
-		if err := rows.Scan(&r.Group, &r.Reason, &r.Pending, &r.Count); err != nil {
-			return nil, fmt.Errorf("count rejections of run %d: %w", runID, err)
+	for _, c := range counts {
+		r := ReasonCount{Group: c.Group, Reason: c.Reason, Pending: c.Pending}
+		if n := len(out); n > 0 && out[n-1].Group == r.Group && out[n-1].Reason == r.Reason && out[n-1].Pending == r.Pending {
+			out[n-1].Count += c.Count // the same outcome from another output node: rows are ordered
+			continue
 		}
+		r.Count = c.Count
 		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count rejections of run %d: %w", runID, err)
 	}
 	return out, nil
 }
@@ -227,28 +267,32 @@ type OutputCount struct {
 	MaxBatchIndex int
 }
 
-// OutputCounts counts the candidates of run runID by output node, in SQL,
-// ordered by node id (as text).
+// OutputCounts counts the candidates of run runID by output node
+// (CandidateCounts by node alone), ordered by node id as text.
 func (s *Store) OutputCounts(ctx context.Context, runID int64) ([]OutputCount, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT c.node, count(*), max(c.batch_index)
-		FROM jobs j JOIN candidates c ON c.job_id = j.id WHERE j.run_id = ? AND j.status = 'done'
-		GROUP BY c.node ORDER BY c.node`, runID)
+	counts, err := s.CandidateCounts(ctx, runID)
 	if err != nil {
-		return nil, fmt.Errorf("count output nodes of run %d: %w", runID, err)
+		return nil, err
 	}
-	defer rows.Close()
+	return OutputCountsOf(counts), nil
+}
+
+// OutputCountsOf sums counts by output node, ordered by node id as text.
+func OutputCountsOf(counts []CandidateCount) []OutputCount {
+	at := map[string]int{} // node -> index in out
 	var out []OutputCount
-	for rows.Next() {
-		var o OutputCount
-		if err := rows.Scan(&o.Node, &o.Candidates, &o.MaxBatchIndex); err != nil {
-			return nil, fmt.Errorf("count output nodes of run %d: %w", runID, err)
+	for _, c := range counts {
+		i, ok := at[c.Node]
+		if !ok {
+			i = len(out)
+			at[c.Node] = i
+			out = append(out, OutputCount{Node: c.Node})
 		}
-		out = append(out, o)
+		out[i].Candidates += c.Count
+		out[i].MaxBatchIndex = max(out[i].MaxBatchIndex, c.MaxBatchIndex)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count output nodes of run %d: %w", runID, err)
-	}
-	return out, nil
+	slices.SortFunc(out, func(a, b OutputCount) int { return strings.Compare(a.Node, b.Node) })
+	return out
 }
 
 // ClassCount is how many failed jobs of a group share one error class.

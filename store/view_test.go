@@ -199,6 +199,9 @@ func TestEachCandidateBatches(t *testing.T) {
 			sc := testScored(j, 0.5)
 			sc.Candidate.Output, sc.Candidate.BatchIndex = node, i
 			sc.Candidate.SHA256 = fmt.Sprintf("%s-%d", node, i)
+			if i == 1 {
+				sc.Rejected = "gate sharpness.laplacian_var: 12 < min 50"
+			}
 			batch = append(batch, sc)
 		}
 	}
@@ -231,6 +234,16 @@ func TestEachCandidateBatches(t *testing.T) {
 	}
 	if want := []OutputCount{{"", 6, 0}, {"12", 2, 1}, {"9", 2, 1}}; !reflect.DeepEqual(oc, want) {
 		t.Errorf("OutputCounts = %+v, want %+v", oc, want)
+	}
+	// One reason from two output nodes is one count.
+	rc, err := s.RejectionCounts(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := "gate sharpness.laplacian_var: 12 < min 50"
+	wantRC := []ReasonCount{{"even", "", false, 3}, {"odd", "", false, 4}, {"odd", gate, false, 3}}
+	if !reflect.DeepEqual(rc, wantRC) {
+		t.Errorf("RejectionCounts = %+v, want %+v", rc, wantRC)
 	}
 }
 

@@ -100,7 +100,7 @@ const (
 // two candidates each, jobs 2 and 3 (batch size 2) four. Group "fox"
 // (top_k 3) selects job 2's 9/0 (rank 1), job 3's 9/1 (rank 2) and job
 // 2's 12/1 (rank 3); job 2's 12/0 and job 3's 12/1 are near-duplicates
-// of their own job, job 1's 9/0 fails the sharpness gate.
+// of their own job, both images of job 1 fail the sharpness gate.
 func BatchedSpecs() []Spec {
 	g := BatchedGroup
 	return []Spec{
@@ -108,7 +108,8 @@ func BatchedSpecs() []Spec {
 		{Index: 0, Output: "12", Group: g, Sharp: 310, Clip: 0.30, Total: 0.55},
 		{Index: 1, Output: "9", Group: g, Sharp: 12, Clip: 0.25, Total: 0.30,
 			Rejected: comfybatch.GateReason("sharpness.laplacian_var", 12, "<", "min", 50)},
-		{Index: 1, Output: "12", Group: g, Sharp: 90, Clip: 0.25, Total: 0.35},
+		{Index: 1, Output: "12", Group: g, Sharp: 12, Clip: 0.25, Total: 0.35,
+			Rejected: comfybatch.GateReason("sharpness.laplacian_var", 12, "<", "min", 50)},
 		{Index: 2, Output: "9", Group: g, Sharp: 400, Clip: 0.33, Total: 0.90, Rank: 1},
 		{Index: 2, Output: "9", BatchIndex: 1, Group: g, Sharp: 280, Clip: 0.29, Total: 0.60},
 		{Index: 2, Output: "12", Group: g, Sharp: 390, Clip: 0.33, Total: 0.85, Rejected: comfybatch.NearDuplicateReason(2)},
