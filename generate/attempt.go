@@ -23,7 +23,7 @@ func (rs *runState) attempt(ctx context.Context, in *instance, js *jobState) {
 			}
 			// Without a durable record a resume could not find the prompt:
 			// fail the job rather than generate it untracked.
-			rs.settle(ctx, in, js, comfybatch.Candidate{}, fmt.Errorf("job %s: record attempt %d: %w", job.Key, a.Number, err), false)
+			rs.settle(ctx, in, js, nil, fmt.Errorf("job %s: record attempt %d: %w", job.Key, a.Number, err), false)
 			return
 		}
 	}
@@ -32,7 +32,7 @@ func (rs *runState) attempt(ctx context.Context, in *instance, js *jobState) {
 		rs.f.reportCancelled(in, a, nil)
 		return
 	}
-	cand, err := in.generate(ctx, js, a)
+	cands, err := in.generate(ctx, js, a)
 	if ctx.Err() != nil {
 		// Run returns ctx's error. After Shutdown, whatever it could stop
 		// is stopped: the job is left unfinished, and says so.
@@ -44,16 +44,16 @@ func (rs *runState) attempt(ctx context.Context, in *instance, js *jobState) {
 	if errors.Is(err, errStolen) {
 		return // the job belongs to the instance that took it over
 	}
-	rs.settle(ctx, in, js, cand, err, true)
+	rs.settle(ctx, in, js, cands, err, true)
 }
 
 // settle turns an attempt's outcome into a Result or a retry.
-func (rs *runState) settle(ctx context.Context, in *instance, js *jobState, cand comfybatch.Candidate, err error, mayRetry bool) {
+func (rs *runState) settle(ctx context.Context, in *instance, js *jobState, cands []comfybatch.Candidate, err error, mayRetry bool) {
 	f := rs.f
 	key := js.task.Job.Key
 	if err == nil {
-		f.emit(Event{Kind: EventDone, Instance: in.cfg.Name, JobKey: key, PromptID: cand.PromptID, Attempt: cand.Attempt})
-		rs.finish(ctx, Result{Candidate: cand, Attempts: js.attempts})
+		f.emit(Event{Kind: EventDone, Instance: in.cfg.Name, JobKey: key, PromptID: cands[0].PromptID, Attempt: cands[0].Attempt})
+		rs.finish(ctx, Result{Candidate: cands[0], Candidates: cands, Attempts: js.attempts})
 		return
 	}
 	if f.isDraining() && !errors.Is(err, comfybatch.ErrInvalid) {
@@ -76,11 +76,11 @@ func (rs *runState) settle(ctx context.Context, in *instance, js *jobState, cand
 // generate submits one attempt, waits for it and downloads its image. While
 // the prompt is pending, tail stealing may take it over; generate then
 // returns errStolen and must not touch js again.
-func (in *instance) generate(ctx context.Context, js *jobState, a Attempt) (comfybatch.Candidate, error) {
+func (in *instance) generate(ctx context.Context, js *jobState, a Attempt) ([]comfybatch.Candidate, error) {
 	job := js.task.Job
 	wf, err := in.prepare(ctx, job)
 	if err != nil {
-		return comfybatch.Candidate{}, fmt.Errorf("instance %s: job %s: %w", in.cfg.Name, job.Key, err)
+		return nil, fmt.Errorf("instance %s: job %s: %w", in.cfg.Name, job.Key, err)
 	}
 	ch := in.register(a.PromptID)
 	defer in.unregister(a.PromptID)
@@ -98,12 +98,12 @@ func (in *instance) generate(ctx context.Context, js *jobState, a Attempt) (comf
 	in.observe(err)
 	if err != nil {
 		if ctx.Err() != nil {
-			return comfybatch.Candidate{}, ctx.Err()
+			return nil, ctx.Err()
 		}
 		// A 5xx or a reset may come after the server queued the prompt
 		// (§2.5): look before declaring it not submitted.
 		if !errors.Is(err, comfybatch.ErrTransient) || !in.received(ctx, a.PromptID) {
-			return comfybatch.Candidate{}, fmt.Errorf("instance %s: submit job %s: %w", in.cfg.Name, job.Key, err)
+			return nil, fmt.Errorf("instance %s: submit job %s: %w", in.cfg.Name, job.Key, err)
 		}
 	}
 	in.f.sent(a.PromptID)
@@ -123,13 +123,13 @@ func (in *instance) generate(ctx context.Context, js *jobState, a Attempt) (comf
 	h, err := in.await(ctx, job.Key, a, ch)
 	in.removeFlight(a.PromptID)
 	if errors.Is(err, errStolen) {
-		return comfybatch.Candidate{}, err
+		return nil, err
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return comfybatch.Candidate{}, ctx.Err()
+			return nil, ctx.Err()
 		}
-		return comfybatch.Candidate{}, fmt.Errorf("instance %s: job %s: %w", in.cfg.Name, job.Key, err)
+		return nil, fmt.Errorf("instance %s: job %s: %w", in.cfg.Name, job.Key, err)
 	}
 	in.f.collecting(a.PromptID)
 	return in.collect(ctx, job, a, h, queued)
@@ -302,9 +302,13 @@ func (in *instance) forgetUploads() {
 	in.mu.Unlock()
 }
 
-// collect turns a history entry into a candidate: the first output image,
-// downloaded, with the server's execution times.
-func (in *instance) collect(ctx context.Context, job comfybatch.Job, a Attempt, h *HistoryEntry, queued time.Time) (comfybatch.Candidate, error) {
+// collect turns a history entry into the job's candidates: every image
+// of its output nodes (Job.Outputs; without them, the first image the
+// prompt saved), each downloaded and verified, with the server's
+// execution times. Each output node must have saved the same number of
+// images, Job.Images in all: a prompt whose images are missing is a
+// failed attempt, never a half-recorded batch.
+func (in *instance) collect(ctx context.Context, job comfybatch.Job, a Attempt, h *HistoryEntry, queued time.Time) ([]comfybatch.Candidate, error) {
 	now := time.Now()
 	started, finished := queued, now
 	if ms, ok := h.timestamp("execution_start"); ok {
@@ -331,30 +335,67 @@ func (in *instance) collect(ctx context.Context, job comfybatch.Job, a Attempt, 
 				in.log.Warn("free after out-of-memory", "err", ferr)
 			}
 		}
-		return comfybatch.Candidate{}, fmt.Errorf("instance %s: job %s: %w", in.cfg.Name, job.Key, err)
+		return nil, fmt.Errorf("instance %s: job %s: %w", in.cfg.Name, job.Key, err)
 	}
-	imgs := h.Images()
-	if len(imgs) == 0 {
-		return comfybatch.Candidate{}, fmt.Errorf("instance %s: job %s: prompt %s finished without an output image: %w",
-			in.cfg.Name, job.Key, a.PromptID, comfybatch.ErrExecution)
-	}
-	t0 := time.Now()
-	data, err := in.fetch(ctx, imgs[0])
+	images, err := outputImages(job, h)
 	if err != nil {
-		return comfybatch.Candidate{}, fmt.Errorf("instance %s: job %s: prompt %s: %w", in.cfg.Name, job.Key, a.PromptID, err)
+		return nil, fmt.Errorf("instance %s: job %s: prompt %s: %w", in.cfg.Name, job.Key, a.PromptID, err)
 	}
-	return comfybatch.Candidate{
-		Job:      job,
-		Instance: in.cfg.Name,
-		PromptID: a.PromptID,
-		Attempt:  a.Number,
-		Image:    data,
-		Filename: imgs[0].Filename,
-		Queued:   queued,
-		Started:  started,
-		Finished: finished,
-		Download: time.Since(t0),
-	}, nil
+	out := make([]comfybatch.Candidate, 0, len(images))
+	for _, img := range images {
+		t0 := time.Now()
+		data, err := in.fetch(ctx, img.ref)
+		if err != nil {
+			return nil, fmt.Errorf("instance %s: job %s: prompt %s: %w", in.cfg.Name, job.Key, a.PromptID, err)
+		}
+		out = append(out, comfybatch.Candidate{
+			Job:        job,
+			Instance:   in.cfg.Name,
+			PromptID:   a.PromptID,
+			Attempt:    a.Number,
+			Image:      data,
+			Filename:   img.ref.Filename,
+			Queued:     queued,
+			Started:    started,
+			Finished:   finished,
+			Download:   time.Since(t0),
+			Output:     img.node,
+			BatchIndex: img.index,
+		})
+	}
+	return out, nil
+}
+
+// outputImage is one image a prompt yields as a candidate.
+type outputImage struct {
+	node  string
+	index int
+	ref   ImageRef
+}
+
+// outputImages lists the images of a history entry that are the job's
+// candidates: every image of each of Job.Outputs, in node id then batch
+// order; without Outputs, the first image the prompt saved.
+func outputImages(job comfybatch.Job, h *HistoryEntry) ([]outputImage, error) {
+	if len(job.Outputs) == 0 {
+		node, ref, ok := h.firstImage()
+		if !ok {
+			return nil, fmt.Errorf("finished without an output image: %w", comfybatch.ErrExecution)
+		}
+		return []outputImage{{node: node, ref: ref}}, nil
+	}
+	per := job.ImageCount() / len(job.Outputs)
+	var out []outputImage
+	for _, id := range job.Outputs {
+		imgs := h.Outputs[id].Images
+		if len(imgs) != per {
+			return nil, fmt.Errorf("output node %s saved %d images, want %d (batch size): %w", id, len(imgs), per, comfybatch.ErrExecution)
+		}
+		for i, ref := range imgs {
+			out = append(out, outputImage{node: id, index: i, ref: ref})
+		}
+	}
+	return out, nil
 }
 
 // resume adopts the newest prior attempt that is still known to its
@@ -377,13 +418,13 @@ func (rs *runState) resume(ctx context.Context, js *jobState) {
 		if err != nil || h == nil {
 			continue
 		}
-		cand, err := in.collect(ctx, js.task.Job, p, h, time.Time{})
+		cands, err := in.collect(ctx, js.task.Job, p, h, time.Time{})
 		if ctx.Err() != nil {
 			return
 		}
 		js.last = p
 		rs.f.emit(Event{Kind: EventAdopted, Instance: in.cfg.Name, JobKey: p.JobKey, PromptID: p.PromptID, Attempt: p.Number, Err: err})
-		rs.settle(ctx, in, js, cand, err, true)
+		rs.settle(ctx, in, js, cands, err, true)
 		return
 	}
 	rs.enqueue(js)

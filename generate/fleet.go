@@ -125,10 +125,14 @@ type Task struct {
 
 // Result is the outcome of one task.
 type Result struct {
-	// Candidate is filled on success. On failure it still carries Job
-	// and the latest attempt's Instance, PromptID and Attempt (zero when
-	// nothing was submitted), with no Image.
-	Candidate comfybatch.Candidate
+	// Candidates are, on success, every image the prompt yielded (see
+	// comfybatch.Job.Outputs), each downloaded and verified, in output node
+	// then batch order; Candidate is the first of them. On failure
+	// Candidates is nil and Candidate still carries Job and the latest
+	// attempt's Instance, PromptID and Attempt (zero when nothing was
+	// submitted), with no Image.
+	Candidates []comfybatch.Candidate
+	Candidate  comfybatch.Candidate
 	// Err is the classified failure (errors.Is ErrInvalid, ErrTransient,
 	// ErrExecution or ErrInterrupted); its message names the instance.
 	Err error

@@ -18,9 +18,13 @@ type runState struct {
 	results chan<- Result
 
 	mu        sync.Mutex
-	pending   []*jobState
+	pending   []*jobState        // a window of the tasks: taken, in backoff, or not yet handed out
+	window    int                // the most tasks pending holds before the feeder waits
 	changed   chan struct{}      // closed and replaced whenever pending or health changes
-	remaining int                // tasks without a Result
+	remaining int                // tasks received without a Result
+	received  int                // tasks received so far
+	inputDone bool               // every task has been received: the tail policy may start
+	primed    chan struct{}      // closed once the window is first full (or the input done, or the run over)
 	busy      map[*instance]int  // slots working on a job
 	stop      context.CancelFunc // ends the run's helper goroutines
 	tiered    bool               // some instance has Tier > 0
@@ -47,54 +51,63 @@ func (rs *runState) wakeLocked() {
 	rs.changed = make(chan struct{})
 }
 
-// Run generates every task and sends exactly one Result per task on
-// results as each finishes, except for tasks left unfinished when ctx
-// ends or Shutdown stops the run (Shutdown reports each of their attempts
-// with an EventCancelled); it never closes results. It returns nil when
-// every task has a Result, ctx's error when ctx ends first, and another
-// error only when the run cannot continue: every instance stayed down for
-// Options.GiveUpAfter (the remaining tasks then get a Result with
-// ErrTransient first), or Shutdown stopped it with tasks unfinished.
+// Run is RunStream over a slice of tasks.
+func (f *Fleet) Run(ctx context.Context, tasks []Task, results chan<- Result) error {
+	in := make(chan Task)
+	var feed sync.WaitGroup
+	feedCtx, stopFeed := context.WithCancel(context.WithoutCancel(ctx))
+	feed.Go(func() {
+		defer close(in)
+		for _, t := range tasks {
+			select {
+			case in <- t:
+			case <-feedCtx.Done():
+				return
+			}
+		}
+	})
+	err := f.RunStream(ctx, in, results)
+	stopFeed()
+	feed.Wait()
+	return err
+}
+
+// RunStream generates the tasks it receives until tasks is closed, and
+// sends exactly one Result per task received on results as each finishes,
+// except for tasks left unfinished when ctx ends or Shutdown stops the run
+// (Shutdown reports each of their attempts with an EventCancelled); it
+// never closes results. It takes tasks as slots need them, holding a
+// window of a few per slot (affinity and the tail policy choose within
+// it), so a stream of a million tasks costs the memory of its window. It
+// returns nil when tasks is closed and every task received has a Result,
+// ctx's error when ctx ends first, and another error only when the run
+// cannot continue: every instance stayed down for Options.GiveUpAfter
+// (the tasks in the window then get a Result with ErrOutage first; tasks
+// not received yet stay with the caller), or Shutdown stopped it with
+// tasks unfinished.
 //
 // A job that no instance can run (tags, Instance.Accept, the
 // Options.Check of its /object_info) gets a Result with ErrInvalid at
 // once, or as soon as the last instance's check is done.
 //
-// Run starts, per instance, one worker per InFlight slot, one WebSocket
-// watcher and one health prober, all in one errgroup that Run waits for.
-func (f *Fleet) Run(ctx context.Context, tasks []Task, results chan<- Result) error {
+// RunStream starts, per instance, one worker per InFlight slot, one
+// WebSocket watcher and one health prober, plus one feeder that receives
+// the tasks, all in one errgroup that it waits for.
+func (f *Fleet) RunStream(ctx context.Context, tasks <-chan Task, results chan<- Result) error {
 	f.runMu.Lock()
 	defer f.runMu.Unlock()
 
 	g, gctx := errgroup.WithContext(ctx)
-	hctx, stop := context.WithCancel(gctx) // helpers: watchers, probers, resumers
+	hctx, stop := context.WithCancel(gctx) // helpers: watchers, probers, the give-up watch
 	defer stop()
-	rs := &runState{f: f, results: results, changed: make(chan struct{}), busy: map[*instance]int{}, stop: stop}
-
+	rs := &runState{f: f, results: results, changed: make(chan struct{}), busy: map[*instance]int{}, stop: stop,
+		primed: make(chan struct{})}
+	slots := 0
 	for _, in := range f.insts {
 		rs.tiered = rs.tiered || in.cfg.Tier > 0
+		slots += in.cfg.InFlight
 	}
-	var resume []*jobState
-	var early []Result
-	for _, t := range tasks {
-		js := &jobState{task: t, attempts: max(len(t.Prior), t.Attempted)}
-		for _, a := range t.Prior {
-			js.attempts = max(js.attempts, a.Number)
-		}
-		js.before = js.attempts
-		rs.remaining++
-		switch err := f.runnable(t.Job); {
-		case err != nil:
-			early = append(early, js.failed(err))
-		case len(t.Prior) > 0:
-			resume = append(resume, js)
-		default:
-			rs.pending = append(rs.pending, js)
-		}
-	}
-	if rs.remaining == 0 {
-		return ctx.Err()
-	}
+	rs.window = max(64, 4*slots)
 	f.mu.Lock()
 	f.run = rs
 	f.mu.Unlock()
@@ -104,7 +117,7 @@ func (f *Fleet) Run(ctx context.Context, tasks []Task, results chan<- Result) er
 		f.mu.Unlock()
 	}()
 
-	// Workers, resumers and early results are the run's work; when all of
+	// The feeder, workers and resumers are the run's work; when all of
 	// them are done (every task has a Result, ctx ended, or Shutdown), the
 	// helpers (watchers, probers, the give-up watch) are stopped. The work
 	// group is owned by the goroutine that waits for it, itself in g.
@@ -115,25 +128,20 @@ func (f *Fleet) Run(ctx context.Context, tasks []Task, results chan<- Result) er
 		g.Go(func() error { in.probe(hctx); return nil })
 		for range in.cfg.InFlight {
 			work.Go(func() {
-				select {
-				case <-ready:
-				case <-hctx.Done():
+				// The first hand-out sees a full window: affinity and the
+				// tail policy decide among the first tasks, not the first one.
+				for _, ch := range []<-chan struct{}{ready, rs.primed} {
+					select {
+					case <-ch:
+					case <-hctx.Done():
+					}
 				}
 				rs.worker(gctx, in)
 			})
 		}
 	}
 	g.Go(func() error { rs.watchGiveUp(hctx, gctx); return nil })
-	if len(early) > 0 {
-		work.Go(func() {
-			for _, r := range early {
-				rs.finish(gctx, r)
-			}
-		})
-	}
-	if len(resume) > 0 {
-		work.Go(func() { rs.resumeAll(gctx, resume) })
-	}
+	work.Go(func() { rs.feed(gctx, tasks) })
 	g.Go(func() error {
 		work.Wait()
 		stop()
@@ -148,10 +156,87 @@ func (f *Fleet) Run(ctx context.Context, tasks []Task, results chan<- Result) er
 	if rs.abandoned != nil {
 		return rs.abandoned
 	}
-	if rs.remaining > 0 {
-		return fmt.Errorf("fleet shut down with %d of %d tasks unfinished: %w", rs.remaining, len(tasks), context.Canceled)
+	if rs.remaining > 0 || !rs.inputDone {
+		return fmt.Errorf("fleet shut down with %d of %d tasks received unfinished: %w", rs.remaining, rs.received, context.Canceled)
 	}
 	return nil
+}
+
+// feed receives the tasks into the pending window as it has room, until
+// tasks is closed, ctx ends, Shutdown begins or the run is abandoned.
+// Tasks with prior attempts are looked up (a few at a time) before they
+// join the window; a job no instance can run gets its Result at once.
+func (rs *runState) feed(ctx context.Context, tasks <-chan Task) {
+	var resumers errgroup.Group
+	resumers.SetLimit(8)
+	var primeOnce sync.Once
+	prime := func() { primeOnce.Do(func() { close(rs.primed) }) }
+	defer func() {
+		prime()
+		_ = resumers.Wait()
+	}()
+	for {
+		rs.mu.Lock()
+		if rs.received >= rs.window {
+			prime()
+		}
+		for len(rs.pending) >= rs.window && ctx.Err() == nil && !rs.f.isDraining() && rs.abandoned == nil {
+			ch := rs.changed
+			rs.mu.Unlock()
+			select {
+			case <-ch:
+			case <-ctx.Done():
+			case <-rs.f.drain:
+			}
+			rs.mu.Lock()
+		}
+		stopped := ctx.Err() != nil || rs.f.isDraining() || rs.abandoned != nil
+		rs.mu.Unlock()
+		if stopped {
+			return
+		}
+		var t Task
+		var ok bool
+		select {
+		case t, ok = <-tasks:
+		case <-ctx.Done():
+			return
+		case <-rs.f.drain:
+			return
+		}
+		if !ok {
+			rs.mu.Lock()
+			rs.inputDone = true
+			if rs.remaining == 0 {
+				rs.stop()
+			}
+			rs.wakeLocked()
+			rs.mu.Unlock()
+			return
+		}
+		js := &jobState{task: t, attempts: max(len(t.Prior), t.Attempted)}
+		for _, a := range t.Prior {
+			js.attempts = max(js.attempts, a.Number)
+		}
+		js.before = js.attempts
+		rs.mu.Lock()
+		rs.remaining++
+		rs.received++
+		if rs.received == 1 {
+			// A slow stream must not hold the slots back for long.
+			primer := time.AfterFunc(250*time.Millisecond, prime)
+			defer primer.Stop()
+		}
+		rs.mu.Unlock()
+		switch err := rs.f.runnable(t.Job); {
+		case err != nil:
+			rs.finish(ctx, js.failed(err))
+		case len(t.Prior) > 0:
+			resumers.Go(func() error { rs.resume(ctx, js); return nil })
+		default:
+			rs.enqueue(js)
+		}
+	}
 }
 
 // worker is one InFlight slot of an instance: take a job, run one attempt,
@@ -178,7 +263,7 @@ func (rs *runState) next(ctx context.Context, in *instance) *jobState {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	for {
-		if rs.remaining == 0 || ctx.Err() != nil || rs.f.isDraining() || rs.abandoned != nil {
+		if rs.inputDone && rs.remaining == 0 || ctx.Err() != nil || rs.f.isDraining() || rs.abandoned != nil {
 			return nil
 		}
 		now := time.Now()
@@ -188,7 +273,8 @@ func (rs *runState) next(ctx context.Context, in *instance) *jobState {
 				recheck = d // the last jobs finish sooner elsewhere
 			} else if js := rs.pickLocked(in, now); js != nil {
 				rs.busy[in]++
-				if rs.tiered || rs.busy[in] == 1 {
+				if rs.tiered || rs.busy[in] == 1 || len(rs.pending) == rs.window-1 {
+					// (The feeder may be waiting for room in the window.)
 					// A busier primary may let an overflow tier take work,
 					// and a slot that left work to this idle instance
 					// (breadth first) may now take it.
@@ -196,7 +282,7 @@ func (rs *runState) next(ctx context.Context, in *instance) *jobState {
 				}
 				return js
 			}
-			if len(rs.pending) == 0 && !rs.f.opts.NoSteal {
+			if rs.inputDone && len(rs.pending) == 0 && !rs.f.opts.NoSteal {
 				js, unlocked := rs.stealLocked(ctx, in, now)
 				if js != nil {
 					return js
@@ -279,7 +365,7 @@ func (rs *runState) finish(ctx context.Context, r Result) {
 	}
 	rs.mu.Lock()
 	rs.remaining--
-	if rs.remaining == 0 {
+	if rs.remaining == 0 && rs.inputDone {
 		rs.stop()
 	}
 	rs.wakeLocked()
@@ -392,19 +478,6 @@ func (rs *runState) watchGiveUp(ctx, runCtx context.Context) {
 		}
 		return
 	}
-}
-
-// resumeAll looks up prior attempts, a few tasks at a time.
-func (rs *runState) resumeAll(ctx context.Context, jobs []*jobState) {
-	var g errgroup.Group
-	g.SetLimit(8)
-	for _, js := range jobs {
-		if ctx.Err() != nil {
-			break
-		}
-		g.Go(func() error { rs.resume(ctx, js); return nil })
-	}
-	_ = g.Wait()
 }
 
 func (rs *runState) enqueue(js *jobState) {

@@ -21,7 +21,7 @@ func newTestRun(t *testing.T, opts Options, insts ...Instance) *runState {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &runState{f: f, changed: make(chan struct{}), busy: map[*instance]int{}}
+	return &runState{f: f, changed: make(chan struct{}), busy: map[*instance]int{}, inputDone: true, window: 64}
 }
 
 func affJobs(affs ...string) []*jobState {

@@ -247,7 +247,7 @@ func (rs *runState) steal(ctx context.Context, thief, v *instance, fl *flight) b
 // run), else 0. rs.mu must be held.
 func (rs *runState) leaveToFasterLocked(in *instance, now time.Time) time.Duration {
 	r := len(rs.pending)
-	if rs.f.opts.NoSteal || r == 0 || r > 2*len(rs.f.insts) {
+	if rs.f.opts.NoSteal || !rs.inputDone || r == 0 || r > 2*len(rs.f.insts) {
 		return 0
 	}
 	est := rs.f.execEstimates(now)

@@ -98,6 +98,26 @@ func (h *HistoryEntry) Images() []ImageRef {
 	return out
 }
 
+// firstImage returns the first image Images lists and the id of the node
+// that made it.
+func (h *HistoryEntry) firstImage() (string, ImageRef, bool) {
+	ids := make([]string, 0, len(h.Outputs))
+	for id := range h.Outputs {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return nodeIDLess(ids[i], ids[j]) })
+	for _, saved := range []bool{true, false} {
+		for _, id := range ids {
+			for _, ref := range h.Outputs[id].Images {
+				if (ref.Type == "output") == saved {
+					return id, ref, true
+				}
+			}
+		}
+	}
+	return "", ImageRef{}, false
+}
+
 func nodeIDLess(a, b string) bool {
 	ai, aerr := strconv.Atoi(a)
 	bi, berr := strconv.Atoi(b)

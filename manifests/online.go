@@ -165,12 +165,20 @@ func (m *Manifest) checkInstance(inst string, infos map[string]json.RawMessage, 
 // returned function is safe for concurrent use. The error is for a body
 // that is not a JSON object of node classes.
 func (m *Manifest) InstanceCheck(instance string, objectInfo json.RawMessage) (func(comfybatch.Job) error, error) {
+	check, _, err := m.InstanceChecker(instance, objectInfo)
+	return check, err
+}
+
+// InstanceChecker is InstanceCheck that also reports whether the check
+// can refuse any job at all: when refuses is false every job passes, and
+// a caller need not look at the jobs one by one.
+func (m *Manifest) InstanceChecker(instance string, objectInfo json.RawMessage) (check func(comfybatch.Job) error, refuses bool, err error) {
 	if m.wf == nil {
-		return nil, fmt.Errorf("%s: manifest was not loaded with Load, LoadFS or Parse: %w", m.Path, comfybatch.ErrInvalid)
+		return nil, false, fmt.Errorf("%s: manifest was not loaded with Load, LoadFS or Parse: %w", m.Path, comfybatch.ErrInvalid)
 	}
 	var infos map[string]json.RawMessage
 	if err := json.Unmarshal(objectInfo, &infos); err != nil || infos == nil {
-		return nil, fmt.Errorf("instance %s: its /object_info is not a JSON object of node classes: %w", instance, comfybatch.ErrInvalid)
+		return nil, false, fmt.Errorf("instance %s: its /object_info is not a JSON object of node classes: %w", instance, comfybatch.ErrInvalid)
 	}
 	type key struct {
 		param string
@@ -191,10 +199,10 @@ func (m *Manifest) InstanceCheck(instance string, objectInfo json.RawMessage) (f
 	})
 	if len(all) > 0 {
 		refusal := errors.Join(all...)
-		return func(comfybatch.Job) error { return refusal }, nil
+		return func(comfybatch.Job) error { return refusal }, true, nil
 	}
 	if len(bad) == 0 {
-		return func(comfybatch.Job) error { return nil }, nil
+		return func(comfybatch.Job) error { return nil }, false, nil
 	}
 	return func(j comfybatch.Job) error {
 		for _, p := range j.Params {
@@ -206,7 +214,7 @@ func (m *Manifest) InstanceCheck(instance string, objectInfo json.RawMessage) (f
 			}
 		}
 		return nil
-	}, nil
+	}, true, nil
 }
 
 // hashable reports whether v may be a map key: param values are

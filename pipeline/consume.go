@@ -158,28 +158,41 @@ func consume(ctx context.Context, results <-chan generate.Result, sc *scoring, s
 	return first
 }
 
-// record scores one generated candidate and stores its image, then its row.
+// record scores every candidate of one finished job and stores their
+// images, then the job and all its candidates in one record: a batch is
+// never half recorded.
 func record(ctx context.Context, r generate.Result, sc *scoring, st *store.Store, run store.Run) error {
-	scored := sc.score(ctx, r.Candidate, nil)
-	path, sha, err := st.WriteImage(ctx, run, r.Candidate.Image)
-	if err != nil {
-		return fmt.Errorf("store image of job %s: %w", r.Candidate.Job.Key, err)
+	cands := r.Candidates
+	if len(cands) == 0 {
+		cands = []comfybatch.Candidate{r.Candidate}
 	}
-	if px := scored.Candidate.Pixels; px != nil {
-		// The image is decoded already: a thumbnail now saves the report a decode.
-		if err := st.WriteThumbnail(ctx, run, sha, px); err != nil {
-			return fmt.Errorf("store thumbnail of job %s: %w", r.Candidate.Job.Key, err)
+	all := make([]comfybatch.Scored, len(cands))
+	pending := 0
+	for i, c := range cands {
+		scored := sc.score(ctx, c, nil)
+		path, sha, err := st.WriteImage(ctx, run, c.Image)
+		if err != nil {
+			return fmt.Errorf("store image of candidate %s: %w", c.Ref(), err)
 		}
+		if px := scored.Candidate.Pixels; px != nil {
+			// The image is decoded already: a thumbnail now saves the report a decode.
+			if err := st.WriteThumbnail(ctx, run, sha, px); err != nil {
+				return fmt.Errorf("store thumbnail of candidate %s: %w", c.Ref(), err)
+			}
+		}
+		scored.Candidate.Pixels = nil // decoded pixels are not kept past recording
+		scored.Candidate.Image = nil  // nor the bytes, now in their file
+		scored.Candidate.Path, scored.Candidate.SHA256 = path, sha
+		scored.Candidate.Attempt = max(scored.Candidate.Attempt, r.Attempts)
+		if len(scored.Pending) > 0 {
+			pending++
+		}
+		all[i] = scored
 	}
-	scored.Candidate.Pixels = nil // decoded pixels are not kept past recording
-	scored.Candidate.Path, scored.Candidate.SHA256 = path, sha
-	scored.Candidate.Attempt = max(scored.Candidate.Attempt, r.Attempts)
-	if err := st.RecordCandidates(ctx, run.ID, []comfybatch.Scored{scored}); err != nil {
+	if err := st.RecordCandidates(ctx, run.ID, all); err != nil {
 		return fmt.Errorf("record job %s: %w", r.Candidate.Job.Key, err)
 	}
-	if len(scored.Pending) > 0 {
-		sc.watch.addUnscored(1)
-	}
+	sc.watch.addUnscored(pending)
 	return nil
 }
 

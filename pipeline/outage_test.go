@@ -16,6 +16,7 @@ import (
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/generate"
+	"github.com/comfybatch/comfybatch/generate/comfytest"
 	"github.com/comfybatch/comfybatch/manifests"
 	"github.com/comfybatch/comfybatch/store"
 )
@@ -123,7 +124,10 @@ func TestScorerOutageMidRunPendsThenRecovers(t *testing.T) {
 		}
 	})
 	defer func() { close(stop); wg.Wait() }()
-	opts := withFlaky(Options{Manifest: m, Instances: startFleet(t, 2), MaxUnscored: limit, OnFleetEvent: subs.event,
+	// Prompts of ~20ms: slow enough that the pause shows before the last
+	// job is submitted, however loaded the machine is.
+	_, inst := simFleet(t, comfytest.Options{TimeScale: 0.025}, comfytest.Options{TimeScale: 0.025})
+	opts := withFlaky(Options{Manifest: m, Instances: inst, MaxUnscored: limit, OnFleetEvent: subs.event,
 		OutageDeadline: time.Minute, Logger: testLogger(t)}, "clip", clip)
 	out, err := Run(t.Context(), opts)
 	if err != nil {
@@ -230,10 +234,10 @@ type failSome struct {
 	fail  map[int]error // job index -> error
 }
 
-func (f *failSome) Run(ctx context.Context, tasks []generate.Task, results chan<- generate.Result) error {
+func (f *failSome) RunStream(ctx context.Context, tasks <-chan generate.Task, results chan<- generate.Result) error {
 	mid := make(chan generate.Result)
 	errc := make(chan error, 1)
-	go func() { errc <- f.inner.Run(ctx, tasks, mid) }() // owned here: we wait on errc below
+	go func() { errc <- f.inner.RunStream(ctx, tasks, mid) }() // owned here: we wait on errc below
 	for {
 		select {
 		case r := <-mid:

@@ -24,10 +24,11 @@ type Scorer interface {
 	Score(ctx context.Context, c comfybatch.Candidate) (comfybatch.Score, error)
 }
 
-// Generator turns tasks into results, one result per task, sent as each
-// finishes. generate.Fleet is the production Generator.
+// Generator turns the tasks it receives into results, one result per
+// task, sent as each finishes, until tasks is closed. generate.Fleet is the
+// production Generator.
 type Generator interface {
-	Run(ctx context.Context, tasks []generate.Task, results chan<- generate.Result) error
+	RunStream(ctx context.Context, tasks <-chan generate.Task, results chan<- generate.Result) error
 }
 
 // Options configure Run. The zero value of every field but Manifest is
@@ -162,26 +163,23 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		// The run's master seed decides its random seeds: keep it.
 		m.MasterSeed = prev.MasterSeed
 	}
-	plan, err := m.Plan()
+	shape, err := m.Shape()
 	if err != nil {
 		return nil, err
 	}
-	if opts.LimitPerGroup > 0 {
-		plan.Jobs = firstPerGroup(plan.Jobs, opts.LimitPerGroup)
-	}
-	var states map[string]store.JobState
+	total := plannedTotal(shape, opts.LimitPerGroup)
 	unscored := 0
+	hasWork := total > 0 // a new run generates its whole plan
 	if resumed {
-		if states, err = st.JobStates(ctx, prev.ID); err != nil {
-			return nil, fmt.Errorf("read job states: %w", err)
-		}
 		counts, err := st.Counts(ctx, prev.ID)
 		if err != nil {
 			return nil, err
 		}
 		unscored = counts.All.Unscored
+		if hasWork, err = anyWork(ctx, st, prev.ID, m, opts.LimitPerGroup, opts.RetryFailed); err != nil {
+			return nil, fmt.Errorf("read job states: %w", err)
+		}
 	}
-	work := pendingTasks(plan.Jobs, states, opts.RetryFailed)
 	scorers, err := buildScorers(m, opts)
 	if err != nil {
 		return nil, err
@@ -190,15 +188,16 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	if len(instances) == 0 {
 		instances = FleetInstances(m.Instances)
 	}
-	if len(work.tasks) > 0 {
+	if hasWork {
 		if len(instances) == 0 {
 			return nil, fmt.Errorf("%s: no ComfyUI instances: add an instances: list to the manifest or pass --instances URL,...: %w", m.Path, comfybatch.ErrInvalid)
 		}
-		if instances, err = preflight(ctx, m, work.tasks, instances, opts.HTTPClient, opts.logger()); err != nil {
+		todo := jobsToDo(ctx, st, prev.ID, m, opts.LimitPerGroup, opts.RetryFailed)
+		if instances, err = preflight(ctx, m, todo, instances, opts.HTTPClient, opts.logger()); err != nil {
 			return nil, err
 		}
 	}
-	if len(work.tasks) > 0 || unscored > 0 {
+	if hasWork || unscored > 0 {
 		if err := preflightScorers(ctx, scorers, m.Path); err != nil {
 			return nil, err
 		}
@@ -228,20 +227,16 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	if err := st.SaveGroups(ctx, run.ID, groupsOf(m)); err != nil {
 		return nil, err
 	}
-	if err := st.PlanJobs(ctx, run.ID, plan.Jobs); err != nil {
-		return nil, fmt.Errorf("record plan: %w", err)
-	}
 	if err := st.SetRunStatus(ctx, run.ID, store.RunRunning); err != nil {
 		return nil, err
 	}
-	out := &Outcome{Run: run, Database: m.Output.Database, Resumed: resumed, Skipped: work.skipped, Total: len(plan.Jobs)}
-	out.Summary.Retried = work.retried
+	out := &Outcome{Run: run, Database: m.Output.Database, Resumed: resumed, Total: total}
 	prog := opts.Progress
 	if prog == nil {
 		prog = &Progress{}
 	}
-	prog.start(len(plan.Jobs), work.skipped)
-	log.Info("run started", "jobs", len(plan.Jobs), "to_generate", len(work.tasks), "resumed", resumed, "unscored", unscored)
+	prog.start(total, 0)
+	log.Info("run started", "jobs", total, "resumed", resumed, "unscored", unscored)
 
 	sc := newScoring(scorers, newScorerWatch(opts.MaxUnscored, opts.OutageDeadline, unscored))
 	runCtx, stopRun := context.WithCancelCause(ctx)
@@ -261,17 +256,22 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 			return finish(fmt.Errorf("score pending candidates: %w", err))
 		}
 	}
-	if len(work.tasks) > 0 {
-		err := runFleet(runCtx, st, run, instances, work.tasks, sc, prog, log, out, opts)
+	var counts produced
+	if hasWork {
+		err := runFleet(runCtx, st, run, instances, sc, prog, log, out, &counts, opts)
 		out.Done, out.Failed = int(prog.Done.Load()), int(prog.Failed.Load())
+		out.Skipped, out.Summary.Retried = counts.skipped, counts.retried
 		if err == nil {
 			err = sc.await(runCtx, st, run)
 		}
 		if err != nil {
 			return finish(stopped(ctx, runCtx, st, run, out, start, err))
 		}
-	} else if err := sc.await(runCtx, st, run); err != nil {
-		return finish(stopped(ctx, runCtx, st, run, out, start, err))
+	} else {
+		out.Skipped = total
+		if err := sc.await(runCtx, st, run); err != nil {
+			return finish(stopped(ctx, runCtx, st, run, out, start, err))
+		}
 	}
 	stopBg()
 	bg.Wait()
@@ -332,8 +332,8 @@ func stopped(ctx, runCtx context.Context, st *store.Store, run store.Run, out *O
 
 // runFleet generates the tasks on the instances, scoring and recording
 // every result; the fleet's statistics go into out.
-func runFleet(ctx context.Context, st *store.Store, run store.Run, instances []generate.Instance, tasks []generate.Task,
-	sc *scoring, prog *Progress, log *slog.Logger, out *Outcome, opts Options) error {
+func runFleet(ctx context.Context, st *store.Store, run store.Run, instances []generate.Instance,
+	sc *scoring, prog *Progress, log *slog.Logger, out *Outcome, counts *produced, opts Options) error {
 	fopts := generate.Options{
 		HTTPClient:  opts.HTTPClient,
 		Logger:      opts.Logger,
@@ -365,7 +365,10 @@ func runFleet(ctx context.Context, st *store.Store, run store.Run, instances []g
 	if err != nil {
 		return fmt.Errorf("set up instances: %w", err)
 	}
-	err = generateAndScore(ctx, gen, tasks, sc, st, run, prog, log, opts.shutdownContext(ctx))
+	producer := func(ctx context.Context, tasks chan<- generate.Task) error {
+		return produce(ctx, st, run, opts.Manifest, opts.LimitPerGroup, opts.RetryFailed, tasks, prog, counts)
+	}
+	err = generateAndScore(ctx, gen, producer, sc, st, run, prog, log, opts.shutdownContext(ctx))
 	if sr, ok := gen.(statsReporter); ok {
 		out.Instances = sr.Stats()
 		if err := st.SaveInstanceStats(context.WithoutCancel(ctx), run.ID, instanceStats(out.Instances)); err != nil {
@@ -442,75 +445,14 @@ func groupsOf(m *manifests.Manifest) []store.Group {
 	return out
 }
 
-// firstPerGroup keeps the first n jobs of each group, in plan order.
-func firstPerGroup(jobs []comfybatch.Job, n int) []comfybatch.Job {
-	seen := map[string]int{}
-	var out []comfybatch.Job
-	for _, j := range jobs {
-		if seen[j.Group] < n {
-			seen[j.Group]++
-			out = append(out, j)
-		}
-	}
-	return out
-}
-
-// work is what a run still has to generate.
-type work struct {
-	tasks   []generate.Task
-	skipped int            // jobs finished by an earlier process (done, or failed for good)
-	retried map[string]int // failed jobs retried now, by error class
-}
-
-// retryOnRerun reports whether a rerun retries a job that failed with the
-// given class: what may succeed now, yes; bad input and a node's own
-// exception (deterministic for that input) only when asked.
-func retryOnRerun(class string, all bool) bool {
-	switch class {
-	case comfybatch.ClassInvalid, comfybatch.ClassExecution:
-		return all
-	}
-	return true
-}
-
-// pendingTasks returns the jobs still to generate, with the prompt ids an
-// earlier process may still have on a server, and how many are finished.
-func pendingTasks(jobs []comfybatch.Job, states map[string]store.JobState, retryFailed bool) work {
-	var w work
-	for _, j := range jobs {
-		s := states[j.Key]
-		switch {
-		case s.Status == comfybatch.StatusDone:
-			w.skipped++
-			continue
-		case s.Status == comfybatch.StatusFailed:
-			if !retryOnRerun(s.ErrorClass, retryFailed) {
-				w.skipped++
-				continue
-			}
-			if w.retried == nil {
-				w.retried = map[string]int{}
-			}
-			w.retried[s.ErrorClass]++
-		}
-		t := generate.Task{Job: j}
-		for _, a := range s.Attempts {
-			t.Attempted = max(t.Attempted, a.Number)
-			if a.Outcome == "" {
-				t.Prior = append(t.Prior, generate.Attempt{JobKey: j.Key, Instance: a.Instance, PromptID: a.PromptID, Number: a.Number})
-			}
-		}
-		w.tasks = append(w.tasks, t)
-	}
-	return w
-}
-
-// generateAndScore streams tasks through the generator and every result
-// through decoding, scoring and the store. Results keep being recorded after
-// ctx is canceled (a prompt that finished during the shutdown grace is not
-// thrown away); only a store failure stops the generator early. It returns
-// when the generator has returned and every result it sent is recorded.
-func generateAndScore(ctx context.Context, gen Generator, tasks []generate.Task, sc *scoring, st *store.Store, run store.Run, prog *Progress, log *slog.Logger, shutdownCtx func() (context.Context, context.CancelFunc)) error {
+// generateAndScore streams the producer's tasks through the generator and
+// every result through decoding, scoring and the store. Results keep being
+// recorded after ctx is canceled (a prompt that finished during the
+// shutdown grace is not thrown away); only a store failure stops the
+// generator early. It returns when the producer and the generator have
+// returned and every result the generator sent is recorded.
+func generateAndScore(ctx context.Context, gen Generator, producer func(context.Context, chan<- generate.Task) error, sc *scoring,
+	st *store.Store, run store.Run, prog *Progress, log *slog.Logger, shutdownCtx func() (context.Context, context.CancelFunc)) error {
 	// A generator that can shut down gracefully keeps running past ctx:
 	// when ctx ends it stops submitting, deletes our queued prompts and
 	// delivers what finishes within the grace period, then returns.
@@ -539,19 +481,36 @@ func generateAndScore(ctx context.Context, gen Generator, tasks []generate.Task,
 			}
 		}()
 	}
+	tasks := make(chan generate.Task)
 	results := make(chan generate.Result, 16)
-	var genErr error
+	var genErr, prodErr error
 	var wg sync.WaitGroup
+	// The producer stops with ctx (Ctrl-C: no new jobs) or when the store
+	// fails (stopProd), and closes tasks when it returns.
+	prodCtx, stopProd := context.WithCancel(ctx)
+	defer stopProd()
+	wg.Go(func() {
+		prodErr = producer(prodCtx, tasks)
+		if prodErr != nil && prodCtx.Err() == nil {
+			stopGen() // the plan cannot be recorded: stop
+		}
+	})
 	wg.Go(func() {
 		defer close(results) // the generator never closes it; its owner does
-		genErr = gen.Run(genCtx, tasks, results)
+		genErr = gen.RunStream(genCtx, tasks, results)
+		stopProd() // a generator that gave up takes no more tasks
+		for range tasks {
+			// Let the producer finish: it closes tasks when it sees prodCtx.
+		}
 	})
-	recErr := consume(context.WithoutCancel(ctx), results, sc, st, run, prog, log, stopGen)
+	recErr := consume(context.WithoutCancel(ctx), results, sc, st, run, prog, log, func() { stopGen(); stopProd() })
 	wg.Wait()
-	if recErr != nil {
+	switch {
+	case recErr != nil:
 		return recErr
-	}
-	if genErr != nil {
+	case prodErr != nil && ctx.Err() == nil:
+		return fmt.Errorf("plan: %w", prodErr)
+	case genErr != nil:
 		return fmt.Errorf("generate: %w", genErr)
 	}
 	return ctx.Err()

@@ -247,10 +247,10 @@ type cancelAfter struct {
 	cancel context.CancelFunc
 }
 
-func (c *cancelAfter) Run(ctx context.Context, tasks []generate.Task, results chan<- generate.Result) error {
+func (c *cancelAfter) RunStream(ctx context.Context, tasks <-chan generate.Task, results chan<- generate.Result) error {
 	mid := make(chan generate.Result)
 	errc := make(chan error, 1)
-	go func() { errc <- c.inner.Run(ctx, tasks, mid) }() // owned here: we wait on errc below
+	go func() { errc <- c.inner.RunStream(ctx, tasks, mid) }() // owned here: we wait on errc below
 	seen := 0
 	for {
 		select {

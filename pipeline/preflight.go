@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -27,12 +28,18 @@ import (
 // when it comes up (Options.Check) and gives it no job before. When none
 // answers, the run cannot start and the error says, per instance, what to
 // fix: the URL, or the credentials header for a 401/403.
-func preflight(ctx context.Context, m *manifests.Manifest, tasks []generate.Task, instances []generate.Instance, hc *http.Client, log *slog.Logger) ([]generate.Instance, error) {
+//
+// Jobs are looked at one by one (jobs streams those still to generate)
+// only when some instance refuses something or lacks some group's tags:
+// otherwise every job can run everywhere, and a million-job plan is not
+// read twice.
+func preflight(ctx context.Context, m *manifests.Manifest, jobs iter.Seq2[comfybatch.Job, error], instances []generate.Instance, hc *http.Client, log *slog.Logger) ([]generate.Instance, error) {
 	if hc == nil {
 		hc = &http.Client{}
 	}
 	out := slices.Clone(instances)
-	errs := make([]error, len(out)) // goroutine i writes errs[i] and out[i] only
+	errs := make([]error, len(out))   // goroutine i writes errs[i], refused[i] and out[i] only
+	refused := make([]bool, len(out)) // the instance's check may refuse a job
 	var wg sync.WaitGroup
 	for i, in := range out {
 		wg.Go(func() {
@@ -52,13 +59,14 @@ func preflight(ctx context.Context, m *manifests.Manifest, tasks []generate.Task
 				log.Warn("instance's node catalogue not read at start; checked when it answers", "instance", in.Name, "err", err)
 				return
 			}
-			accept, err := m.InstanceCheck(in.Name, info)
+			accept, refuses, err := m.InstanceChecker(in.Name, info)
 			if err != nil {
 				refusal := fmt.Errorf("its /object_info could not be read: %w", err)
-				accept = func(comfybatch.Job) error { return refusal }
+				accept, refuses = func(comfybatch.Job) error { return refusal }, true
 				log.Warn("instance gets no jobs", "instance", in.Name, "err", err)
 			}
 			out[i].Accept = accept
+			refused[i] = refuses
 		})
 	}
 	wg.Wait()
@@ -76,10 +84,26 @@ func preflight(ctx context.Context, m *manifests.Manifest, tasks []generate.Task
 	if up == 0 {
 		return nil, fmt.Errorf("no instance answered: %w: %w", errors.Join(errs...), comfybatch.ErrInvalid)
 	}
-	if err := unrunnable(tasks, out); err != nil {
+	if !slices.Contains(refused, true) && tagsEverywhere(m, out) {
+		return out, nil
+	}
+	if err := unrunnable(jobs, out); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// tagsEverywhere reports whether every instance carries every group's
+// tags, so that tags alone keep no job from any instance.
+func tagsEverywhere(m *manifests.Manifest, instances []generate.Instance) bool {
+	for _, g := range m.Groups {
+		for _, in := range instances {
+			if !carries(in.Tags, g.Tags) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // instanceProblem says what is wrong with an instance that did not answer
@@ -102,14 +126,18 @@ func instanceProblem(in generate.Instance, manifest string, err error) error {
 // tags, or its check refuses them. An instance not checked yet (it did not
 // answer) might run any job carrying its tags, so such jobs are not
 // reported. Jobs refused for the same reasons are reported together.
-func unrunnable(tasks []generate.Task, instances []generate.Instance) error {
+func unrunnable(jobs iter.Seq2[comfybatch.Job, error], instances []generate.Instance) error {
 	type group struct {
 		jobs  int
 		first comfybatch.Job
 	}
 	groups := map[string]*group{}
 	var order []string
-	for _, t := range tasks {
+	for job, err := range jobs {
+		if err != nil {
+			return err
+		}
+		t := generate.Task{Job: job}
 		var why []string
 		ok := false
 		for _, in := range instances {

@@ -66,8 +66,8 @@ func selectRun(ctx context.Context, st *store.Store, run store.Run, m *manifests
 			idx[c.Candidate.Job.Key] = c.Candidate.Job.Index
 		}
 		for i := range ranked {
-			if of, ok := dups[ranked[i].Candidate.Job.Key]; ok {
-				ranked[i].Rejected = comfybatch.NearDuplicateReason(idx[of])
+			if of, ok := dups[ranked[i].Candidate.Ref()]; ok {
+				ranked[i].Rejected = comfybatch.NearDuplicateReason(idx[of.JobKey])
 			}
 		}
 		if err := st.SaveSelections(ctx, run.ID, name, sel); err != nil {

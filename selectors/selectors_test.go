@@ -128,7 +128,8 @@ func TestTopKDiversity(t *testing.T) {
 		t.Errorf("TopK with diversity = %v, want %v", keys, want)
 	}
 	dups := tk.NearDuplicates(ranked, sel)
-	if want := map[string]string{"k01": "k00", "k03": "k00"}; !reflect.DeepEqual(dups, want) {
+	ref := func(k string) comfybatch.Ref { return comfybatch.Ref{JobKey: k} }
+	if want := map[comfybatch.Ref]comfybatch.Ref{ref("k01"): ref("k00"), ref("k03"): ref("k00")}; !reflect.DeepEqual(dups, want) {
 		t.Errorf("NearDuplicates = %v, want %v", dups, want)
 	}
 	if sel := (TopK{K: 3}).Select("g", ranked); len(sel) != 3 {

@@ -18,7 +18,8 @@ type Selector interface {
 
 // TopK selects up to K candidates of a group by descending Total, skipping
 // rejected ones, ones under MinScore and near-duplicates. Ties are broken by
-// plan order (Job.Index), then by job key, so reruns select the same.
+// plan order (Job.Index), then by the candidate's identity (job key, output
+// node, batch index), so reruns select the same.
 type TopK struct {
 	K        int
 	MinScore *float64
@@ -50,37 +51,39 @@ func (t TopK) Select(group string, ranked []comfybatch.Scored) []comfybatch.Sele
 			}
 		}
 		sel = append(sel, comfybatch.Selection{
-			Group:  group,
-			Rank:   len(sel) + 1,
-			JobKey: c.Candidate.Job.Key,
-			Total:  c.Total,
-			Reason: fmt.Sprintf("top %d by total", t.K),
+			Group:      group,
+			Rank:       len(sel) + 1,
+			JobKey:     c.Candidate.Job.Key,
+			Output:     c.Candidate.Output,
+			BatchIndex: c.Candidate.BatchIndex,
+			Total:      c.Total,
+			Reason:     fmt.Sprintf("top %d by total", t.K),
 		})
 	}
 	return sel
 }
 
 // NearDuplicates reports, for each candidate that TopK skipped as a
-// near-duplicate, the job key of the selected candidate it resembles.
-func (t TopK) NearDuplicates(ranked []comfybatch.Scored, sel []comfybatch.Selection) map[string]string {
-	out := map[string]string{}
+// near-duplicate, the selected candidate it resembles.
+func (t TopK) NearDuplicates(ranked []comfybatch.Scored, sel []comfybatch.Selection) map[comfybatch.Ref]comfybatch.Ref {
+	out := map[comfybatch.Ref]comfybatch.Ref{}
 	if t.Distance <= 0 {
 		return out
 	}
-	chosen := map[string]bool{}
+	chosen := map[comfybatch.Ref]bool{}
 	for _, s := range sel {
-		chosen[s.JobKey] = true
+		chosen[s.Ref()] = true
 	}
-	var keys []string
+	var refs []comfybatch.Ref
 	var hashes []uint64
 	for _, c := range Order(ranked) {
 		h, ok := hashOf(c, t.HashScorer)
 		if !ok {
 			continue
 		}
-		k := c.Candidate.Job.Key
-		if chosen[k] {
-			keys, hashes = append(keys, k), append(hashes, h)
+		r := c.Candidate.Ref()
+		if chosen[r] {
+			refs, hashes = append(refs, r), append(hashes, h)
 			continue
 		}
 		if c.Rejected != "" {
@@ -88,7 +91,7 @@ func (t TopK) NearDuplicates(ranked []comfybatch.Scored, sel []comfybatch.Select
 		}
 		for i, p := range hashes {
 			if bits.OnesCount64(h^p) <= t.Distance {
-				out[k] = keys[i]
+				out[r] = refs[i]
 				break
 			}
 		}
@@ -97,7 +100,7 @@ func (t TopK) NearDuplicates(ranked []comfybatch.Scored, sel []comfybatch.Select
 }
 
 // Order returns the candidates sorted best first: by Total descending, then
-// Job.Index, then job key.
+// Job.Index, then job key, output node and batch index.
 func Order(ranked []comfybatch.Scored) []comfybatch.Scored {
 	out := make([]comfybatch.Scored, len(ranked))
 	copy(out, ranked)
@@ -109,7 +112,13 @@ func Order(ranked []comfybatch.Scored) []comfybatch.Scored {
 		if a.Candidate.Job.Index != b.Candidate.Job.Index {
 			return a.Candidate.Job.Index < b.Candidate.Job.Index
 		}
-		return a.Candidate.Job.Key < b.Candidate.Job.Key
+		if a.Candidate.Job.Key != b.Candidate.Job.Key {
+			return a.Candidate.Job.Key < b.Candidate.Job.Key
+		}
+		if a.Candidate.Output != b.Candidate.Output {
+			return a.Candidate.Output < b.Candidate.Output
+		}
+		return a.Candidate.BatchIndex < b.Candidate.BatchIndex
 	})
 	return out
 }

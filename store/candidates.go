@@ -312,12 +312,21 @@ func (s *Store) candidates(ctx context.Context, runID int64, group string, pendi
 	if err != nil {
 		return nil, err
 	}
+	// The group and state conditions are written only when they apply, so
+	// that SQLite reads a group through its index instead of the run.
+	where, args := `j.run_id = ? AND j.status = 'done'`, []any{runID}
+	if group != "" {
+		where, args = where+` AND j.group_name = ?`, append(args, group)
+	}
+	if pendingOnly {
+		where += ` AND c.state = 'pending'`
+	}
 	rows, err := s.read.QueryContext(ctx, `SELECT c.id, j.job_key, j.idx, j.group_name, j.params, j.inputs,
 			j.affinity, j.instance, j.prompt_id, j.attempts, j.queued_ms, j.started_ms, j.finished_ms,
 			j.download_ms, c.node, c.batch_index, c.state, c.pending, c.total, c.rejected, c.rel_path, c.sha256
 		FROM candidates c JOIN jobs j ON j.id = c.job_id
-		WHERE j.run_id = ? AND j.status = 'done' AND (? = '' OR j.group_name = ?) AND (? = 0 OR c.state = 'pending')
-		ORDER BY j.idx, j.job_key, c.node, c.batch_index`, runID, group, group, pendingOnly)
+		WHERE `+where+`
+		ORDER BY j.idx, j.job_key, c.node, c.batch_index`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read candidates of run %d: %w", runID, err)
 	}
@@ -374,9 +383,13 @@ func (s *Store) readScores(ctx context.Context, runID int64, group string, out [
 	}
 	// where maps a scorer result to its place: out[where[0]].Scores[where[1]].
 	where := make(map[slot][2]int)
+	cond, args := `j.run_id = ?`, []any{runID}
+	if group != "" {
+		cond, args = cond+` AND j.group_name = ?`, append(args, group)
+	}
 	rows, err := s.read.QueryContext(ctx, `SELECT r.candidate_id, r.ord, r.scorer, r.error, r.vals
-		FROM scorer_results r JOIN candidates c ON c.id = r.candidate_id JOIN jobs j ON j.id = c.job_id
-		WHERE j.run_id = ? AND (? = '' OR j.group_name = ?) ORDER BY r.candidate_id, r.ord`, runID, group, group)
+		FROM jobs j JOIN candidates c ON c.job_id = j.id JOIN scorer_results r ON r.candidate_id = c.id
+		WHERE `+cond+` ORDER BY r.candidate_id, r.ord`, args...)
 	if err != nil {
 		return fmt.Errorf("read scores of run %d: %w", runID, err)
 	}
@@ -410,8 +423,8 @@ func (s *Store) readScores(ctx context.Context, runID int64, group string, out [
 		return fmt.Errorf("read scores of run %d: %w", runID, err)
 	}
 	mrows, err := s.read.QueryContext(ctx, `SELECT m.candidate_id, m.ord, m.metric, m.value
-		FROM scores m JOIN candidates c ON c.id = m.candidate_id JOIN jobs j ON j.id = c.job_id
-		WHERE j.run_id = ? AND (? = '' OR j.group_name = ?)`, runID, group, group)
+		FROM jobs j JOIN candidates c ON c.job_id = j.id JOIN scores m ON m.candidate_id = c.id
+		WHERE `+cond, args...)
 	if err != nil {
 		return fmt.Errorf("read scores of run %d: %w", runID, err)
 	}

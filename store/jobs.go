@@ -211,6 +211,53 @@ type JobState struct {
 	Attempts []Attempt
 }
 
+// JobStatesOf returns the state of the named jobs of run runID by key
+// (jobs the run does not have are left out): what resume needs about one
+// chunk of a plan streamed in order, in memory bounded by the chunk.
+func (s *Store) JobStatesOf(ctx context.Context, runID int64, keys []string) (map[string]JobState, error) {
+	out := make(map[string]JobState, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	list, err := json.Marshal(keys)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT j.job_key, j.status, j.error_class, a.instance, a.prompt_id, a.attempt,
+			a.submitted_ms, a.outcome
+		FROM jobs j LEFT JOIN attempts a ON a.job_id = j.id
+		WHERE j.run_id = ? AND j.job_key IN (SELECT value FROM json_each(?))
+		ORDER BY j.job_key, a.submitted_ms, a.attempt, a.prompt_id`, runID, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("read job states of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			st                  JobState
+			instance, pid, outc sql.NullString
+			number              sql.NullInt64
+			submitted           sql.NullInt64
+		)
+		if err := rows.Scan(&st.Key, &st.Status, &st.ErrorClass, &instance, &pid, &number, &submitted, &outc); err != nil {
+			return nil, fmt.Errorf("read job states of run %d: %w", runID, err)
+		}
+		prev, seen := out[st.Key]
+		if seen {
+			st = prev
+		}
+		if pid.Valid {
+			st.Attempts = append(st.Attempts, Attempt{Instance: instance.String, PromptID: pid.String, Number: int(number.Int64),
+				Submitted: fromMS(submitted), Outcome: outc.String})
+		}
+		out[st.Key] = st
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read job states of run %d: %w", runID, err)
+	}
+	return out, nil
+}
+
 // JobStates returns the state of every job of run runID by key.
 func (s *Store) JobStates(ctx context.Context, runID int64) (map[string]JobState, error) {
 	out := make(map[string]JobState)
