@@ -70,17 +70,15 @@ type CandidateQuery struct {
 
 const qViewCandidates = `SELECT j.job_key, c.node, c.batch_index, j.idx, j.group_name, j.params, j.instance,
 		j.prompt_id, j.attempts, j.queued_ms, j.started_ms, j.finished_ms, j.download_ms, c.total, c.rejected,
-		c.state, c.pending, c.rel_path, c.sha256, c.width, c.height, c.bytes, j.images,
-		CASE WHEN j.images > 1 THEN (SELECT count(*) FROM candidates b WHERE b.job_id = c.job_id AND b.node = c.node)
-			ELSE 1 END%s
+		c.state, c.pending, c.rel_path, c.sha256, c.width, c.height, c.bytes, j.images, %s%s
 	FROM %s%s
 	WHERE j.run_id = ? AND j.status = 'done' AND (? = '' OR j.group_name = ?)%s
 	ORDER BY j.idx, j.job_key, c.node, c.batch_index%s`
 
 // EachCandidate calls fn with each candidate of run runID that q
 // selects, in plan order (index, key, output node, batch index), and
-// stops at the first error fn returns, which it returns. It streams: one
-// candidate is in memory at a time, however large the run.
+// stops at the first error fn returns, which it returns. It streams: the
+// candidates of one job are in memory at a time, however large the run.
 func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery, fn func(ViewCandidate) error) error {
 	codec, err := s.codec(ctx, runID)
 	if err != nil {
@@ -88,6 +86,10 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 	}
 	args := []any{runID, q.Group, q.Group}
 	from, filter := "jobs j JOIN candidates c ON c.job_id = j.id", ""
+	// A candidate's batch size is how many candidates its job has at its
+	// node. Reading every candidate, the rows of a job come together and
+	// batches counts them; reading the few selected ones, a subquery does.
+	batchCol, emit, flush := "0", fn, func() error { return nil }
 	if q.SelectedOnly {
 		// Start from the few selections, not from every job in plan
 		// order: a million-candidate run has a few hundred selected.
@@ -95,6 +97,11 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 		from = "selections x CROSS JOIN candidates c ON c.id = x.candidate_id CROSS JOIN jobs j ON j.id = c.job_id"
 		filter = " AND x.run_id = ?"
 		args = append(args, runID)
+		batchCol = `CASE WHEN j.images > 1 THEN
+			(SELECT count(*) FROM candidates b WHERE b.job_id = c.job_id AND b.node = c.node) ELSE 1 END`
+	} else {
+		b := &batches{fn: fn}
+		emit, flush = b.add, b.flush
 	}
 	// One row per metric (or per scorer without metrics, or per candidate
 	// without scorers): the primary keys of scorer_results and scores
@@ -107,7 +114,7 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 		LEFT JOIN scores m ON m.candidate_id = r.candidate_id AND m.ord = r.ord`
 		scoreOrder = ", r.ord, m.metric"
 	}
-	query := fmt.Sprintf(qViewCandidates, scoreCols, from, scoreJoin, filter, scoreOrder)
+	query := fmt.Sprintf(qViewCandidates, batchCol, scoreCols, from, scoreJoin, filter, scoreOrder)
 	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("read candidates of run %d: %w", runID, err)
@@ -135,7 +142,7 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 		}
 		if !have || c.Ref != cur.Ref {
 			if have {
-				if err := fn(cur); err != nil {
+				if err := emit(cur); err != nil {
 					return err
 				}
 			}
@@ -177,8 +184,48 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 		return fmt.Errorf("read candidates of run %d: %w", runID, err)
 	}
 	if have {
-		return fn(cur)
+		if err := emit(cur); err != nil {
+			return err
+		}
 	}
+	return flush()
+}
+
+// batches holds the candidates of one job that yielded several, in
+// stream order, until the job's last one, so each can be given its batch
+// size: how many the job has at its output node. A job of one candidate
+// passes straight through.
+type batches struct {
+	fn  func(ViewCandidate) error
+	job []ViewCandidate
+}
+
+func (b *batches) add(c ViewCandidate) error {
+	if len(b.job) > 0 && b.job[0].Ref.JobKey != c.Ref.JobKey {
+		if err := b.flush(); err != nil {
+			return err
+		}
+	}
+	if c.Images <= 1 {
+		c.BatchSize = 1
+		return b.fn(c)
+	}
+	b.job = append(b.job, c)
+	return nil
+}
+
+func (b *batches) flush() error {
+	sizes := map[string]int{}
+	for _, c := range b.job {
+		sizes[c.Ref.Output]++
+	}
+	for _, c := range b.job {
+		c.BatchSize = sizes[c.Ref.Output]
+		if err := b.fn(c); err != nil {
+			return err
+		}
+	}
+	b.job = b.job[:0]
 	return nil
 }
 

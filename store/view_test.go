@@ -220,6 +220,18 @@ func TestEachCandidateBatches(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("candidates (index output/batch of batch size/images) =\n%q\nwant\n%q", got, want)
 	}
+	stop := errors.New("stop")
+	n := 0
+	err := s.EachCandidate(ctx, run.ID, CandidateQuery{Group: "odd"}, func(c ViewCandidate) error {
+		n++
+		if c.Images > 1 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 4 {
+		t.Errorf("EachCandidate stopping at the batch = %v after %d calls, want stop after 4", err, n)
+	}
 	sel := []comfybatch.Selection{{Group: "odd", Rank: 1, JobKey: j.Key, Output: "12", BatchIndex: 1, Total: 0.5}}
 	if err := s.SaveSelections(ctx, run.ID, "odd", sel); err != nil {
 		t.Fatal(err)
