@@ -215,12 +215,19 @@ func (b *batches) add(c ViewCandidate) error {
 }
 
 func (b *batches) flush() error {
-	sizes := map[string]int{}
-	for _, c := range b.job {
-		sizes[c.Ref.Output]++
+	// Rows come ordered by node, then batch index: a node's candidates
+	// are one run of the slice.
+	for i := 0; i < len(b.job); {
+		end := i + 1
+		for end < len(b.job) && b.job[end].Ref.Output == b.job[i].Ref.Output {
+			end++
+		}
+		for k := i; k < end; k++ {
+			b.job[k].BatchSize = end - i
+		}
+		i = end
 	}
 	for _, c := range b.job {
-		c.BatchSize = sizes[c.Ref.Output]
 		if err := b.fn(c); err != nil {
 			return err
 		}
