@@ -338,3 +338,44 @@ func TestExampleCfgSweep(t *testing.T) {
 		t.Errorf("cfg values = %v, want 5.5 and 7.5, 8 jobs each", seen)
 	}
 }
+
+// TestJobsWhere: the jobs JobsWhere builds are exactly Jobs' jobs that want
+// accepts, with the same indexes.
+func TestJobsWhere(t *testing.T) {
+	m, err := manifests.LoadFS(examples.FS, "seed-vs-sampler.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []comfybatch.Job
+	for j, err := range m.Jobs() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, j)
+	}
+	asked := 0
+	var got []comfybatch.Job
+	for j, err := range m.JobsWhere(func(i int, group string) bool {
+		if group != all[i].Group {
+			t.Errorf("want(%d) got group %q, job %d is in %q", i, group, i, all[i].Group)
+		}
+		asked++
+		return i%3 == 1
+	}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, j)
+	}
+	if asked != len(all) {
+		t.Errorf("want asked about %d jobs, the plan has %d", asked, len(all))
+	}
+	for _, j := range got {
+		if j.Index%3 != 1 || j.Key != all[j.Index].Key {
+			t.Errorf("JobsWhere built job %d (key %.8s), want only i%%3 == 1 with Jobs' key %.8s", j.Index, j.Key, all[j.Index].Key)
+		}
+	}
+	if len(got) != len(all)/3 {
+		t.Errorf("JobsWhere built %d jobs, want %d", len(got), len(all)/3)
+	}
+}

@@ -425,6 +425,14 @@ func (m *Manifest) Shape() (*Plan, error) {
 // never the jobs, so a plan of a million jobs streams in little memory.
 // It stops at the first error, which it yields with a zero Job.
 func (m *Manifest) Jobs() iter.Seq2[comfybatch.Job, error] {
+	return m.JobsWhere(nil)
+}
+
+// JobsWhere is Jobs that builds only the jobs want accepts, by plan index
+// and group; the others are passed over without being expanded (no
+// workflow is patched for them), which is how a rerun skips the finished
+// part of a large plan quickly. A nil want accepts every job.
+func (m *Manifest) JobsWhere(want func(index int, group string) bool) iter.Seq2[comfybatch.Job, error] {
 	return func(yield func(comfybatch.Job, error) bool) {
 		if m.wf == nil {
 			yield(comfybatch.Job{}, fmt.Errorf("%s: manifest was not loaded with Load, LoadFS or Parse: %w", m.Path, comfybatch.ErrInvalid))
@@ -452,6 +460,10 @@ func (m *Manifest) Jobs() iter.Seq2[comfybatch.Job, error] {
 			for k := 0; k < sh.jobs; k++ {
 				if k > 0 {
 					odometer(idx, sh.lens)
+				}
+				if want != nil && !want(index, g.spec.Name) {
+					index++
+					continue
 				}
 				job, err := m.job(g, axes, vals, idx)
 				if err != nil {

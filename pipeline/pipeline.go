@@ -176,7 +176,15 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 			return nil, err
 		}
 		unscored = counts.All.Unscored
-		if hasWork, err = anyWork(ctx, st, prev.ID, m, opts.LimitPerGroup, opts.RetryFailed); err != nil {
+	}
+	// Rereading a run planned from this very manifest passes over its
+	// finished jobs by plan index, without expanding them.
+	reader := func(st *store.Store, runID int64) *planReader {
+		return &planReader{st: st, runID: runID, m: m, limit: opts.LimitPerGroup,
+			byIndex: resumed && prev.ManifestHash == m.Hash, finished: finishedFor(opts.RetryFailed)}
+	}
+	if resumed {
+		if hasWork, err = anyWork(ctx, reader(st, prev.ID), total, opts.RetryFailed); err != nil {
 			return nil, fmt.Errorf("read job states: %w", err)
 		}
 	}
@@ -192,7 +200,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		if len(instances) == 0 {
 			return nil, fmt.Errorf("%s: no ComfyUI instances: add an instances: list to the manifest or pass --instances URL,...: %w", m.Path, comfybatch.ErrInvalid)
 		}
-		todo := jobsToDo(ctx, st, prev.ID, m, opts.LimitPerGroup, opts.RetryFailed)
+		todo := jobsToDo(ctx, reader(st, prev.ID), opts.RetryFailed)
 		if instances, err = preflight(ctx, m, todo, instances, opts.HTTPClient, opts.logger()); err != nil {
 			return nil, err
 		}
@@ -258,7 +266,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	}
 	var counts produced
 	if hasWork {
-		err := runFleet(runCtx, st, run, instances, sc, prog, log, out, &counts, opts)
+		err := runFleet(runCtx, st, run, instances, reader(st, run.ID), sc, prog, log, out, &counts, opts)
 		out.Done, out.Failed = int(prog.Done.Load()), int(prog.Failed.Load())
 		out.Skipped, out.Summary.Retried = counts.skipped, counts.retried
 		if err == nil {
@@ -332,7 +340,7 @@ func stopped(ctx, runCtx context.Context, st *store.Store, run store.Run, out *O
 
 // runFleet generates the tasks on the instances, scoring and recording
 // every result; the fleet's statistics go into out.
-func runFleet(ctx context.Context, st *store.Store, run store.Run, instances []generate.Instance,
+func runFleet(ctx context.Context, st *store.Store, run store.Run, instances []generate.Instance, plan *planReader,
 	sc *scoring, prog *Progress, log *slog.Logger, out *Outcome, counts *produced, opts Options) error {
 	fopts := generate.Options{
 		HTTPClient:  opts.HTTPClient,
@@ -366,7 +374,7 @@ func runFleet(ctx context.Context, st *store.Store, run store.Run, instances []g
 		return fmt.Errorf("set up instances: %w", err)
 	}
 	producer := func(ctx context.Context, tasks chan<- generate.Task) error {
-		return produce(ctx, st, run, opts.Manifest, opts.LimitPerGroup, opts.RetryFailed, tasks, prog, counts)
+		return produce(ctx, st, plan, opts.RetryFailed, tasks, prog, counts)
 	}
 	err = generateAndScore(ctx, gen, producer, sc, st, run, prog, log, opts.shutdownContext(ctx))
 	if sr, ok := gen.(statsReporter); ok {

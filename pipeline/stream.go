@@ -26,23 +26,62 @@ type planned struct {
 	state store.JobState
 }
 
-// planChunks streams the plan (the first limit jobs of each group when
-// limit > 0) in chunks, each job with its recorded state when st and
-// runID name an existing run. It only reads.
-func planChunks(ctx context.Context, st *store.Store, runID int64, m *manifests.Manifest, limit int) iter.Seq2[[]planned, error] {
+// planReader reads the plan of a run (the first limit jobs of each group
+// when limit > 0) with the state the store has for each job.
+type planReader struct {
+	st    *store.Store // nil: nothing recorded yet
+	runID int64        // 0: nothing recorded yet
+	m     *manifests.Manifest
+	limit int
+	// byIndex says the run was planned from this very manifest, so its
+	// recorded jobs match the plan index for index: a job finished for
+	// good (finished) is passed over by its index, without expanding it.
+	byIndex  bool
+	finished func(status, class string) bool
+	// passed counts the jobs passed over that way.
+	passed int
+}
+
+// chunks streams the plan in chunks of the jobs not passed over, each with
+// its recorded state. It only reads.
+func (r *planReader) chunks(ctx context.Context) iter.Seq2[[]planned, error] {
 	return func(yield func([]planned, error) bool) {
+		var cur *store.StatusCursor
+		if r.byIndex && r.st != nil && r.runID != 0 && r.finished != nil {
+			var err error
+			if cur, err = r.st.JobStatuses(ctx, r.runID); err != nil {
+				yield(nil, err)
+				return
+			}
+			defer cur.Close()
+		}
 		perGroup := map[string]int{}
+		want := func(index int, group string) bool {
+			if r.limit > 0 {
+				if perGroup[group] >= r.limit {
+					return false
+				}
+				perGroup[group]++
+			}
+			if cur != nil {
+				if s, ok := cur.At(index); ok && r.finished(s.Status, s.ErrorClass) {
+					r.passed++
+					return false
+				}
+			}
+			return true
+		}
 		chunk := make([]planned, 0, chunkSize)
 		flush := func() bool {
 			if len(chunk) == 0 {
 				return true
 			}
-			if st != nil && runID != 0 {
+			if r.st != nil && r.runID != 0 {
 				keys := make([]string, len(chunk))
 				for i, p := range chunk {
 					keys[i] = p.job.Key
 				}
-				states, err := st.JobStatesOf(ctx, runID, keys)
+				states, err := r.st.JobStatesOf(ctx, r.runID, keys)
 				if err != nil {
 					yield(nil, err)
 					return false
@@ -55,7 +94,7 @@ func planChunks(ctx context.Context, st *store.Store, runID int64, m *manifests.
 			chunk = make([]planned, 0, chunkSize)
 			return ok
 		}
-		for job, err := range m.Jobs() {
+		for job, err := range r.m.JobsWhere(want) {
 			if err != nil {
 				yield(nil, err)
 				return
@@ -64,16 +103,14 @@ func planChunks(ctx context.Context, st *store.Store, runID int64, m *manifests.
 				yield(nil, err)
 				return
 			}
-			if limit > 0 {
-				if perGroup[job.Group] >= limit {
-					continue
-				}
-				perGroup[job.Group]++
-			}
 			chunk = append(chunk, planned{job: job})
 			if len(chunk) == chunkSize && !flush() {
 				return
 			}
+		}
+		if cur != nil && cur.Err() != nil {
+			yield(nil, cur.Err())
+			return
 		}
 		flush()
 	}
@@ -131,10 +168,43 @@ func task(p planned) generate.Task {
 	return t
 }
 
+// finishedFor says which recorded jobs a run passes over: done ones, and
+// failed ones a rerun does not retry.
+func finishedFor(retryFailed bool) func(status, class string) bool {
+	return func(status, class string) bool {
+		todo, _ := toDo(store.JobState{Status: status, ErrorClass: class}, retryFailed)
+		return !todo
+	}
+}
+
 // anyWork reports whether the plan has a job still to generate, reading
-// the plan only as far as the first one.
-func anyWork(ctx context.Context, st *store.Store, runID int64, m *manifests.Manifest, limit int, retryFailed bool) (bool, error) {
-	for chunk, err := range planChunks(ctx, st, runID, m, limit) {
+// as little as it can: the run's counts tell when it was planned from this
+// manifest and has a job pending or submitted, a failure to retry, or not
+// every job recorded; otherwise the plan is read up to the first job to do.
+func anyWork(ctx context.Context, r *planReader, total int, retryFailed bool) (bool, error) {
+	if r.byIndex {
+		counts, err := r.st.Counts(ctx, r.runID)
+		if err != nil {
+			return false, err
+		}
+		classes, err := r.st.FailureClasses(ctx, r.runID)
+		if err != nil {
+			return false, err
+		}
+		retried := 0
+		for _, c := range classes {
+			if retryOnRerun(c.Class, retryFailed) {
+				retried += c.Count
+			}
+		}
+		if counts.All.Pending+counts.All.Submitted > 0 || retried > 0 || counts.All.Total < total {
+			return true, nil
+		}
+		if counts.All.Total == total {
+			return false, nil
+		}
+	}
+	for chunk, err := range r.chunks(ctx) {
 		if err != nil {
 			return false, err
 		}
@@ -158,19 +228,29 @@ type produced struct {
 // generate on tasks, until the plan ends or ctx does; it closes tasks when
 // it returns. Jobs are recorded before they are sent: their attempts are
 // recorded against them.
-func produce(ctx context.Context, st *store.Store, run store.Run, m *manifests.Manifest, limit int, retryFailed bool,
+func produce(ctx context.Context, st *store.Store, r *planReader, retryFailed bool,
 	tasks chan<- generate.Task, prog *Progress, counts *produced) error {
 	defer close(tasks)
-	for chunk, err := range planChunks(ctx, st, run.ID, m, limit) {
+	passed := 0
+	for chunk, err := range r.chunks(ctx) {
 		if err != nil {
 			return err
 		}
-		jobs := make([]comfybatch.Job, len(chunk))
-		for i, p := range chunk {
-			jobs[i] = p.job
+		if d := r.passed - passed; d > 0 {
+			counts.skipped += d
+			prog.Skipped.Add(int64(d))
+			passed = r.passed
 		}
-		if err := st.PlanJobs(ctx, run.ID, jobs); err != nil {
-			return fmt.Errorf("record plan: %w", err)
+		var fresh []comfybatch.Job // not recorded yet
+		for _, p := range chunk {
+			if p.state.Key == "" {
+				fresh = append(fresh, p.job)
+			}
+		}
+		if len(fresh) > 0 {
+			if err := st.PlanJobs(ctx, r.runID, fresh); err != nil {
+				return fmt.Errorf("record plan: %w", err)
+			}
 		}
 		for _, p := range chunk {
 			todo, class := toDo(p.state, retryFailed)
@@ -193,14 +273,17 @@ func produce(ctx context.Context, st *store.Store, run store.Run, m *manifests.M
 			}
 		}
 	}
+	if d := r.passed - passed; d > 0 {
+		counts.skipped += d
+		prog.Skipped.Add(int64(d))
+	}
 	return nil
 }
 
-// jobsToDo streams the jobs of the plan still to generate (st may be nil
-// for a new run). It only reads.
-func jobsToDo(ctx context.Context, st *store.Store, runID int64, m *manifests.Manifest, limit int, retryFailed bool) iter.Seq2[comfybatch.Job, error] {
+// jobsToDo streams the jobs of the plan still to generate. It only reads.
+func jobsToDo(ctx context.Context, r *planReader, retryFailed bool) iter.Seq2[comfybatch.Job, error] {
 	return func(yield func(comfybatch.Job, error) bool) {
-		for chunk, err := range planChunks(ctx, st, runID, m, limit) {
+		for chunk, err := range r.chunks(ctx) {
 			if err != nil {
 				yield(comfybatch.Job{}, err)
 				return

@@ -566,3 +566,50 @@ func (s *Store) Counts(ctx context.Context, runID int64) (Counts, error) {
 	}
 	return c, nil
 }
+
+// JobStatus is one recorded job as a rerun reads them in plan order.
+type JobStatus struct {
+	Index                   int
+	Key, Status, ErrorClass string
+}
+
+// StatusCursor reads a run's job statuses in plan order, one row at a
+// time, so a rerun can pass over a million finished jobs without holding
+// them. Close it when done.
+type StatusCursor struct {
+	rows *sql.Rows
+	cur  JobStatus
+	more bool
+	err  error
+}
+
+// JobStatuses opens a cursor over the jobs of run runID in plan order.
+func (s *Store) JobStatuses(ctx context.Context, runID int64) (*StatusCursor, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT idx, job_key, status, error_class FROM jobs WHERE run_id = ? ORDER BY idx`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("read job states of run %d: %w", runID, err)
+	}
+	return &StatusCursor{rows: rows, more: true, cur: JobStatus{Index: -1}}, nil
+}
+
+// At returns the recorded job with plan index idx, if there is one.
+// Successive calls must ask for increasing indexes.
+func (c *StatusCursor) At(idx int) (JobStatus, bool) {
+	for c.more && c.cur.Index < idx {
+		if !c.rows.Next() {
+			c.more = false
+			c.err = c.rows.Err()
+			break
+		}
+		if err := c.rows.Scan(&c.cur.Index, &c.cur.Key, &c.cur.Status, &c.cur.ErrorClass); err != nil {
+			c.more, c.err = false, err
+		}
+	}
+	return c.cur, c.more && c.cur.Index == idx
+}
+
+// Err is the first error the cursor met.
+func (c *StatusCursor) Err() error { return c.err }
+
+// Close releases the cursor.
+func (c *StatusCursor) Close() error { return c.rows.Close() }

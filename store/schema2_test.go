@@ -310,3 +310,70 @@ func TestSetAttemptOutcome(t *testing.T) {
 		t.Error("SetAttemptOutcome(unknown prompt) = nil, want an error")
 	}
 }
+
+// TestJobStatesReadInChunksAndInOrder: JobStatesOf gives what JobStates
+// gives for the keys asked, and a StatusCursor walks the run in plan order,
+// answering only for indexes the run has.
+func TestJobStatesReadInChunksAndInOrder(t *testing.T) {
+	s, dir := openTest(t)
+	ctx := t.Context()
+	run := createRun(t, s, dir)
+	var jobs []comfybatch.Job
+	for i := range 10 {
+		if i == 4 {
+			continue // a gap in the plan indexes
+		}
+		jobs = append(jobs, testJob(i, "a"))
+	}
+	if err := s.PlanJobs(ctx, run.ID, jobs); err != nil {
+		t.Fatal(err)
+	}
+	for i, j := range jobs[:3] {
+		if err := s.RecordAttempt(ctx, run.ID, j.Key, Attempt{Instance: "x", PromptID: fmt.Sprint("p", i), Number: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RecordFailure(ctx, run.ID, jobs[1].Key, 1, fmt.Errorf("boom: %w", comfybatch.ErrExecution)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.JobStates(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	some, err := s.JobStatesOf(ctx, run.ID, []string{jobs[0].Key, jobs[1].Key, jobs[5].Key, "missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(some) != 3 {
+		t.Errorf("JobStatesOf = %d states, want 3 (the unknown key left out)", len(some))
+	}
+	for k, st := range some {
+		if !reflect.DeepEqual(st, all[k]) {
+			t.Errorf("JobStatesOf[%.8s] = %+v, JobStates has %+v", k, st, all[k])
+		}
+	}
+	cur, err := s.JobStatuses(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cur.Close()
+	for i := range 12 {
+		st, ok := cur.At(i)
+		if want := i != 4 && i < 10; ok != want {
+			t.Errorf("At(%d) found %v, want %v", i, ok, want)
+			continue
+		}
+		if ok && (st.Index != i || st.Key != testJob(i, "a").Key) {
+			t.Errorf("At(%d) = %+v", i, st)
+		}
+		if ok && i == 1 && (st.Status != comfybatch.StatusFailed || st.ErrorClass != comfybatch.ClassExecution) {
+			t.Errorf("At(1) = %+v, want failed execution", st)
+		}
+	}
+	if cur.Err() != nil {
+		t.Error(cur.Err())
+	}
+}
