@@ -9,7 +9,10 @@
 // does not grow with the run. Output is deterministic: the same run gives
 // byte-identical files. Samples are ordered by group (in the run's order),
 // then selected candidates by rank, then the rest by job index; a sample's
-// key is "<group>-<job index>", never a server file name.
+// key is "<group>-<job index>" ("-<output node>-<batch index>" after it
+// when the job yielded several images), never a server file name. Every
+// sample records the seed, output node, batch index and batch size that
+// render its image again.
 //
 // Export shares no state between calls and is safe for concurrent use on
 // different destination directories.

@@ -75,5 +75,5 @@ func ExampleExport() {
 	fmt.Print(string(meta))
 	// Output:
 	// 1 of 1 exported: [metadata.jsonl]
-	// {"key":"hero-shots-000000","file_name":"hero-shots-000000.png","path":"images/33/3392fc269d52d772b79aeee938a6e73d4ac7f40323b9e508e66c05333a4e0c3c.png","run_id":1,"run":"example","group":"Hero Shots","job_index":0,"job_key":"k0","prompt":"a red fox","params":{"prompt":"a red fox","seed":42},"scores":{},"total":1,"selected":true,"rank":1,"sha256":"3392fc269d52d772b79aeee938a6e73d4ac7f40323b9e508e66c05333a4e0c3c","width":16,"height":16,"bytes":75}
+	// {"key":"hero-shots-000000","file_name":"hero-shots-000000.png","path":"images/33/3392fc269d52d772b79aeee938a6e73d4ac7f40323b9e508e66c05333a4e0c3c.png","run_id":1,"run":"example","group":"Hero Shots","job_index":0,"job_key":"k0","prompt":"a red fox","params":{"prompt":"a red fox","seed":42},"seed":42,"batch_index":0,"batch_size":1,"scores":{},"total":1,"selected":true,"rank":1,"sha256":"3392fc269d52d772b79aeee938a6e73d4ac7f40323b9e508e66c05333a4e0c3c","width":16,"height":16,"bytes":75}
 }

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -281,5 +282,72 @@ func TestLargeSeedStaysExact(t *testing.T) {
 	_, dir := runExport(t, run, export.Options{Format: export.JSONL, SelectedOnly: true})
 	if lines := read(t, filepath.Join(dir, "candidates.jsonl")); !strings.Contains(lines, `"seed":18446744073709551615`) {
 		t.Errorf("seed 2^64-1 not written exactly:\n%s", lines)
+	}
+}
+
+// TestBatched: every image of a prompt is a sample of its own, keyed by
+// job, output node and batch index, with what renders it again: seed,
+// batch index and size, output node, and for an image of a batch where
+// LatentFromBatch goes in the run's workflow.
+func TestBatched(t *testing.T) {
+	run := runviewtest.BuildWith(t, runviewtest.Options{Batched: true}).Run
+	st, dir := runExport(t, run, export.Options{Format: export.ImageFolder})
+	if st.Count != 12 || st.Successes != 12 || st.Groups[runviewtest.BatchedGroup].Selected != 3 {
+		t.Fatalf("stats = %+v, want 12 exported, 3 selected", st)
+	}
+	meta := read(t, filepath.Join(dir, "metadata.jsonl"))
+	golden.Check(t, *update, "imagefolder_batched.metadata.jsonl", []byte(meta))
+	cands, err := run.LoadCandidates(t.Context(), runview.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := map[string]export.Sample{}
+	for _, line := range strings.Split(strings.TrimSpace(meta), "\n") {
+		var s export.Sample
+		if err := json.Unmarshal([]byte(line), &s); err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := byKey[s.Key]; dup {
+			t.Errorf("key %s twice", s.Key)
+		}
+		byKey[s.Key] = s
+	}
+	for _, c := range cands {
+		key := fmt.Sprintf("fox-%06d-%s-%d", c.Index, c.Output, c.BatchIndex)
+		s, ok := byKey[key]
+		if !ok {
+			t.Errorf("no sample %s for %s", key, c.ID)
+			continue
+		}
+		if got := read(t, filepath.Join(dir, s.FileName)); got != read(t, run.Abs(c.Path)) {
+			t.Errorf("%s is not the image of %s", s.FileName, c.ID)
+		}
+		title := map[string]string{"9": "Base", "12": "Upscaled"}[c.Output]
+		if s.Seed == nil || *s.Seed != uint64(c.Index%2+1) || s.Output != c.Output || s.OutputTitle != title ||
+			s.OutputClass != "SaveImage" || s.BatchIndex != c.BatchIndex || s.BatchSize != c.BatchSize {
+			t.Errorf("sample %s = %+v, want seed %d, output %s %q SaveImage, batch index %d of %d", key, s,
+				c.Index%2+1, c.Output, title, c.BatchIndex, c.BatchSize)
+		}
+		switch {
+		case c.BatchSize == 1 && s.Reproduce != "":
+			t.Errorf("sample %s of a batch of one says %q", key, s.Reproduce)
+		case c.BatchSize > 1:
+			for _, want := range []string{fmt.Sprintf("seed %d and batch_size 2", c.Index%2+1),
+				fmt.Sprintf("LatentFromBatch (batch_index %d, length 1)", c.BatchIndex),
+				"between node 5 (EmptyLatentImage) and input latent_image of node 3 (KSampler)"} {
+				if !strings.Contains(s.Reproduce, want) {
+					t.Errorf("sample %s: reproduce %q lacks %q", key, s.Reproduce, want)
+				}
+			}
+		}
+	}
+	if len(byKey) != 12 {
+		t.Errorf("%d samples, want 12", len(byKey))
+	}
+	// A job that saved one image keeps the plain key.
+	_, dir = runExport(t, runviewtest.Build(t).Run, export.Options{Format: export.JSONL, SelectedOnly: true})
+	if lines := read(t, filepath.Join(dir, "candidates.jsonl")); !strings.Contains(lines, `"key":"portrait-000000",`) ||
+		strings.Contains(lines, `"reproduce"`) {
+		t.Errorf("single-image samples:\n%s\nwant plain keys and no reproduce hint", lines)
 	}
 }

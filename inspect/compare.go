@@ -34,6 +34,18 @@ type Comparison struct {
 	// every time.
 	Resamples int
 	Seed      uint64
+
+	// labels writes a value of By[i] for the table (an output node by
+	// its title); nil writes it as runview.FormatValue does.
+	labels func(name string, v any) string
+}
+
+// label writes a value of By[i] for the text table.
+func (c *Comparison) label(i int, v any) string {
+	if c.labels == nil {
+		return runview.FormatValue(v)
+	}
+	return c.labels(c.By[i], v)
 }
 
 // CompareRow is the statistics of the candidates that share one value of
@@ -149,7 +161,7 @@ func (t *tabulator) add(c runview.Candidate) {
 	vals := make([]any, len(t.by))
 	keys := make([]string, len(t.by))
 	for i, name := range t.by {
-		vals[i], _ = c.Param(name)
+		vals[i], _ = c.Value(name)
 		keys[i] = runview.ValueKey(vals[i])
 	}
 	k := strings.Join(keys, "\x00")
@@ -332,9 +344,12 @@ func (c *Comparison) fill(t *tabulator, opts CompareOptions) {
 }
 
 // Compare reads the candidates of run r (one group of it, or all when
-// group is "") and compares them by one or two parameters. A parameter no
-// candidate has is an error wrapping store.ErrNotFound that lists the ones
-// they do have. Candidates stream: memory holds one total per candidate.
+// group is "") and compares them by one or two parameters, or identity
+// fields of the images (runview.Candidate.Value: batch_index, batch_size,
+// output). Every image of a prompt counts as a candidate of its own. A
+// name no candidate has is an error wrapping store.ErrNotFound that lists
+// the ones they do have. Candidates stream: memory holds one total per
+// candidate.
 func Compare(ctx context.Context, r *runview.Run, by []string, group string, opts CompareOptions) (*Comparison, error) {
 	opts = opts.withDefaults()
 	if len(by) == 0 || len(by) > 2 {
@@ -345,9 +360,15 @@ func Compare(ctx context.Context, r *runview.Run, by []string, group string, opt
 	}
 	t := newTabulator(by)
 	have := map[string]bool{}
+	found := make([]bool, len(by))
 	err := r.Each(ctx, runview.Filter{Group: group, NoScores: true}, func(c runview.Candidate) error {
 		for _, p := range c.Params {
 			have[p.Name] = true
+		}
+		for i, name := range by {
+			if !found[i] {
+				_, found[i] = c.Value(name)
+			}
 		}
 		t.add(c)
 		return nil
@@ -355,8 +376,15 @@ func Compare(ctx context.Context, r *runview.Run, by []string, group string, opt
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range by {
-		if t.n > 0 && !have[name] {
+	// Name the identity fields that tell this run's images apart.
+	if r.Batched {
+		have[runview.BatchIndexName], have[runview.BatchSizeName] = true, true
+	}
+	if r.MultiOutput() {
+		have[runview.OutputName] = true
+	}
+	for i, name := range by {
+		if t.n > 0 && !found[i] {
 			names := make([]string, 0, len(have))
 			for n := range have {
 				names = append(names, n)
@@ -366,7 +394,7 @@ func Compare(ctx context.Context, r *runview.Run, by []string, group string, opt
 				r.ID, name, strings.Join(names, ", "), store.ErrNotFound)
 		}
 	}
-	c := &Comparison{Run: Summary(r, opts.Now()), By: by, Group: group}
+	c := &Comparison{Run: Summary(r, opts.Now()), By: by, Group: group, labels: r.ValueLabel}
 	c.fill(t, opts)
 	return c, nil
 }

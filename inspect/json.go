@@ -38,12 +38,14 @@ type jobsJSON struct {
 }
 
 type groupJSON struct {
-	Name     string   `json:"name"`
-	TopK     *int     `json:"top_k"` // null when the manifest is unreadable
-	Jobs     jobsJSON `json:"jobs"`
-	Passed   int      `json:"passed"`
-	Rejected int      `json:"rejected"`
-	Selected int      `json:"selected"`
+	Name string   `json:"name"`
+	TopK *int     `json:"top_k"` // null when the manifest is unreadable
+	Jobs jobsJSON `json:"jobs"`
+	// Candidates counts images: a job (one prompt) may yield several.
+	Candidates int `json:"candidates"`
+	Passed     int `json:"passed"`
+	Rejected   int `json:"rejected"`
+	Selected   int `json:"selected"`
 }
 
 type candidatesJSON struct {
@@ -63,14 +65,21 @@ type rejectionJSON struct {
 }
 
 type selectedJSON struct {
-	Group    string             `json:"group"`
-	Rank     int                `json:"rank"`
-	JobKey   string             `json:"job_key"`
-	JobIndex int                `json:"job_index"`
-	Total    float64            `json:"total"`
-	Params   []comfybatch.Param `json:"params"`
-	Scores   map[string]float64 `json:"scores"`
-	Values   map[string]string  `json:"values"`
+	Group    string `json:"group"`
+	Rank     int    `json:"rank"`
+	JobKey   string `json:"job_key"`
+	JobIndex int    `json:"job_index"`
+	// Output is the id of the output node that saved the image ("" in
+	// runs recorded before images had an identity), BatchIndex its index
+	// in that node's batch of BatchSize images: with the job's seed, what
+	// renders this image again.
+	Output     string             `json:"output"`
+	BatchIndex int                `json:"batch_index"`
+	BatchSize  int                `json:"batch_size"`
+	Total      float64            `json:"total"`
+	Params     []comfybatch.Param `json:"params"`
+	Scores     map[string]float64 `json:"scores"`
+	Values     map[string]string  `json:"values"`
 	// Path is the stored image and SelectedPath its selected/ link, both
 	// relative to the run folder; Image and SelectedImage are absolute.
 	Path          string `json:"path"`
@@ -227,7 +236,7 @@ func (r *RunReport) WriteJSON(w io.Writer) error {
 		out.Candidates.PassRate = rate(float64(r.Passed)/float64(r.Candidates), true)
 	}
 	for i, g := range r.Groups {
-		gj := groupJSON{Name: g.Name, Passed: g.Passed, Rejected: g.Rejected, Selected: g.Selected,
+		gj := groupJSON{Name: g.Name, Candidates: g.Candidates, Passed: g.Passed, Rejected: g.Rejected, Selected: g.Selected,
 			Jobs: jobsJSON{Total: g.Jobs, Pending: g.Pending, Submitted: g.Submitted, Done: g.Done, Failed: g.Failed}}
 		if g.TopK > 0 {
 			k := g.TopK
@@ -241,7 +250,8 @@ func (r *RunReport) WriteJSON(w io.Writer) error {
 	}
 	for i, c := range r.Selected {
 		s := selectedJSON{
-			Group: c.Group, Rank: c.Rank, JobKey: c.JobKey, JobIndex: c.Index, Total: c.Total,
+			Group: c.Group, Rank: c.Rank, JobKey: c.JobKey, JobIndex: c.Index, Output: c.Output,
+			BatchIndex: c.BatchIndex, BatchSize: c.BatchSize, Total: c.Total,
 			Params: nonNilParams(c.Params), Scores: map[string]float64{}, Values: map[string]string{},
 			Path: c.Path, Image: abs(r.OutputDir, c.Path), SelectedPath: c.SelectedPath,
 			SelectedImage: abs(r.OutputDir, c.SelectedPath), Width: c.Width, Height: c.Height, Bytes: c.Bytes,

@@ -28,6 +28,12 @@ type RunReport struct {
 	Rejections []Rejection
 	// Selected are the selected candidates, by group, then rank.
 	Selected []runview.Candidate
+	// Outputs are the output nodes the run's candidates come from, and
+	// Batched whether some prompt saved a batch of images at one of them
+	// (runview.Run): selected rows then name the output node (several
+	// outputs) or the seed and batch index (batches) of each image.
+	Outputs []runview.Output
+	Batched bool
 	// Failed counts the failed jobs of the groups shown, FailureClasses by
 	// class (most frequent first); Failures lists the first of them in
 	// plan order (ShowOptions.Failures).
@@ -62,7 +68,8 @@ func Show(ctx context.Context, r *runview.Run, group string, opts ShowOptions) (
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	rep := &RunReport{Run: Summary(r, opts.Now()), Group: group, OutputDir: r.OutputDir}
+	rep := &RunReport{Run: Summary(r, opts.Now()), Group: group, OutputDir: r.OutputDir, Outputs: r.Outputs,
+		Batched: r.Batched}
 	classes := map[string]int{}
 	var reasons []runview.Reason
 	for _, g := range r.Groups {
@@ -103,6 +110,20 @@ func Show(ctx context.Context, r *runview.Run, group string, opts ShowOptions) (
 		rep.Failures = []runview.Failure{}
 	}
 	return rep, nil
+}
+
+// perImage reports whether a job can yield several candidates in the
+// report's run, so jobs and candidates must be counted apart.
+func (r *RunReport) perImage() bool { return r.Batched || len(r.Outputs) > 1 }
+
+// outputLabel names an output node of the run for people.
+func (r *RunReport) outputLabel(id string) string {
+	for _, o := range r.Outputs {
+		if o.ID == id {
+			return o.Label()
+		}
+	}
+	return id
 }
 
 // sweptAmong splits the params of the selected candidates into the ones

@@ -3,6 +3,7 @@ package inspect
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -121,6 +122,11 @@ func (r *RunReport) WriteText(w io.Writer, wide bool) error {
 	} else {
 		t.cols = append(t.cols, column{title: "UNFINISHED", right: true})
 	}
+	// Jobs are prompts; a prompt that saves several images yields as
+	// many candidates, which the columns from here on count.
+	if r.perImage() {
+		t.cols = append(t.cols, column{title: "CANDIDATES", right: true})
+	}
 	t.cols = append(t.cols, column{title: "PASSED", right: true}, column{title: "REJECTED", right: true},
 		column{title: "SELECTED"})
 	for _, g := range r.Groups {
@@ -129,6 +135,9 @@ func (r *RunReport) WriteText(w io.Writer, wide bool) error {
 			row = append(row, strconv.Itoa(g.Pending), strconv.Itoa(g.Submitted))
 		} else {
 			row = append(row, strconv.Itoa(g.Unfinished()))
+		}
+		if r.perImage() {
+			row = append(row, strconv.Itoa(g.Candidates))
 		}
 		sel := strconv.Itoa(g.Selected)
 		if g.TopK > 0 {
@@ -184,6 +193,14 @@ func (r *RunReport) writeSelected(w io.Writer, wide bool) {
 			}
 		}
 	}
+	// In a run of batches the images of one prompt share its seed and
+	// differ in batch index: both are columns, whatever the selection
+	// shares, so that each row says which image to render again.
+	multi := len(r.Outputs) > 1
+	if r.Batched {
+		names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == "seed" })
+		fixed = slices.DeleteFunc(slices.Clone(fixed), func(p comfybatch.Param) bool { return p.Name == "seed" })
+	}
 	if wide {
 		fmt.Fprintf(w, "selected: %d\n", len(r.Selected))
 	} else {
@@ -194,6 +211,12 @@ func (r *RunReport) writeSelected(w io.Writer, wide bool) {
 	}
 	t := &table{cols: []column{{title: "GROUP", min: 8}, {title: "RANK", right: true}, {title: "JOB", right: true},
 		{title: "TOTAL", right: true}}}
+	if r.Batched {
+		t.cols = append(t.cols, column{title: "SEED"}, column{title: "BATCH", right: true})
+	}
+	if multi {
+		t.cols = append(t.cols, column{title: "OUTPUT", min: 8})
+	}
 	for _, n := range names {
 		t.cols = append(t.cols, column{title: strings.ToUpper(n), min: 6, drop: true})
 	}
@@ -204,6 +227,13 @@ func (r *RunReport) writeSelected(w io.Writer, wide bool) {
 	}
 	for _, c := range r.Selected {
 		row := []string{c.Group, strconv.Itoa(c.Rank), strconv.Itoa(c.Index), number(c.Total)}
+		if r.Batched {
+			seed, _ := c.Param("seed")
+			row = append(row, oneLine(runview.FormatValue(seed)), strconv.Itoa(c.BatchIndex))
+		}
+		if multi {
+			row = append(row, dash(oneLine(r.outputLabel(c.Output))))
+		}
 		for _, n := range names {
 			v, _ := c.Param(n)
 			row = append(row, oneLine(runview.FormatValue(v)))
@@ -305,7 +335,7 @@ func (c *Comparison) writeRows(w io.Writer, wide bool) {
 		} else {
 			best = &c.Rows[i]
 		}
-		t.add(oneLine(runview.FormatValue(r.Value)), strconv.Itoa(r.N), number(r.Mean), interval(r.MeanCI),
+		t.add(oneLine(c.label(0, r.Value)), strconv.Itoa(r.N), number(r.Mean), interval(r.MeanCI),
 			number(r.Median), number(r.Best), percent(r.PassRate(), r.N > 0), strconv.Itoa(r.Selected), vs, vsCI)
 	}
 	t.write(w, width(wide))
@@ -328,7 +358,7 @@ func (c *Comparison) writeRows(w io.Writer, wide bool) {
 func (c *Comparison) writeCells(w io.Writer, wide bool) {
 	t := &table{cols: []column{{title: strings.ToUpper(c.By[0]) + " \\ " + strings.ToUpper(c.By[1]), min: 12}}}
 	for _, v := range c.ColValues {
-		t.cols = append(t.cols, column{title: oneLine(runview.FormatValue(v)), right: true, drop: true})
+		t.cols = append(t.cols, column{title: oneLine(c.label(1, v)), right: true, drop: true})
 	}
 	var (
 		best         string
@@ -336,7 +366,7 @@ func (c *Comparison) writeCells(w io.Writer, wide bool) {
 		behind, near []string
 	)
 	for i, rv := range c.RowValues {
-		row := []string{oneLine(runview.FormatValue(rv))}
+		row := []string{oneLine(c.label(0, rv))}
 		for j, cv := range c.ColValues {
 			s := c.Cells[i][j]
 			if s == nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/comfybatch/comfybatch/report"
+	"github.com/comfybatch/comfybatch/runview"
 	"github.com/comfybatch/comfybatch/runview/runviewtest"
 )
 
@@ -109,6 +110,30 @@ func TestBrowserLoadsReport(t *testing.T) {
 			}
 		})
 	}
+	t.Run("batched", func(t *testing.T) {
+		// Twelve images of four prompts: a card and a thumbnail each.
+		run := runviewtest.BuildWith(t, runviewtest.Options{Batched: true}).Run
+		p, err := report.Write(t.Context(), filepath.Join(t.TempDir(), "report"), run, report.Options{Full: report.FullAll})
+		if err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		dom := chromium(t, "--virtual-time-budget=10000", "--window-size=1400,4000", "--dump-dom", fileURL(p)+"#open")
+		imgs := imgRe.FindAllString(dom, -1)
+		if len(imgs) != 12 {
+			t.Fatalf("dumped DOM has %d thumbnails, want 12:\n%.2000s", len(imgs), dom)
+		}
+		for _, img := range imgs {
+			if !strings.Contains(img, `data-load="ok"`) {
+				t.Errorf("thumbnail did not load: %s", img)
+			}
+		}
+		if n := strings.Count(sections(t, dom)[runviewtest.BatchedGroup], `data-selected="true"`); n != 3 {
+			t.Errorf("browser shows %d selected, want 3", n)
+		}
+		if n := strings.Count(dom, `class="image" data-seed=`); n != 12 {
+			t.Errorf("browser shows seed and batch index on %d cards, want 12", n)
+		}
+	})
 	t.Run("group filter", func(t *testing.T) {
 		dom := chromium(t, "--virtual-time-budget=5000", "--dump-dom", fileURL(pages["folder moved"])+"#group=landscape")
 		hidden := regexp.MustCompile(`<section class="group"[^>]*data-group="([^"]*)"[^>]*hidden`).FindAllStringSubmatch(dom, -1)
@@ -167,6 +192,22 @@ func TestScreenshots(t *testing.T) {
 	}
 	defer f.Close()
 	if err := report.WriteGridPNG(t.Context(), f, run, report.GridOptions{X: "seed", Y: "sampler_name", Group: "portrait", CellSize: 128}); err != nil {
+		t.Fatal(err)
+	}
+	batched := runviewtest.BuildWith(t, runviewtest.Options{Batched: true, Width: 512, Height: 384}).Run
+	p, err = report.Write(t.Context(), filepath.Join(batched.OutputDir, "report"), batched, report.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chromium(t, "--screenshot="+filepath.Join(out, "report_batched.png"), "--window-size=1400,2000", "--hide-scrollbars",
+		"--virtual-time-budget=5000", fileURL(p))
+	g, err := os.Create(filepath.Join(out, "grid_batched.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := report.WriteGridPNG(t.Context(), g, batched, report.GridOptions{X: "output", Y: "batch_index", Z: "seed",
+		Where: []runview.Cond{{Name: "batch_size", Value: "2"}}, CellSize: 128}); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("screenshots in %s", out)

@@ -12,11 +12,14 @@
 //     all linked relatively, so the folder keeps working when it is moved
 //     or zipped. Per group: the fixed prompt once, selected candidates
 //     first, then the others, the rejected collapsed; thumbnails load
-//     lazily and a group filter narrows the page.
+//     lazily and a group filter narrows the page. Each image of a prompt
+//     is a card of its own, naming its seed and batch index (and output
+//     node) when prompts save several.
 //   - HTML writes one standalone page with data-URI thumbnails.
 //   - Grid and WriteGridPNG draw an A1111/SwarmUI-style X/Y/Z plot in the
-//     Go fonts; a cell that would mix settings is an error unless the
-//     caller picks the best of each cell.
+//     Go fonts; axes are params or the image fields batch_index and
+//     output, and a cell that would mix settings, or images of one
+//     prompt, is an error unless the caller picks the best of each cell.
 //   - Summarize computes the run-level figures (gate pass rates,
 //     utilization, cost per delivered image) the page shows.
 //

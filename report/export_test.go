@@ -12,8 +12,11 @@ import (
 // GridCell is one cell of a planned grid, for the external tests.
 type GridCell struct {
 	Job int // the job index shown, -1 when empty
-	N   int // candidates with the cell's values
-	Box image.Rectangle
+	// Output and BatchIndex name the image of the job shown.
+	Output     string
+	BatchIndex int
+	N          int // candidates with the cell's values
+	Box        image.Rectangle
 }
 
 // GridLayout exposes the grid geometry to the external tests: the cells
@@ -31,7 +34,7 @@ func GridLayout(ctx context.Context, run *runview.Run, opts GridOptions) (cells 
 	for _, c := range p.cells {
 		gc := GridCell{Job: -1, N: c.n, Box: c.box}
 		if c.c != nil {
-			gc.Job = c.c.Index
+			gc.Job, gc.Output, gc.BatchIndex = c.c.Index, c.c.Output, c.c.BatchIndex
 		}
 		cells = append(cells, gc)
 	}

@@ -29,8 +29,9 @@ const PickBest = "best"
 // GridOptions chooses what Grid plots.
 type GridOptions struct {
 	// X, Y and Z are parameter names (comfybatch.Param.Name), such as
-	// "seed", "sampler_name" and "cfg": one column per value of X, one
-	// row per value of Y (empty: one row), one panel per value of Z
+	// "seed", "sampler_name" and "cfg", or the image fields "batch_index"
+	// and "output" (runview.Candidate.Value): one column per value of X,
+	// one row per value of Y (empty: one row), one panel per value of Z
 	// (empty: one panel). X is required.
 	X, Y, Z string
 	// Where keeps the candidates that match every condition (--where).
@@ -38,10 +39,11 @@ type GridOptions struct {
 	// Group, when set, plots only that group's candidates.
 	Group string
 	// Pick is "" or PickBest. A cell that would hold more than one
-	// candidate is an error naming the parameters that tell them apart,
-	// unless Pick is PickBest: the cell then shows the best of them
-	// (accepted before rejected, then the higher total) and the legend
-	// says so.
+	// candidate is an error naming the parameters that tell them apart
+	// (the batch index and output node of the images of one prompt
+	// included), unless Pick is PickBest: the cell then shows the best of
+	// them (accepted before rejected, then the higher total) and the
+	// legend says so.
 	Pick string
 	// CellSize is the longest side of a cell's image in pixels; default
 	// 256.
@@ -164,7 +166,7 @@ func axisValues(cands []runview.Candidate, name string) ([]any, map[string]int) 
 	var vals []any
 	seen := map[string]bool{}
 	for _, c := range cands {
-		v, _ := c.Param(name)
+		v, _ := c.Value(name)
 		if k := runview.ValueKey(v); !seen[k] {
 			seen[k] = true
 			vals = append(vals, v)
@@ -182,7 +184,7 @@ func axisValue(c runview.Candidate, name string) any {
 	if name == "" {
 		return nil
 	}
-	v, _ := c.Param(name)
+	v, _ := c.Value(name)
 	return v
 }
 
@@ -211,7 +213,7 @@ func planGrid(ctx context.Context, run *runview.Run, opts GridOptions, pn pen) (
 	for _, c := range all {
 		ok := true
 		for _, a := range axes {
-			if _, has := c.Param(a); !has {
+			if _, has := c.Value(a); !has {
 				ok = false
 			}
 		}
@@ -237,14 +239,14 @@ func planGrid(ctx context.Context, run *runview.Run, opts GridOptions, pn pen) (
 		if cell.n == 2 {
 			crowded++
 			if example == "" {
-				example = cellName(*c, axes)
+				example = cellName(run, *c, axes)
 			}
 		}
 		if cell.c == nil || better(c, cell.c) {
 			cell.c = c
 		}
 	}
-	hidden := hiddenParams(cands, axes, opts.Group == "" && len(run.Groups) > 1)
+	hidden := hiddenParams(run, cands, axes, opts.Group == "" && len(run.Groups) > 1)
 	if crowded > 0 && opts.Pick != PickBest {
 		return nil, crowdedError(crowded, example, hidden, opts)
 	}
@@ -279,11 +281,11 @@ func noCandidates(run *runview.Run, opts GridOptions, axes []string, matched int
 }
 
 // cellName writes a candidate's axis values as name=value pairs.
-func cellName(c runview.Candidate, axes []string) string {
+func cellName(run *runview.Run, c runview.Candidate, axes []string) string {
 	parts := make([]string, len(axes))
 	for i, a := range axes {
-		v, _ := c.Param(a)
-		parts[i] = a + "=" + short(runview.FormatValue(v), 40)
+		v, _ := c.Value(a)
+		parts[i] = a + "=" + short(run.ValueLabel(a, v), 40)
 	}
 	return strings.Join(parts, ", ")
 }
@@ -296,15 +298,20 @@ func short(s string, n int) string {
 }
 
 // hidden is a parameter that varies among the plotted candidates but is
-// on no axis, with a few of its values.
+// on no axis, with a few of its values (for people) and the first of them
+// as --where takes it.
 type hidden struct {
 	name   string
+	what   string // what the values are, when the name does not say
 	values []string
+	first  string
 }
 
 // hiddenParams lists the parameters that vary among cands and are on no
-// axis; "group" counts as one when the candidates span several groups.
-func hiddenParams(cands []runview.Candidate, axes []string, groups bool) []hidden {
+// axis, then the image fields that tell apart the images of one prompt
+// (output node, batch index); "group" counts as one when the candidates
+// span several groups.
+func hiddenParams(run *runview.Run, cands []runview.Candidate, axes []string, groups bool) []hidden {
 	swept, _ := runview.SplitParams(func(yield func([]comfybatch.Param) bool) {
 		for _, c := range cands {
 			if !yield(c.Params) {
@@ -318,15 +325,24 @@ func hiddenParams(cands []runview.Candidate, axes []string, groups bool) []hidde
 			continue
 		}
 		vals, _ := axisValues(cands, name)
-		h := hidden{name: name}
-		for i, v := range vals {
-			if i == 4 {
-				h.values = append(h.values, fmt.Sprintf("… %d more", len(vals)-4))
-				break
-			}
-			h.values = append(h.values, short(runview.FormatValue(v), 24))
+		out = append(out, hiddenValues(run, hidden{name: name}, vals))
+	}
+	for _, f := range []struct{ name, what string }{
+		{runview.OutputName, "output nodes: "},
+		{runview.BatchIndexName, "images of one prompt: "},
+	} {
+		if slices.Contains(axes, f.name) || slices.ContainsFunc(out, func(h hidden) bool { return h.name == f.name }) {
+			continue
 		}
-		out = append(out, h)
+		var have []runview.Candidate
+		for _, c := range cands {
+			if _, ok := c.Value(f.name); ok {
+				have = append(have, c)
+			}
+		}
+		if vals, _ := axisValues(have, f.name); len(vals) > 1 {
+			out = append(out, hiddenValues(run, hidden{name: f.name, what: f.what}, vals))
+		}
 	}
 	if groups {
 		names := map[string]bool{}
@@ -339,10 +355,27 @@ func hiddenParams(cands []runview.Candidate, axes []string, groups bool) []hidde
 		}
 		if len(list) > 1 {
 			slices.SortFunc(list, runview.CompareNatural)
-			out = append(out, hidden{name: "group", values: list})
+			out = append(out, hidden{name: "group", values: list, first: list[0]})
 		}
 	}
 	return out
+}
+
+// hiddenValues fills in h's values from vals, in natural order: the first
+// four, written for people, and the first as --where takes it.
+func hiddenValues(run *runview.Run, h hidden, vals []any) hidden {
+	h.first = short(runview.FormatValue(vals[0]), 24)
+	if h.name == runview.OutputName {
+		h.first = runview.FormatValue(vals[0]) // a node id: --where needs it whole
+	}
+	for i, v := range vals {
+		if i == 4 {
+			h.values = append(h.values, fmt.Sprintf("… %d more", len(vals)-4))
+			break
+		}
+		h.values = append(h.values, short(run.ValueLabel(h.name, v), 24))
+	}
+	return h
 }
 
 // crowdedError says which cells hold several candidates, what tells them
@@ -358,16 +391,16 @@ func crowdedError(crowded int, example string, hid []hidden, opts GridOptions) e
 	}
 	var differ, fixes []string
 	for _, h := range hid {
-		differ = append(differ, fmt.Sprintf("%s (%s)", h.name, strings.Join(h.values, ", ")))
+		differ = append(differ, fmt.Sprintf("%s (%s%s)", h.name, h.what, strings.Join(h.values, ", ")))
 		switch {
 		case h.name == "group":
-			fixes = append(fixes, "--group "+h.values[0])
+			fixes = append(fixes, "--group "+h.first)
 		case opts.Z == "" && opts.Y != "":
-			fixes = append(fixes, "--z "+h.name, "--where "+h.name+"="+h.values[0])
+			fixes = append(fixes, "--z "+h.name, "--where "+h.name+"="+h.first)
 		case opts.Y == "":
-			fixes = append(fixes, "--y "+h.name, "--where "+h.name+"="+h.values[0])
+			fixes = append(fixes, "--y "+h.name, "--where "+h.name+"="+h.first)
 		default:
-			fixes = append(fixes, "--where "+h.name+"="+h.values[0])
+			fixes = append(fixes, "--where "+h.name+"="+h.first)
 		}
 	}
 	return fmt.Errorf("grid: %s more than one candidate (%s, for one); they differ in %s: add %s, or pass --pick best to show the best of each cell and say so in the legend: %w",
@@ -401,7 +434,7 @@ func layout(p *gridPlan, run *runview.Run, opts GridOptions, pn pen, picked bool
 	cs, lh := opts.CellSize, pn.height
 	var legend []keyed
 	labelLines := func(axis string, v any, w, most int) []string {
-		text := runview.FormatValue(v)
+		text := run.ValueLabel(axis, v)
 		lines := pn.wrap(text, w)
 		if len(lines) <= most {
 			return lines
@@ -415,7 +448,7 @@ func layout(p *gridPlan, run *runview.Run, opts GridOptions, pn pen, picked bool
 	if opts.Y != "" {
 		leftW = pn.width(opts.Y)
 		for _, y := range p.ys {
-			leftW = max(leftW, pn.width(runview.FormatValue(y)))
+			leftW = max(leftW, pn.width(run.ValueLabel(opts.Y, y)))
 		}
 		leftW = min(leftW, cs)
 	}

@@ -3,6 +3,7 @@ package report_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -272,4 +273,141 @@ func near(a, b color.RGBA) bool {
 func isGrey(c color.RGBA) bool {
 	lo, hi := min(c.R, c.G, c.B), max(c.R, c.G, c.B)
 	return lo > 180 && hi-lo < 16
+}
+
+// imagesOf writes the cells' images as "job output/index", "-" for empty.
+func imagesOf(cells []report.GridCell) []string {
+	var out []string
+	for _, c := range cells {
+		if c.Job < 0 {
+			out = append(out, "-")
+			continue
+		}
+		out = append(out, fmt.Sprintf("%d %s/%d", c.Job, c.Output, c.BatchIndex))
+	}
+	return out
+}
+
+// TestGridBatched: batch_index and output are axes and --where
+// conditions like params, and the images of one prompt sharing a cell are
+// the hidden-axis error, naming the batch index and output node and the
+// flags that resolve it.
+func TestGridBatched(t *testing.T) {
+	run := runviewtest.BuildWith(t, runviewtest.Options{Batched: true}).Run
+	// BatchedSpecs positions of each image, for its colour.
+	pos := map[string]int{}
+	for i, s := range runviewtest.BatchedSpecs() {
+		pos[fmt.Sprintf("%d %s/%d", s.Index, s.Output, s.BatchIndex)] = i
+	}
+	for _, tc := range []struct {
+		name   string
+		opts   report.GridOptions
+		images []string // [z][y][x] row-major
+		labels []string // x, y or panel labels that must be there
+	}{
+		{
+			name: "seed x batch index, panels by batch size, base images",
+			opts: report.GridOptions{X: "seed", Y: runview.BatchIndexName, Z: "batch_size", Where: where(t, "output=9"), CellSize: 80},
+			images: []string{"0 9/0", "1 9/0", "-", "-",
+				"2 9/0", "3 9/0", "2 9/1", "3 9/1"},
+			labels: []string{`panel   "batch_size = 2"`, `y       "1"`},
+		},
+		{
+			name:   "output x batch index of one prompt",
+			opts:   report.GridOptions{X: runview.OutputName, Y: runview.BatchIndexName, Where: where(t, "seed=1", "batch_size=2"), CellSize: 80},
+			images: []string{"2 9/0", "2 12/0", "2 9/1", "2 12/1"},
+			labels: []string{`x       "9 (Base)"`, `x       "12"`, `x       "(Upscaled)"`},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cells, labels, err := report.GridLayout(t.Context(), run, tc.opts)
+			if err != nil {
+				t.Fatalf("GridLayout: %v", err)
+			}
+			if got := imagesOf(cells); !slices.Equal(got, tc.images) {
+				t.Fatalf("cells hold %q, want %q", got, tc.images)
+			}
+			for _, l := range tc.labels {
+				if !strings.Contains(labels, l) {
+					t.Errorf("labels lack %s:\n%s", l, labels)
+				}
+			}
+			img, err := report.Grid(t.Context(), run, tc.opts)
+			if err != nil {
+				t.Fatalf("Grid: %v", err)
+			}
+			for i, c := range cells {
+				b := c.Box
+				at := image.Pt(b.Min.X+(b.Dx()-64)/2+3, b.Min.Y+b.Dy()/2)
+				got := toRGBA(img.At(at.X, at.Y))
+				if tc.images[i] == "-" {
+					if !isGrey(got) {
+						t.Errorf("empty cell %d has colour %v, want grey", i, got)
+					}
+					continue
+				}
+				if want := runviewtest.Colour(pos[tc.images[i]]); !near(got, want) {
+					t.Errorf("cell %d (%s) pixel %v = %v, want %v", i, tc.images[i], at, got, want)
+				}
+			}
+		})
+	}
+
+	for _, tc := range []struct {
+		name string
+		opts report.GridOptions
+		want []string
+		not  []string
+	}{
+		{
+			name: "images of one prompt in a cell",
+			opts: report.GridOptions{X: "seed", Y: "batch_size"},
+			want: []string{"4 cells hold more than one candidate", "seed=1, batch_size=1",
+				"output (output nodes: 9 (Base), 12 (Upscaled))", "batch_index (images of one prompt: 0, 1)",
+				"--z output or --where output=9", "--z batch_index or --where batch_index=0", "--pick best"},
+		},
+		{
+			name: "batch index only",
+			opts: report.GridOptions{X: "seed", Y: "batch_size", Where: where(t, "output=12")},
+			want: []string{"2 cells hold", "they differ in batch_index (images of one prompt: 0, 1):",
+				"--where batch_index=0"},
+			not: []string{"output ("},
+		},
+		{
+			name: "output only",
+			opts: report.GridOptions{X: "seed", Y: "batch_index", Z: "batch_size"},
+			want: []string{"they differ in output (output nodes: 9 (Base), 12 (Upscaled)):", "--where output=9"},
+			not:  []string{"batch_index ("},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := report.Grid(t.Context(), run, tc.opts)
+			if !errors.Is(err, comfybatch.ErrInvalid) {
+				t.Fatalf("Grid = %v, want ErrInvalid", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("error %q names %q, which is on an axis or filtered", err, w)
+				}
+			}
+		})
+	}
+
+	// --pick best shows the best image of each prompt and says what the
+	// picked images differ in.
+	cells, labels, err := report.GridLayout(t.Context(), run, report.GridOptions{X: "seed", Y: "batch_size", Pick: report.PickBest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := imagesOf(cells), []string{"0 12/0", "1 12/0", "2 9/0", "3 9/1"}; !slices.Equal(got, want) {
+		t.Errorf("picked %q, want %q (accepted, then the highest total)", got, want)
+	}
+	if !strings.Contains(labels, "(best of 4)") || !strings.Contains(labels, "output, batch_index") {
+		t.Errorf("labels do not say what was picked:\n%s", labels)
+	}
 }

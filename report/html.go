@@ -177,19 +177,29 @@ type groupView struct {
 }
 
 type card struct {
-	ID         string
-	JobIndex   int
-	Rank       int
-	Total      float64
-	Params     []kv
-	Metrics    []kv
-	Rejected   string
-	RejectKind string
-	Thumb      template.URL
-	ThumbW     int
-	ThumbH     int
-	Full       template.URL
-	ImageErr   string
+	ID       string
+	JobIndex int
+	// Batched says the run's prompts save batches of images: the card
+	// then names its Seed and BatchIndex (of BatchSize), which render it
+	// again. Output is the id of the node that saved it, OutputLabel its
+	// id and title when the run has several output nodes.
+	Batched     bool
+	Seed        string
+	BatchIndex  int
+	BatchSize   int
+	Output      string
+	OutputLabel string
+	Rank        int
+	Total       float64
+	Params      []kv
+	Metrics     []kv
+	Rejected    string
+	RejectKind  string
+	Thumb       template.URL
+	ThumbW      int
+	ThumbH      int
+	Full        template.URL
+	ImageErr    string
 }
 
 type failureView struct {
@@ -236,15 +246,29 @@ func buildPage(ctx context.Context, run *runview.Run, opts Options, f *folder) (
 				}
 				return 1
 			}
-			return a.Index - b.Index
+			if a.Index != b.Index {
+				return a.Index - b.Index
+			}
+			return compareRefs(a.ID, b.ID)
 		})
 		for _, c := range cands {
 			cd := &card{ID: c.ID.String(), JobIndex: c.Index, Rank: c.Rank, Total: c.Total,
-				Rejected: c.Rejected, RejectKind: RejectKind(c.Rejected)}
+				Rejected: c.Rejected, RejectKind: RejectKind(c.Rejected), Batched: run.Batched,
+				BatchIndex: c.BatchIndex, BatchSize: c.BatchSize, Output: c.Output}
+			if run.MultiOutput() {
+				cd.OutputLabel = run.Output(c.Output).Label()
+			}
+			if run.Batched {
+				seed, _ := c.Param("seed")
+				cd.Seed = runview.FormatValue(seed)
+			}
 			if of, ok := c.NearDuplicateOf(); ok {
 				cd.Rejected = fmt.Sprintf("near-duplicate of #%d", of)
 			}
 			for _, name := range swept {
+				if run.Batched && name == "seed" {
+					continue // on the card's first line, beside the batch index
+				}
 				v, _ := c.Param(name)
 				cd.Params = append(cd.Params, kv{name, runview.FormatValue(v)})
 			}
@@ -311,7 +335,7 @@ func fillImages(run *runview.Run, opts Options, f *folder, c runview.Candidate, 
 	}
 	thumb, err := readThumb(run, c)
 	if err != nil {
-		opts.Logger.Warn("candidate image unreadable", "job", c.Index, "err", err)
+		opts.Logger.Warn("candidate image unreadable", "job", c.Index, "candidate", c.ID.String(), "err", err)
 		cd.ImageErr = err.Error()
 		return nil
 	}
@@ -331,7 +355,7 @@ func fillImages(run *runview.Run, opts Options, f *folder, c runview.Candidate, 
 	// from the server's file name.
 	name := "thumbs/" + c.SHA256 + ".jpg"
 	if err := f.place(name, thumb.path, thumb.data); err != nil {
-		return fmt.Errorf("thumbnail of job %d: %w", c.Index, err)
+		return fmt.Errorf("thumbnail of candidate %s (job %d): %w", c.ID, c.Index, err)
 	}
 	cd.Thumb = template.URL(escapePath(name))
 	full := ""
@@ -345,14 +369,23 @@ func fillImages(run *runview.Run, opts Options, f *folder, c runview.Candidate, 
 	if full != "" {
 		if err := f.place(full, run.Abs(c.Path), nil); err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("image of job %d: %w", c.Index, err)
+				return fmt.Errorf("image of candidate %s (job %d): %w", c.ID, c.Index, err)
 			}
-			opts.Logger.Warn("candidate image missing", "job", c.Index, "err", err)
+			opts.Logger.Warn("candidate image missing", "job", c.Index, "candidate", c.ID.String(), "err", err)
 		} else {
 			cd.Full = template.URL(escapePath(full))
 		}
 	}
 	return nil
+}
+
+// compareRefs orders the images of one job: by output node id in natural
+// order, then batch index.
+func compareRefs(a, b runview.ID) int {
+	if c := runview.CompareNatural(a.Output, b.Output); c != 0 {
+		return c
+	}
+	return a.BatchIndex - b.BatchIndex
 }
 
 // metrics lists "scorer.metric" values by name in human units, then

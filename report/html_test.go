@@ -355,3 +355,66 @@ func TestRejectKind(t *testing.T) {
 		}
 	}
 }
+
+// TestHTMLBatched: every image of a prompt is a card of its own, with its
+// own thumbnail; in a run of batches a card names the seed and batch
+// index that render it again, and in a run with several output nodes the
+// node that saved it.
+func TestHTMLBatched(t *testing.T) {
+	run := runviewtest.BuildWith(t, runviewtest.Options{Batched: true}).Run
+	page, dir := writeReport(t, run, "", report.Options{})
+	s := sections(t, page)[runviewtest.BatchedGroup]
+	cards := regexp.MustCompile(`<figure class="candidate" id="([^"]*)" data-job="(\d+)" data-output="([^"]*)" data-batch-index="(\d+)" data-selected="(true|false)"`).
+		FindAllStringSubmatch(s, -1)
+	if len(cards) != 12 {
+		t.Fatalf("%d cards, want 12 (one per image)", len(cards))
+	}
+	ids := map[string]bool{}
+	var selected []string
+	for _, c := range cards {
+		ids[c[1]] = true
+		if c[5] == "true" {
+			selected = append(selected, c[2]+" "+c[3]+"/"+c[4])
+		}
+	}
+	if len(ids) != 12 {
+		t.Errorf("card ids %v are not unique", ids)
+	}
+	if got, want := strings.Join(selected, ","), "2 9/0,3 9/1,2 12/1"; got != want {
+		t.Errorf("selected cards %s, want %s (by rank)", got, want)
+	}
+	thumbs := map[string]bool{}
+	for _, l := range links(t, page) {
+		if strings.HasPrefix(l, "thumbs/") {
+			thumbs[l] = true
+		}
+		if _, err := os.Stat(filepath.Join(dir, l)); err != nil {
+			t.Errorf("link %s: %v", l, err)
+		}
+	}
+	if len(thumbs) != 12 {
+		t.Errorf("%d distinct thumbnails, want 12", len(thumbs))
+	}
+	for _, sub := range []string{
+		`<div class="image" data-seed="1">seed 1 · batch index 1 (batch of 2)</div><div class="image">output 12 (Upscaled)</div>`,
+		`<div class="image" data-seed="2">seed 2 · batch index 0 (batch of 1)</div><div class="image">output 9 (Base)</div>`,
+		`href="selected/fox/3_1_1.png"`,
+		`href="selected/fox/2_2_1.png"`,
+		`alt="job 2, batch index 1, output 12 (Upscaled)"`,
+		`<dd data-param="batch_size">2</dd>`,
+		`near-duplicate of #2`,
+		`data-count="candidates">12<`,
+	} {
+		if !strings.Contains(page, sub) {
+			t.Errorf("page lacks %q", sub)
+		}
+	}
+	if strings.Contains(s, `data-param="seed"`) {
+		t.Error("cards repeat the seed among the params; it belongs beside the batch index")
+	}
+	// Selected by rank, then the passed and the rejected by total, each
+	// image on its own: job 2's 9/1 (0.60) before job 0's 12/0 (0.55).
+	if got := jobOrder(s); got != "2,3,2,2,0,0,3,3,2,3,1,1" {
+		t.Errorf("card order = %s", got)
+	}
+}

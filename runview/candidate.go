@@ -51,6 +51,12 @@ type Candidate struct {
 	// candidate's image, relative to the run folder; "" when not
 	// selected.
 	SelectedPath string
+	// Images is how many candidates its job (one prompt) yielded, and
+	// BatchSize how many of them its output node saved: BatchIndex
+	// counts in a batch of BatchSize. Both are 1 for a prompt that saved
+	// one image.
+	Images    int
+	BatchSize int
 
 	Instance   string
 	PromptID   string
@@ -74,6 +80,42 @@ func (c Candidate) Param(name string) (any, bool) {
 	}
 	return nil, false
 }
+
+// Names that Value, --where, grid axes and compare read besides the
+// params: they tell apart the images of one prompt.
+const (
+	// BatchIndexName is the image's index in its output node's batch,
+	// an int64 (0 for a prompt that saved one image).
+	BatchIndexName = "batch_index"
+	// BatchSizeName is how many images its output node saved in the
+	// prompt, an int64, unless the run has a param of that name.
+	BatchSizeName = "batch_size"
+	// OutputName is the id of the output node that saved the image, a
+	// string; candidates recorded before images had an identity lack it.
+	OutputName = "output"
+)
+
+// Value returns the value of the named parameter, or else of one of the
+// image's identity fields (BatchIndexName, BatchSizeName, OutputName), and
+// whether the candidate has it. A param of the same name wins.
+func (c Candidate) Value(name string) (any, bool) {
+	if v, ok := c.Param(name); ok {
+		return v, true
+	}
+	switch name {
+	case BatchIndexName:
+		return int64(c.BatchIndex), true
+	case BatchSizeName:
+		return int64(max(c.BatchSize, 1)), true
+	case OutputName:
+		return c.Output, c.Output != ""
+	}
+	return nil, false
+}
+
+// Seed returns the candidate's seed param (named "seed") and whether it
+// has one; see comfybatch.Job.Seed.
+func (c Candidate) Seed() (uint64, bool) { return comfybatch.Job{Params: c.Params}.Seed() }
 
 // Metric returns the value of scorer's metric and whether the candidate
 // has it.
@@ -119,7 +161,8 @@ func (r *Run) Abs(rel string) string {
 type Filter struct {
 	// Group, when set, is the one group to read.
 	Group string
-	// Where keeps the candidates that match every condition.
+	// Where keeps the candidates that match every condition, on a param
+	// or an identity field (Candidate.Value).
 	Where []Cond
 	// SelectedOnly keeps the selected candidates.
 	SelectedOnly bool
@@ -136,7 +179,7 @@ func (r *Run) Each(ctx context.Context, f Filter, fn func(Candidate) error) erro
 	return r.st.EachCandidate(ctx, r.ID, q, func(v store.ViewCandidate) error {
 		c := r.candidate(v)
 		for _, w := range f.Where {
-			if x, ok := c.Param(w.Name); !ok || !w.Matches(x) {
+			if x, ok := c.Value(w.Name); !ok || !w.Matches(x) {
 				return nil
 			}
 		}
@@ -181,7 +224,7 @@ func (r *Run) candidate(v store.ViewCandidate) Candidate {
 		Rejected: v.Rejected, Pending: v.Pending, Path: v.Path, SHA256: v.SHA256, Width: v.Width, Height: v.Height,
 		Bytes: v.Bytes, Thumb: store.ThumbPath(v.SHA256), Instance: v.Instance, PromptID: v.PromptID,
 		Attempts: v.Attempts, Queued: v.Queued, Started: v.Started, Finished: v.Finished,
-		Generation: v.Generation, Download: v.Download,
+		Generation: v.Generation, Download: v.Download, Images: max(v.Images, 1), BatchSize: max(v.BatchSize, 1),
 	}
 	if s, ok := r.selection[c.ID]; ok && s.Group == c.Group {
 		c.Rank = s.Rank

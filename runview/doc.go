@@ -12,6 +12,14 @@
 // needs them all (a report, a grid); a million-candidate run can be
 // summarised without loading any.
 //
+// A candidate is one image: a prompt that saves a batch, or saves at
+// several output nodes, yields several candidates of one job, told apart
+// by their ID (job key, output node, batch index). Candidate.Value reads
+// a param or one of the image fields batch_index, batch_size and output,
+// which --where, grid axes and compare take like params; Run.Outputs
+// names the output nodes from the run's workflow, and Run.BatchLink says
+// where LatentFromBatch goes to render one image of a batch alone.
+//
 // Values of parameters have one natural order (CompareValues: numbers
 // numerically and exactly, strings with their digits read as numbers) and
 // one identity (ValueKey), and metrics one human format (FormatMetric).

@@ -110,6 +110,13 @@ type Run struct {
 	// Gates are the gated metrics ("sharpness.laplacian_var") of the
 	// run's manifest, and any other a rejection names, sorted.
 	Gates []string
+	// Outputs are the output nodes the run's candidates come from, in
+	// natural order of their ids (MultiOutput: more than one).
+	Outputs []Output
+	// Batched reports whether some prompt saved more than one image at
+	// one output node: candidates then differ in batch index only, and
+	// presentations show it beside the seed.
+	Batched bool
 	// ManifestErr is why the manifest the run was started with could not
 	// be read again (TopK and Gates then come from what was recorded);
 	// nil when it was read.
@@ -117,6 +124,7 @@ type Run struct {
 
 	st        *store.Store
 	selection map[ID]comfybatch.Selection
+	nodes     map[string]nodeInfo // of the run's workflow, by id; for output titles
 }
 
 // Group returns the named group and whether the run has it.
@@ -201,6 +209,11 @@ func Open(ctx context.Context, st *store.Store, id int64) (*Run, error) {
 	if m, r.ManifestErr = manifests.Parse(rec.ManifestPath, []byte(rec.ManifestText), filepath.Dir(rec.ManifestPath)); r.ManifestErr != nil {
 		m = nil
 	}
+	// Output nodes are named from the workflow the run recorded, else
+	// from the manifest's (read again, so it may have changed since).
+	if r.nodes = parseNodes(rec.Workflow); r.nodes == nil && m != nil {
+		r.nodes = parseNodes(m.Workflow)
+	}
 	counts, err := st.Counts(ctx, id)
 	if err != nil {
 		return nil, err
@@ -227,7 +240,7 @@ func Open(ctx context.Context, st *store.Store, id int64) (*Run, error) {
 // readAggregates fills in everything but the run record from the job
 // counts and the other aggregate queries.
 func (r *Run) readAggregates(ctx context.Context, counts store.Counts, m *manifests.Manifest) error {
-	reasons, err := r.st.RejectionCounts(ctx, r.ID)
+	cands, err := r.st.CandidateCounts(ctx, r.ID)
 	if err != nil {
 		return err
 	}
@@ -247,6 +260,7 @@ func (r *Run) readAggregates(ctx context.Context, counts store.Counts, m *manife
 	if err != nil {
 		return err
 	}
+	r.Outputs, r.Batched = outputsOf(store.OutputCountsOf(cands), r.nodes)
 	byName := map[string]*Group{}
 	group := func(name string) *Group {
 		if g, ok := byName[name]; ok {
@@ -264,7 +278,7 @@ func (r *Run) readAggregates(ctx context.Context, counts store.Counts, m *manife
 		g.Jobs, g.Pending, g.Submitted, g.Done, g.Failed = t.Total, t.Pending, t.Submitted, t.Done, t.Failed
 	}
 	gates := map[string]bool{}
-	for _, rc := range reasons {
+	for _, rc := range cands {
 		g := group(rc.Group)
 		g.Candidates += rc.Count
 		switch {
@@ -276,6 +290,12 @@ func (r *Run) readAggregates(ctx context.Context, counts store.Counts, m *manife
 			continue
 		}
 		g.Rejected += rc.Count
+		// Counts come ordered by group, reason, then output node: one
+		// reason of several nodes is one Reason.
+		if n := len(g.Reasons); n > 0 && g.Reasons[n-1].Text == rc.Reason {
+			g.Reasons[n-1].Count += rc.Count
+			continue
+		}
 		g.Reasons = append(g.Reasons, Reason{Text: rc.Reason, Count: rc.Count})
 		if kind, name := comfybatch.ParseRejection(rc.Reason); kind == comfybatch.RejectGate {
 			gates[name] = true

@@ -84,3 +84,55 @@ func BenchmarkAttemptThenCandidate(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "jobs/s")
 }
+
+// BenchmarkEachCandidate measures streaming a run's candidates with their
+// scores, as report and export read them: 20,000 candidates that are one
+// image per prompt, or the same number as batches of 4 (whose rows also
+// count their batch).
+func BenchmarkEachCandidate(b *testing.B) {
+	const n = 20_000
+	for _, batch := range []int{1, 4} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			s, err := Open(b.Context(), filepath.Join(b.TempDir(), "runs.sqlite"), Options{BatchSize: 2048})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			ctx := b.Context()
+			run, err := s.CreateRun(ctx, Run{OutputDir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := 0; i < n; i += batch {
+				var cands []comfybatch.Scored
+				for k := range batch {
+					sc := benchScored(i)
+					sc.Candidate.Output, sc.Candidate.BatchIndex = "9", k
+					cands = append(cands, sc)
+				}
+				if err := s.RecordCandidates(ctx, run.ID, cands); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := s.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				got := 0
+				if err := s.EachCandidate(ctx, run.ID, CandidateQuery{}, func(c ViewCandidate) error {
+					if c.BatchSize != batch {
+						b.Fatalf("candidate %s: batch size %d, want %d", c.Ref, c.BatchSize, batch)
+					}
+					got++
+					return nil
+				}); err != nil {
+					b.Fatal(err)
+				}
+				if got != n {
+					b.Fatalf("%d candidates, want %d", got, n)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "candidates/s")
+		})
+	}
+}

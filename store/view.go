@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +46,11 @@ type ViewCandidate struct {
 	SHA256        string
 	Width, Height int
 	Bytes         int64
+	// Images is how many candidates the job yielded (1 for a prompt that
+	// saved one image), and BatchSize how many of them the candidate's
+	// output node saved: the size of the batch BatchIndex counts in.
+	Images    int
+	BatchSize int
 	// Scores are in the order they were recorded; Metrics is never nil,
 	// Values is nil when empty.
 	Scores []comfybatch.Score
@@ -64,15 +70,15 @@ type CandidateQuery struct {
 
 const qViewCandidates = `SELECT j.job_key, c.node, c.batch_index, j.idx, j.group_name, j.params, j.instance,
 		j.prompt_id, j.attempts, j.queued_ms, j.started_ms, j.finished_ms, j.download_ms, c.total, c.rejected,
-		c.state, c.pending, c.rel_path, c.sha256, c.width, c.height, c.bytes%s
+		c.state, c.pending, c.rel_path, c.sha256, c.width, c.height, c.bytes, j.images, %s%s
 	FROM %s%s
 	WHERE j.run_id = ? AND j.status = 'done' AND (? = '' OR j.group_name = ?)%s
 	ORDER BY j.idx, j.job_key, c.node, c.batch_index%s`
 
 // EachCandidate calls fn with each candidate of run runID that q
 // selects, in plan order (index, key, output node, batch index), and
-// stops at the first error fn returns, which it returns. It streams: one
-// candidate is in memory at a time, however large the run.
+// stops at the first error fn returns, which it returns. It streams: the
+// candidates of one job are in memory at a time, however large the run.
 func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery, fn func(ViewCandidate) error) error {
 	codec, err := s.codec(ctx, runID)
 	if err != nil {
@@ -80,6 +86,10 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 	}
 	args := []any{runID, q.Group, q.Group}
 	from, filter := "jobs j JOIN candidates c ON c.job_id = j.id", ""
+	// A candidate's batch size is how many candidates its job has at its
+	// node. Reading every candidate, the rows of a job come together and
+	// batches counts them; reading the few selected ones, a subquery does.
+	batchCol, emit, flush := "0", fn, func() error { return nil }
 	if q.SelectedOnly {
 		// Start from the few selections, not from every job in plan
 		// order: a million-candidate run has a few hundred selected.
@@ -87,6 +97,11 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 		from = "selections x CROSS JOIN candidates c ON c.id = x.candidate_id CROSS JOIN jobs j ON j.id = c.job_id"
 		filter = " AND x.run_id = ?"
 		args = append(args, runID)
+		batchCol = `CASE WHEN j.images > 1 THEN
+			(SELECT count(*) FROM candidates b WHERE b.job_id = c.job_id AND b.node = c.node) ELSE 1 END`
+	} else {
+		b := &batches{fn: fn}
+		emit, flush = b.add, b.flush
 	}
 	// One row per metric (or per scorer without metrics, or per candidate
 	// without scorers): the primary keys of scorer_results and scores
@@ -99,7 +114,7 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 		LEFT JOIN scores m ON m.candidate_id = r.candidate_id AND m.ord = r.ord`
 		scoreOrder = ", r.ord, m.metric"
 	}
-	query := fmt.Sprintf(qViewCandidates, scoreCols, from, scoreJoin, filter, scoreOrder)
+	query := fmt.Sprintf(qViewCandidates, batchCol, scoreCols, from, scoreJoin, filter, scoreOrder)
 	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("read candidates of run %d: %w", runID, err)
@@ -121,13 +136,13 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 		)
 		if err := rows.Scan(&c.Ref.JobKey, &c.Ref.Output, &c.Ref.BatchIndex, &c.Index, &c.Group, &params,
 			&c.Instance, &c.PromptID, &c.Attempts, &queued, &started, &finished, &dl, &total, &c.Rejected,
-			&state, &pending, &c.Path, &c.SHA256, &c.Width, &c.Height, &c.Bytes,
+			&state, &pending, &c.Path, &c.SHA256, &c.Width, &c.Height, &c.Bytes, &c.Images, &c.BatchSize,
 			&ord, &scorer, &scoreErr, &vals, &metric, &value); err != nil {
 			return fmt.Errorf("read candidates of run %d: %w", runID, err)
 		}
 		if !have || c.Ref != cur.Ref {
 			if have {
-				if err := fn(cur); err != nil {
+				if err := emit(cur); err != nil {
 					return err
 				}
 			}
@@ -169,9 +184,99 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 		return fmt.Errorf("read candidates of run %d: %w", runID, err)
 	}
 	if have {
-		return fn(cur)
+		if err := emit(cur); err != nil {
+			return err
+		}
 	}
+	return flush()
+}
+
+// batches holds the candidates of one job that yielded several, in
+// stream order, until the job's last one, so each can be given its batch
+// size: how many the job has at its output node. A job of one candidate
+// passes straight through.
+type batches struct {
+	fn  func(ViewCandidate) error
+	job []ViewCandidate
+}
+
+func (b *batches) add(c ViewCandidate) error {
+	if len(b.job) > 0 && b.job[0].Ref.JobKey != c.Ref.JobKey {
+		if err := b.flush(); err != nil {
+			return err
+		}
+	}
+	if c.Images <= 1 {
+		c.BatchSize = 1
+		return b.fn(c)
+	}
+	b.job = append(b.job, c)
 	return nil
+}
+
+func (b *batches) flush() error {
+	// Rows come ordered by node, then batch index: a node's candidates
+	// are one run of the slice.
+	for i := 0; i < len(b.job); {
+		end := i + 1
+		for end < len(b.job) && b.job[end].Ref.Output == b.job[i].Ref.Output {
+			end++
+		}
+		for k := i; k < end; k++ {
+			b.job[k].BatchSize = end - i
+		}
+		i = end
+	}
+	for _, c := range b.job {
+		if err := b.fn(c); err != nil {
+			return err
+		}
+	}
+	b.job = b.job[:0]
+	return nil
+}
+
+// CandidateCount is how many candidates of a group one output node saved
+// with one outcome: a rejection reason ("" for the ones not rejected), or
+// Pending for the ones that still wait for a scorer.
+type CandidateCount struct {
+	Group   string
+	Reason  string
+	Pending bool
+	// Node is the output node's id, "" for candidates recorded before
+	// images had an identity (the job's first saved image).
+	Node  string
+	Count int
+	// MaxBatchIndex is the largest batch index among them: 0 when every
+	// prompt saved one image there.
+	MaxBatchIndex int
+}
+
+// CandidateCounts counts the candidates of run runID by group, rejection
+// reason, whether they wait for a scorer and output node, in one pass in
+// SQL (the read views need every tally, and a pass over a million
+// candidates is what costs), ordered by those columns.
+func (s *Store) CandidateCounts(ctx context.Context, runID int64) ([]CandidateCount, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT j.group_name, c.rejected, c.state = 'pending', c.node, count(*),
+			max(c.batch_index)
+		FROM jobs j JOIN candidates c ON c.job_id = j.id WHERE j.run_id = ? AND j.status = 'done'
+		GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("count candidates of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []CandidateCount
+	for rows.Next() {
+		var c CandidateCount
+		if err := rows.Scan(&c.Group, &c.Reason, &c.Pending, &c.Node, &c.Count, &c.MaxBatchIndex); err != nil {
+			return nil, fmt.Errorf("count candidates of run %d: %w", runID, err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count candidates of run %d: %w", runID, err)
+	}
+	return out, nil
 }
 
 // ReasonCount is how many candidates of a group share one rejection
@@ -185,28 +290,63 @@ type ReasonCount struct {
 }
 
 // RejectionCounts counts the candidates of run runID by group, rejection
-// reason and whether they wait for a scorer, in SQL, ordered by group and
-// reason.
+// reason and whether they wait for a scorer (CandidateCounts without the
+// output nodes), ordered by group and reason.
 func (s *Store) RejectionCounts(ctx context.Context, runID int64) ([]ReasonCount, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT j.group_name, c.rejected, c.state = 'pending', count(*)
-		FROM jobs j JOIN candidates c ON c.job_id = j.id WHERE j.run_id = ? AND j.status = 'done'
-		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, runID)
+	counts, err := s.CandidateCounts(ctx, runID)
 	if err != nil {
-		return nil, fmt.Errorf("count rejections of run %d: %w", runID, err)
+		return nil, err
 	}
-	defer rows.Close()
 	var out []ReasonCount
-	for rows.Next() {
-		var r ReasonCount
-		if err := rows.Scan(&r.Group, &r.Reason, &r.Pending, &r.Count); err != nil {
-			return nil, fmt.Errorf("count rejections of run %d: %w", runID, err)
+	for _, c := range counts {
+		r := ReasonCount{Group: c.Group, Reason: c.Reason, Pending: c.Pending}
+		if n := len(out); n > 0 && out[n-1].Group == r.Group && out[n-1].Reason == r.Reason && out[n-1].Pending == r.Pending {
+			out[n-1].Count += c.Count // the same outcome from another output node: rows are ordered
+			continue
 		}
+		r.Count = c.Count
 		out = append(out, r)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count rejections of run %d: %w", runID, err)
-	}
 	return out, nil
+}
+
+// OutputCount is how many candidates of a run one output node saved.
+type OutputCount struct {
+	// Node is the output node's id, "" for candidates recorded before
+	// images had an identity (the job's first saved image).
+	Node       string
+	Candidates int
+	// MaxBatchIndex is the largest batch index among them: 0 when every
+	// prompt saved one image there.
+	MaxBatchIndex int
+}
+
+// OutputCounts counts the candidates of run runID by output node
+// (CandidateCounts by node alone), ordered by node id as text.
+func (s *Store) OutputCounts(ctx context.Context, runID int64) ([]OutputCount, error) {
+	counts, err := s.CandidateCounts(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	return OutputCountsOf(counts), nil
+}
+
+// OutputCountsOf sums counts by output node, ordered by node id as text.
+func OutputCountsOf(counts []CandidateCount) []OutputCount {
+	at := map[string]int{} // node -> index in out
+	var out []OutputCount
+	for _, c := range counts {
+		i, ok := at[c.Node]
+		if !ok {
+			i = len(out)
+			at[c.Node] = i
+			out = append(out, OutputCount{Node: c.Node})
+		}
+		out[i].Candidates += c.Count
+		out[i].MaxBatchIndex = max(out[i].MaxBatchIndex, c.MaxBatchIndex)
+	}
+	slices.SortFunc(out, func(a, b OutputCount) int { return strings.Compare(a.Node, b.Node) })
+	return out
 }
 
 // ClassCount is how many failed jobs of a group share one error class.

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -109,7 +110,7 @@ func TestEachCandidateMatchesCandidates(t *testing.T) {
 			Attempts: c.Candidate.Attempt, Queued: c.Candidate.Queued, Started: c.Candidate.Started,
 			Finished: c.Candidate.Finished, Generation: 2 * time.Second, Download: c.Candidate.Download,
 			Total: c.Total, Rejected: c.Rejected, Path: c.Candidate.Path, SHA256: c.Candidate.SHA256,
-			Scores: c.Scores,
+			Images: 1, BatchSize: 1, Scores: c.Scores,
 		}
 		if i < 2 {
 			want.Width, want.Height = 64+i, 32
@@ -177,6 +178,84 @@ func TestEachCandidateQueries(t *testing.T) {
 	})
 	if !errors.Is(err, stop) || n != 1 {
 		t.Errorf("EachCandidate with fn failing = %v after %d calls, want stop after 1", err, n)
+	}
+}
+
+// TestEachCandidateBatches: a job that saved a batch of two images at
+// each of two output nodes streams as four candidates in (node, batch
+// index) order, each knowing how many images its job yielded and how
+// many its node saved; OutputCounts counts them per node.
+func TestEachCandidateBatches(t *testing.T) {
+	s, run := viewFixture(t)
+	ctx := t.Context()
+	j := testJob(9, "odd")
+	j.Outputs, j.Images = []string{"12", "9"}, 4
+	if err := s.PlanJobs(ctx, run.ID, []comfybatch.Job{j}); err != nil {
+		t.Fatal(err)
+	}
+	var batch []comfybatch.Scored
+	for _, node := range []string{"9", "12"} {
+		for i := range 2 {
+			sc := testScored(j, 0.5)
+			sc.Candidate.Output, sc.Candidate.BatchIndex = node, i
+			sc.Candidate.SHA256 = fmt.Sprintf("%s-%d", node, i)
+			if i == 1 {
+				sc.Rejected = "gate sharpness.laplacian_var: 12 < min 50"
+			}
+			batch = append(batch, sc)
+		}
+	}
+	if err := s.RecordCandidates(ctx, run.ID, batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range collect(t, s, run.ID, CandidateQuery{Group: "odd"}) {
+		got = append(got, fmt.Sprintf("%d %s/%d of %d/%d", c.Index, c.Ref.Output, c.Ref.BatchIndex, c.BatchSize, c.Images))
+	}
+	want := []string{"1 /0 of 1/1", "3 /0 of 1/1", "5 /0 of 1/1",
+		"9 12/0 of 2/4", "9 12/1 of 2/4", "9 9/0 of 2/4", "9 9/1 of 2/4"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("candidates (index output/batch of batch size/images) =\n%q\nwant\n%q", got, want)
+	}
+	stop := errors.New("stop")
+	n := 0
+	err := s.EachCandidate(ctx, run.ID, CandidateQuery{Group: "odd"}, func(c ViewCandidate) error {
+		n++
+		if c.Images > 1 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 4 {
+		t.Errorf("EachCandidate stopping at the batch = %v after %d calls, want stop after 4", err, n)
+	}
+	sel := []comfybatch.Selection{{Group: "odd", Rank: 1, JobKey: j.Key, Output: "12", BatchIndex: 1, Total: 0.5}}
+	if err := s.SaveSelections(ctx, run.ID, "odd", sel); err != nil {
+		t.Fatal(err)
+	}
+	picked := collect(t, s, run.ID, CandidateQuery{SelectedOnly: true})
+	if len(picked) != 1 || picked[0].Ref != sel[0].Ref() || picked[0].BatchSize != 2 || picked[0].Images != 4 {
+		t.Errorf("selected = %+v, want only %v with batch size 2 of 4 images", picked, sel[0].Ref())
+	}
+	oc, err := s.OutputCounts(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []OutputCount{{"", 6, 0}, {"12", 2, 1}, {"9", 2, 1}}; !reflect.DeepEqual(oc, want) {
+		t.Errorf("OutputCounts = %+v, want %+v", oc, want)
+	}
+	// One reason from two output nodes is one count.
+	rc, err := s.RejectionCounts(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := "gate sharpness.laplacian_var: 12 < min 50"
+	wantRC := []ReasonCount{{"even", "", false, 3}, {"odd", "", false, 4}, {"odd", gate, false, 3}}
+	if !reflect.DeepEqual(rc, wantRC) {
+		t.Errorf("RejectionCounts = %+v, want %+v", rc, wantRC)
 	}
 }
 

@@ -23,9 +23,12 @@ prints, per value, how many candidates there are, their mean, median and best
 total score, how many were selected and the gate pass rate, with a 95%
 bootstrap interval of the mean and of its difference from the best value: it
 tells whether dpmpp_2m really beats euler on this prompt, or the difference
-is noise. Two params (--by sampler_name,cfg) give a two-way table.`,
+is noise. Two params (--by sampler_name,cfg) give a two-way table. Every image
+of a prompt is a candidate; --by also takes batch_size (a batch's size, unless
+a param has that name), batch_index and output (the node that saved it).`,
 		Example: `  batch compare 3 --by sampler_name
   batch compare 3 --by sampler_name,cfg --group fox
+  batch compare 3 --by batch_size
   batch compare 3 --by steps --json`,
 		Args:              exactArgs(1, compareUsage),
 		ValidArgsFunction: completeRunID(&db),

@@ -27,8 +27,10 @@ dataset into --output:
   webdataset   tar shards of --shard-size samples (key.png and key.json members)
   jsonl        one JSON line per candidate, pointing at its image
 
-Every format also writes _stats.json. The output is deterministic: the same
-run gives byte-identical files. Failed jobs are counted, not exported; an image
+Every image is a sample; its metadata records the seed, batch index and size
+and output node that render it again (for an image of a batch, with where to
+insert LatentFromBatch). Every format also writes _stats.json. The output is
+deterministic: the same run gives byte-identical files. Failed jobs are counted, not exported; an image
 that cannot be read is listed in _stats.json and makes the exit code 3.`,
 		Example: `  batch export 3 --format imagefolder -o dataset/
   batch export 3 --format webdataset --selected-only --shard-size 500 -o shards/`,

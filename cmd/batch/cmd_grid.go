@@ -26,13 +26,16 @@ func newGridCmd(o IO) *cobra.Command {
 param --x along the columns, of --y along the rows (one row without --y) and
 one panel per value of --z, each cell an image scaled to --cell pixels, with
 full values on the axes. --where param=value (repeatable) keeps only some
-candidates. A cell that would hold several candidates (a swept param that is
-not on an axis) is an error naming that param and the flags that resolve it,
-unless --pick best asks for the best of them (the legend then says so). Rows
-wrap at --max-width. It prints the file's path.`,
+candidates. Besides params, axes and --where take batch_index (an image's
+index in its prompt's batch) and output (the id of the node that saved it).
+A cell that would hold several candidates (a swept param that is not on an
+axis, or several images of one prompt) is an error naming what differs and
+the flags that resolve it, unless --pick best asks for the best of them (the
+legend then says so). Rows wrap at --max-width. It prints the file's path.`,
 		Example: `  batch grid 3 --x seed --group fox -o fox.png
   batch grid 3 --x seed --y sampler_name --z cfg -o grid.png
-  batch grid 3 --x seed --y sampler_name --where cfg=7.5 --cell 192`,
+  batch grid 3 --x seed --y sampler_name --where cfg=7.5 --cell 192
+  batch grid 3 --x seed --y batch_index --where output=9`,
 		Args:              exactArgs(1, "grid takes one run id, e.g. batch grid 3 --x seed --y sampler_name --z cfg"),
 		ValidArgsFunction: completeRunID(&db),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -48,10 +51,10 @@ wrap at --max-width. It prints the file's path.`,
 	dbFlag(fs, &db)
 	// -x and -y as shorthands too: cobra completes the value of a
 	// one-letter flag only through its shorthand (completions.go findFlag).
-	fs.StringVarP(&opts.X, "x", "x", "seed", "`PARAM` along the columns")
+	fs.StringVarP(&opts.X, "x", "x", "seed", "`PARAM` along the columns (or batch_index, output)")
 	fs.StringVarP(&opts.Y, "y", "y", "", "`PARAM` along the rows (empty = one row)")
 	fs.StringVarP(&opts.Z, "z", "z", "", "`PARAM` with one panel per value (empty = one panel)")
-	fs.Var(&where, "where", "keep candidates whose param has this value, as `param=value` (repeatable)")
+	fs.Var(&where, "where", "keep candidates whose param (or batch_index, output) has this value, as `param=value` (repeatable)")
 	fs.StringVar(&opts.Group, "group", "", "only this group")
 	fs.StringVar(&opts.Pick, "pick", "", `"best": a cell holding several candidates shows the best (default: that is an error)`)
 	fs.IntVar(&opts.CellSize, "cell", 256, "longest side of a cell's image in pixels")

@@ -18,10 +18,11 @@ func newShowCmd(o IO) *cobra.Command {
 		Short: "counts, gate pass rates, selected candidates and failures of a run",
 		Long: `show reads run RUN from the database --db and prints its job counts, the pass
 rate of every gate (size, blank, min score...), the selected candidates of each
-group with the params that tell them apart, their scores and selected/ paths,
-and the failed jobs with their error class. It fits 100 columns; --wide shows
-every column and every failure. It reads while a run writes, so it also shows
-a run in progress.`,
+group with the params that tell them apart (and, when prompts save several
+images, the seed and batch index or output node of each), their scores and
+selected/ paths, and the failed jobs with their error class. It fits 100
+columns; --wide shows every column and every failure. It reads while a run
+writes, so it also shows a run in progress.`,
 		Example: `  batch show 3
   batch show 3 --group fox --wide
   batch show 3 --json | jq -r '.selected[].image'`,

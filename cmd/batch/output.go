@@ -23,10 +23,20 @@ import (
 func printOutcome(w io.Writer, out *pipeline.Outcome, seedChosen bool) {
 	metrics := metricColumns(out)
 	params := sweptColumns(out)
+	batched, outputs := imageColumns(out)
+	if batched && !slices.Contains(params, "seed") {
+		params = append(params, "seed") // with the batch index, what renders an image again
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	hdr := []string{"GROUP", "RANK", "JOB"}
 	for _, p := range params {
 		hdr = append(hdr, strings.ToUpper(p))
+	}
+	if batched {
+		hdr = append(hdr, "BATCH")
+	}
+	if outputs {
+		hdr = append(hdr, "OUTPUT")
 	}
 	hdr = append(hdr, "INSTANCE", "TOTAL")
 	for _, m := range metrics {
@@ -41,6 +51,12 @@ func printOutcome(w io.Writer, out *pipeline.Outcome, seedChosen bool) {
 			for _, p := range params {
 				v, _ := c.Candidate.Job.Param(p)
 				row = append(row, short(runview.FormatValue(v), 24))
+			}
+			if batched {
+				row = append(row, fmt.Sprint(s.BatchIndex))
+			}
+			if outputs {
+				row = append(row, s.Output)
 			}
 			row = append(row, c.Candidate.Instance, runview.FormatTotal(s.Total))
 			for _, m := range metrics {
@@ -129,6 +145,25 @@ func sweptColumns(out *pipeline.Outcome) []string {
 		cols = []string{"seed"}
 	}
 	return cols
+}
+
+// imageColumns reports whether the run's prompts saved batches (some
+// ranked candidate has a batch index above 0) and images at more than one
+// output node: the table then says which image of its prompt each
+// selected candidate is.
+func imageColumns(out *pipeline.Outcome) (batched, outputs bool) {
+	first := ""
+	seen := false
+	for _, g := range out.Groups {
+		for _, c := range g.Ranked {
+			batched = batched || c.Candidate.BatchIndex > 0
+			if !seen {
+				first, seen = c.Candidate.Output, true
+			}
+			outputs = outputs || c.Candidate.Output != first
+		}
+	}
+	return batched, outputs
 }
 
 // metricColumns lists "scorer.metric" names that carry weight, in a
