@@ -33,6 +33,15 @@ func ScoringErrorReason(errs []string) string { return "scoring error: " + strin
 // plan index of.
 func NearDuplicateReason(of int) string { return fmt.Sprintf("near-duplicate of job %d", of) }
 
+// NearDuplicateImageReason says a candidate resembles one image of the
+// selected job with plan index of, when that job yielded several: the one
+// its output node saved at batchIndex ("near-duplicate of job 7 image
+// 9/2"). ParseRejection reads the job index from it as from
+// NearDuplicateReason.
+func NearDuplicateImageReason(of int, output string, batchIndex int) string {
+	return fmt.Sprintf("near-duplicate of job %d image %s/%d", of, output, batchIndex)
+}
+
 // ParseRejection returns the kind of a Rejected reason and what it names:
 // the metric for gates and missing metrics, the first failing scorer for
 // scoring errors, the job index for near-duplicates. An empty reason gives
@@ -54,6 +63,7 @@ func ParseRejection(reason string) (kind, name string) {
 	}
 	if rest, ok := strings.CutPrefix(reason, "near-duplicate"); ok {
 		idx := strings.TrimSpace(strings.TrimPrefix(rest, " of job"))
+		idx, _, _ = strings.Cut(idx, " ") // "7 image 9/2"
 		if _, err := strconv.Atoi(idx); err != nil {
 			idx = ""
 		}

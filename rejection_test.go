@@ -11,6 +11,7 @@ func TestRejectionReasonsRoundTrip(t *testing.T) {
 		{MissingMetricReason("clip.similarity"), RejectMissingMetric, "clip.similarity"},
 		{ScoringErrorReason([]string{"clip: timeout", "http: 500"}), RejectScoringError, "clip"},
 		{NearDuplicateReason(7), RejectNearDuplicate, "7"},
+		{NearDuplicateImageReason(7, "9", 2), RejectNearDuplicate, "7"},
 		{"near-duplicate", RejectNearDuplicate, ""},
 		{"something else", RejectOther, ""},
 		{"", "", ""},

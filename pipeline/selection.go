@@ -62,11 +62,18 @@ func selectRun(ctx context.Context, st *store.Store, run store.Run, m *manifests
 		sel := tk.Select(name, ranked)
 		dups := tk.NearDuplicates(ranked, sel)
 		idx := map[string]int{}
+		images := map[string]int{} // candidates per job
 		for _, c := range ranked {
 			idx[c.Candidate.Job.Key] = c.Candidate.Job.Index
+			images[c.Candidate.Job.Key]++
 		}
 		for i := range ranked {
-			if of, ok := dups[ranked[i].Candidate.Ref()]; ok {
+			of, ok := dups[ranked[i].Candidate.Ref()]
+			switch {
+			case !ok:
+			case images[of.JobKey] > 1: // say which image of that job
+				ranked[i].Rejected = comfybatch.NearDuplicateImageReason(idx[of.JobKey], of.Output, of.BatchIndex)
+			default:
 				ranked[i].Rejected = comfybatch.NearDuplicateReason(idx[of.JobKey])
 			}
 		}
