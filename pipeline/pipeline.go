@@ -180,7 +180,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	// Rereading a run planned from this very manifest passes over its
 	// finished jobs by plan index, without expanding them.
 	reader := func(st *store.Store, runID int64) *planReader {
-		return &planReader{st: st, runID: runID, m: m, limit: opts.LimitPerGroup,
+		return &planReader{st: st, runID: runID, m: m, limit: opts.LimitPerGroup, fresh: !resumed,
 			byIndex: resumed && prev.ManifestHash == m.Hash, finished: finishedFor(opts.RetryFailed)}
 	}
 	if resumed {

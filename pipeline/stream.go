@@ -31,6 +31,7 @@ type planned struct {
 type planReader struct {
 	st    *store.Store // nil: nothing recorded yet
 	runID int64        // 0: nothing recorded yet
+	fresh bool         // the run has no job recorded yet: no state to look up
 	m     *manifests.Manifest
 	limit int
 	// byIndex says the run was planned from this very manifest, so its
@@ -76,7 +77,7 @@ func (r *planReader) chunks(ctx context.Context) iter.Seq2[[]planned, error] {
 			if len(chunk) == 0 {
 				return true
 			}
-			if r.st != nil && r.runID != 0 {
+			if r.st != nil && r.runID != 0 && !r.fresh {
 				keys := make([]string, len(chunk))
 				for i, p := range chunk {
 					keys[i] = p.job.Key

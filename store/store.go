@@ -197,3 +197,18 @@ func durMS(d time.Duration) sql.NullInt64 {
 	}
 	return sql.NullInt64{Int64: d.Milliseconds(), Valid: true}
 }
+
+// Checkpoint folds the write-ahead log into the database file (PRAGMA
+// wal_checkpoint(TRUNCATE)), after committing everything queued, so the
+// file's size is the database's.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	if err := s.Flush(ctx); err != nil {
+		return err
+	}
+	// The write pool's one connection is shared with the writer, which is
+	// idle after the flush; a checkpoint cannot run inside its transactions.
+	if _, err := s.write.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return nil
+}

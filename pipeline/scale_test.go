@@ -1,0 +1,133 @@
+package pipeline
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/comfybatch/comfybatch/generate"
+	"github.com/comfybatch/comfybatch/manifests"
+	"github.com/comfybatch/comfybatch/manifests/examples"
+	"github.com/comfybatch/comfybatch/store"
+)
+
+// bigManifest writes a manifest of prompts x seeds jobs: one group per
+// prompt of a nightly-style build, random seeds.
+func bigManifest(b testing.TB, dir string, prompts, seeds int) *manifests.Manifest {
+	b.Helper()
+	wf, _ := examples.FS.ReadFile("txt2img.json")
+	var lines strings.Builder
+	for i := range prompts {
+		fmt.Fprintf(&lines, "a photo of subject number %d in soft morning light, 35mm, detailed\n", i)
+	}
+	text := fmt.Sprintf(`name: big
+workflow: txt2img.json
+params:
+  prompt: {title: Positive, input: text}
+groups_from: prompts.txt
+sweep:
+  seed: {random: {count: %d}}
+  sampler_name: [euler]
+master_seed: 7
+select:
+  top_k: 4
+`, seeds)
+	for name, data := range map[string][]byte{"txt2img.json": wf, "prompts.txt": []byte(lines.String()), "big.yaml": []byte(text)} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	m, err := manifests.Load(filepath.Join(dir, "big.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// benchJobs is how many jobs the scale benchmarks plan: 100,000 by
+// default, COMFYBATCH_BENCH_JOBS=1000000 for the issue's million.
+func benchJobs() int {
+	if n, err := strconv.Atoi(os.Getenv("COMFYBATCH_BENCH_JOBS")); err == nil && n > 0 {
+		return n
+	}
+	return 100_000
+}
+
+// BenchmarkRecordPlan records a large plan the way a run does (the
+// producer: expand, record in chunks of 512, look up states) into a fresh
+// database, and reports what it costs: bytes of database per job row
+// (after a checkpoint; the base workflow and each group's fixed params are
+// stored once, a job row keeps its swept values), CPU time per job, and
+// the heap in use at the end, which must not grow with the plan.
+func BenchmarkRecordPlan(b *testing.B) {
+	n := benchJobs()
+	prompts := max(n/1000, 1)
+	for b.Loop() {
+		dir := b.TempDir()
+		m := bigManifest(b, dir, prompts, n/prompts)
+		st, err := store.Open(b.Context(), m.Output.Database, store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		run, err := createRun(b.Context(), st, m, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tasks := make(chan generate.Task)
+		done := make(chan int)
+		go func() { // owned here: it ends when produce closes tasks
+			k := 0
+			for range tasks {
+				k++
+			}
+			done <- k
+		}()
+		cpu0 := cpuTime(b)
+		var counts produced
+		reader := &planReader{st: st, runID: run.ID, m: m, fresh: true}
+		if err := produce(b.Context(), st, reader, false, tasks, &Progress{}, &counts); err != nil {
+			b.Fatal(err)
+		}
+		sent := <-done
+		if err := st.Flush(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		cpu := cpuTime(b) - cpu0
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		if err := st.Close(); err != nil {
+			b.Fatal(err)
+		}
+		size := checkpointedSize(b, m.Output.Database)
+		if sent != n {
+			b.Fatalf("%d tasks sent, want %d", sent, n)
+		}
+		b.ReportMetric(float64(size)/float64(n), "db-bytes/job")
+		b.ReportMetric(cpu.Seconds()*1e6/float64(n), "cpu-us/job")
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MB")
+	}
+}
+
+// checkpointedSize is the size of a database once its write-ahead log is
+// folded into it.
+func checkpointedSize(b testing.TB, path string) int64 {
+	b.Helper()
+	st, err := store.Open(b.Context(), path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := st.Checkpoint(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	st.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return fi.Size()
+}
