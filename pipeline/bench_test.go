@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,6 +30,9 @@ const benchSimEnv = "COMFYBATCH_BENCH_SIM"
 func TestMain(m *testing.M) {
 	if os.Getenv(benchSimEnv) != "" {
 		os.Exit(serveBenchSim())
+	}
+	if n, err := strconv.Atoi(os.Getenv(fleet256Env)); err == nil && n > 0 {
+		os.Exit(serveFleet(n))
 	}
 	os.Exit(m.Run())
 }
