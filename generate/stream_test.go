@@ -105,3 +105,50 @@ func fmtList(s []string) string {
 	}
 	return out + "]"
 }
+
+// TestBatchSurvivesFaults: with cut downloads, failing prompts and
+// dropped sockets, every batch job still ends with all its images, each
+// whole, or fails as a whole: never a half batch.
+func TestBatchSurvivesFaults(t *testing.T) {
+	sim := startSim(t, simOptions(2, comfytest.Options{TimeScale: 0.001})...)
+	for i, s := range sim.Servers() {
+		s.SetFaults(comfytest.Faults{ViewTruncateRate: 0.3, ExecErrorRate: 0.1, WSDropEvery: 150 * time.Millisecond, Seed: int64(i + 1)})
+	}
+	f, err := NewFleet(instancesOf(sim), Options{Logger: testLogger(t), PollInterval: 50 * time.Millisecond,
+		Backoff: 10 * time.Millisecond, MaxAttempts: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tasks []Task
+	for i := range 12 {
+		tasks = append(tasks, Task{Job: batchJob(t, i, uint64(1000+i), 3)})
+	}
+	got, err := runAll(t, t.Context(), f, tasks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := 0
+	for key, r := range got {
+		if r.Err != nil {
+			if len(r.Candidates) != 0 {
+				t.Errorf("job %.8s failed (%v) with %d candidates", key, r.Err, len(r.Candidates))
+			}
+			continue
+		}
+		done++
+		if len(r.Candidates) != 3 {
+			t.Errorf("job %.8s: %d candidates, want its batch of 3", key, len(r.Candidates))
+		}
+		for i, c := range r.Candidates {
+			if c.BatchIndex != i || c.Output != "9" {
+				t.Errorf("job %.8s candidate %d: output %q batch index %d", key, i, c.Output, c.BatchIndex)
+			}
+			if err := VerifyImage(c.Image, 0); err != nil {
+				t.Errorf("job %.8s candidate %d: a damaged image got through: %v", key, i, err)
+			}
+		}
+	}
+	if done < 10 {
+		t.Errorf("only %d of 12 batch jobs done through the faults", done)
+	}
+}

@@ -83,6 +83,17 @@ func TestCrashResume(t *testing.T) {
 	copyDemo(t, refDir)
 	copyDemo(t, crashDir)
 	refManifest, crashManifest := filepath.Join(refDir, "small.yaml"), filepath.Join(crashDir, "small.yaml")
+	// Every prompt renders a batch of 2: a kill must never leave a batch
+	// half recorded.
+	for _, path := range []string{refManifest, crashManifest} {
+		text, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, bytes.Replace(text, []byte("sweep:\n"), []byte("sweep:\n  batch_size: [2]\n"), 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if out, err := batchCmd(t, refDir, "run", "--instances", urls, refManifest).CombinedOutput(); err != nil {
 		t.Fatalf("reference run: %v\n%s", err, out)
 	}
@@ -123,6 +134,9 @@ func TestCrashResume(t *testing.T) {
 	if got.jobs != ref.jobs || got.done != ref.jobs || got.dupes != 0 {
 		t.Errorf("after crashes: %d jobs, %d done, %d duplicate keys; want %d, %d, 0", got.jobs, got.done, got.dupes, ref.jobs, ref.jobs)
 	}
+	if got.cands != 2*got.jobs || ref.cands != 2*ref.jobs {
+		t.Errorf("%d candidates for %d prompts of 2 images (reference run: %d for %d): a batch was half recorded", got.cands, got.jobs, ref.cands, ref.jobs)
+	}
 	if !reflect.DeepEqual(got.selections, ref.selections) {
 		t.Errorf("selections after crashes differ from an uninterrupted run:\n got %v\nwant %v", got.selections, ref.selections)
 	}
@@ -151,6 +165,7 @@ func schemaComplete(path string) bool {
 
 type state struct {
 	jobs, done, dupes int
+	cands             int // candidate rows
 	selections        []string
 	strayFiles        []string
 }
@@ -170,6 +185,7 @@ func dbState(t *testing.T, outDir string) state {
 	}
 	q(`SELECT count(*), count(DISTINCT job_key), coalesce(sum(status = 'done'), 0) FROM jobs`, &s.jobs, &s.dupes, &s.done)
 	s.dupes = s.jobs - s.dupes
+	q(`SELECT count(*) FROM candidates`, &s.cands)
 	rows, err := db.Query(`SELECT x.group_name || '/' || x.rank || '/' || j.job_key FROM selections x
 		JOIN candidates c ON c.id = x.candidate_id JOIN jobs j ON j.id = c.job_id ORDER BY x.group_name, x.rank`)
 	if err != nil {
