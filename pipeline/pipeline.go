@@ -114,10 +114,19 @@ type Outcome struct {
 
 // GroupResult is one group's ranked candidates and selection.
 type GroupResult struct {
-	Name      string
-	TopK      int
-	Ranked    []comfybatch.Scored // best first; candidates waiting for a scorer are left out
-	Selection []comfybatch.Selection
+	Name string
+	TopK int
+	// Candidates counts the group's ranked candidates (those waiting for
+	// a scorer are left out). Ranked holds them best first, up to 256 of
+	// them plus every selected one, so that a group of a million costs
+	// no more once ranked.
+	Candidates int
+	Ranked     []comfybatch.Scored
+	Selection  []comfybatch.Selection
+	// Reason names what rejected most of the group's candidates ("gate
+	// size.ok", ...; "" when none was), and Rejected how many it rejected.
+	Reason   string
+	Rejected int
 }
 
 func (o *Options) logger() *slog.Logger {

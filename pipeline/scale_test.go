@@ -1,7 +1,10 @@
 package pipeline
 
 import (
+	"bytes"
 	"fmt"
+	"image"
+	"image/png"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -9,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/generate"
 	"github.com/comfybatch/comfybatch/manifests"
 	"github.com/comfybatch/comfybatch/manifests/examples"
@@ -33,6 +37,8 @@ sweep:
   seed: {random: {count: %d}}
   sampler_name: [euler]
 master_seed: 7
+scorers:
+  - type: sharpness
 select:
   top_k: 4
 `, seeds)
@@ -130,4 +136,73 @@ func checkpointedSize(b testing.TB, path string) int64 {
 		b.Fatal(err)
 	}
 	return fi.Size()
+}
+
+// BenchmarkSelectLarge re-selects a stored run of many candidates
+// (benchJobs: 100,000 by default, one candidate each, in groups of 1000
+// with two scored metrics), as `batch select` does: read each group's
+// candidates and scores, rank, select, record totals and selections, lay
+// out selected/.
+func BenchmarkSelectLarge(b *testing.B) {
+	n := benchJobs()
+	dir := b.TempDir()
+	m := bigManifest(b, dir, max(n/1000, 1), 1000)
+	st, err := store.Open(b.Context(), m.Output.Database, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	run, err := createRun(b.Context(), st, m, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// One real image file serves every candidate: layout links it.
+	img, sha, err := st.WriteImage(b.Context(), run, tinyPNG(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	chunk := make([]comfybatch.Job, 0, 512)
+	record := func() {
+		if err := st.PlanJobs(b.Context(), run.ID, chunk); err != nil {
+			b.Fatal(err)
+		}
+		for _, j := range chunk {
+			sc := comfybatch.Scored{Candidate: comfybatch.Candidate{Job: j, Output: "9", Path: img, SHA256: sha},
+				Scores: []comfybatch.Score{{Scorer: "sharpness", Metrics: map[string]float64{"laplacian_var": float64(j.Index % 997)}}}}
+			if err := st.RecordCandidate(b.Context(), run.ID, sc); err != nil {
+				b.Fatal(err)
+			}
+		}
+		chunk = chunk[:0]
+	}
+	for j, err := range m.Jobs() {
+		if err != nil {
+			b.Fatal(err)
+		}
+		chunk = append(chunk, j)
+		if len(chunk) == cap(chunk) {
+			record()
+		}
+	}
+	record()
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		groups, err := Select(b.Context(), m, run.ID, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(groups) != len(m.Groups) || len(groups[0].Selection) != 4 {
+			b.Fatalf("%d groups selected, the first %d", len(groups), len(groups[0].Selection))
+		}
+	}
+	b.ReportMetric(float64(n), "candidates")
+}
+
+func tinyPNG(b testing.TB) []byte {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, 4, 4))); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Bytes()
 }

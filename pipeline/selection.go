@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/comfybatch/comfybatch"
@@ -17,31 +19,22 @@ type selectOptions struct {
 }
 
 // selectRun ranks every group of a run from its stored scores, selects the
-// top K, and records totals, selections and the selected/ folder.
+// top K, and records totals, selections and the selected/ folder. It reads,
+// ranks and records one group at a time (a group's candidates, without
+// their params, are what it holds), and writes only the totals and
+// rejections that changed.
 func selectRun(ctx context.Context, st *store.Store, run store.Run, m *manifests.Manifest, so selectOptions) ([]GroupResult, error) {
-	cands, err := st.Candidates(ctx, run.ID, "")
-	if err != nil {
-		return nil, fmt.Errorf("read candidates: %w", err)
-	}
-	byGroup := map[string][]comfybatch.Scored{}
-	var names []string
-	for _, c := range cands {
-		if len(c.Pending) > 0 {
-			continue // neither selected nor rejected until every scorer has scored it
-		}
-		g := c.Candidate.Job.Group
-		if _, ok := byGroup[g]; !ok {
-			names = append(names, g)
-		}
-		byGroup[g] = append(byGroup[g], c)
-	}
+	names := map[string]bool{}
 	for _, g := range m.Groups {
-		if _, ok := byGroup[g.Name]; !ok {
-			names = append(names, g.Name) // nothing to select from is a shortfall too
-			byGroup[g.Name] = nil
-		}
+		names[g.Name] = true // a group with nothing to select from is a shortfall too
 	}
-	sort.Strings(names)
+	recorded, err := st.Groups(ctx, run.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read groups: %w", err)
+	}
+	for _, g := range recorded {
+		names[g.Name] = true
+	}
 	rules := Rules(m)
 	hashScorer := ""
 	for _, s := range m.Scorers {
@@ -51,46 +44,106 @@ func selectRun(ctx context.Context, st *store.Store, run store.Run, m *manifests
 	}
 	var all []comfybatch.Selection
 	var groups []GroupResult
-	var ranking []comfybatch.Scored
-	for _, name := range names {
-		k := m.TopKFor(name)
-		if so.TopK > 0 {
-			k = so.TopK
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		g, sel, err := selectGroup(ctx, st, run, m, name, rules, hashScorer, so)
+		if err != nil {
+			return nil, err
 		}
-		tk := selectors.TopK{K: k, MinScore: m.Select.MinScore, HashScorer: hashScorer, Distance: m.Select.PhashDistance}
-		ranked := selectors.Rank(byGroup[name], rules)
-		sel := tk.Select(name, ranked)
-		dups := tk.NearDuplicates(ranked, sel)
-		idx := map[string]int{}
-		images := map[string]int{} // candidates per job
-		for _, c := range ranked {
-			idx[c.Candidate.Job.Key] = c.Candidate.Job.Index
-			images[c.Candidate.Job.Key]++
-		}
-		for i := range ranked {
-			of, ok := dups[ranked[i].Candidate.Ref()]
-			switch {
-			case !ok:
-			case images[of.JobKey] > 1: // say which image of that job
-				ranked[i].Rejected = comfybatch.NearDuplicateImageReason(idx[of.JobKey], of.Output, of.BatchIndex)
-			default:
-				ranked[i].Rejected = comfybatch.NearDuplicateReason(idx[of.JobKey])
-			}
-		}
-		if err := st.SaveSelections(ctx, run.ID, name, sel); err != nil {
-			return nil, fmt.Errorf("record selection of group %s: %w", name, err)
-		}
-		ranking = append(ranking, ranked...)
 		all = append(all, sel...)
-		groups = append(groups, GroupResult{Name: name, TopK: k, Ranked: selectors.Order(ranked), Selection: sel})
-	}
-	if err := st.UpdateRanking(ctx, run.ID, ranking); err != nil {
-		return nil, fmt.Errorf("record totals: %w", err)
+		groups = append(groups, g)
 	}
 	if err := st.LayoutSelected(ctx, run, all); err != nil {
 		return nil, fmt.Errorf("lay out selected images: %w", err)
 	}
 	return groups, nil
+}
+
+// keepRanked is how many of a group's ranked candidates, besides the
+// selected ones, a GroupResult keeps.
+const keepRanked = 256
+
+// selectGroup ranks and selects one group and records the outcome.
+func selectGroup(ctx context.Context, st *store.Store, run store.Run, m *manifests.Manifest, name string,
+	rules []selectors.Rule, hashScorer string, so selectOptions) (GroupResult, []comfybatch.Selection, error) {
+	cands, err := st.RankingCandidates(ctx, run.ID, name)
+	if err != nil {
+		return GroupResult{}, nil, fmt.Errorf("read candidates of group %s: %w", name, err)
+	}
+	type was struct {
+		total    float64
+		rejected string
+	}
+	before := make(map[comfybatch.Ref]was, len(cands))
+	scored := cands[:0]
+	for _, c := range cands {
+		if len(c.Pending) > 0 {
+			continue // neither selected nor rejected until every scorer has scored it
+		}
+		before[c.Candidate.Ref()] = was{c.Total, c.Rejected}
+		scored = append(scored, c)
+	}
+	k := m.TopKFor(name)
+	if so.TopK > 0 {
+		k = so.TopK
+	}
+	tk := selectors.TopK{K: k, MinScore: m.Select.MinScore, HashScorer: hashScorer, Distance: m.Select.PhashDistance}
+	ranked := selectors.Rank(scored, rules)
+	sel := tk.Select(name, ranked)
+	dups := tk.NearDuplicates(ranked, sel)
+	idx := map[string]int{}
+	images := map[string]int{} // candidates per job
+	for _, c := range ranked {
+		idx[c.Candidate.Job.Key] = c.Candidate.Job.Index
+		images[c.Candidate.Job.Key]++
+	}
+	for i := range ranked {
+		of, ok := dups[ranked[i].Candidate.Ref()]
+		switch {
+		case !ok:
+		case images[of.JobKey] > 1: // say which image of that job
+			ranked[i].Rejected = comfybatch.NearDuplicateImageReason(idx[of.JobKey], of.Output, of.BatchIndex)
+		default:
+			ranked[i].Rejected = comfybatch.NearDuplicateReason(idx[of.JobKey])
+		}
+	}
+	var changed []comfybatch.Scored
+	for _, c := range ranked {
+		if b, ok := before[c.Candidate.Ref()]; !ok || b.total != c.Total || b.rejected != c.Rejected {
+			changed = append(changed, c)
+		}
+	}
+	if err := st.UpdateRanking(ctx, run.ID, changed); err != nil {
+		return GroupResult{}, nil, fmt.Errorf("record totals of group %s: %w", name, err)
+	}
+	if err := st.SaveSelections(ctx, run.ID, name, sel); err != nil {
+		return GroupResult{}, nil, fmt.Errorf("record selection of group %s: %w", name, err)
+	}
+	g := GroupResult{Name: name, TopK: k, Candidates: len(ranked), Selection: sel}
+	g.Reason, g.Rejected = mainRejection(ranked)
+	g.Ranked = keepBest(selectors.Order(ranked), sel)
+	if err := st.FillJobs(ctx, run.ID, g.Ranked); err != nil {
+		return GroupResult{}, nil, fmt.Errorf("read jobs of group %s: %w", name, err)
+	}
+	return g, sel, nil
+}
+
+// keepBest keeps the first keepRanked of the ordered candidates and every
+// selected one after them.
+func keepBest(ordered []comfybatch.Scored, sel []comfybatch.Selection) []comfybatch.Scored {
+	if len(ordered) <= keepRanked {
+		return ordered
+	}
+	selected := map[comfybatch.Ref]bool{}
+	for _, s := range sel {
+		selected[s.Ref()] = true
+	}
+	out := slices.Clip(ordered[:keepRanked])
+	for _, c := range ordered[keepRanked:] {
+		if selected[c.Candidate.Ref()] {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Rules turns the manifest's scorer declarations into ranking rules: one

@@ -209,9 +209,8 @@ func summarize(ctx context.Context, st *store.Store, run store.Run, m *manifests
 		if len(g.Selection) >= want {
 			continue
 		}
-		sf := Shortfall{Group: g.Name, Selected: len(g.Selection), TopK: want, Candidates: len(g.Ranked),
-			Accepted: m.Select.AcceptShortfall}
-		sf.Reason, sf.Rejected = mainRejection(g.Ranked)
+		sf := Shortfall{Group: g.Name, Selected: len(g.Selection), TopK: want, Candidates: g.Candidates,
+			Accepted: m.Select.AcceptShortfall, Reason: g.Reason, Rejected: g.Rejected}
 		s.Shortfalls = append(s.Shortfalls, sf)
 	}
 	return s, nil

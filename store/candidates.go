@@ -36,6 +36,9 @@ const (
 			rel_path = excluded.rel_path, width = excluded.width, height = excluded.height,
 			bytes = excluded.bytes, total = excluded.total, rejected = excluded.rejected
 		RETURNING id`
+	qDropOtherCandidates = `DELETE FROM candidates WHERE job_id = ? AND id NOT IN (SELECT value FROM json_each(?))`
+	qRank                = `UPDATE candidates SET total = ?, rejected = ?
+		WHERE job_id = (SELECT id FROM jobs WHERE run_id = ? AND job_key = ?) AND node = ? AND batch_index = ?`
 	qDeleteScorerResults = `DELETE FROM scorer_results WHERE candidate_id = ?`
 	qDeleteScores        = `DELETE FROM scores WHERE candidate_id = ?`
 	qInsertScorerResult  = `INSERT INTO scorer_results (candidate_id, ord, scorer, error, vals) VALUES (?, ?, ?, ?, ?)`
@@ -141,8 +144,11 @@ func (s *Store) RecordCandidates(ctx context.Context, runID int64, cands []comfy
 			}
 			ids = append(ids, id)
 		}
-		q := `DELETE FROM candidates WHERE job_id = ? AND id NOT IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
-		if _, err := t.exec(q, append([]any{jobID}, ids...)...); err != nil {
+		keep, err := json.Marshal(ids)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(qDropOtherCandidates, jobID, string(keep)); err != nil {
 			return fmt.Errorf("record job %s: %w", j.Key, err)
 		}
 		if first.PromptID != "" {
@@ -272,9 +278,7 @@ func (s *Store) UpdateRanking(ctx context.Context, runID int64, ranked []comfyba
 	err := s.do(ctx, func(t wtx) error {
 		for _, sc := range ranked {
 			c := sc.Candidate
-			res, err := t.exec(`UPDATE candidates SET total = ?, rejected = ?
-				WHERE job_id = (SELECT id FROM jobs WHERE run_id = ? AND job_key = ?) AND node = ? AND batch_index = ?`,
-				sc.Total, sc.Rejected, runID, c.Job.Key, c.Output, c.BatchIndex)
+			res, err := t.exec(qRank, sc.Total, sc.Rejected, runID, c.Job.Key, c.Output, c.BatchIndex)
 			if err != nil {
 				return fmt.Errorf("candidate %s: %w", c.Ref(), err)
 			}
@@ -298,16 +302,24 @@ func (s *Store) UpdateRanking(ctx context.Context, runID int64, ranked []comfyba
 // Candidate.Image, Pixels and Job.Workflow are not loaded: read the file
 // at Run.OutputDir/Candidate.Path, and JobWorkflow for the workflow.
 func (s *Store) Candidates(ctx context.Context, runID int64, group string) ([]comfybatch.Scored, error) {
-	return s.candidates(ctx, runID, group, false)
+	return s.candidates(ctx, runID, group, false, false)
 }
 
 // UnscoredCandidates returns the candidates of run runID that wait for a
 // scorer (Scored.Pending is set), like Candidates.
 func (s *Store) UnscoredCandidates(ctx context.Context, runID int64) ([]comfybatch.Scored, error) {
-	return s.candidates(ctx, runID, "", true)
+	return s.candidates(ctx, runID, "", true, false)
 }
 
-func (s *Store) candidates(ctx context.Context, runID int64, group string, pendingOnly bool) ([]comfybatch.Scored, error) {
+// RankingCandidates returns one group's candidates with what ranking and
+// selection need: identity, plan index, scores, total, rejection, pending
+// scorers, image path. The job's params, inputs and tags are left out,
+// which makes a large group cheaper to read and to hold.
+func (s *Store) RankingCandidates(ctx context.Context, runID int64, group string) ([]comfybatch.Scored, error) {
+	return s.candidates(ctx, runID, group, false, true)
+}
+
+func (s *Store) candidates(ctx context.Context, runID int64, group string, pendingOnly, lean bool) ([]comfybatch.Scored, error) {
 	codec, err := s.codec(ctx, runID)
 	if err != nil {
 		return nil, err
@@ -347,13 +359,15 @@ func (s *Store) candidates(ctx context.Context, runID int64, group string, pendi
 			&c.Output, &c.BatchIndex, &state, &pending, &total, &sc.Rejected, &c.Path, &c.SHA256); err != nil {
 			return nil, fmt.Errorf("read candidates of run %d: %w", runID, err)
 		}
-		if c.Job.Params, err = codec.params(c.Job.Group, params); err != nil {
-			return nil, fmt.Errorf("read candidate %s: %w", c.Ref(), err)
+		if !lean {
+			if c.Job.Params, err = codec.params(c.Job.Group, params); err != nil {
+				return nil, fmt.Errorf("read candidate %s: %w", c.Ref(), err)
+			}
+			if c.Job.Inputs, err = decodeInputs(inputs); err != nil {
+				return nil, fmt.Errorf("read candidate %s: %w", c.Ref(), err)
+			}
+			c.Job.Tags = codec.groups[c.Job.Group].tags
 		}
-		if c.Job.Inputs, err = decodeInputs(inputs); err != nil {
-			return nil, fmt.Errorf("read candidate %s: %w", c.Ref(), err)
-		}
-		c.Job.Tags = codec.groups[c.Job.Group].tags
 		c.Queued, c.Started, c.Finished = fromMS(queued), fromMS(started), fromMS(finished)
 		c.Download = time.Duration(dlTime.Int64) * time.Millisecond
 		sc.Total = total.Float64
@@ -444,6 +458,56 @@ func (s *Store) readScores(ctx context.Context, runID int64, group string, out [
 	}
 	if err := mrows.Err(); err != nil {
 		return fmt.Errorf("read scores of run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// FillJobs fills in the job params, inputs and tags of candidates read
+// without them (RankingCandidates), in one query.
+func (s *Store) FillJobs(ctx context.Context, runID int64, cands []comfybatch.Scored) error {
+	if len(cands) == 0 {
+		return nil
+	}
+	codec, err := s.codec(ctx, runID)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(cands))
+	for _, c := range cands {
+		keys = append(keys, c.Candidate.Job.Key)
+	}
+	list, err := json.Marshal(keys)
+	if err != nil {
+		return err
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT job_key, group_name, params, inputs FROM jobs
+		WHERE run_id = ? AND job_key IN (SELECT value FROM json_each(?))`, runID, string(list))
+	if err != nil {
+		return fmt.Errorf("read jobs of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	jobs := map[string]comfybatch.Job{}
+	for rows.Next() {
+		var j comfybatch.Job
+		var params, inputs string
+		if err := rows.Scan(&j.Key, &j.Group, &params, &inputs); err != nil {
+			return fmt.Errorf("read jobs of run %d: %w", runID, err)
+		}
+		if j.Params, err = codec.params(j.Group, params); err != nil {
+			return fmt.Errorf("read job %s: %w", j.Key, err)
+		}
+		if j.Inputs, err = decodeInputs(inputs); err != nil {
+			return fmt.Errorf("read job %s: %w", j.Key, err)
+		}
+		j.Tags = codec.groups[j.Group].tags
+		jobs[j.Key] = j
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read jobs of run %d: %w", runID, err)
+	}
+	for i := range cands {
+		j := jobs[cands[i].Candidate.Job.Key]
+		cands[i].Candidate.Job.Params, cands[i].Candidate.Job.Inputs, cands[i].Candidate.Job.Tags = j.Params, j.Inputs, j.Tags
 	}
 	return nil
 }

@@ -69,6 +69,6 @@ func notFound(err error) error {
 // printGroups prints how many candidates each group selected.
 func printGroups(o IO, groups []pipeline.GroupResult) {
 	for _, g := range groups {
-		fmt.Fprintf(o.Out, "%s: %d selected of %d\n", g.Name, len(g.Selection), len(g.Ranked))
+		fmt.Fprintf(o.Out, "%s: %d selected of %d\n", g.Name, len(g.Selection), g.Candidates)
 	}
 }

@@ -195,7 +195,7 @@ ALTER TABLE instance_stats_v2 RENAME TO instance_stats;
 
 CREATE INDEX runs_by_manifest ON runs (manifest_path, started_ms, id);
 CREATE INDEX jobs_by_idx ON jobs (run_id, idx);
-CREATE INDEX jobs_by_group_status ON jobs (run_id, group_name, status);
+CREATE INDEX jobs_by_group_status ON jobs (run_id, group_name, status, idx);
 CREATE INDEX candidates_by_sha ON candidates (sha256);
 CREATE INDEX attempts_by_prompt ON attempts (prompt_id);
 CREATE INDEX selections_by_candidate ON selections (candidate_id);
