@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,7 +77,10 @@ func startFleetProcess(b *testing.B, n int) []string {
 //   - coord-cores: this process's CPU time over the makespan (the fleet
 //     runs in another process);
 //   - heap-KB/instance: the coordinator's heap in use at the end, per
-//     instance.
+//     instance;
+//   - startup-s: from the start of Run to the first submission (the
+//     instances' checks: /system_stats and /object_info of each), and
+//     utilization-after-start the utilization from then on.
 func BenchmarkFleet256(b *testing.B) {
 	const n = 256
 	per := 60
@@ -114,17 +118,28 @@ select:
 		if err != nil {
 			b.Fatal(err)
 		}
+		var first atomic.Int64 // unix ns of the first submission
+		onEvent := func(e generate.Event) {
+			if e.Kind == generate.EventSubmitted {
+				first.CompareAndSwap(0, e.Time.UnixNano())
+			}
+		}
 		cpu0, start := cpuTime(b), time.Now()
-		out, err := Run(b.Context(), Options{Manifest: m, Instances: inst})
+		out, err := Run(b.Context(), Options{Manifest: m, Instances: inst, OnFleetEvent: onEvent})
 		if err != nil {
 			b.Fatal(err)
 		}
 		span := time.Since(start)
+		startup := time.Unix(0, first.Load()).Sub(start)
 		cpu := cpuTime(b) - cpu0
 		var busy time.Duration
+		lo, hi := 1<<30, 0
 		for _, s := range out.Instances {
 			busy += s.Busy
+			lo, hi = min(lo, s.Prompts-s.Stolen), max(hi, s.Prompts-s.Stolen)
 		}
+		b.ReportMetric(float64(lo), "min-prompts")
+		b.ReportMetric(float64(hi), "max-prompts")
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -132,5 +147,7 @@ select:
 		b.ReportMetric(cpu.Seconds()/span.Seconds(), "coord-cores")
 		b.ReportMetric(float64(ms.HeapInuse)/1024/n, "heap-KB/instance")
 		b.ReportMetric(span.Seconds(), "makespan-s")
+		b.ReportMetric(startup.Seconds(), "startup-s")
+		b.ReportMetric(busy.Seconds()/(float64(n)*(span-startup).Seconds()), "utilization-after-start")
 	}
 }
