@@ -133,7 +133,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		if n != 1 || status != comfybatch.StatusDone {
 			t.Errorf("job %d (%s): %d rows, status %q; want 1 row, done", j.Index, j.Key[:8], n, status)
 		}
-		if err := db.QueryRow(`SELECT count(*) FROM scores s JOIN candidates c ON c.id = s.candidate_id
+		if err := db.QueryRow(`SELECT sum(json_array_length(c.scores)) FROM candidates c
 			JOIN jobs j ON j.id = c.job_id WHERE j.run_id = ? AND j.job_key = ?`, out.Run.ID, j.Key).Scan(&scores); err != nil {
 			t.Fatal(err)
 		}

@@ -29,20 +29,18 @@ const (
 			download_ms = excluded.download_ms
 		RETURNING id`
 	qUpsertCandidate = `INSERT INTO candidates (job_id, node, batch_index, state, pending, sha256, rel_path,
-			width, height, bytes, total, rejected)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			width, height, bytes, total, rejected, scores)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (job_id, node, batch_index) DO UPDATE SET
 			state = excluded.state, pending = excluded.pending, sha256 = excluded.sha256,
 			rel_path = excluded.rel_path, width = excluded.width, height = excluded.height,
-			bytes = excluded.bytes, total = excluded.total, rejected = excluded.rejected
+			bytes = excluded.bytes, total = excluded.total, rejected = excluded.rejected, scores = excluded.scores
 		RETURNING id`
 	qDropOtherCandidates = `DELETE FROM candidates WHERE job_id = ? AND id NOT IN (SELECT value FROM json_each(?))`
+	qReplaceScores = `UPDATE candidates SET state = ?, pending = ?, total = ?, rejected = ?, scores = ?
+		WHERE job_id = (SELECT id FROM jobs WHERE run_id = ? AND job_key = ?) AND node = ? AND batch_index = ?`
 	qRank                = `UPDATE candidates SET total = ?, rejected = ?
 		WHERE job_id = (SELECT id FROM jobs WHERE run_id = ? AND job_key = ?) AND node = ? AND batch_index = ?`
-	qDeleteScorerResults = `DELETE FROM scorer_results WHERE candidate_id = ?`
-	qDeleteScores        = `DELETE FROM scores WHERE candidate_id = ?`
-	qInsertScorerResult  = `INSERT INTO scorer_results (candidate_id, ord, scorer, error, vals) VALUES (?, ?, ?, ?, ?)`
-	qInsertScore         = `INSERT INTO scores (candidate_id, ord, metric, value) VALUES (?, ?, ?, ?)`
 )
 
 // candidateRow is one candidate's encoded columns.
@@ -51,12 +49,7 @@ type candidateRow struct {
 	state         string
 	pending       string
 	width, height int
-	results       []resultRow
-}
-
-type resultRow struct {
-	scorer, errText, vals string
-	metrics               []string
+	scores        string // the scores column
 }
 
 func encodeCandidate(sc comfybatch.Scored) (candidateRow, error) {
@@ -65,19 +58,17 @@ func encodeCandidate(sc comfybatch.Scored) (candidateRow, error) {
 		r.state, r.pending = CandidatePending, strings.Join(sc.Pending, ",")
 	}
 	r.width, r.height = imageSize(sc.Candidate)
-	r.results = make([]resultRow, len(sc.Scores))
-	for i, score := range sc.Scores {
-		vals := ""
-		if len(score.Values) > 0 {
-			b, err := json.Marshal(score.Values)
-			if err != nil {
-				return r, fmt.Errorf("scorer %s: %w", score.Scorer, err)
-			}
-			vals = string(b)
-		}
-		r.results[i] = resultRow{scorer: score.Scorer, errText: score.Err, vals: vals, metrics: score.MetricNames()}
+	var err error
+	r.scores, err = encodeScores(sc.Scores)
+	return r, err
+}
+
+// total is the total column: NULL while the candidate waits for a scorer.
+func (r candidateRow) total() sql.NullFloat64 {
+	if r.state != CandidateScored {
+		return sql.NullFloat64{}
 	}
-	return r, nil
+	return sql.NullFloat64{Float64: r.sc.Total, Valid: true}
 }
 
 // RecordCandidates queues the record of a finished job and every candidate
@@ -170,35 +161,14 @@ func (s *Store) RecordCandidate(ctx context.Context, runID int64, sc comfybatch.
 	return s.RecordCandidates(ctx, runID, []comfybatch.Scored{sc})
 }
 
-// writeCandidate upserts one candidate row of job jobID and replaces its
-// scores; it returns the candidate's row id.
+// writeCandidate upserts one candidate row of job jobID with its scores;
+// it returns the candidate's row id.
 func writeCandidate(t wtx, jobID int64, r candidateRow) (int64, error) {
 	c := r.sc.Candidate
-	ref := c.Ref()
-	var total sql.NullFloat64
-	if r.state == CandidateScored {
-		total = sql.NullFloat64{Float64: r.sc.Total, Valid: true}
-	}
 	var id int64
 	if err := t.queryRow(qUpsertCandidate, jobID, c.Output, c.BatchIndex, r.state, r.pending, c.SHA256, c.Path,
-		r.width, r.height, len(c.Image), total, r.sc.Rejected).Scan(&id); err != nil {
-		return 0, fmt.Errorf("record candidate %s: %w", ref, err)
-	}
-	if _, err := t.exec(qDeleteScores, id); err != nil {
-		return 0, fmt.Errorf("record scores of candidate %s: %w", ref, err)
-	}
-	if _, err := t.exec(qDeleteScorerResults, id); err != nil {
-		return 0, fmt.Errorf("record scores of candidate %s: %w", ref, err)
-	}
-	for i, res := range r.results {
-		if _, err := t.exec(qInsertScorerResult, id, i, res.scorer, res.errText, res.vals); err != nil {
-			return 0, fmt.Errorf("record scorer %s of candidate %s: %w", res.scorer, ref, err)
-		}
-		for _, m := range res.metrics {
-			if _, err := t.exec(qInsertScore, id, i, m, r.sc.Scores[i].Metrics[m]); err != nil {
-				return 0, fmt.Errorf("record score %s.%s of candidate %s: %w", res.scorer, m, ref, err)
-			}
-		}
+		r.width, r.height, len(c.Image), r.total(), r.sc.Rejected, r.scores).Scan(&id); err != nil {
+		return 0, fmt.Errorf("record candidate %s: %w", c.Ref(), err)
 	}
 	return id, nil
 }
@@ -218,35 +188,13 @@ func (s *Store) ReplaceScores(ctx context.Context, runID int64, cands []comfybat
 	err := s.do(ctx, func(t wtx) error {
 		for _, r := range rows {
 			c := r.sc.Candidate
-			var total sql.NullFloat64
-			if r.state == CandidateScored {
-				total = sql.NullFloat64{Float64: r.sc.Total, Valid: true}
-			}
-			var id int64
-			err := t.queryRow(`UPDATE candidates SET state = ?, pending = ?, total = ?, rejected = ?
-				WHERE job_id = (SELECT id FROM jobs WHERE run_id = ? AND job_key = ?) AND node = ? AND batch_index = ?
-				RETURNING id`, r.state, r.pending, total, r.sc.Rejected, runID, c.Job.Key, c.Output, c.BatchIndex).Scan(&id)
-			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("candidate %s: %w", c.Ref(), ErrNotFound)
-			}
+			res, err := t.exec(qReplaceScores, r.state, r.pending, r.total(), r.sc.Rejected, r.scores,
+				runID, c.Job.Key, c.Output, c.BatchIndex)
 			if err != nil {
 				return fmt.Errorf("candidate %s: %w", c.Ref(), err)
 			}
-			if _, err := t.exec(qDeleteScores, id); err != nil {
-				return err
-			}
-			if _, err := t.exec(qDeleteScorerResults, id); err != nil {
-				return err
-			}
-			for i, res := range r.results {
-				if _, err := t.exec(qInsertScorerResult, id, i, res.scorer, res.errText, res.vals); err != nil {
-					return fmt.Errorf("scorer %s of candidate %s: %w", res.scorer, c.Ref(), err)
-				}
-				for _, m := range res.metrics {
-					if _, err := t.exec(qInsertScore, id, i, m, r.sc.Scores[i].Metrics[m]); err != nil {
-						return fmt.Errorf("score %s.%s of candidate %s: %w", res.scorer, m, c.Ref(), err)
-					}
-				}
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				return errors.Join(err, fmt.Errorf("candidate %s: %w", c.Ref(), ErrNotFound))
 			}
 		}
 		return nil
@@ -302,13 +250,13 @@ func (s *Store) UpdateRanking(ctx context.Context, runID int64, ranked []comfyba
 // Candidate.Image, Pixels and Job.Workflow are not loaded: read the file
 // at Run.OutputDir/Candidate.Path, and JobWorkflow for the workflow.
 func (s *Store) Candidates(ctx context.Context, runID int64, group string) ([]comfybatch.Scored, error) {
-	return s.candidates(ctx, runID, group, false, false)
+	return s.candidates(ctx, runID, group, false)
 }
 
 // UnscoredCandidates returns the candidates of run runID that wait for a
 // scorer (Scored.Pending is set), like Candidates.
 func (s *Store) UnscoredCandidates(ctx context.Context, runID int64) ([]comfybatch.Scored, error) {
-	return s.candidates(ctx, runID, "", true, false)
+	return s.candidates(ctx, runID, "", true)
 }
 
 // RankingCandidates returns one group's candidates with what ranking and
@@ -316,10 +264,44 @@ func (s *Store) UnscoredCandidates(ctx context.Context, runID int64) ([]comfybat
 // scorers, image path. The job's params, inputs and tags are left out,
 // which makes a large group cheaper to read and to hold.
 func (s *Store) RankingCandidates(ctx context.Context, runID int64, group string) ([]comfybatch.Scored, error) {
-	return s.candidates(ctx, runID, group, false, true)
+	rows, err := s.read.QueryContext(ctx, `SELECT j.job_key, j.idx, c.node, c.batch_index, c.state, c.pending,
+			c.total, c.rejected, c.rel_path, c.scores
+		FROM candidates c JOIN jobs j ON j.id = c.job_id
+		WHERE j.run_id = ? AND j.group_name = ? AND j.status = 'done'
+		ORDER BY j.idx, j.job_key, c.node, c.batch_index`, runID, group)
+	if err != nil {
+		return nil, fmt.Errorf("read candidates of group %s of run %d: %w", group, runID, err)
+	}
+	defer rows.Close()
+	var out []comfybatch.Scored
+	for rows.Next() {
+		var (
+			sc                    comfybatch.Scored
+			c                     = &sc.Candidate
+			state, pending, score string
+			total                 sql.NullFloat64
+		)
+		if err := rows.Scan(&c.Job.Key, &c.Job.Index, &c.Output, &c.BatchIndex, &state, &pending, &total,
+			&sc.Rejected, &c.Path, &score); err != nil {
+			return nil, fmt.Errorf("read candidates of group %s of run %d: %w", group, runID, err)
+		}
+		c.Job.Group = group
+		sc.Total = total.Float64
+		if state == CandidatePending && pending != "" {
+			sc.Pending = strings.Split(pending, ",")
+		}
+		if sc.Scores, err = decodeScores(score); err != nil {
+			return nil, fmt.Errorf("read candidate %s: %w", c.Ref(), err)
+		}
+		out = append(out, sc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read candidates of group %s of run %d: %w", group, runID, err)
+	}
+	return out, nil
 }
 
-func (s *Store) candidates(ctx context.Context, runID int64, group string, pendingOnly, lean bool) ([]comfybatch.Scored, error) {
+func (s *Store) candidates(ctx context.Context, runID int64, group string, pendingOnly bool) ([]comfybatch.Scored, error) {
 	codec, err := s.codec(ctx, runID)
 	if err != nil {
 		return nil, err
@@ -333,9 +315,9 @@ func (s *Store) candidates(ctx context.Context, runID int64, group string, pendi
 	if pendingOnly {
 		where += ` AND c.state = 'pending'`
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT c.id, j.job_key, j.idx, j.group_name, j.params, j.inputs,
+	rows, err := s.read.QueryContext(ctx, `SELECT j.job_key, j.idx, j.group_name, j.params, j.inputs,
 			j.affinity, j.instance, j.prompt_id, j.attempts, j.queued_ms, j.started_ms, j.finished_ms,
-			j.download_ms, c.node, c.batch_index, c.state, c.pending, c.total, c.rejected, c.rel_path, c.sha256
+			j.download_ms, c.node, c.batch_index, c.state, c.pending, c.total, c.rejected, c.rel_path, c.sha256, c.scores
 		FROM candidates c JOIN jobs j ON j.id = c.job_id
 		WHERE `+where+`
 		ORDER BY j.idx, j.job_key, c.node, c.batch_index`, args...)
@@ -344,123 +326,44 @@ func (s *Store) candidates(ctx context.Context, runID int64, group string, pendi
 	}
 	defer rows.Close()
 	var out []comfybatch.Scored
-	pos := make(map[int64]int)
 	for rows.Next() {
 		var (
-			id                                int64
 			sc                                comfybatch.Scored
 			c                                 = &sc.Candidate
 			params, inputs, state, pending    string
+			scores                            string
 			queued, started, finished, dlTime sql.NullInt64
 			total                             sql.NullFloat64
 		)
-		if err := rows.Scan(&id, &c.Job.Key, &c.Job.Index, &c.Job.Group, &params, &inputs, &c.Job.Affinity,
+		if err := rows.Scan(&c.Job.Key, &c.Job.Index, &c.Job.Group, &params, &inputs, &c.Job.Affinity,
 			&c.Instance, &c.PromptID, &c.Attempt, &queued, &started, &finished, &dlTime,
-			&c.Output, &c.BatchIndex, &state, &pending, &total, &sc.Rejected, &c.Path, &c.SHA256); err != nil {
+			&c.Output, &c.BatchIndex, &state, &pending, &total, &sc.Rejected, &c.Path, &c.SHA256, &scores); err != nil {
 			return nil, fmt.Errorf("read candidates of run %d: %w", runID, err)
 		}
-		if !lean {
-			if c.Job.Params, err = codec.params(c.Job.Group, params); err != nil {
-				return nil, fmt.Errorf("read candidate %s: %w", c.Ref(), err)
-			}
-			if c.Job.Inputs, err = decodeInputs(inputs); err != nil {
-				return nil, fmt.Errorf("read candidate %s: %w", c.Ref(), err)
-			}
-			c.Job.Tags = codec.groups[c.Job.Group].tags
+		if c.Job.Params, err = codec.params(c.Job.Group, params); err != nil {
+			return nil, fmt.Errorf("read candidate %s: %w", c.Ref(), err)
 		}
+		if c.Job.Inputs, err = decodeInputs(inputs); err != nil {
+			return nil, fmt.Errorf("read candidate %s: %w", c.Ref(), err)
+		}
+		c.Job.Tags = codec.groups[c.Job.Group].tags
 		c.Queued, c.Started, c.Finished = fromMS(queued), fromMS(started), fromMS(finished)
 		c.Download = time.Duration(dlTime.Int64) * time.Millisecond
 		sc.Total = total.Float64
 		if state == CandidatePending && pending != "" {
 			sc.Pending = strings.Split(pending, ",")
 		}
-		pos[id] = len(out)
+		if sc.Scores, err = decodeScores(scores); err != nil {
+			return nil, fmt.Errorf("read candidate %s: %w", c.Ref(), err)
+		}
 		out = append(out, sc)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read candidates of run %d: %w", runID, err)
 	}
-	if err := s.readScores(ctx, runID, group, out, pos); err != nil {
-		return nil, err
-	}
 	return out, nil
 }
 
-// readScores fills in the Scores of out (indexed by candidate id in pos).
-func (s *Store) readScores(ctx context.Context, runID int64, group string, out []comfybatch.Scored, pos map[int64]int) error {
-	if len(out) == 0 {
-		return nil
-	}
-	type slot struct {
-		id  int64
-		ord int
-	}
-	// where maps a scorer result to its place: out[where[0]].Scores[where[1]].
-	where := make(map[slot][2]int)
-	cond, args := `j.run_id = ?`, []any{runID}
-	if group != "" {
-		cond, args = cond+` AND j.group_name = ?`, append(args, group)
-	}
-	rows, err := s.read.QueryContext(ctx, `SELECT r.candidate_id, r.ord, r.scorer, r.error, r.vals
-		FROM jobs j JOIN candidates c ON c.job_id = j.id JOIN scorer_results r ON r.candidate_id = c.id
-		WHERE `+cond+` ORDER BY r.candidate_id, r.ord`, args...)
-	if err != nil {
-		return fmt.Errorf("read scores of run %d: %w", runID, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			sl   slot
-			sc   comfybatch.Score
-			vals string
-		)
-		if err := rows.Scan(&sl.id, &sl.ord, &sc.Scorer, &sc.Err, &vals); err != nil {
-			return fmt.Errorf("read scores of run %d: %w", runID, err)
-		}
-		i, ok := pos[sl.id]
-		if !ok {
-			continue
-		}
-		if vals != "" {
-			if err := json.Unmarshal([]byte(vals), &sc.Values); err != nil {
-				return fmt.Errorf("read scores of candidate %s: %w", out[i].Candidate.Ref(), err)
-			}
-		}
-		if len(sc.Values) == 0 {
-			sc.Values = nil
-		}
-		sc.Metrics = make(map[string]float64)
-		out[i].Scores = append(out[i].Scores, sc)
-		where[sl] = [2]int{i, len(out[i].Scores) - 1}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read scores of run %d: %w", runID, err)
-	}
-	mrows, err := s.read.QueryContext(ctx, `SELECT m.candidate_id, m.ord, m.metric, m.value
-		FROM jobs j JOIN candidates c ON c.job_id = j.id JOIN scores m ON m.candidate_id = c.id
-		WHERE `+cond, args...)
-	if err != nil {
-		return fmt.Errorf("read scores of run %d: %w", runID, err)
-	}
-	defer mrows.Close()
-	for mrows.Next() {
-		var (
-			sl     slot
-			metric string
-			value  float64
-		)
-		if err := mrows.Scan(&sl.id, &sl.ord, &metric, &value); err != nil {
-			return fmt.Errorf("read scores of run %d: %w", runID, err)
-		}
-		if w, ok := where[sl]; ok {
-			out[w[0]].Scores[w[1]].Metrics[metric] = value
-		}
-	}
-	if err := mrows.Err(); err != nil {
-		return fmt.Errorf("read scores of run %d: %w", runID, err)
-	}
-	return nil
-}
 
 // FillJobs fills in the job params, inputs and tags of candidates read
 // without them (RankingCandidates), in one query.

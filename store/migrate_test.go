@@ -42,7 +42,7 @@ func TestMigrateEmptyAndReopen(t *testing.T) {
 		tables = append(tables, n)
 	}
 	rows.Close()
-	want := "attempts candidates instance_stats jobs run_groups runs scorer_results scores selections"
+	want := "attempts candidates instance_stats jobs run_groups runs selections"
 	if got := strings.Join(tables, " "); got != want {
 		t.Errorf("tables = %s, want %s", got, want)
 	}

@@ -32,18 +32,19 @@ func TestMigrateSchema1(t *testing.T) {
 	}
 	defer s.Close()
 	for q, want := range map[string]int{
-		"SELECT count(*) FROM jobs":                                                       78,
-		"SELECT count(*) FROM candidates":                                                 71,
-		"SELECT count(*) FROM attempts":                                                   79,
-		"SELECT count(*) FROM scores":                                                     311,
-		"SELECT count(*) FROM scorer_results":                                             167,
-		"SELECT count(*) FROM selections":                                                 35,
-		"SELECT count(*) FROM instance_stats":                                             5,
-		"SELECT count(*) FROM run_groups":                                                 3,
-		"SELECT count(*) FROM candidates WHERE rel_path = ''":                             0,
-		"SELECT count(*) FROM jobs WHERE workflow IS NULL":                                0,
-		"SELECT count(*) FROM attempts WHERE outcome = ''":                                0,
-		"SELECT count(*) FROM jobs WHERE status = 'failed' AND error_class = 'execution'": 7,
+		"SELECT count(*) FROM jobs":       78,
+		"SELECT count(*) FROM candidates": 71,
+		"SELECT count(*) FROM attempts":   79,
+		// 167 scorer results with 311 metrics, now one JSON column a candidate
+		"SELECT sum(json_array_length(scores)) FROM candidates":                                            167,
+		"SELECT count(*) FROM candidates, json_each(candidates.scores) r, json_each(r.value, '$.metrics')": 311,
+		"SELECT count(*) FROM selections":                                                                  35,
+		"SELECT count(*) FROM instance_stats":                                                              5,
+		"SELECT count(*) FROM run_groups":                                                                  3,
+		"SELECT count(*) FROM candidates WHERE rel_path = ''":                                              0,
+		"SELECT count(*) FROM jobs WHERE workflow IS NULL":                                                 0,
+		"SELECT count(*) FROM attempts WHERE outcome = ''":                                                 0,
+		"SELECT count(*) FROM jobs WHERE status = 'failed' AND error_class = 'execution'":                  7,
 	} {
 		var got int
 		if err := s.read.QueryRowContext(ctx, q).Scan(&got); err != nil || got != want {
@@ -255,8 +256,8 @@ func TestCandidatesPerImage(t *testing.T) {
 		t.Errorf("after re-recording one image: %d candidates", len(got))
 	}
 	var n int
-	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM scorer_results`).Scan(&n); err != nil || n != 3 {
-		t.Errorf("scorer results left = %d, %v; want the 3 of the one candidate", n, err)
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM candidates`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("candidate rows left = %d, %v; want the one recorded again", n, err)
 	}
 }
 

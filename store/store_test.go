@@ -321,7 +321,7 @@ func TestRecordCandidateIdempotent(t *testing.T) {
 		t.Errorf("Candidates after recording twice = %+v, want only %+v", got, second)
 	}
 	var n int
-	if err := s.read.QueryRow(`SELECT count(*) FROM scores`).Scan(&n); err != nil || n != 1 {
+	if err := s.read.QueryRow(`SELECT sum(json_array_length(scores)) FROM candidates`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("score rows = %d, %v; want 1", n, err)
 	}
 }

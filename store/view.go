@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"path"
 	"slices"
@@ -71,9 +70,9 @@ type CandidateQuery struct {
 const qViewCandidates = `SELECT j.job_key, c.node, c.batch_index, j.idx, j.group_name, j.params, j.instance,
 		j.prompt_id, j.attempts, j.queued_ms, j.started_ms, j.finished_ms, j.download_ms, c.total, c.rejected,
 		c.state, c.pending, c.rel_path, c.sha256, c.width, c.height, c.bytes, j.images, %s%s
-	FROM %s%s
+	FROM %s
 	WHERE j.run_id = ? AND j.status = 'done' AND (? = '' OR j.group_name = ?)%s
-	ORDER BY j.idx, j.job_key, c.node, c.batch_index%s`
+	ORDER BY j.idx, j.job_key, c.node, c.batch_index`
 
 // EachCandidate calls fn with each candidate of run runID that q
 // selects, in plan order (index, key, output node, batch index), and
@@ -103,90 +102,51 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 		b := &batches{fn: fn}
 		emit, flush = b.add, b.flush
 	}
-	// One row per metric (or per scorer without metrics, or per candidate
-	// without scorers): the primary keys of scorer_results and scores
-	// make the joins lookups, and ordering by them keeps a candidate's
-	// rows together.
-	scoreCols, scoreJoin, scoreOrder := ", NULL, NULL, NULL, NULL, NULL, NULL", "", ""
+	scoreCol := ", ''"
 	if !q.NoScores {
-		scoreCols = ", r.ord, r.scorer, r.error, r.vals, m.metric, m.value"
-		scoreJoin = ` LEFT JOIN scorer_results r ON r.candidate_id = c.id
-		LEFT JOIN scores m ON m.candidate_id = r.candidate_id AND m.ord = r.ord`
-		scoreOrder = ", r.ord, m.metric"
+		scoreCol = ", c.scores"
 	}
-	query := fmt.Sprintf(qViewCandidates, batchCol, scoreCols, from, scoreJoin, filter, scoreOrder)
+	query := fmt.Sprintf(qViewCandidates, batchCol, scoreCol, from, filter)
 	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("read candidates of run %d: %w", runID, err)
 	}
 	defer rows.Close()
-	var (
-		cur     ViewCandidate
-		have    bool
-		lastOrd = -1
-	)
 	for rows.Next() {
 		var (
-			c                              ViewCandidate
-			params, state, pending         string
-			queued, started, finished, dl  sql.NullInt64
-			total, value                   sql.NullFloat64
-			ord                            sql.NullInt64
-			scorer, scoreErr, vals, metric sql.NullString
+			c                             ViewCandidate
+			params, state, pending        string
+			scores                        string
+			queued, started, finished, dl sql.NullInt64
+			total                         sql.NullFloat64
 		)
 		if err := rows.Scan(&c.Ref.JobKey, &c.Ref.Output, &c.Ref.BatchIndex, &c.Index, &c.Group, &params,
 			&c.Instance, &c.PromptID, &c.Attempts, &queued, &started, &finished, &dl, &total, &c.Rejected,
 			&state, &pending, &c.Path, &c.SHA256, &c.Width, &c.Height, &c.Bytes, &c.Images, &c.BatchSize,
-			&ord, &scorer, &scoreErr, &vals, &metric, &value); err != nil {
+			&scores); err != nil {
 			return fmt.Errorf("read candidates of run %d: %w", runID, err)
 		}
-		if !have || c.Ref != cur.Ref {
-			if have {
-				if err := emit(cur); err != nil {
-					return err
-				}
-			}
-			if c.Params, err = codec.params(c.Group, params); err != nil {
-				return fmt.Errorf("read candidate %s: %w", c.Ref, err)
-			}
-			c.Queued, c.Started, c.Finished = fromMS(queued), fromMS(started), fromMS(finished)
-			if !c.Started.IsZero() && c.Finished.After(c.Started) {
-				c.Generation = c.Finished.Sub(c.Started)
-			}
-			c.Download = time.Duration(dl.Int64) * time.Millisecond
-			c.Total = total.Float64
-			if state == CandidatePending && pending != "" {
-				c.Pending = strings.Split(pending, ",")
-			}
-			cur, have, lastOrd = c, true, -1
+		if c.Params, err = codec.params(c.Group, params); err != nil {
+			return fmt.Errorf("read candidate %s: %w", c.Ref, err)
 		}
-		if !ord.Valid {
-			continue // no scorer results
+		c.Queued, c.Started, c.Finished = fromMS(queued), fromMS(started), fromMS(finished)
+		if !c.Started.IsZero() && c.Finished.After(c.Started) {
+			c.Generation = c.Finished.Sub(c.Started)
 		}
-		if int(ord.Int64) != lastOrd {
-			sc := comfybatch.Score{Scorer: scorer.String, Err: scoreErr.String, Metrics: map[string]float64{}}
-			if vals.String != "" {
-				if err := json.Unmarshal([]byte(vals.String), &sc.Values); err != nil {
-					return fmt.Errorf("read scores of candidate %s: %w", cur.Ref, err)
-				}
-				if len(sc.Values) == 0 {
-					sc.Values = nil
-				}
-			}
-			cur.Scores = append(cur.Scores, sc)
-			lastOrd = int(ord.Int64)
+		c.Download = time.Duration(dl.Int64) * time.Millisecond
+		c.Total = total.Float64
+		if state == CandidatePending && pending != "" {
+			c.Pending = strings.Split(pending, ",")
 		}
-		if metric.Valid {
-			cur.Scores[len(cur.Scores)-1].Metrics[metric.String] = value.Float64
+		if c.Scores, err = decodeScores(scores); err != nil {
+			return fmt.Errorf("read scores of candidate %s: %w", c.Ref, err)
+		}
+		if err := emit(c); err != nil {
+			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read candidates of run %d: %w", runID, err)
-	}
-	if have {
-		if err := emit(cur); err != nil {
-			return err
-		}
 	}
 	return flush()
 }

@@ -45,8 +45,8 @@ type writer struct {
 // preparedQueries are the hot statements, prepared once on the single write
 // connection. They can't be prepared lazily inside a transaction: the pool
 // has one connection and the transaction holds it.
-var preparedQueries = []string{qFinishJob, qUpsertCandidate, qDropOtherCandidates, qRank, qDeleteScorerResults, qDeleteScores,
-	qInsertScorerResult, qInsertScore, qSettleAttempts, qFailJob, qSubmitJob, qInsertAttempt, qPlanJob}
+var preparedQueries = []string{qFinishJob, qUpsertCandidate, qDropOtherCandidates, qRank, qReplaceScores,
+	qSettleAttempts, qFailJob, qSubmitJob, qInsertAttempt, qPlanJob}
 
 func newWriter(ctx context.Context, db *sql.DB, size int, interval time.Duration, log *slog.Logger, beforeCommit func() error) (*writer, error) {
 	w := &writer{
