@@ -37,9 +37,9 @@ const (
 			bytes = excluded.bytes, total = excluded.total, rejected = excluded.rejected, scores = excluded.scores
 		RETURNING id`
 	qDropOtherCandidates = `DELETE FROM candidates WHERE job_id = ? AND id NOT IN (SELECT value FROM json_each(?))`
-	qReplaceScores = `UPDATE candidates SET state = ?, pending = ?, total = ?, rejected = ?, scores = ?
+	qReplaceScores       = `UPDATE candidates SET state = ?, pending = ?, total = ?, rejected = ?, scores = ?
 		WHERE job_id = (SELECT id FROM jobs WHERE run_id = ? AND job_key = ?) AND node = ? AND batch_index = ?`
-	qRank                = `UPDATE candidates SET total = ?, rejected = ?
+	qRank = `UPDATE candidates SET total = ?, rejected = ?
 		WHERE job_id = (SELECT id FROM jobs WHERE run_id = ? AND job_key = ?) AND node = ? AND batch_index = ?`
 )
 
@@ -363,7 +363,6 @@ func (s *Store) candidates(ctx context.Context, runID int64, group string, pendi
 	}
 	return out, nil
 }
-
 
 // FillJobs fills in the job params, inputs and tags of candidates read
 // without them (RankingCandidates), in one query.

@@ -130,4 +130,3 @@ func decodeMetric(raw json.RawMessage) (float64, error) {
 	}
 	return strconv.ParseFloat(string(raw), 64)
 }
-
