@@ -286,12 +286,8 @@ func (s *Store) RankingCandidates(ctx context.Context, runID int64, group string
 			return nil, fmt.Errorf("read candidates of group %s of run %d: %w", group, runID, err)
 		}
 		c.Job.Group = group
-		sc.Total = total.Float64
-		if state == CandidatePending && pending != "" {
-			sc.Pending = strings.Split(pending, ",")
-		}
-		if sc.Scores, err = decodeScores(score); err != nil {
-			return nil, fmt.Errorf("read candidate %s: %w", c.Ref(), err)
+		if err := readScoring(&sc, total, state, pending, score); err != nil {
+			return nil, err
 		}
 		out = append(out, sc)
 	}
@@ -349,12 +345,8 @@ func (s *Store) candidates(ctx context.Context, runID int64, group string, pendi
 		c.Job.Tags = codec.groups[c.Job.Group].tags
 		c.Queued, c.Started, c.Finished = fromMS(queued), fromMS(started), fromMS(finished)
 		c.Download = time.Duration(dlTime.Int64) * time.Millisecond
-		sc.Total = total.Float64
-		if state == CandidatePending && pending != "" {
-			sc.Pending = strings.Split(pending, ",")
-		}
-		if sc.Scores, err = decodeScores(scores); err != nil {
-			return nil, fmt.Errorf("read candidate %s: %w", c.Ref(), err)
+		if err := readScoring(&sc, total, state, pending, scores); err != nil {
+			return nil, err
 		}
 		out = append(out, sc)
 	}
@@ -410,6 +402,20 @@ func (s *Store) FillJobs(ctx context.Context, runID int64, cands []comfybatch.Sc
 	for i := range cands {
 		j := jobs[cands[i].Candidate.Job.Key]
 		cands[i].Candidate.Job.Params, cands[i].Candidate.Job.Inputs, cands[i].Candidate.Job.Tags = j.Params, j.Inputs, j.Tags
+	}
+	return nil
+}
+
+// readScoring fills in what a candidate row says of its scoring: total,
+// pending scorers (a candidate waiting for a scorer) and scores.
+func readScoring(sc *comfybatch.Scored, total sql.NullFloat64, state, pending, scores string) error {
+	sc.Total = total.Float64
+	if state == CandidatePending && pending != "" {
+		sc.Pending = strings.Split(pending, ",")
+	}
+	var err error
+	if sc.Scores, err = decodeScores(scores); err != nil {
+		return fmt.Errorf("read candidate %s: %w", sc.Candidate.Ref(), err)
 	}
 	return nil
 }
