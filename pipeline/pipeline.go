@@ -233,14 +233,6 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		}
 	}
 	log = log.With("run", run.ID)
-	if resumed {
-		// A killed process may have left a partial or unrecorded file.
-		if n, err := st.Tidy(ctx, run); err != nil {
-			return nil, err
-		} else if n > 0 {
-			log.Info("removed files a previous process left half-written", "files", n)
-		}
-	}
 	if err := st.SaveGroups(ctx, run.ID, groupsOf(m)); err != nil {
 		return nil, err
 	}
@@ -261,6 +253,21 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	bgCtx, stopBg := context.WithCancel(runCtx)
 	var bg sync.WaitGroup
 	bg.Go(func() { sc.recoverScorers(bgCtx, st, run, log, stopRun) })
+	tidied := make(chan error, 1)
+	if resumed {
+		// A killed process may have left a partial or unrecorded file. A
+		// run of a million images takes seconds to walk: it is tidied
+		// while generation starts, leaving this process's files alone.
+		bg.Go(func() {
+			n, err := st.TidyBefore(runCtx, run, start)
+			if n > 0 {
+				log.Info("removed files a previous process left half-written", "files", n)
+			}
+			tidied <- err
+		})
+	} else {
+		tidied <- nil
+	}
 	finish := func(err error) (*Outcome, error) {
 		stopBg()
 		bg.Wait()
@@ -289,6 +296,9 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		if err := sc.await(runCtx, st, run); err != nil {
 			return finish(stopped(ctx, runCtx, st, run, out, start, err))
 		}
+	}
+	if err := <-tidied; err != nil {
+		return finish(fmt.Errorf("tidy the run folder: %w", err))
 	}
 	stopBg()
 	bg.Wait()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 )
 
 // Tidy removes what a process killed mid-write leaves in a run folder:
@@ -22,6 +23,14 @@ import (
 // hashes read in the same order from the database, so it holds neither
 // list in memory: a run of a million images is tidied in a few seconds.
 func (s *Store) Tidy(ctx context.Context, run Run) (int, error) {
+	return s.TidyBefore(ctx, run, time.Time{})
+}
+
+// TidyBefore is Tidy that leaves alone every file modified at or after
+// since (none when since is zero): a resumed run tidies what an earlier
+// process left while it writes files of its own, whose rows may not be
+// committed yet, and it must not take those for orphans.
+func (s *Store) TidyBefore(ctx context.Context, run Run, since time.Time) (int, error) {
 	if err := s.Flush(ctx); err != nil {
 		return 0, err
 	}
@@ -72,6 +81,11 @@ func (s *Store) Tidy(ctx context.Context, run Run) (int, error) {
 		}
 		if !orphan && !strings.HasPrefix(d.Name(), tempPrefix) {
 			return nil
+		}
+		if !since.IsZero() {
+			if fi, err := d.Info(); err != nil || !fi.ModTime().Before(since) {
+				return nil // this process's, or gone meanwhile
+			}
 		}
 		if err := root.Remove(p); err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/comfybatch/comfybatch"
 )
@@ -58,5 +59,48 @@ func TestTidyRemovesTempAndOrphanFiles(t *testing.T) {
 	sort.Strings(left)
 	if len(left) != 1 || left[0] != kept {
 		t.Errorf("files left after Tidy = %v, want only %s", left, kept)
+	}
+}
+
+func TestTidyBeforeSparesNewerFiles(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	run, err := s.CreateRun(ctx, Run{Name: "r", ManifestPath: "m.yaml", OutputDir: filepath.Join(t.TempDir(), "run")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _, err := s.WriteImage(ctx, run, []byte("\x89PNG left by a killed process"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := time.Now()
+	past := since.Add(-time.Minute)
+	if err := os.Chtimes(filepath.Join(run.OutputDir, old), past, past); err != nil {
+		t.Fatal(err)
+	}
+	mine, _, err := s.WriteImage(ctx, run, []byte("\x89PNG written by this process, row not yet committed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	future := since.Add(time.Second)
+	if err := os.Chtimes(filepath.Join(run.OutputDir, mine), future, future); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.TidyBefore(ctx, run, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("TidyBefore removed %d files, want 1 (%s)", n, old)
+	}
+	if _, err := os.Stat(filepath.Join(run.OutputDir, old)); !os.IsNotExist(err) {
+		t.Errorf("%s, older than since, was not removed (stat: %v)", old, err)
+	}
+	if _, err := os.Stat(filepath.Join(run.OutputDir, mine)); err != nil {
+		t.Errorf("%s, newer than since, was removed: %v", mine, err)
 	}
 }
