@@ -37,10 +37,6 @@ const (
 // Score implements the pipeline's Scorer.
 func (s *Blank) Score(ctx context.Context, c comfybatch.Candidate) (comfybatch.Score, error) {
 	name := nameOr(s.Name, "blank")
-	img, err := pixels(c)
-	if err != nil {
-		return comfybatch.Score{}, fmt.Errorf("%s: %w", name, err)
-	}
 	minStd, minColors := s.MinStd, s.MinColors
 	if minStd <= 0 {
 		minStd = DefaultMinStd
@@ -48,7 +44,17 @@ func (s *Blank) Score(ctx context.Context, c comfybatch.Candidate) (comfybatch.S
 	if minColors <= 0 {
 		minColors = DefaultMinColors
 	}
-	std, colors := blankStats(img)
+	var std float64
+	var colors int
+	if f, ok := c.Pixels.(*Frame); ok && f.blank != nil {
+		std, colors = f.blank.stats()
+	} else {
+		img, err := pixels(c)
+		if err != nil {
+			return comfybatch.Score{}, fmt.Errorf("%s: %w", name, err)
+		}
+		std, colors = blankStats(img)
+	}
 	sc := comfybatch.Score{
 		Scorer:  name,
 		Metrics: map[string]float64{"luma_std": std, "distinct_colors": float64(colors), "ok": 1},
@@ -86,29 +92,59 @@ func blankStats(img image.Image) (std float64, colors int) {
 		n := imaging.Clone(img)
 		pix, stride = n.Pix, n.Stride
 	}
-	var seen [1 << 15 / 64]uint64
-	var sum, sumSq float64
+	var s blankSums
+	k := make([]int32, w)
 	for y := range h {
 		row := pix[y*stride : y*stride+4*w]
-		var rs, rq int64 // (255000²)·width stays far below 2^63
-		for x := 0; x < len(row); x += 4 {
-			r, g, bl := row[x], row[x+1], row[x+2]
-			l := 299*int64(r) + 587*int64(g) + 114*int64(bl)
-			rs += l
-			rq += l * l
-			q := int(r>>3)<<10 | int(g>>3)<<5 | int(bl>>3)
-			seen[q>>6] |= 1 << (q & 63)
-		}
-		sum += float64(rs)
-		sumSq += float64(rq)
+		lumaKRow(k, row, 4)
+		s.addRow(k, row, 4)
 	}
-	n := float64(w * h)
-	mean := sum / n
-	v := sumSq/n - mean*mean
+	return s.stats()
+}
+
+// blankSums accumulates Blank's statistics row by row: the sum and sum of
+// squares of Rec.601 luma ×1000 (lumaKRow's values) and the set of 15-bit
+// colours seen. Decoding (DecodeFrame) and blankStats feed it the same
+// values, so both give the same result.
+type blankSums struct {
+	sum, sumSq float64
+	n          int64
+	seen       [1 << 15 / 64]uint64
+}
+
+// addRow adds one row: k holds the luma ×1000 of the pixels of pix, which
+// has bpp bytes a pixel, red, green and blue first.
+func (s *blankSums) addRow(k []int32, pix []byte, bpp int) {
+	var rs, rq int64 // (255000²)·width stays far below 2^63
+	for _, l := range k {
+		l := int64(l)
+		rs += l
+		rq += l * l
+	}
+	pix = pix[:bpp*len(k)]
+	for x := 0; x+3 <= len(pix); x += bpp {
+		p := pix[x : x+3 : x+3]
+		q := int(p[0]>>3)<<10 | int(p[1]>>3)<<5 | int(p[2]>>3)
+		s.seen[q>>6] |= 1 << (q & 63)
+	}
+	s.sum += float64(rs)
+	s.sumSq += float64(rq)
+	s.n += int64(len(k))
+}
+
+// stats returns the luma standard deviation (0..255) and the number of
+// distinct colours.
+func (s *blankSums) stats() (std float64, colors int) {
+	if s.n == 0 {
+		return 0, 0
+	}
+	n := float64(s.n)
+	mean := s.sum / n
+	v := s.sumSq/n - mean*mean
 	if v < 0 {
 		v = 0
 	}
-	for _, word := range seen {
+	for _, word := range s.seen {
 		colors += bits.OnesCount64(word)
 	}
 	return math.Sqrt(v) / 1000, colors

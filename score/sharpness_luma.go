@@ -71,6 +71,25 @@ func lumaRGBARow(dst, src []byte) {
 	}
 }
 
+// lumaRGBRow converts a row of 3-byte RGB pixels to Y16 values in dst,
+// two pixels per step with luma2: each pixel's three bytes are loaded as
+// four (the fourth, the next pixel's red, lands in the alpha lane luma2
+// ignores), so the last pixel of the row, with no byte after it, is done
+// alone.
+func lumaRGBRow(dst, src []byte) {
+	w := len(src) / 3
+	n := max(w-1, 0) / 2                     // whole steps that leave the last pixel alone
+	s6, d4 := src[:6*n+min(n, 1)], dst[:4*n] // step i reads bytes 6i to 6i+6
+	for i := range n {
+		v := uint64(binary.LittleEndian.Uint32(s6[6*i:6*i+4])) | uint64(binary.LittleEndian.Uint32(s6[6*i+3:6*i+7]))<<32
+		binary.LittleEndian.PutUint32(d4[4*i:4*i+4], uint32(luma2(v)))
+	}
+	for x := 2 * n; x < w; x++ {
+		p := src[3*x : 3*x+3 : 3*x+3]
+		binary.LittleEndian.PutUint16(dst[2*x:2*x+2], luma16(p[0], p[1], p[2]))
+	}
+}
+
 // luma2 returns the Y16 values of the two RGBA pixels in v (little-endian
 // bytes R0 G0 B0 A0 R1 G1 B1 A1) packed as y0 | y1<<16.
 //
