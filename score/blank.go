@@ -2,6 +2,7 @@ package score
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"image"
 	"math"
@@ -92,40 +93,58 @@ func blankStats(img image.Image) (std float64, colors int) {
 		n := imaging.Clone(img)
 		pix, stride = n.Pix, n.Stride
 	}
-	var s blankSums
+	s := newBlankSums()
 	k := make([]int32, w)
 	for y := range h {
-		row := pix[y*stride : y*stride+4*w]
-		lumaKRow(k, row, 4)
-		s.addRow(k, row, 4)
+		s.addRow(k, pix[y*stride:y*stride+4*w], 4)
 	}
 	return s.stats()
 }
 
 // blankSums accumulates Blank's statistics row by row: the sum and sum of
 // squares of Rec.601 luma ×1000 (lumaKRow's values) and the set of 15-bit
-// colours seen. Decoding (DecodeFrame) and blankStats feed it the same
-// values, so both give the same result.
+// colours seen. Decoding (DecodeFrame) and blankStats feed it rows of
+// the same pixels, so both give the same result.
 type blankSums struct {
 	sum, sumSq float64
 	n          int64
-	seen       [1 << 15 / 64]uint64
+	// seen has a byte per colour, set to 1 when seen: a store with no
+	// load, where a bit set would make each pixel wait for the last
+	// one's read-modify-write of the same word (neighbours mostly share
+	// a colour at 5 bits a channel).
+	seen *[1 << 15]byte
 }
 
-// addRow adds one row: k holds the luma ×1000 of the pixels of pix, which
-// has bpp bytes a pixel, red, green and blue first.
+func newBlankSums() *blankSums { return &blankSums{seen: new([1 << 15]byte)} }
+
+// addRow adds one row of pixels, bpp (3 or 4) bytes each with red, green
+// and blue first, and writes their luma ×1000 (lumaKRow's values) to k,
+// for other readers of the row.
 func (s *blankSums) addRow(k []int32, pix []byte, bpp int) {
 	var rs, rq int64 // (255000²)·width stays far below 2^63
-	for _, l := range k {
-		l := int64(l)
-		rs += l
-		rq += l * l
-	}
-	pix = pix[:bpp*len(k)]
-	for x := 0; x+3 <= len(pix); x += bpp {
-		p := pix[x : x+3 : x+3]
-		q := int(p[0]>>3)<<10 | int(p[1]>>3)<<5 | int(p[2]>>3)
-		s.seen[q>>6] |= 1 << (q & 63)
+	seen := s.seen
+	if bpp == 3 {
+		pix = pix[:3*len(k)]
+		for x := range k {
+			p := pix[3*x : 3*x+3 : 3*x+3]
+			r, g, b := p[0], p[1], p[2]
+			l := 299*int32(r) + 587*int32(g) + 114*int32(b)
+			k[x] = l
+			rs += int64(l)
+			rq += int64(l) * int64(l)
+			seen[(int(r>>3)<<10|int(g>>3)<<5|int(b>>3))&(1<<15-1)] = 1
+		}
+	} else {
+		pix = pix[:4*len(k)]
+		for x := range k {
+			p := pix[4*x : 4*x+3 : 4*x+3]
+			r, g, b := p[0], p[1], p[2]
+			l := 299*int32(r) + 587*int32(g) + 114*int32(b)
+			k[x] = l
+			rs += int64(l)
+			rq += int64(l) * int64(l)
+			seen[(int(r>>3)<<10|int(g>>3)<<5|int(b>>3))&(1<<15-1)] = 1
+		}
 	}
 	s.sum += float64(rs)
 	s.sumSq += float64(rq)
@@ -144,8 +163,9 @@ func (s *blankSums) stats() (std float64, colors int) {
 	if v < 0 {
 		v = 0
 	}
-	for _, word := range s.seen {
-		colors += bits.OnesCount64(word)
+	// Each byte of seen is 0 or 1, so a word's bit count is its count.
+	for i := 0; i < len(s.seen); i += 8 {
+		colors += bits.OnesCount64(binary.LittleEndian.Uint64(s.seen[i : i+8]))
 	}
 	return math.Sqrt(v) / 1000, colors
 }

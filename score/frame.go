@@ -207,7 +207,7 @@ func newFrameBuilder(f *Frame, bpp int, need Need) *frameBuilder {
 		f.luma = make([]byte, 2*f.w*f.h)
 	}
 	if need.Blank {
-		f.blank = &blankSums{}
+		f.blank = newBlankSums()
 	}
 	// areaLuma enlarges an image smaller than the hash first; such an
 	// image takes that path (Phash decodes it in full).
@@ -234,11 +234,11 @@ func (b *frameBuilder) row(y int, pix []byte) {
 			lumaRGBRow(dst, pix)
 		}
 	}
-	if b.k != nil {
+	switch {
+	case f.blank != nil:
+		f.blank.addRow(b.k, pix, b.bpp) // and b.k
+	case b.k != nil:
 		lumaKRow(b.k, pix, b.bpp)
-	}
-	if f.blank != nil {
-		f.blank.addRow(b.k, pix, b.bpp)
 	}
 	if b.hash != nil {
 		b.hash.addRow(y, b.k)

@@ -72,19 +72,24 @@ func lumaRGBARow(dst, src []byte) {
 }
 
 // lumaRGBRow converts a row of 3-byte RGB pixels to Y16 values in dst,
-// two pixels per step with luma2: each pixel's three bytes are loaded as
-// four (the fourth, the next pixel's red, lands in the alpha lane luma2
-// ignores), so the last pixel of the row, with no byte after it, is done
-// alone.
+// four pixels per step with luma2: two 8-byte loads cover the step's 12
+// bytes, and each pixel's three bytes are moved into the four-byte lanes
+// luma2 reads (its alpha lane is ignored). The last few pixels are done
+// one by one.
 func lumaRGBRow(dst, src []byte) {
 	w := len(src) / 3
-	n := max(w-1, 0) / 2                     // whole steps that leave the last pixel alone
-	s6, d4 := src[:6*n+min(n, 1)], dst[:4*n] // step i reads bytes 6i to 6i+6
+	n := w / 4 // whole steps
+	s12, d8 := src[:12*n], dst[:8*n]
+	const px = 0xFFFFFF
 	for i := range n {
-		v := uint64(binary.LittleEndian.Uint32(s6[6*i:6*i+4])) | uint64(binary.LittleEndian.Uint32(s6[6*i+3:6*i+7]))<<32
-		binary.LittleEndian.PutUint32(d4[4*i:4*i+4], uint32(luma2(v)))
+		s := s12[12*i : 12*i+12 : 12*i+12]
+		u0 := binary.LittleEndian.Uint64(s[0:8])  // R0 G0 B0 R1 G1 B1 R2 G2
+		u1 := binary.LittleEndian.Uint64(s[4:12]) // G1 B1 R2 G2 B2 R3 G3 B3
+		a := luma2(u0&px | (u0>>24&px)<<32)
+		b := luma2(u1>>16&px | (u1>>40)<<32)
+		binary.LittleEndian.PutUint64(d8[8*i:8*i+8], a|b<<32)
 	}
-	for x := 2 * n; x < w; x++ {
+	for x := 4 * n; x < w; x++ {
 		p := src[3*x : 3*x+3 : 3*x+3]
 		binary.LittleEndian.PutUint16(dst[2*x:2*x+2], luma16(p[0], p[1], p[2]))
 	}
