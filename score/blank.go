@@ -96,7 +96,7 @@ func blankStats(img image.Image) (std float64, colors int) {
 	s := newBlankSums()
 	k := make([]int32, w)
 	for y := range h {
-		s.addRow(k, pix[y*stride:y*stride+4*w], 4)
+		s.addRow(k, nil, pix[y*stride:y*stride+4*w], 4)
 	}
 	return s.stats()
 }
@@ -119,37 +119,57 @@ func newBlankSums() *blankSums { return &blankSums{seen: new([1 << 15]byte)} }
 
 // addRow adds one row of pixels, bpp (3 or 4) bytes each with red, green
 // and blue first, and writes their luma ×1000 (lumaKRow's values) to k,
-// for other readers of the row.
-func (s *blankSums) addRow(k []int32, pix []byte, bpp int) {
+// for other readers of the row. When y16 is not nil it also receives the
+// row's Y16 luma (lumaRGBRow's values), for Sharpness.
+func (s *blankSums) addRow(k []int32, y16 []byte, pix []byte, bpp int) {
 	var rs, rq int64 // (255000²)·width stays far below 2^63
 	seen := s.seen
-	if bpp == 3 {
-		pix = pix[:3*len(k)]
-		for x := range k {
-			p := pix[3*x : 3*x+3 : 3*x+3]
-			r, g, b := p[0], p[1], p[2]
-			l := 299*int32(r) + 587*int32(g) + 114*int32(b)
-			k[x] = l
-			rs += int64(l)
-			rq += int64(l) * int64(l)
-			seen[(int(r>>3)<<10|int(g>>3)<<5|int(b>>3))&(1<<15-1)] = 1
-		}
-	} else {
-		pix = pix[:4*len(k)]
-		for x := range k {
-			p := pix[4*x : 4*x+3 : 4*x+3]
-			r, g, b := p[0], p[1], p[2]
-			l := 299*int32(r) + 587*int32(g) + 114*int32(b)
-			k[x] = l
-			rs += int64(l)
-			rq += int64(l) * int64(l)
-			seen[(int(r>>3)<<10|int(g>>3)<<5|int(b>>3))&(1<<15-1)] = 1
+	pix = pix[:bpp*len(k)]
+	if y16 != nil {
+		y16 = y16[:2*len(k)]
+	}
+	for x := range k {
+		p := pix[bpp*x : bpp*x+3 : bpp*x+3]
+		t := pixelTerms[0][p[0]] + pixelTerms[1][p[1]] + pixelTerms[2][p[2]]
+		l := int64(t >> termK & (1<<18 - 1))
+		k[x] = int32(l)
+		rs += l
+		rq += l * l
+		seen[t&(1<<15-1)] = 1
+		if y16 != nil {
+			binary.LittleEndian.PutUint16(y16[2*x:2*x+2], uint16((t>>termY+8)>>4))
 		}
 	}
 	s.sum += float64(rs)
 	s.sumSq += float64(rq)
 	s.n += int64(len(k))
 }
+
+// Fields of pixelTerms: bits 0–14 the 15-bit colour (5 bits a channel,
+// red highest), bits termK to termK+17 the luma ×1000 (299R + 587G +
+// 114B, at most 255000), bits termY to termY+15 the luma ×256 of
+// sharpness's weights (77R + 150G + 29B, at most 65280).
+const (
+	termK = 16
+	termY = 40
+)
+
+// pixelTerms[c][v] is channel c's share of every field for value v. The
+// fields of the three channels' shares add without carrying into the
+// next field (each field's largest sum fits its width), so one sum of
+// three table entries gives a pixel's colour, luma ×1000 and Y16 (as
+// (field+8)>>4, luma16's rounding) at once, for the cost of three loads.
+// Computed once, never changed.
+var pixelTerms = func() (t [3][256]uint64) {
+	weightK := [3]uint64{299, 587, 114}
+	weightY := [3]uint64{lumaWR, lumaWG, lumaWB}
+	for c := range 3 {
+		for v := range uint64(256) {
+			t[c][v] = (v>>3)<<(10-5*c) | weightK[c]*v<<termK | weightY[c]*v<<termY
+		}
+	}
+	return t
+}()
 
 // stats returns the luma standard deviation (0..255) and the number of
 // distinct colours.

@@ -226,19 +226,23 @@ func newFrameBuilder(f *Frame, bpp int, need Need) *frameBuilder {
 // row takes decoded row y.
 func (b *frameBuilder) row(y int, pix []byte) {
 	f := b.f
+	var luma []byte
 	if f.luma != nil {
-		dst := f.luma[2*f.w*y : 2*f.w*(y+1)]
-		if b.bpp == 4 {
-			lumaRGBARow(dst, pix)
-		} else {
-			lumaRGBRow(dst, pix)
-		}
+		luma = f.luma[2*f.w*y : 2*f.w*(y+1)]
 	}
 	switch {
 	case f.blank != nil:
-		f.blank.addRow(b.k, pix, b.bpp) // and b.k
+		f.blank.addRow(b.k, luma, pix, b.bpp) // and b.k and the luma
+		luma = nil
 	case b.k != nil:
 		lumaKRow(b.k, pix, b.bpp)
+	}
+	if luma != nil {
+		if b.bpp == 4 {
+			lumaRGBARow(luma, pix)
+		} else {
+			lumaRGBRow(luma, pix)
+		}
 	}
 	if b.hash != nil {
 		b.hash.addRow(y, b.k)
