@@ -29,7 +29,9 @@ type scoring struct {
 	scorers []namedScorer
 	// need is what a candidate is decoded into for all the scorers and
 	// its thumbnail (decodeNeed).
-	need  score.Need
+	need score.Need
+	// dec decodes every candidate, reusing its buffers.
+	dec   score.Decoder
 	cpu   chan struct{}
 	watch *scorerWatch
 	// rescoring serializes rescorePending, so two callers never score the
@@ -82,7 +84,7 @@ func (s *scoring) score(ctx context.Context, c comfybatch.Candidate, only []stri
 		scored.Scores = []comfybatch.Score{{Scorer: "decode", Err: ctx.Err().Error()}}
 		return scored
 	}
-	px, err := score.DecodeFrame(c.Image, score.Limits{}, need)
+	px, err := s.dec.DecodeFrame(c.Image, score.Limits{}, need)
 	if err != nil {
 		<-s.cpu
 		scored.Scores = []comfybatch.Score{{Scorer: "decode", Err: err.Error()}}

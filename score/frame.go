@@ -94,13 +94,32 @@ type Frame struct {
 // a Frame holding the forms need asks for. Its errors are Decode's: every
 // failure wraps comfybatch.ErrInvalid.
 func DecodeFrame(data []byte, lim Limits, need Need) (*Frame, error) {
+	var d Decoder
+	return d.DecodeFrame(data, lim, need)
+}
+
+// A Decoder is DecodeFrame with memory kept between calls: the buffer of
+// decompressed rows, the largest allocation of a decode (three bytes a
+// pixel), is reused rather than allocated and cleared for every image.
+// The zero value is ready; a Decoder is safe for concurrent use.
+type Decoder struct {
+	scratch sync.Pool // of *[]byte
+}
+
+// DecodeFrame is the package's DecodeFrame, reusing d's memory.
+func (d *Decoder) DecodeFrame(data []byte, lim Limits, need Need) (*Frame, error) {
 	lim = lim.withDefaults()
 	c, cfg, err := check(data, lim)
 	if err != nil {
 		return nil, err
 	}
 	if c.name == "png" && !need.Full {
-		f, err := decodeRows(data, lim, cfg, need)
+		buf, _ := d.scratch.Get().(*[]byte)
+		if buf == nil {
+			buf = new([]byte)
+		}
+		f, err := decodeRows(data, buf, lim, cfg, need)
+		d.scratch.Put(buf)
 		if !errors.Is(err, pngdec.ErrUnsupported) {
 			if err != nil {
 				return nil, fmt.Errorf("decode png %dx%d: %v: %w", cfg.Width, cfg.Height, err, comfybatch.ErrInvalid)
@@ -117,10 +136,12 @@ func DecodeFrame(data []byte, lim Limits, need Need) (*Frame, error) {
 	return f, nil
 }
 
-// decodeRows builds a Frame from the rows pngdec reconstructs. PNGs
-// other than 8-bit RGB and RGBA are pngdec.ErrUnsupported here, as are
-// those pngdec does not decode: the caller decodes them in full.
-func decodeRows(data []byte, lim Limits, cfg image.Config, need Need) (f *Frame, err error) {
+// decodeRows builds a Frame from the rows pngdec reconstructs, in the
+// scratch buffer when it is large enough (it is replaced by the buffer
+// used). PNGs other than 8-bit RGB and RGBA are pngdec.ErrUnsupported
+// here, as are those pngdec does not decode: the caller decodes them in
+// full.
+func decodeRows(data []byte, scratch *[]byte, lim Limits, cfg image.Config, need Need) (f *Frame, err error) {
 	// A decoder bug must cost one candidate, not the run.
 	defer func() {
 		if r := recover(); r != nil {
@@ -129,7 +150,7 @@ func decodeRows(data []byte, lim Limits, cfg image.Config, need Need) (f *Frame,
 	}()
 	f = &Frame{data: data, lim: lim, w: cfg.Width, h: cfg.Height}
 	var b *frameBuilder
-	err = pngdec.DecodeRows(data, func(h pngdec.Header) (func(int, []byte), error) {
+	*scratch, err = pngdec.DecodeRows(data, *scratch, func(h pngdec.Header) (func(int, []byte), error) {
 		if h.Channels != 3 && h.Channels != 4 {
 			return nil, fmt.Errorf("%d channels: %w", h.Channels, pngdec.ErrUnsupported)
 		}

@@ -12,6 +12,7 @@ import (
 	"image/jpeg"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/disintegration/imaging"
@@ -68,7 +69,8 @@ func scoreAll(t *testing.T, c comfybatch.Candidate) []comfybatch.Score {
 	}{&Sharpness{}, &Sharpness{Name: "reduced", LongSide: 24}, &Size{Width: b.Dx()}, &Blank{}, &Phash{}} {
 		sc, err := s.Score(t.Context(), c)
 		if err != nil {
-			t.Fatalf("%T: %v", s, err)
+			t.Errorf("%T: %v", s, err) // not Fatal: goroutines call this too
+			return nil
 		}
 		out = append(out, sc)
 	}
@@ -423,4 +425,38 @@ func TestAreaReducerBlocksExact(t *testing.T) {
 	if r := newAreaReducer(4096, 32, 32, 32); r.blocks != 0 {
 		t.Errorf("factor 128: blocks %d, want the weighted path", r.blocks)
 	}
+}
+
+// TestDecoderReusesMemory: one Decoder, used by several goroutines at once
+// on images of different sizes, each after others, gives what a fresh
+// DecodeFrame gives: reused memory never shows through.
+func TestDecoderReusesMemory(t *testing.T) {
+	cases := frameCases(t)
+	want := map[string]string{}
+	for name, data := range cases {
+		f, err := DecodeFrame(data, Limits{}, allNeeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[name] = fmt.Sprint(scoreAll(t, candidate(f, data)))
+	}
+	var d Decoder
+	var wg sync.WaitGroup
+	for g := range 3 {
+		wg.Go(func() {
+			for round := range 2 {
+				for name, data := range cases {
+					f, err := d.DecodeFrame(data, Limits{}, allNeeds)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if got := fmt.Sprint(scoreAll(t, candidate(f, data))); got != want[name] {
+						t.Errorf("goroutine %d, round %d, %s: scores\n%s\nwant\n%s", g, round, name, got, want[name])
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -150,24 +150,25 @@ func (e *encoder) writeHeaders(w, h int) {
 }
 
 // writeScan encodes the image's MCUs: 16×16 pixels each, four luminance
-// blocks and one block of each chrominance, from the 2×2 averages. The
-// image is first converted to planes padded to whole MCUs, where pixels
-// past the right and bottom edges repeat the last column and row.
+// blocks and one block of each chrominance, from the 2×2 averages. Each
+// row of MCUs is first converted to a band of planes, where pixels past
+// the right and bottom edges repeat the last column and row.
 func (e *encoder) writeScan(m *image.RGBA) {
-	p := newPlanes(m)
+	p := newBand(m)
 	var (
 		blk    [64]float32
 		prevDC [3]int32
 	)
-	for my := 0; my < p.h; my += 16 {
+	for my := 0; my < m.Bounds().Dy(); my += 16 {
+		p.convert(m, my)
 		for mx := 0; mx < p.w; mx += 16 {
 			for i := range 4 {
-				p.block(&blk, p.y, p.w, mx+8*(i%2), my+8*(i/2))
+				block(&blk, p.y, p.w, mx+8*(i%2), 8*(i/2))
 				prevDC[0] = e.writeBlock(&blk, 0, prevDC[0])
 			}
-			p.block(&blk, p.cb, p.w/2, mx/2, my/2)
+			block(&blk, p.cb, p.w/2, mx/2, 0)
 			prevDC[1] = e.writeBlock(&blk, 1, prevDC[1])
-			p.block(&blk, p.cr, p.w/2, mx/2, my/2)
+			block(&blk, p.cr, p.w/2, mx/2, 0)
 			prevDC[2] = e.writeBlock(&blk, 1, prevDC[2])
 		}
 	}
@@ -178,29 +179,37 @@ func (e *encoder) writeScan(m *image.RGBA) {
 	e.flush()
 }
 
-// planes is an image in YCbCr, level-shifted by 128 (JFIF's conversion,
-// T.871), padded to whole 16×16 MCUs: Y at full size, w×h, and Cb and Cr
-// at half size, each value the conversion of the mean of 2×2 pixels.
-type planes struct {
-	w, h      int
+// band is one row of MCUs in YCbCr, level-shifted by 128 (JFIF's
+// conversion, T.871), padded to whole MCUs: Y at full size, w×16, and Cb
+// and Cr at half size, each value the conversion of the mean of 2×2
+// pixels.
+type band struct {
+	w         int
 	y, cb, cr []float32
+	sums      []uint32 // R, G and B sums of each 2×2 block of a row pair
 }
 
-func newPlanes(m *image.RGBA) *planes {
+func newBand(m *image.RGBA) *band {
+	w := (m.Bounds().Dx() + 15) &^ 15
+	return &band{
+		w:    w,
+		y:    make([]float32, 16*w),
+		cb:   make([]float32, 4*w),
+		cr:   make([]float32, 4*w),
+		sums: make([]uint32, 3*w/2),
+	}
+}
+
+// convert fills the band with the 16 rows of m from my.
+func (p *band) convert(m *image.RGBA, my int) {
 	b := m.Bounds()
 	iw, ih := b.Dx(), b.Dy()
-	p := &planes{w: (iw + 15) &^ 15, h: (ih + 15) &^ 15}
-	p.y = make([]float32, p.w*p.h)
-	p.cb = make([]float32, p.w*p.h/4)
-	p.cr = make([]float32, p.w*p.h/4)
-	// sums holds the R, G and B sums of each 2×2 block of the row pair
-	// being read; pixels past the right edge repeat the last column and
-	// rows past the bottom the last row.
-	sums := make([]uint32, 3*p.w/2)
-	for y := range p.h {
-		src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+min(y, ih-1)):][: 4*iw : 4*iw]
-		dst := p.y[y*p.w : (y+1)*p.w]
-		if y%2 == 0 {
+	sums := p.sums
+	for j := range 16 {
+		y := min(my+j, ih-1)
+		src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][: 4*iw : 4*iw]
+		dst := p.y[j*p.w : (j+1)*p.w]
+		if j%2 == 0 {
 			clear(sums)
 		}
 		for x := range iw {
@@ -220,9 +229,9 @@ func newPlanes(m *image.RGBA) *planes {
 			s[1] += uint32(last[1])
 			s[2] += uint32(last[2])
 		}
-		if y%2 == 1 {
-			cb := p.cb[y/2*p.w/2 : (y/2+1)*p.w/2]
-			cr := p.cr[y/2*p.w/2 : (y/2+1)*p.w/2]
+		if j%2 == 1 {
+			cb := p.cb[j/2*p.w/2 : (j/2+1)*p.w/2]
+			cr := p.cr[j/2*p.w/2 : (j/2+1)*p.w/2]
 			cr = cr[:len(cb)]
 			sums := sums[:3*len(cb)]
 			for x := range cb {
@@ -233,7 +242,6 @@ func newPlanes(m *image.RGBA) *planes {
 			}
 		}
 	}
-	return p
 }
 
 // yR, yG and yB are each channel's part of the luminance, the first one
@@ -248,7 +256,7 @@ var yR, yG, yB = func() (r, g, b [256]float32) {
 }()
 
 // block copies the 8×8 block at (x, y) of a plane of the given stride.
-func (p *planes) block(dst *[64]float32, plane []float32, stride, x, y int) {
+func block(dst *[64]float32, plane []float32, stride, x, y int) {
 	for j := range 8 {
 		copy(dst[8*j:8*j+8], plane[(y+j)*stride+x:])
 	}

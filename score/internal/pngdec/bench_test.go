@@ -96,8 +96,10 @@ func BenchmarkDecode512(b *testing.B) {
 				b.SetBytes(512 * 512 * 3)
 				b.ReportAllocs()
 				cpu := cputime.Now()
+				var scratch []byte
 				for b.Loop() {
-					if err := DecodeRows(f.data, discardRows); err != nil {
+					var err error
+					if scratch, err = DecodeRows(f.data, scratch, discardRows); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -287,7 +287,9 @@ func outcome(data []byte) (string, error) {
 func rowsOutcome(data []byte, img image.Image, err error) string {
 	var got []byte
 	var hdr Header
-	rerr := DecodeRows(data, func(h Header) (func(int, []byte), error) {
+	// Scratch memory full of garbage must not show through.
+	scratch := bytes.Repeat([]byte{0xa5}, 1024)
+	_, rerr := DecodeRows(data, scratch, func(h Header) (func(int, []byte), error) {
 		hdr = h
 		next := 0
 		return func(y int, pix []byte) {

@@ -26,23 +26,29 @@ type Header struct {
 //
 // Its cost is one buffer of the decompressed rows; it saves Decode's
 // widening of RGB and grey+alpha to four bytes a pixel and the image the
-// caller would otherwise read back.
-func DecodeRows(data []byte, start func(Header) (row func(y int, pix []byte), err error)) error {
+// caller would otherwise read back. When scratch has the capacity, that
+// buffer is scratch; DecodeRows returns the buffer it used (nil if it
+// needed none), for the caller to pass again.
+func DecodeRows(data, scratch []byte, start func(Header) (row func(y int, pix []byte), err error)) ([]byte, error) {
 	hdr, run, err := parse(data)
 	if err != nil {
-		return err
+		return scratch, err
 	}
 	size, err := rawSize(hdr, run)
 	if err != nil {
-		return err
+		return scratch, err
 	}
 	row, err := start(Header{Width: hdr.width, Height: hdr.height, Channels: hdr.bpp})
 	if err != nil {
-		return err
+		return scratch, err
 	}
-	raw := make([]byte, size)
+	raw := scratch
+	if uint64(cap(raw)) < size {
+		raw = make([]byte, size)
+	}
+	raw = raw[:size] // inflate writes every byte: none of scratch's survives
 	if err := inflateRun(raw, data, run); err != nil {
-		return err
+		return raw, err
 	}
 	// Each row is unfiltered to its final place, y bytes (the filter bytes
 	// before it) earlier in raw, as buildImage does for grey and RGBA.
@@ -52,10 +58,10 @@ func DecodeRows(data []byte, start func(Header) (row func(y int, pix []byte), er
 	for y := range hdr.height {
 		dst := raw[y*rb : y*rb+rb : y*rb+rb]
 		if !unfilter(raw[y*stride], dst, raw[y*stride+1:y*stride+stride], prev, hdr.bpp) {
-			return filterError(raw[y*stride], y)
+			return raw, filterError(raw[y*stride], y)
 		}
 		row(y, dst)
 		prev = dst
 	}
-	return nil
+	return raw, nil
 }
