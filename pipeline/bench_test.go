@@ -4,10 +4,12 @@ package pipeline
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -90,10 +92,26 @@ func cpuTime(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// benchManifest is the demo manifest with 120 seeds per prompt at 512²
+// and the scorer set of issue 15's target: sharpness, size, blank and
+// phash, the local scorers (CLIP is another process's work).
+func benchManifest() ([]byte, error) {
+	text, err := testmanifest.Small(120, 512)
+	if err != nil {
+		return nil, err
+	}
+	from, to := bytes.Index(text, []byte("  - type: clip")), bytes.Index(text, []byte("\nselect:"))
+	if from < 0 || to < from {
+		return nil, fmt.Errorf("demo.yaml no longer has a clip scorer before select:; update benchManifest")
+	}
+	local := "  - type: blank\n    weight: 0\n    min: 1\n  - type: phash\n"
+	return slices.Concat(text[:from], []byte(local), text[to:]), nil
+}
+
 // BenchmarkCoordinator measures what the coordinator costs per candidate
 // with (almost) zero generation time: plan, submit, track, download,
-// decode, score (sharpness, size), store and select 240 512² PNGs (the
-// demo manifest with 120 seeds per prompt) on 3 simulated instances.
+// decode, score (sharpness, size, blank, phash), thumbnail, store and
+// select 240 512² PNGs (benchManifest) on 3 simulated instances.
 //
 // The simulated fleet runs in a child process on the same 2 cores and
 // serves images it rendered in a warm-up run, so:
@@ -109,7 +127,7 @@ func BenchmarkCoordinator(b *testing.B) {
 	for _, u := range urls {
 		inst = append(inst, generate.Instance{Name: u, URL: u, InFlight: 3})
 	}
-	text, err := testmanifest.Small(120, 512)
+	text, err := benchManifest()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -126,7 +144,6 @@ func BenchmarkCoordinator(b *testing.B) {
 		m.Path = filepath.Join(dir, "bench.yaml")
 		m.Output.Dir = filepath.Join(dir, "runs")
 		m.Output.Database = filepath.Join(dir, "comfybatch.db")
-		m.Scorers = m.Scorers[:2] // sharpness and size: a CLIP server is another process's work
 		out, err := Run(b.Context(), Options{Manifest: m, Instances: inst})
 		if err != nil {
 			b.Fatal(err)
@@ -136,7 +153,15 @@ func BenchmarkCoordinator(b *testing.B) {
 		}
 		return out
 	}
-	run() // the simulated instances render every image once
+	// The simulated instances render every image once; this run also
+	// checks that every candidate got all four scores.
+	for _, g := range run().Groups {
+		for _, c := range g.Ranked {
+			if len(c.Scores) != 4 {
+				b.Fatalf("candidate %s has %d scores (%v), want 4", c.Candidate.Ref(), len(c.Scores), c.Scores)
+			}
+		}
+	}
 	jobs, elapsed, cpu := 0, time.Duration(0), time.Duration(0)
 	for b.Loop() {
 		start, cpu0 := time.Now(), cpuTime(b)

@@ -27,8 +27,13 @@ import (
 // watch decides when to try again.
 type scoring struct {
 	scorers []namedScorer
-	cpu     chan struct{}
-	watch   *scorerWatch
+	// need is what a candidate is decoded into for all the scorers and
+	// its thumbnail (decodeNeed).
+	need score.Need
+	// dec decodes every candidate, reusing its buffers.
+	dec   score.Decoder
+	cpu   chan struct{}
+	watch *scorerWatch
 	// rescoring serializes rescorePending, so two callers never score the
 	// same pending candidates (and count them) twice; rescored counts the
 	// candidates it completed.
@@ -37,14 +42,41 @@ type scoring struct {
 }
 
 func newScoring(scorers []namedScorer, watch *scorerWatch) *scoring {
-	return &scoring{scorers: scorers, cpu: make(chan struct{}, runtime.GOMAXPROCS(0)), watch: watch}
+	s := &scoring{scorers: scorers, cpu: make(chan struct{}, runtime.GOMAXPROCS(0)), watch: watch}
+	s.need = s.decodeNeed(nil).Union(score.Need{Thumb: store.ThumbSize})
+	return s
 }
 
-// score decodes the candidate's image once and runs the scorers named in
-// only (all when only is nil) on it. A scorer that is known to be out, or
-// that answers with an outage, is named in Pending; any other failure is
-// that scorer's verdict on the candidate (Score.Err).
-func (s *scoring) score(ctx context.Context, c comfybatch.Candidate, only []string) comfybatch.Scored {
+// needer is a scorer that says what it reads of a decoded candidate.
+type needer interface {
+	Needs() score.Need
+}
+
+// decodeNeed is what a candidate must be decoded into for the scorers
+// named in only (all when only is nil): the union of what each reads. It
+// is the one place that decides, per run, whether the full colour image
+// is built: only for a scorer that does not say what it reads.
+func (s *scoring) decodeNeed(only []string) score.Need {
+	var need score.Need
+	for _, ns := range s.scorers {
+		if only != nil && !slices.Contains(only, ns.name) {
+			continue
+		}
+		if n, ok := ns.scorer.(needer); ok {
+			need = need.Union(n.Needs())
+		} else {
+			need.Full = true
+		}
+	}
+	return need
+}
+
+// score decodes the candidate's image once, into what need asks for, and
+// runs the scorers named in only (all when only is nil) on it. A scorer
+// that is known to be out, or that answers with an outage, is named in
+// Pending; any other failure is that scorer's verdict on the candidate
+// (Score.Err).
+func (s *scoring) score(ctx context.Context, c comfybatch.Candidate, only []string, need score.Need) comfybatch.Scored {
 	scored := comfybatch.Scored{Candidate: c}
 	select {
 	case s.cpu <- struct{}{}:
@@ -52,7 +84,7 @@ func (s *scoring) score(ctx context.Context, c comfybatch.Candidate, only []stri
 		scored.Scores = []comfybatch.Score{{Scorer: "decode", Err: ctx.Err().Error()}}
 		return scored
 	}
-	px, err := score.Decode(c.Image, score.Limits{})
+	px, err := s.dec.DecodeFrame(c.Image, score.Limits{}, need)
 	if err != nil {
 		<-s.cpu
 		scored.Scores = []comfybatch.Score{{Scorer: "decode", Err: err.Error()}}
@@ -169,14 +201,19 @@ func record(ctx context.Context, r generate.Result, sc *scoring, st *store.Store
 	all := make([]comfybatch.Scored, len(cands))
 	pending := 0
 	for i, c := range cands {
-		scored := sc.score(ctx, c, nil)
+		scored := sc.score(ctx, c, nil, sc.need)
 		path, sha, err := st.WriteImage(ctx, run, c.Image)
 		if err != nil {
 			return fmt.Errorf("store image of candidate %s: %w", c.Ref(), err)
 		}
-		if px := scored.Candidate.Pixels; px != nil {
-			// The image is decoded already: a thumbnail now saves the report a decode.
-			if err := st.WriteThumbnail(ctx, run, sha, px); err != nil {
+		if f, ok := scored.Candidate.Pixels.(*score.Frame); ok {
+			// The image is decoded already, and its reduced copy made: a
+			// thumbnail now saves the report a decode.
+			th, err := f.Thumbnail()
+			if err == nil {
+				err = st.WriteThumbnail(ctx, run, sha, th)
+			}
+			if err != nil {
 				return fmt.Errorf("store thumbnail of candidate %s: %w", c.Ref(), err)
 			}
 		}
@@ -242,7 +279,7 @@ func (s *scoring) rescorePending(ctx context.Context, st *store.Store, run store
 			}
 			cand := c.Candidate
 			cand.Image = data
-			fresh := s.score(ctx, cand, try)
+			fresh := s.score(ctx, cand, try, s.decodeNeed(try))
 			left := slices.DeleteFunc(slices.Clone(c.Pending), func(n string) bool {
 				return slices.Contains(try, n) && !slices.Contains(fresh.Pending, n)
 			})

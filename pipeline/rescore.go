@@ -112,7 +112,7 @@ func rescoreAll(ctx context.Context, run store.Run, cands []comfybatch.Scored, s
 			if pendingOnly {
 				only = slices.DeleteFunc(slices.Clone(c.Pending), func(n string) bool { return !slices.Contains(names, n) })
 			}
-			fresh := sc.score(gctx, cand, only)
+			fresh := sc.score(gctx, cand, only, sc.decodeNeed(only))
 			if len(fresh.Pending) > 0 {
 				err := fmt.Errorf("scorer %s became unavailable while rescoring; nothing was changed: %w",
 					strings.Join(fresh.Pending, ", "), comfybatch.ErrOutage)

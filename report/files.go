@@ -116,8 +116,8 @@ type thumb struct {
 // readThumb finds the thumbnail the run made for c, or makes one from
 // its image.
 func readThumb(run *runview.Run, c runview.Candidate) (thumb, error) {
-	if c.Thumb != "" {
-		p := run.Abs(c.Thumb)
+	// Thumbnails are not synced: one cut short by a power cut is made again.
+	if p := run.Abs(c.Thumb); c.Thumb != "" && store.ThumbnailComplete(p) {
 		if f, err := os.Open(p); err == nil {
 			cfg, err := jpeg.DecodeConfig(f)
 			f.Close()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/generate/comfytest"
+	"github.com/comfybatch/comfybatch/internal/cputime"
 )
 
 // photoLike is the simulator's picture of a sharp n×n scene (gradients,
@@ -91,6 +92,35 @@ func BenchmarkScorer(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "candidates/s")
+		})
+	}
+}
+
+// BenchmarkDecodeFrame times DecodeFrame on a 512² ComfyUI-like PNG for
+// each form it can build, alone and all together, against Decode (the
+// full RGBA image) followed by the scorers' own passes over it.
+func BenchmarkDecodeFrame(b *testing.B) {
+	data := comfyPNG(b, photoLike(512))
+	all := Need{Luma: true, Blank: true, Hash: true, Thumb: 256}
+	for _, tc := range []struct {
+		name string
+		need Need
+	}{
+		{"rows", Need{}},
+		{"luma", Need{Luma: true}},
+		{"blank", Need{Blank: true}},
+		{"hash", Need{Hash: true}},
+		{"thumb", Need{Thumb: 256}},
+		{"all", all},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			cpu := cputime.Now()
+			for b.Loop() {
+				if _, err := DecodeFrame(data, Limits{}, tc.need); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cputime.PerOp(b, cpu)
 		})
 	}
 }

@@ -64,6 +64,35 @@ func sniff(data []byte) (codec, bool) {
 	return codec{}, false
 }
 
+// check sniffs data's format and reads its header, refusing what lim
+// does not allow; lim has its defaults.
+func check(data []byte, lim Limits) (c codec, cfg image.Config, err error) {
+	if int64(len(data)) > lim.MaxBytes {
+		return c, cfg, fmt.Errorf("decode image: %d bytes exceeds the limit of %d: %w", len(data), lim.MaxBytes, comfybatch.ErrInvalid)
+	}
+	c, ok := sniff(data)
+	if !ok {
+		return c, cfg, fmt.Errorf("decode image: unknown format (want png, jpeg, webp or gif): %w", comfybatch.ErrInvalid)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("decode %s header: decoder panicked on corrupt data: %v: %w", c.name, r, comfybatch.ErrInvalid)
+		}
+	}()
+	cfg, err = c.config(bytes.NewReader(data))
+	if err != nil {
+		return c, cfg, fmt.Errorf("decode %s header: %v: %w", c.name, err, comfybatch.ErrInvalid)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return c, cfg, fmt.Errorf("decode %s: header declares %dx%d: %w", c.name, cfg.Width, cfg.Height, comfybatch.ErrInvalid)
+	}
+	if px := int64(cfg.Width) * int64(cfg.Height); px > lim.MaxPixels {
+		return c, cfg, fmt.Errorf("decode %s: header declares %dx%d = %d pixels, over the limit of %d (decompression bomb?): %w",
+			c.name, cfg.Width, cfg.Height, px, lim.MaxPixels, comfybatch.ErrInvalid)
+	}
+	return c, cfg, nil
+}
+
 // Decode decodes a PNG, JPEG, WebP or GIF image. It checks the size of data
 // and the dimensions declared in the header before decoding, so a
 // decompression bomb costs a header read. Every failure wraps
@@ -71,12 +100,9 @@ func sniff(data []byte) (codec, bool) {
 // is an error, never a panic.
 func Decode(data []byte, lim Limits) (img image.Image, err error) {
 	lim = lim.withDefaults()
-	if int64(len(data)) > lim.MaxBytes {
-		return nil, fmt.Errorf("decode image: %d bytes exceeds the limit of %d: %w", len(data), lim.MaxBytes, comfybatch.ErrInvalid)
-	}
-	c, ok := sniff(data)
-	if !ok {
-		return nil, fmt.Errorf("decode image: unknown format (want png, jpeg, webp or gif): %w", comfybatch.ErrInvalid)
+	c, cfg, err := check(data, lim)
+	if err != nil {
+		return nil, err
 	}
 	// The standard decoders do not panic on bad input, but a decoder bug
 	// must cost one candidate, not the run.
@@ -85,17 +111,6 @@ func Decode(data []byte, lim Limits) (img image.Image, err error) {
 			img, err = nil, fmt.Errorf("decode %s: decoder panicked on corrupt data: %v: %w", c.name, r, comfybatch.ErrInvalid)
 		}
 	}()
-	cfg, err := c.config(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("decode %s header: %v: %w", c.name, err, comfybatch.ErrInvalid)
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, fmt.Errorf("decode %s: header declares %dx%d: %w", c.name, cfg.Width, cfg.Height, comfybatch.ErrInvalid)
-	}
-	if px := int64(cfg.Width) * int64(cfg.Height); px > lim.MaxPixels {
-		return nil, fmt.Errorf("decode %s: header declares %dx%d = %d pixels, over the limit of %d (decompression bomb?): %w",
-			c.name, cfg.Width, cfg.Height, px, lim.MaxPixels, comfybatch.ErrInvalid)
-	}
 	if c.name == "png" {
 		// The common PNG (8-bit, not interlaced, no palette) has a faster
 		// decoder; anything else falls through to image/png.

@@ -31,11 +31,16 @@ type Phash struct {
 // Score implements the pipeline's Scorer.
 func (p *Phash) Score(ctx context.Context, c comfybatch.Candidate) (comfybatch.Score, error) {
 	name := nameOr(p.Name, "phash")
-	img, err := pixels(c)
-	if err != nil {
-		return comfybatch.Score{}, fmt.Errorf("%s: %w", name, err)
+	var h uint64
+	if f, ok := c.Pixels.(*Frame); ok && f.hash != nil {
+		h = phashOf(*f.hash)
+	} else {
+		img, err := pixels(c)
+		if err != nil {
+			return comfybatch.Score{}, fmt.Errorf("%s: %w", name, err)
+		}
+		h = phash64(img)
 	}
-	h := phash64(img)
 	var b [8]byte
 	for i := range b {
 		b[i] = byte(h >> (56 - 8*i))
@@ -53,7 +58,11 @@ const (
 )
 
 func phash64(img image.Image) uint64 {
-	small := areaLuma(img, phashSize, phashSize)
+	return phashOf(areaLuma(img, phashSize, phashSize))
+}
+
+// phashOf is the hash of the phashSize×phashSize reduced luma.
+func phashOf(small lumaPlane) uint64 {
 	var lum [phashSize][phashSize]float64
 	for y := range phashSize {
 		for x := range phashSize {

@@ -11,8 +11,17 @@ import (
 )
 
 // pixels returns the candidate's decoded image, decoding c.Image with the
-// default limits when the pipeline has not already done so.
+// default limits when the pipeline has not already done so. For a Frame
+// it is the full image (decoded now if the Frame did not keep it), which
+// the scorers' loops read by its concrete type.
 func pixels(c comfybatch.Candidate) (image.Image, error) {
+	if f, ok := c.Pixels.(*Frame); ok {
+		img, err := f.Image()
+		if err != nil {
+			return nil, fmt.Errorf("candidate %s: %w", c.Job.Key, err)
+		}
+		return img, nil
+	}
 	if c.Pixels != nil {
 		return c.Pixels, nil
 	}
@@ -68,10 +77,16 @@ func newLumaRows(img image.Image) lumaRows {
 
 func rgbaRow(pix []byte, stride, w int) func(y int, dst []int32) {
 	return func(y int, dst []int32) {
-		p := pix[y*stride : y*stride+4*w]
-		for x := range dst {
-			q := p[4*x : 4*x+3 : 4*x+3]
-			dst[x] = 299*int32(q[0]) + 587*int32(q[1]) + 114*int32(q[2])
-		}
+		lumaKRow(dst, pix[y*stride:y*stride+4*w], 4)
+	}
+}
+
+// lumaKRow writes the Rec.601 luma ×1000 (299R + 587G + 114B) of the
+// pixels of src, bpp bytes each with red, green and blue first, to dst.
+func lumaKRow(dst []int32, src []byte, bpp int) {
+	src = src[:bpp*len(dst)]
+	for x := range dst {
+		q := src[bpp*x : bpp*x+3 : bpp*x+3]
+		dst[x] = 299*int32(q[0]) + 587*int32(q[1]) + 114*int32(q[2])
 	}
 }

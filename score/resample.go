@@ -86,27 +86,73 @@ func areaLuma(img image.Image, dw, dh int) lumaPlane {
 		img = imaging.Resize(img, max(b.Dx(), dw), max(b.Dy(), dh), imaging.Box)
 	}
 	lr := newLumaRows(img)
-	xs, targets := newAxisWeights(lr.w, dw), newRowTargets(lr.h, dh)
-	out := lumaPlane{w: dw, h: dh, pix: make([]float32, dw*dh)}
+	r := newAreaReducer(lr.w, lr.h, dw, dh)
 	src := make([]int32, lr.w)
-	hrow := make([]float32, dw)
 	for y := range lr.h {
 		lr.row(y, src)
-		for i, j0 := range xs.start {
+		r.addRow(y, src)
+	}
+	return r.out
+}
+
+// areaReducer is areaLuma's reduction, fed one source row at a time: by
+// areaLuma from an image, and by DecodeFrame from the rows it decodes, so
+// both compute the same floating-point sums in the same order.
+type areaReducer struct {
+	xs      axisWeights
+	targets []rowTarget
+	hrow    []float32
+	out     lumaPlane
+	// blocks is the source width of each output column when that is a
+	// power of two that divides the width, up to 64: then every weight
+	// is 1/blocks and every partial sum of a column, a multiple of
+	// 1/blocks below 255001, is exact in float32 (255000·64 < 2^24), so
+	// the column's float sum equals its integer sum divided by blocks,
+	// which addRow computes instead, to the same bits. 0 otherwise.
+	blocks int
+}
+
+// newAreaReducer reduces a w×h source to dw×dh, with dw <= w and dh <= h.
+func newAreaReducer(w, h, dw, dh int) *areaReducer {
+	r := &areaReducer{
+		xs:      newAxisWeights(w, dw),
+		targets: newRowTargets(h, dh),
+		hrow:    make([]float32, dw),
+		out:     lumaPlane{w: dw, h: dh, pix: make([]float32, dw*dh)},
+	}
+	if f := w / dw; w%dw == 0 && f&(f-1) == 0 && f <= 64 {
+		r.blocks = f
+	}
+	return r
+}
+
+// addRow adds source row y, luma ×1000 (lumaKRow's values).
+func (r *areaReducer) addRow(y int, src []int32) {
+	if f := r.blocks; f > 0 {
+		src = src[:f*len(r.hrow)]
+		for i := range r.hrow {
+			var s int32 // at most 64·255000
+			for _, v := range src[f*i : f*i+f] {
+				s += v
+			}
+			r.hrow[i] = float32(s) / float32(f) / 1000
+		}
+	} else {
+		for i, j0 := range r.xs.start {
 			var s float32
-			for k, w := range xs.w[i] {
+			for k, w := range r.xs.w[i] {
 				s += float32(src[j0+k]) * w
 			}
-			hrow[i] = s / 1000 // luma rows are scaled by 1000
-		}
-		t := targets[y]
-		for k := range t.n {
-			dst := out.pix[t.d[k]*dw : (t.d[k]+1)*dw]
-			w := t.w[k]
-			for i, v := range hrow {
-				dst[i] += v * w
-			}
+			r.hrow[i] = s / 1000 // luma rows are scaled by 1000
 		}
 	}
-	return out
+	dw := r.out.w
+	t := r.targets[y]
+	for k := range t.n {
+		dst := r.out.pix[t.d[k]*dw : (t.d[k]+1)*dw]
+		w := t.w[k]
+		for i, v := range r.hrow {
+			dst[i] += v * w
+		}
+	}
 }

@@ -31,35 +31,43 @@ const DefaultLongSide = 512
 // Score implements the pipeline's Scorer.
 func (s *Sharpness) Score(ctx context.Context, c comfybatch.Candidate) (comfybatch.Score, error) {
 	name := nameOr(s.Name, "sharpness")
-	img, err := pixels(c)
-	if err != nil {
-		return comfybatch.Score{}, fmt.Errorf("%s: %w", name, err)
-	}
 	long := s.LongSide
 	if long <= 0 {
 		long = DefaultLongSide
 	}
+	var v float64
+	if f, ok := c.Pixels.(*Frame); ok && f.luma != nil {
+		w, h, row := f.lumaRows()
+		v = sharpnessRows(w, h, row, long)
+	} else {
+		img, err := pixels(c)
+		if err != nil {
+			return comfybatch.Score{}, fmt.Errorf("%s: %w", name, err)
+		}
+		v = sharpness(img, long)
+	}
 	return comfybatch.Score{
 		Scorer:  name,
-		Metrics: map[string]float64{"laplacian_var": sharpness(img, long)},
+		Metrics: map[string]float64{"laplacian_var": v},
 	}, nil
 }
 
 // sharpness is the variance of the Laplacian of img's luma, reduced by area
 // averaging when its longest side exceeds long.
 func sharpness(img image.Image, long int) float64 {
-	b := img.Bounds()
-	if b.Dx() <= long && b.Dy() <= long {
-		return laplacianVar(img)
-	}
-	dw, dh := fitSize(b.Dx(), b.Dy(), long)
-	rows := reduceY16(img, dw, dh)
-	return laplacianVarRows(dw, dh, func(y int, dst []byte) { copy(dst, rows[y]) })
+	w, h, row := lumaRowsOf(img)
+	return sharpnessRows(w, h, row, long)
 }
 
-// laplacianVar computes the variance of the Laplacian at full size.
-func laplacianVar(img image.Image) float64 {
-	return laplacianVarRows(lumaRowsOf(img))
+// sharpnessRows is sharpness on a w×h Y16 image read one row at a time.
+// fitSize never enlarges a side, so the reduction needs no resampling up.
+func sharpnessRows(w, h int, row lumaRowFunc, long int) float64 {
+	if w <= long && h <= long {
+		return laplacianVarRows(w, h, row)
+	}
+	dw, dh := fitSize(w, h, long)
+	rows := reduceY16(w, h, row, dw, dh)
+	return laplacianVarRows(dw, dh, func(y int, dst []byte) { copy(dst, rows[y]) })
 }
 
 // laplacianVarRows computes the variance of the Laplacian of a w×h Y16

@@ -2,24 +2,18 @@ package score
 
 import (
 	"encoding/binary"
-	"image"
 	"math/bits"
-
-	"github.com/disintegration/imaging"
 )
 
-// reduceY16 reduces img's luma to dw×dh by area averaging (each output
-// pixel is the mean of the source area it covers) and returns the rows in
-// the Y16 format of lumaRowsOf, each mean rounded to 1/16 of a level. It
-// reads the source once, one row at a time. When both sides divide
-// exactly, the means are block sums in integers; otherwise each source row
-// is reduced horizontally with fractional weights and added with its
-// vertical weight into the one or two output rows it overlaps.
-func reduceY16(img image.Image, dw, dh int) [][]byte {
-	if b := img.Bounds(); b.Dx() < dw || b.Dy() < dh {
-		img = imaging.Resize(img, max(b.Dx(), dw), max(b.Dy(), dh), imaging.Box)
-	}
-	w, h, row := lumaRowsOf(img)
+// reduceY16 reduces a w×h Y16 image, read one row at a time, to dw×dh
+// (dw <= w, dh <= h) by area averaging (each output pixel is the mean of
+// the source area it covers) and returns the rows in the Y16 format of
+// lumaRowsOf, each mean rounded to 1/16 of a level. It reads the source
+// once. When both sides divide exactly, the means are block sums in
+// integers; otherwise each source row is reduced horizontally with
+// fractional weights and added with its vertical weight into the one or
+// two output rows it overlaps.
+func reduceY16(w, h int, row lumaRowFunc, dw, dh int) [][]byte {
 	// Block sums are uint32: 4080·area must fit, which the decoder's
 	// pixel limit guarantees many times over.
 	if w%dw == 0 && h%dh == 0 && (w/dw)*(h/dh) <= 1<<20 {

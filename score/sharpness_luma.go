@@ -71,6 +71,30 @@ func lumaRGBARow(dst, src []byte) {
 	}
 }
 
+// lumaRGBRow converts a row of 3-byte RGB pixels to Y16 values in dst,
+// four pixels per step with luma2: two 8-byte loads cover the step's 12
+// bytes, and each pixel's three bytes are moved into the four-byte lanes
+// luma2 reads (its alpha lane is ignored). The last few pixels are done
+// one by one.
+func lumaRGBRow(dst, src []byte) {
+	w := len(src) / 3
+	n := w / 4 // whole steps
+	s12, d8 := src[:12*n], dst[:8*n]
+	const px = 0xFFFFFF
+	for i := range n {
+		s := s12[12*i : 12*i+12 : 12*i+12]
+		u0 := binary.LittleEndian.Uint64(s[0:8])  // R0 G0 B0 R1 G1 B1 R2 G2
+		u1 := binary.LittleEndian.Uint64(s[4:12]) // G1 B1 R2 G2 B2 R3 G3 B3
+		a := luma2(u0&px | (u0>>24&px)<<32)
+		b := luma2(u1>>16&px | (u1>>40)<<32)
+		binary.LittleEndian.PutUint64(d8[8*i:8*i+8], a|b<<32)
+	}
+	for x := 4 * n; x < w; x++ {
+		p := src[3*x : 3*x+3 : 3*x+3]
+		binary.LittleEndian.PutUint16(dst[2*x:2*x+2], luma16(p[0], p[1], p[2]))
+	}
+}
+
 // luma2 returns the Y16 values of the two RGBA pixels in v (little-endian
 // bytes R0 G0 B0 A0 R1 G1 B1 A1) packed as y0 | y1<<16.
 //

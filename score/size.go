@@ -3,6 +3,7 @@ package score
 import (
 	"context"
 	"fmt"
+	"image"
 	"math"
 	"strings"
 
@@ -31,11 +32,16 @@ const aspectTolerance = 0.01
 // Score implements the pipeline's Scorer.
 func (s *Size) Score(ctx context.Context, c comfybatch.Candidate) (comfybatch.Score, error) {
 	name := nameOr(s.Name, "size")
-	img, err := pixels(c)
-	if err != nil {
-		return comfybatch.Score{}, fmt.Errorf("%s: %w", name, err)
+	var b image.Rectangle
+	if f, ok := c.Pixels.(*Frame); ok {
+		b = f.Bounds() // known without decoding the full image
+	} else {
+		img, err := pixels(c)
+		if err != nil {
+			return comfybatch.Score{}, fmt.Errorf("%s: %w", name, err)
+		}
+		b = img.Bounds()
 	}
-	b := img.Bounds()
 	w, h, n := b.Dx(), b.Dy(), int64(len(c.Image))
 	var why []string
 	if s.Width > 0 && w != s.Width {

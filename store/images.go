@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -45,11 +46,7 @@ func (s *Store) WriteImage(ctx context.Context, run Run, data []byte) (relPath, 
 	if fi, err := os.Stat(full); err == nil && fi.Mode().IsRegular() && fi.Size() == int64(len(data)) {
 		return relPath, sha, nil // content-addressed: same name, same bytes
 	}
-	fullDir := filepath.Dir(full)
-	if err := os.MkdirAll(fullDir, 0o755); err != nil {
-		return "", "", fmt.Errorf("write image %s: %w", sha, err)
-	}
-	tmp := filepath.Join(fullDir, path.Base(tempName(dir)))
+	tmp := filepath.Join(filepath.Dir(full), path.Base(tempName(dir)))
 	if err := writeFile(tmp, full, data); err != nil {
 		return "", "", fmt.Errorf("write image %s in %s: %w", sha, run.OutputDir, err)
 	}
@@ -57,9 +54,18 @@ func (s *Store) WriteImage(ctx context.Context, run Run, data []byte) (relPath, 
 	return relPath, sha, nil
 }
 
-// writeFile writes data to tmp and renames it to name.
+// writeFile writes data to tmp and renames it to name, both in one
+// folder, which it creates (with its parents) when it is missing: the
+// folder exists for all but the first file, and trying first saves a
+// system call per file.
 func writeFile(tmp, name string, data []byte) (err error) {
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
+			return err
+		}
+		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	}
 	if err != nil {
 		return err
 	}

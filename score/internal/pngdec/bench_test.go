@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/comfybatch/comfybatch/generate/comfytest"
+	"github.com/comfybatch/comfybatch/internal/cputime"
 )
 
 // noisyRGB is a deterministic 512×512-style render: a gradient crossed by
@@ -72,24 +73,44 @@ func BenchmarkDecode512(b *testing.B) {
 			b.Run("image/png", func(b *testing.B) {
 				b.SetBytes(512 * 512 * 3)
 				b.ReportAllocs()
+				cpu := cputime.Now()
 				for b.Loop() {
 					if _, err := png.Decode(bytes.NewReader(f.data)); err != nil {
 						b.Fatal(err)
 					}
 				}
+				cputime.PerOp(b, cpu)
 			})
 			b.Run("pngdec", func(b *testing.B) {
 				b.SetBytes(512 * 512 * 3)
 				b.ReportAllocs()
+				cpu := cputime.Now()
 				for b.Loop() {
 					if _, err := Decode(f.data); err != nil {
 						b.Fatal(err)
 					}
 				}
+				cputime.PerOp(b, cpu)
+			})
+			b.Run("pngdec-rows", func(b *testing.B) {
+				b.SetBytes(512 * 512 * 3)
+				b.ReportAllocs()
+				cpu := cputime.Now()
+				var scratch []byte
+				for b.Loop() {
+					var err error
+					if scratch, err = DecodeRows(f.data, scratch, discardRows); err != nil {
+						b.Fatal(err)
+					}
+				}
+				cputime.PerOp(b, cpu)
 			})
 		})
 	}
 }
+
+// discardRows takes every row and keeps nothing.
+func discardRows(Header) (func(int, []byte), error) { return func(int, []byte) {}, nil }
 
 // BenchmarkStages times the parts of Decode on a ComfyUI-like file.
 func BenchmarkStages(b *testing.B) {

@@ -59,8 +59,19 @@ func unsupported(format string, args ...any) error {
 // than the header's image size needs, and fails early when the compressed
 // data is too short to hold it.
 func Decode(data []byte) (image.Image, error) {
+	hdr, run, err := parse(data)
+	if err != nil {
+		return nil, err
+	}
+	return decodePixels(data, hdr, run)
+}
+
+// parse reads the chunks of data up to IEND and returns the header and
+// the first run of consecutive IDAT chunks, checking every chunk's CRC and
+// their order.
+func parse(data []byte) (header, []span, error) {
 	if len(data) < len(pngSignature) || string(data[:len(pngSignature)]) != pngSignature {
-		return nil, errors.New("pngdec: not a PNG file")
+		return header{}, nil, errors.New("pngdec: not a PNG file")
 	}
 	var (
 		hdr   header
@@ -70,14 +81,14 @@ func Decode(data []byte) (image.Image, error) {
 	p := len(pngSignature)
 	for {
 		if len(data)-p < 8 {
-			return nil, fmt.Errorf("pngdec: truncated chunk header at byte %d", p)
+			return header{}, nil, fmt.Errorf("pngdec: truncated chunk header at byte %d", p)
 		}
 		length := binary.BigEndian.Uint32(data[p:])
 		typ := data[p+4 : p+8]
 		body := p + 8
 		end := int64(body) + int64(length) // chunk data end; the CRC follows
 		if end+4 > int64(len(data)) {
-			return nil, fmt.Errorf("pngdec: truncated %q chunk at byte %d", typ, p)
+			return header{}, nil, fmt.Errorf("pngdec: truncated %q chunk at byte %d", typ, p)
 		}
 		next := int(end) + 4
 		crcOK := crc32.ChecksumIEEE(data[p+4:end]) == binary.BigEndian.Uint32(data[end:])
@@ -85,64 +96,64 @@ func Decode(data []byte) (image.Image, error) {
 		switch string(typ) {
 		case "IHDR":
 			if stage != stStart {
-				return nil, errors.New("pngdec: chunk out of order: second IHDR")
+				return header{}, nil, errors.New("pngdec: chunk out of order: second IHDR")
 			}
 			if length != 13 {
-				return nil, fmt.Errorf("pngdec: IHDR length %d, want 13", length)
+				return header{}, nil, fmt.Errorf("pngdec: IHDR length %d, want 13", length)
 			}
 			if !crcOK {
-				return nil, errors.New("pngdec: IHDR checksum mismatch")
+				return header{}, nil, errors.New("pngdec: IHDR checksum mismatch")
 			}
 			var err error
 			if hdr, err = parseIHDR(data[body:end]); err != nil {
-				return nil, err
+				return header{}, nil, err
 			}
 			stage = stIHDR
 
 		case "PLTE":
 			if stage != stIHDR {
-				return nil, errors.New("pngdec: chunk out of order: PLTE")
+				return header{}, nil, errors.New("pngdec: chunk out of order: PLTE")
 			}
 			// Palette images are ErrUnsupported at IHDR; truecolour images
 			// may carry a suggested palette, which image/png ignores.
 			if np := length / 3; length%3 != 0 || np == 0 || np > 256 {
-				return nil, fmt.Errorf("pngdec: bad PLTE length %d", length)
+				return header{}, nil, fmt.Errorf("pngdec: bad PLTE length %d", length)
 			}
 			if hdr.colorType != ctRGB && hdr.colorType != ctRGBA {
-				return nil, errors.New("pngdec: PLTE in a grey image")
+				return header{}, nil, errors.New("pngdec: PLTE in a grey image")
 			}
 			if !crcOK {
-				return nil, errors.New("pngdec: PLTE checksum mismatch")
+				return header{}, nil, errors.New("pngdec: PLTE checksum mismatch")
 			}
 			stage = stPLTE
 
 		case "tRNS":
 			switch {
 			case stage == stStart:
-				return nil, errors.New("pngdec: chunk out of order: tRNS before IHDR")
+				return header{}, nil, errors.New("pngdec: chunk out of order: tRNS before IHDR")
 			case hdr.colorType == ctGray || hdr.colorType == ctRGB:
 				// image/png then returns *image.NRGBA with transparency.
-				return nil, unsupported("tRNS in colour type %d", hdr.colorType)
+				return header{}, nil, unsupported("tRNS in colour type %d", hdr.colorType)
 			default:
-				return nil, errors.New("pngdec: tRNS in an image with an alpha channel")
+				return header{}, nil, errors.New("pngdec: tRNS in an image with an alpha channel")
 			}
 
 		case "IDAT":
 			if stage == stStart {
-				return nil, errors.New("pngdec: chunk out of order: IDAT before IHDR")
+				return header{}, nil, errors.New("pngdec: chunk out of order: IDAT before IHDR")
 			}
 			if stage == stIDAT {
 				// A later IDAT run: image/png ignores it, as below.
 				if length > 0x7fffffff {
-					return nil, fmt.Errorf("pngdec: bad chunk length %d", length)
+					return header{}, nil, fmt.Errorf("pngdec: bad chunk length %d", length)
 				}
 				if !crcOK {
-					return nil, errors.New("pngdec: IDAT checksum mismatch")
+					return header{}, nil, errors.New("pngdec: IDAT checksum mismatch")
 				}
 				break
 			}
 			if !crcOK {
-				return nil, errors.New("pngdec: IDAT checksum mismatch")
+				return header{}, nil, errors.New("pngdec: IDAT checksum mismatch")
 			}
 			stage = stIDAT
 			run = append(run, span{body, int(end)})
@@ -152,10 +163,10 @@ func Decode(data []byte) (image.Image, error) {
 				body := q + 8
 				end := int64(body) + int64(binary.BigEndian.Uint32(data[q:]))
 				if end+4 > int64(len(data)) {
-					return nil, fmt.Errorf("pngdec: truncated IDAT chunk at byte %d", q)
+					return header{}, nil, fmt.Errorf("pngdec: truncated IDAT chunk at byte %d", q)
 				}
 				if crc32.ChecksumIEEE(data[q+4:end]) != binary.BigEndian.Uint32(data[end:]) {
-					return nil, errors.New("pngdec: IDAT checksum mismatch")
+					return header{}, nil, errors.New("pngdec: IDAT checksum mismatch")
 				}
 				run = append(run, span{body, int(end)})
 				next = int(end) + 4
@@ -163,23 +174,23 @@ func Decode(data []byte) (image.Image, error) {
 
 		case "IEND":
 			if stage != stIDAT {
-				return nil, errors.New("pngdec: chunk out of order: IEND before IDAT")
+				return header{}, nil, errors.New("pngdec: chunk out of order: IEND before IDAT")
 			}
 			if length != 0 {
-				return nil, fmt.Errorf("pngdec: IEND length %d, want 0", length)
+				return header{}, nil, fmt.Errorf("pngdec: IEND length %d, want 0", length)
 			}
 			if !crcOK {
-				return nil, errors.New("pngdec: IEND checksum mismatch")
+				return header{}, nil, errors.New("pngdec: IEND checksum mismatch")
 			}
-			return decodePixels(data, hdr, run)
+			return hdr, run, nil
 
 		default:
 			// Ancillary and unknown chunks are skipped, as image/png does.
 			if length > 0x7fffffff {
-				return nil, fmt.Errorf("pngdec: bad chunk length %d", length)
+				return header{}, nil, fmt.Errorf("pngdec: bad chunk length %d", length)
 			}
 			if !crcOK {
-				return nil, fmt.Errorf("pngdec: %q checksum mismatch", typ)
+				return header{}, nil, fmt.Errorf("pngdec: %q checksum mismatch", typ)
 			}
 		}
 		p = next
@@ -241,31 +252,9 @@ const maxDeflateRatio = 1032
 // decodePixels inflates the IDAT run, checks the zlib wrapper, unfilters
 // and returns the image.
 func decodePixels(data []byte, hdr header, run []span) (image.Image, error) {
-	rowBytes := uint64(hdr.width) * uint64(hdr.bpp)
-	size := uint64(hdr.height) * (rowBytes + 1) // < 2^64: width, height < 2^31
-	total := 0
-	for _, s := range run {
-		total += s.end - s.start
-	}
-	// Refuse before allocating when the data cannot hold the image: a
-	// short file cannot make Decode allocate much.
-	if size/maxDeflateRatio > uint64(total)+1 {
-		return nil, fmt.Errorf("pngdec: not enough pixel data: %d compressed bytes cannot hold a %dx%d image",
-			total, hdr.width, hdr.height)
-	}
-	// Both buffers must be addressable; on 64-bit machines the check
-	// above already bounds them by the input size.
-	if size > math.MaxInt/4 || 4*uint64(hdr.width)*uint64(hdr.height) > math.MaxInt/4 {
-		return nil, fmt.Errorf("pngdec: %dx%d image too large", hdr.width, hdr.height)
-	}
-	var z []byte
-	if len(run) == 1 {
-		z = data[run[0].start:run[0].end]
-	} else {
-		z = make([]byte, 0, total)
-		for _, s := range run {
-			z = append(z, data[s.start:s.end]...)
-		}
+	size, err := rawSize(hdr, run)
+	if err != nil {
+		return nil, err
 	}
 	// Grey and RGBA pixels keep their layout: raw becomes the image,
 	// compacted in place. RGB and grey+alpha widen to four bytes a pixel:
@@ -278,9 +267,55 @@ func decodePixels(data []byte, hdr header, run []span) (image.Image, error) {
 	} else {
 		raw = make([]byte, size)
 	}
+	if err := inflateRun(raw, data, run); err != nil {
+		return nil, err
+	}
+	return buildImage(raw, pix, hdr)
+}
+
+// rawSize returns the size of the decompressed rows, each led by its
+// filter type byte, after checking that the IDAT run can hold them and
+// that an image of four bytes a pixel is addressable.
+func rawSize(hdr header, run []span) (uint64, error) {
+	rowBytes := uint64(hdr.width) * uint64(hdr.bpp)
+	size := uint64(hdr.height) * (rowBytes + 1) // < 2^64: width, height < 2^31
+	total := 0
+	for _, s := range run {
+		total += s.end - s.start
+	}
+	// Refuse before allocating when the data cannot hold the image: a
+	// short file cannot make Decode allocate much.
+	if size/maxDeflateRatio > uint64(total)+1 {
+		return 0, fmt.Errorf("pngdec: not enough pixel data: %d compressed bytes cannot hold a %dx%d image",
+			total, hdr.width, hdr.height)
+	}
+	// Both buffers must be addressable; on 64-bit machines the check
+	// above already bounds them by the input size.
+	if size > math.MaxInt/4 || 4*uint64(hdr.width)*uint64(hdr.height) > math.MaxInt/4 {
+		return 0, fmt.Errorf("pngdec: %dx%d image too large", hdr.width, hdr.height)
+	}
+	return size, nil
+}
+
+// inflateRun decompresses the zlib stream spread over the IDAT run into
+// raw, which it must fill exactly, and checks what follows the stream.
+func inflateRun(raw, data []byte, run []span) error {
+	var z []byte
+	if len(run) == 1 {
+		z = data[run[0].start:run[0].end]
+	} else {
+		total := 0
+		for _, s := range run {
+			total += s.end - s.start
+		}
+		z = make([]byte, 0, total)
+		for _, s := range run {
+			z = append(z, data[s.start:s.end]...)
+		}
+	}
 	used, err := unzlib(raw, z)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if used < len(z) {
 		// Data after the zlib stream. image/png ignores later IDAT chunks
@@ -293,11 +328,11 @@ func decodePixels(data []byte, hdr header, run []span) (image.Image, error) {
 				break
 			}
 			if off > used {
-				return nil, unsupported("data after the zlib stream within an IDAT chunk")
+				return unsupported("data after the zlib stream within an IDAT chunk")
 			}
 		}
 	}
-	return buildImage(raw, pix, hdr)
+	return nil
 }
 
 // unzlib decodes the zlib stream (RFC 1950) at the start of z into out,

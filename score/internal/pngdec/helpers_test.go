@@ -258,8 +258,12 @@ func sameImage(got, want image.Image) string {
 // outcome decodes data with Decode and image/png and says what is wrong,
 // or "". Decode may only succeed where image/png does, with the same
 // image, and may only fail with an ordinary error where image/png fails.
+// DecodeRows must agree with Decode (see rowsOutcome).
 func outcome(data []byte) (string, error) {
 	got, err := Decode(data)
+	if msg := rowsOutcome(data, got, err); msg != "" {
+		return msg, err
+	}
 	want, werr := png.Decode(bytes.NewReader(data))
 	switch {
 	case err == nil && werr != nil:
@@ -274,6 +278,67 @@ func outcome(data []byte) (string, error) {
 		return fmt.Sprintf("Decode failed (%v), image/png succeeded", err), err
 	}
 	return "", err
+}
+
+// rowsOutcome decodes data with DecodeRows and says how it disagrees with
+// Decode's result (img, err), or "": it must succeed exactly when Decode
+// does, handing out img's rows in the PNG's own layout, and fail with
+// ErrUnsupported exactly when Decode does.
+func rowsOutcome(data []byte, img image.Image, err error) string {
+	var got []byte
+	var hdr Header
+	// Scratch memory full of garbage must not show through.
+	scratch := bytes.Repeat([]byte{0xa5}, 1024)
+	_, rerr := DecodeRows(data, scratch, func(h Header) (func(int, []byte), error) {
+		hdr = h
+		next := 0
+		return func(y int, pix []byte) {
+			if y != next || len(pix) != h.Width*h.Channels {
+				panic(fmt.Sprintf("row %d of %d bytes, want row %d of %d", y, len(pix), next, h.Width*h.Channels))
+			}
+			next++
+			got = append(got, pix...)
+		}, nil
+	})
+	switch {
+	case (rerr == nil) != (err == nil):
+		return fmt.Sprintf("DecodeRows: %v, Decode: %v", rerr, err)
+	case errors.Is(rerr, ErrUnsupported) != errors.Is(err, ErrUnsupported):
+		return fmt.Sprintf("DecodeRows: %v, Decode: %v (one unsupported, the other not)", rerr, err)
+	case err != nil:
+		return ""
+	}
+	b := img.Bounds()
+	if hdr.Width != b.Dx() || hdr.Height != b.Dy() {
+		return fmt.Sprintf("DecodeRows header %+v, Decode bounds %v", hdr, b)
+	}
+	want, perr := pixRows(img)
+	if perr != nil {
+		return perr.Error()
+	}
+	// Back from Decode's types to the PNG's layout: RGB and grey+alpha
+	// were widened to four bytes a pixel.
+	switch hdr.Channels {
+	case 3:
+		want = keepChannels(want, 0, 1, 2)
+	case 2:
+		want = keepChannels(want, 0, 3)
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Sprintf("DecodeRows rows differ from Decode's image (%d channels)", hdr.Channels)
+	}
+	return ""
+}
+
+// keepChannels keeps the listed bytes of every four.
+func keepChannels(pix []byte, keep ...int) []byte {
+	out := make([]byte, 0, len(pix)/4*len(keep))
+	for i := 0; i+4 <= len(pix); i += 4 {
+		for _, k := range keep {
+			out = append(out, pix[i+k])
+		}
+	}
+	return out
 }
 
 // mustMatch checks that Decode decodes data exactly as image/png does.

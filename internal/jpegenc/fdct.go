@@ -1,0 +1,55 @@
+package jpegenc
+
+// The AAN rotation constants: cos(π/4), cos(3π/8), cos(π/8)-cos(3π/8)
+// and cos(π/8)+cos(3π/8).
+const (
+	c4    = 0.707106781186547524
+	c6    = 0.382683432365089772
+	c2mc6 = 0.541196100146196984
+	c2pc6 = 1.306562964876376527
+)
+
+// fdct transforms an 8×8 block in place, rows then columns, each with the
+// eight-point DCT of Arai, Agui and Nakajima (1988) as drawn in Pennebaker
+// and Mitchell's JPEG book (figure 4-8): 29 additions and 5
+// multiplications. Coefficient (u, v) comes out as 8·aanScale[u]·
+// aanScale[v] times T.81's F(u,v) (A.3.3); setQuality folds that into the
+// quantization (TestFDCTMatchesDefinition).
+func fdct(b *[64]float32) {
+	for i := range 8 {
+		r := (*[8]float32)(b[8*i : 8*i+8])
+		r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] = fdct8(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7])
+	}
+	for i := range 8 {
+		b[i], b[8+i], b[16+i], b[24+i], b[32+i], b[40+i], b[48+i], b[56+i] =
+			fdct8(b[i], b[8+i], b[16+i], b[24+i], b[32+i], b[40+i], b[48+i], b[56+i])
+	}
+}
+
+// fdct8 is the eight-point transform of fdct.
+func fdct8(d0, d1, d2, d3, d4, d5, d6, d7 float32) (o0, o1, o2, o3, o4, o5, o6, o7 float32) {
+	s07, t07 := d0+d7, d0-d7
+	s16, t16 := d1+d6, d1-d6
+	s25, t25 := d2+d5, d2-d5
+	s34, t34 := d3+d4, d3-d4
+
+	// Even part.
+	e0, e3 := s07+s34, s07-s34
+	e1, e2 := s16+s25, s16-s25
+	z1 := (e2 + e3) * c4
+	o0, o4 = e0+e1, e0-e1
+	o2, o6 = e3+z1, e3-z1
+
+	// Odd part.
+	p0 := t34 + t25
+	p1 := t25 + t16
+	p2 := t16 + t07
+	z5 := (p0 - p2) * c6
+	z2 := c2mc6*p0 + z5
+	z4 := c2pc6*p2 + z5
+	z3 := p1 * c4
+	z11, z13 := t07+z3, t07-z3
+	o5, o3 = z13+z2, z13-z2
+	o1, o7 = z11+z4, z11-z4
+	return
+}
