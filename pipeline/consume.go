@@ -217,6 +217,9 @@ func record(ctx context.Context, r generate.Result, sc *scoring, st *store.Store
 				return fmt.Errorf("store thumbnail of candidate %s: %w", c.Ref(), err)
 			}
 		}
+		if f, ok := scored.Candidate.Pixels.(*score.Frame); ok {
+			f.Release() // its planes serve the next candidate
+		}
 		scored.Candidate.Pixels = nil // decoded pixels are not kept past recording
 		scored.Candidate.Image = nil  // nor the bytes, now in their file
 		scored.Candidate.Path, scored.Candidate.SHA256 = path, sha

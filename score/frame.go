@@ -80,6 +80,7 @@ type Frame struct {
 	lim  Limits
 	w, h int
 
+	dec   *Decoder    // whose pools Release returns luma and thumb to; nil for DecodeFrame
 	luma  []byte      // Y16 rows (lumaRowsOf's format), 2w bytes each; nil unless built
 	blank *blankSums  // nil unless built
 	hash  *lumaPlane  // phashSize² reduced luma; nil unless built
@@ -100,10 +101,32 @@ func DecodeFrame(data []byte, lim Limits, need Need) (*Frame, error) {
 
 // A Decoder is DecodeFrame with memory kept between calls: the buffer of
 // decompressed rows, the largest allocation of a decode (three bytes a
-// pixel), is reused rather than allocated and cleared for every image.
-// The zero value is ready; a Decoder is safe for concurrent use.
+// pixel), is reused rather than allocated and cleared for every image,
+// and so are a Frame's luma plane (two bytes a pixel) and thumbnail once
+// the Frame is released (Frame.Release). At 512² these are 1.3 MB a
+// candidate that the garbage collector no longer has to chase; see
+// BenchmarkCoordinator in package pipeline. The zero value is ready; a
+// Decoder is safe for concurrent use.
 type Decoder struct {
-	scratch sync.Pool // of *[]byte
+	scratch sync.Pool // of *[]byte: decompressed rows
+	luma    sync.Pool // of *[]byte: released Frames' luma planes
+	thumbs  sync.Pool // of *[]byte: released Frames' thumbnail pixels
+}
+
+// get returns a slice of n bytes from pool, of unspecified content, or a
+// new one when the pool has none that large.
+func get(pool *sync.Pool, n int) []byte {
+	if b, ok := pool.Get().(*[]byte); ok && cap(*b) >= n {
+		return (*b)[:n]
+	}
+	return make([]byte, n)
+}
+
+// put gives b to pool for a later get.
+func put(pool *sync.Pool, b []byte) {
+	if cap(b) > 0 {
+		pool.Put(&b)
+	}
 }
 
 // DecodeFrame is the package's DecodeFrame, reusing d's memory.
@@ -118,7 +141,7 @@ func (d *Decoder) DecodeFrame(data []byte, lim Limits, need Need) (*Frame, error
 		if buf == nil {
 			buf = new([]byte)
 		}
-		f, err := decodeRows(data, buf, lim, cfg, need)
+		f, err := decodeRows(d, data, buf, lim, cfg, need)
 		d.scratch.Put(buf)
 		if !errors.Is(err, pngdec.ErrUnsupported) {
 			if err != nil {
@@ -141,14 +164,14 @@ func (d *Decoder) DecodeFrame(data []byte, lim Limits, need Need) (*Frame, error
 // used). PNGs other than 8-bit RGB and RGBA are pngdec.ErrUnsupported
 // here, as are those pngdec does not decode: the caller decodes them in
 // full.
-func decodeRows(data []byte, scratch *[]byte, lim Limits, cfg image.Config, need Need) (f *Frame, err error) {
+func decodeRows(d *Decoder, data []byte, scratch *[]byte, lim Limits, cfg image.Config, need Need) (f *Frame, err error) {
 	// A decoder bug must cost one candidate, not the run.
 	defer func() {
 		if r := recover(); r != nil {
 			f, err = nil, fmt.Errorf("decoder panicked on corrupt data: %v", r)
 		}
 	}()
-	f = &Frame{data: data, lim: lim, w: cfg.Width, h: cfg.Height}
+	f = &Frame{data: data, lim: lim, w: cfg.Width, h: cfg.Height, dec: d}
 	var b *frameBuilder
 	*scratch, err = pngdec.DecodeRows(data, *scratch, func(h pngdec.Header) (func(int, []byte), error) {
 		if h.Channels != 3 && h.Channels != 4 {
@@ -197,6 +220,22 @@ func (f *Frame) Image() (image.Image, error) {
 	return f.full, f.fullErr
 }
 
+// Release gives the Frame's luma plane and thumbnail back to the Decoder
+// that made it, for the next candidate; call it once nothing reads the
+// Frame or its Thumbnail any more, and not concurrently with any other
+// method. Afterwards the Frame still answers, from a full decode of its
+// bytes. Releasing a Frame is optional: one never released is collected.
+func (f *Frame) Release() {
+	if f == nil || f.dec == nil {
+		return
+	}
+	put(&f.dec.luma, f.luma)
+	if f.thumb != nil {
+		put(&f.dec.thumbs, f.thumb.Pix)
+	}
+	f.luma, f.thumb, f.dec = nil, nil, nil
+}
+
 // Thumbnail returns the reduced colour copy DecodeFrame made for
 // Need.Thumb, or else the full image (decoding it if needed) for the
 // caller to reduce.
@@ -212,6 +251,15 @@ func (f *Frame) lumaRows() (w, h int, row lumaRowFunc) {
 	return f.w, f.h, func(y int, dst []byte) { copy(dst, f.luma[2*f.w*y:2*f.w*(y+1)]) }
 }
 
+// decoder is the Decoder whose pools the Frame's forms come from: a
+// throwaway one for DecodeFrame.
+func (f *Frame) decoder() *Decoder {
+	if f.dec == nil {
+		return new(Decoder)
+	}
+	return f.dec
+}
+
 // frameBuilder fills a Frame from decoded rows of bpp bytes a pixel (3:
 // RGB, 4: RGBA, whose alpha the scorers ignore).
 type frameBuilder struct {
@@ -225,7 +273,8 @@ type frameBuilder struct {
 func newFrameBuilder(f *Frame, bpp int, need Need) *frameBuilder {
 	b := &frameBuilder{f: f, bpp: bpp}
 	if need.Luma {
-		f.luma = make([]byte, 2*f.w*f.h)
+		// Every row is written before the plane is read.
+		f.luma = get(&f.decoder().luma, 2*f.w*f.h)
 	}
 	if need.Blank {
 		f.blank = newBlankSums()
@@ -239,7 +288,7 @@ func newFrameBuilder(f *Frame, bpp int, need Need) *frameBuilder {
 		b.k = make([]int32, f.w)
 	}
 	if need.Thumb > 0 {
-		b.thumb = newThumbReducer(f.w, f.h, bpp, need.Thumb)
+		b.thumb = newThumbReducer(f.w, f.h, bpp, need.Thumb, &f.decoder().thumbs)
 	}
 	return b
 }

@@ -432,13 +432,18 @@ func TestAreaReducerBlocksExact(t *testing.T) {
 // DecodeFrame gives: reused memory never shows through.
 func TestDecoderReusesMemory(t *testing.T) {
 	cases := frameCases(t)
-	want := map[string]string{}
+	want, wantThumb := map[string]string{}, map[string]string{}
 	for name, data := range cases {
 		f, err := DecodeFrame(data, Limits{}, allNeeds)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want[name] = fmt.Sprint(scoreAll(t, candidate(f, data)))
+		th, err := f.Thumbnail()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantThumb[name] = thumbSum(th)
 	}
 	var d Decoder
 	var wg sync.WaitGroup
@@ -454,9 +459,34 @@ func TestDecoderReusesMemory(t *testing.T) {
 					if got := fmt.Sprint(scoreAll(t, candidate(f, data))); got != want[name] {
 						t.Errorf("goroutine %d, round %d, %s: scores\n%s\nwant\n%s", g, round, name, got, want[name])
 					}
+					th, err := f.Thumbnail()
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if got := thumbSum(th); got != wantThumb[name] {
+						t.Errorf("goroutine %d, round %d, %s: thumbnail %s, want %s", g, round, name, got, wantThumb[name])
+					}
+					f.Release()
+					if f.luma != nil || f.thumb != nil {
+						t.Errorf("%s: Release kept the planes", name)
+					}
 				}
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// thumbSum names an image's size and pixels' SHA-256.
+func thumbSum(img image.Image) string {
+	b := img.Bounds()
+	h := sha256.New()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, a := img.At(x, y).RGBA()
+			h.Write([]byte{byte(r >> 8), byte(g >> 8), byte(bl >> 8), byte(a >> 8)})
+		}
+	}
+	return fmt.Sprintf("%v %x", b.Size(), h.Sum(nil)[:8])
 }

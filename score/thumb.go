@@ -2,6 +2,7 @@ package score
 
 import (
 	"image"
+	"sync"
 )
 
 // thumbSize is the size imaging.Fit gives a w×h image fitted into a
@@ -49,9 +50,13 @@ type thumbReducer struct {
 	hrow    []float32
 }
 
-func newThumbReducer(w, h, bpp, long int) *thumbReducer {
+// newThumbReducer reduces w×h rows of bpp bytes a pixel to fit a long×long
+// box. The output's pixels come from pool (every one is written before the
+// image is read).
+func newThumbReducer(w, h, bpp, long int, pool *sync.Pool) *thumbReducer {
 	dw, dh := thumbSize(w, h, long)
-	t := &thumbReducer{bpp: bpp, dw: dw, dh: dh, out: image.NewRGBA(image.Rect(0, 0, dw, dh))}
+	out := &image.RGBA{Pix: get(pool, 4*dw*dh), Stride: 4 * dw, Rect: image.Rect(0, 0, dw, dh)}
+	t := &thumbReducer{bpp: bpp, dw: dw, dh: dh, out: out}
 	if bpp == 4 {
 		t.pre = make([]byte, 3*w)
 	}
