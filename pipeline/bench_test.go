@@ -54,12 +54,14 @@ func serveBenchSim() int {
 	return 0
 }
 
-// startBenchSim runs the simulated fleet in a child process, so this
+// startChild runs this test binary again with env=value, which TestMain
+// turns into a simulated fleet (serveBenchSim, serveFleet), and returns
+// the URLs the child prints: the fleet runs in another process, so this
 // process's CPU time is the coordinator's alone. The child exits when its
 // stdin closes: at cleanup, or when this process dies.
-func startBenchSim(b *testing.B) []string {
+func startChild(b *testing.B, env, value string) []string {
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), benchSimEnv+"=1")
+	cmd.Env = append(os.Environ(), env+"="+value)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -122,7 +124,7 @@ func benchManifest() ([]byte, error) {
 //     coordinator sustains when the ComfyUI servers run elsewhere, as they
 //     do in production.
 func BenchmarkCoordinator(b *testing.B) {
-	urls := startBenchSim(b)
+	urls := startChild(b, benchSimEnv, "1")
 	var inst []generate.Instance
 	for _, u := range urls {
 		inst = append(inst, generate.Instance{Name: u, URL: u, InFlight: 3})

@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -39,34 +38,6 @@ func serveFleet(n int) int {
 	return 0
 }
 
-// startFleetProcess runs serveFleet(n) in a child process, so this
-// process's CPU time is the coordinator's alone.
-func startFleetProcess(b *testing.B, n int) []string {
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), fleet256Env+"="+strconv.Itoa(n))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		stdin.Close()
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		b.Fatalf("simulated fleet did not start: %v", err)
-	}
-	return strings.Fields(line)
-}
-
 // BenchmarkFleet256 runs a whole batch (generate, download, verify,
 // decode, score, store, select) over 256 simulated GPUs of about 2 s per
 // image, 60 images each (COMFYBATCH_BENCH_PER=N for another number), and
@@ -87,7 +58,7 @@ func BenchmarkFleet256(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("COMFYBATCH_BENCH_PER")); err == nil && v > 0 {
 		per = v
 	}
-	urls := startFleetProcess(b, n)
+	urls := startChild(b, fleet256Env, strconv.Itoa(n))
 	var inst []generate.Instance
 	for i, u := range urls {
 		inst = append(inst, generate.Instance{Name: fmt.Sprintf("gpu%03d", i), URL: u})
