@@ -2,7 +2,8 @@
 # Scale benchmark of issue 15: a simulated run of N jobs (default 1,000,000:
 # 1000 prompts x N/1000 random seeds) with (almost) instant generation and
 # 16x16 images, against 4 simulated instances in another process.
-# It prints the coordinator's peak RSS over the whole run, its CPU time
+# It prints what `batch plan` costs on the manifest (peak RSS, CPU), the
+# coordinator's peak RSS over the whole run, its CPU time
 # per job, the run's wall time, and then how long a rerun (after Ctrl-C
 # half-way through a second, fresh run) takes from start to its first
 # submission. Needs /usr/bin/time (GNU time). Usage:
@@ -35,6 +36,9 @@ scorers:
 select:
   top_k: 4
 YAML
+/usr/bin/time -v ./batch plan big.yaml > plan.out 2> plan.err || { tail -5 plan.err; exit 1; }
+echo "plan of $jobs jobs:"
+grep -E "Maximum resident set size|User time|System time" plan.err
 ./batch sim --instance-count 4 --port 18288 --clip-port 0 --time-scale 0.00001 > sim.log 2>&1 &
 sim=$!
 sleep 2
