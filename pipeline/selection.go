@@ -11,6 +11,7 @@ import (
 	"github.com/comfybatch/comfybatch/manifests"
 	"github.com/comfybatch/comfybatch/selectors"
 	"github.com/comfybatch/comfybatch/store"
+	"golang.org/x/sync/errgroup"
 )
 
 // selectOptions override the manifest's selection settings (batch select).
@@ -42,21 +43,33 @@ func selectRun(ctx context.Context, st *store.Store, run store.Run, m *manifests
 			hashScorer = s.Name
 		}
 	}
-	var all []comfybatch.Selection
-	var groups []GroupResult
-	for _, name := range slices.Sorted(maps.Keys(names)) {
-		g, sel, err := selectGroup(ctx, st, run, m, name, rules, hashScorer, so)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, sel...)
-		groups = append(groups, g)
+	// Groups are independent: a few at a time overlap one group's reads and
+	// ranking with another's writes (the store has one writer, and readers
+	// that never block it).
+	sorted := slices.Sorted(maps.Keys(names))
+	groups := make([]GroupResult, len(sorted))
+	sels := make([][]comfybatch.Selection, len(sorted))
+	eg, gctx := errgroup.WithContext(ctx)
+	eg.SetLimit(selectWorkers)
+	for i, name := range sorted {
+		eg.Go(func() error {
+			var err error
+			groups[i], sels[i], err = selectGroup(gctx, st, run, m, name, rules, hashScorer, so)
+			return err
+		})
 	}
+	if err := eg.Wait(); err != nil {
+		return nil, err
+	}
+	all := slices.Concat(sels...)
 	if err := st.LayoutSelected(ctx, run, all); err != nil {
 		return nil, fmt.Errorf("lay out selected images: %w", err)
 	}
 	return groups, nil
 }
+
+// selectWorkers is how many groups selectRun selects at once.
+const selectWorkers = 3
 
 // keepRanked is how many of a group's ranked candidates, besides the
 // selected ones, a GroupResult keeps.
