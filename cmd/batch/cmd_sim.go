@@ -51,7 +51,7 @@ then Go durations of wall time since sim started (not scaled by --time-scale).
 request, sockets closed; a prompt already running finishes); without +LENGTH
 it stays down. --restart 0@15s+5s kills instance 0 at 15 s (its queue, running
 prompt, history and cache are lost) and brings it back empty at 20 s. Both
-repeat. Each window prints a line on stderr when it starts and ends.
+may be repeated. Each window prints a line on stderr when it starts and ends.
 
 The fake CLIP server goes down (503, with Retry-After when --clip-retry-after
 is set) once it has answered --clip-down-after images (run counts the one it
@@ -102,8 +102,8 @@ func newSimCmd(o IO) *cobra.Command {
 	fs.Float64Var(&opts.truncate, "truncate-rate", 0, "fraction of image downloads (GET /view) cut in half, with a matching Content-Length")
 	fs.DurationVar(&opts.wsDropEvery, "ws-drop-every", 0, "close every WebSocket this often, wall time (0 = never)")
 	fs.StringVar(&opts.token, "token", "", "every instance requires 'Authorization: Bearer `TOKEN`' (401 without it, 403 with another)")
-	fs.StringSliceVar(&opts.down, "down", nil, "instance unreachable during a window `INSTANCE@START[+LENGTH]` of wall time, e.g. 1@10s+20s (repeatable)")
-	fs.StringSliceVar(&opts.restart, "restart", nil, "instance dies at START and is back empty after LENGTH: `INSTANCE@START[+LENGTH]`, e.g. 0@15s+5s (repeatable)")
+	fs.StringSliceVar(&opts.down, "down", nil, "an instance is unreachable for a while: `SPEC` is INSTANCE@START[+LENGTH], e.g. 1@10s+20s (repeatable)")
+	fs.StringSliceVar(&opts.restart, "restart", nil, "an instance dies at START and is back empty LENGTH later: `SPEC` is INSTANCE@START[+LENGTH], e.g. 0@15s+5s (repeatable)")
 	fs.IntVar(&opts.clipDownAfter, "clip-down-after", -1, "the fake CLIP server goes down after answering `N` images (0 = from the start, -1 = never)")
 	fs.DurationVar(&opts.clipDownFor, "clip-down-for", 0, "how long the CLIP outage lasts (0 = until sim stops)")
 	fs.StringVar(&opts.clipToken, "clip-token", "", "the fake CLIP server requires 'Authorization: Bearer `TOKEN`' (401 otherwise)")
