@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -41,7 +43,8 @@ const testToken = "Bearer s3cret"
 // fleet started in the test process ($COMFY_URLS). $AUTH_URL is a
 // simulated instance that answers 401 without "Authorization: Bearer
 // s3cret" (on every request, the WebSocket upgrade included), and
-// $SIM_PORT a free port for `batch sim`.
+// $SIM_PORT and $CLIP_PORT free ports for `batch sim` and its fake CLIP
+// server.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
@@ -64,11 +67,16 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			e.Setenv("SIM_PORT", strconv.Itoa(port))
+			if port, err = freePort(); err != nil {
+				return err
+			}
+			e.Setenv("CLIP_PORT", strconv.Itoa(port))
 			copyDemo(t, filepath.Join(e.WorkDir, "examples"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitserve": waitServe,
+			"exits":     exits,
 		},
 	})
 }
@@ -100,13 +108,21 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// waitServe is the script command "waitserve URL": it returns once URL
-// answers 200, failing the script after 30 s. It is how a script waits
-// for a server it started in the background (batch sim) to listen: the
-// other process gives no signal a script could wait on.
+// waitServe is the script command "waitserve URL [STATUS]": it returns
+// once a GET of URL answers STATUS (default 200), failing the script after
+// 30 s. It is how a script waits for a server it started in the background
+// (batch sim) to listen, or to come back from an outage: the other process
+// gives no signal a script could wait on.
 func waitServe(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: waitserve URL")
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: waitserve URL [STATUS]")
+	}
+	want := http.StatusOK
+	if len(args) == 2 {
+		var err error
+		if want, err = strconv.Atoi(args[1]); err != nil {
+			ts.Fatalf("waitserve: status %q is not a number", args[1])
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -117,14 +133,38 @@ func waitServe(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == want {
 				return
 			}
 		}
 		select {
 		case <-ctx.Done():
-			ts.Fatalf("%s did not answer 200 within 30s", args[0])
+			ts.Fatalf("%s did not answer %d within 30s", args[0], want)
 		case <-tick.C:
 		}
+	}
+}
+
+// exits is the script command "exits CODE PROGRAM [ARGS...]": it runs the
+// program as exec does and fails the script unless it ends with exit code
+// CODE; stdout and stderr are then there to check as after exec.
+func exits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE PROGRAM [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: code %q is not a number", args[0])
+	}
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		ee, ok := errors.AsType[*exec.ExitError](err)
+		if !ok {
+			ts.Fatalf("exits: %v", err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
 	}
 }
