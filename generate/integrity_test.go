@@ -185,3 +185,46 @@ func TestExecErrorKinds(t *testing.T) {
 		t.Errorf("an interrupt is %s, want interrupted", comfybatch.Class(e))
 	}
 }
+
+// TestFleetLostRepliesRunEachPromptOnce: when POST /prompt's answer is
+// lost after the server queued the prompt (some of the time on one
+// instance, every time on the other), the client finds the prompt on the
+// server instead of submitting it again: every job is done, and the
+// servers ran exactly one prompt per job.
+func TestFleetLostRepliesRunEachPromptOnce(t *testing.T) {
+	sim := startSim(t, simOptions(2, comfytest.Options{TimeScale: 0.002})...)
+	srv := sim.Servers()
+	srv[0].SetFaults(comfytest.Faults{LostReplyRate: 0.5, Seed: 3})
+	srv[1].SetFaults(comfytest.Faults{LostReplyRate: 1})
+	f, err := NewFleet(instancesOf(sim), Options{Logger: testLogger(t), MaxAttempts: 3,
+		PollInterval: 50 * time.Millisecond, Backoff: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := testTasks(t, 12)
+	got, err := runAll(t, t.Context(), f, tasks)
+	if err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	for _, tk := range tasks {
+		r := got[tk.Job.Key]
+		if r.Err != nil {
+			t.Errorf("job %d failed: %v", tk.Job.Index, r.Err)
+			continue
+		}
+		if r.Attempts != 1 {
+			t.Errorf("job %d took %d attempts, want 1: a lost answer is not a failed submission", tk.Job.Index, r.Attempts)
+		}
+		checkImage(t, r)
+	}
+	ran := 0
+	for _, s := range srv {
+		ran += s.Stats().Prompts
+	}
+	if ran != len(tasks) {
+		t.Errorf("the servers ran %d prompts for %d jobs, want one each", ran, len(tasks))
+	}
+	if srv[1].Stats().Prompts == 0 {
+		t.Error("the instance whose every answer is lost ran nothing; the test did not exercise lost answers")
+	}
+}

@@ -356,8 +356,10 @@ func (s *Store) candidates(ctx context.Context, runID int64, group string, pendi
 	return out, nil
 }
 
-// FillJobs fills in the job params, inputs and tags of candidates read
-// without them (RankingCandidates), in one query.
+// FillJobs fills in what RankingCandidates leaves out of candidates: the
+// job's params, inputs, tags and affinity, where and when it ran (instance,
+// prompt id, attempts, times) and the image's SHA-256, in one query, so
+// that they read as Candidates returns them.
 func (s *Store) FillJobs(ctx context.Context, runID int64, cands []comfybatch.Scored) error {
 	if len(cands) == 0 {
 		return nil
@@ -374,34 +376,51 @@ func (s *Store) FillJobs(ctx context.Context, runID int64, cands []comfybatch.Sc
 	if err != nil {
 		return err
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT job_key, group_name, params, inputs FROM jobs
-		WHERE run_id = ? AND job_key IN (SELECT value FROM json_each(?))`, runID, string(list))
+	rows, err := s.read.QueryContext(ctx, `SELECT j.job_key, j.group_name, j.params, j.inputs, j.affinity,
+			j.instance, j.prompt_id, j.attempts, j.queued_ms, j.started_ms, j.finished_ms, j.download_ms,
+			c.node, c.batch_index, c.sha256
+		FROM jobs j JOIN candidates c ON c.job_id = j.id
+		WHERE j.run_id = ? AND j.job_key IN (SELECT value FROM json_each(?))`, runID, string(list))
 	if err != nil {
 		return fmt.Errorf("read jobs of run %d: %w", runID, err)
 	}
 	defer rows.Close()
-	jobs := map[string]comfybatch.Job{}
+	read := map[comfybatch.Ref]comfybatch.Candidate{}
 	for rows.Next() {
-		var j comfybatch.Job
-		var params, inputs string
-		if err := rows.Scan(&j.Key, &j.Group, &params, &inputs); err != nil {
+		var (
+			c                                 comfybatch.Candidate
+			params, inputs                    string
+			queued, started, finished, dlTime sql.NullInt64
+		)
+		if err := rows.Scan(&c.Job.Key, &c.Job.Group, &params, &inputs, &c.Job.Affinity,
+			&c.Instance, &c.PromptID, &c.Attempt, &queued, &started, &finished, &dlTime,
+			&c.Output, &c.BatchIndex, &c.SHA256); err != nil {
 			return fmt.Errorf("read jobs of run %d: %w", runID, err)
 		}
-		if j.Params, err = codec.params(j.Group, params); err != nil {
-			return fmt.Errorf("read job %s: %w", j.Key, err)
+		if c.Job.Params, err = codec.params(c.Job.Group, params); err != nil {
+			return fmt.Errorf("read job %s: %w", c.Job.Key, err)
 		}
-		if j.Inputs, err = decodeInputs(inputs); err != nil {
-			return fmt.Errorf("read job %s: %w", j.Key, err)
+		if c.Job.Inputs, err = decodeInputs(inputs); err != nil {
+			return fmt.Errorf("read job %s: %w", c.Job.Key, err)
 		}
-		j.Tags = codec.groups[j.Group].tags
-		jobs[j.Key] = j
+		c.Job.Tags = codec.groups[c.Job.Group].tags
+		c.Queued, c.Started, c.Finished = fromMS(queued), fromMS(started), fromMS(finished)
+		c.Download = time.Duration(dlTime.Int64) * time.Millisecond
+		read[c.Ref()] = c
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read jobs of run %d: %w", runID, err)
 	}
 	for i := range cands {
-		j := jobs[cands[i].Candidate.Job.Key]
-		cands[i].Candidate.Job.Params, cands[i].Candidate.Job.Inputs, cands[i].Candidate.Job.Tags = j.Params, j.Inputs, j.Tags
+		c := &cands[i].Candidate
+		r, ok := read[c.Ref()]
+		if !ok {
+			return fmt.Errorf("read candidate %s of run %d: %w", c.Ref(), runID, ErrNotFound)
+		}
+		c.Job.Params, c.Job.Inputs, c.Job.Tags, c.Job.Affinity = r.Job.Params, r.Job.Inputs, r.Job.Tags, r.Job.Affinity
+		c.Instance, c.PromptID, c.Attempt = r.Instance, r.PromptID, r.Attempt
+		c.Queued, c.Started, c.Finished, c.Download = r.Queued, r.Started, r.Finished, r.Download
+		c.SHA256 = r.SHA256
 	}
 	return nil
 }

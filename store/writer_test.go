@@ -256,3 +256,54 @@ func TestDoneJobStaysDone(t *testing.T) {
 		t.Errorf("after a failed re-submission: status %q, %d candidates; want done, 1", st[j.Key].Status, len(got))
 	}
 }
+
+// TestRankingCandidatesFilledReadAsCandidates: a group read for ranking
+// (RankingCandidates) and then filled in (FillJobs) is what Candidates
+// returns for it, field for field: the end-of-run table and --json show
+// the instance, prompt and times of the candidates they list.
+func TestRankingCandidatesFilledReadAsCandidates(t *testing.T) {
+	s, dir := openTest(t)
+	ctx := t.Context()
+	run := createRun(t, s, dir)
+	for i := range 4 {
+		sc := testScored(testJob(i, "g"), float64(i))
+		sc.Candidate.Instance = fmt.Sprintf("gpu-%d", i)
+		sc.Candidate.Attempt = i + 1
+		if err := s.RecordCandidate(ctx, run.ID, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RecordCandidate(ctx, run.ID, testScored(testJob(9, "other"), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.Candidates(ctx, run.ID, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.RankingCandidates(ctx, run.ID, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 || len(want) != 4 {
+		t.Fatalf("RankingCandidates = %d, Candidates = %d; want 4 each", len(got), len(want))
+	}
+	if got[0].Candidate.Instance != "" {
+		t.Fatalf("RankingCandidates read the instance (%q): this test no longer tests FillJobs", got[0].Candidate.Instance)
+	}
+	if err := s.FillJobs(ctx, run.ID, got[1:]); err != nil { // a subset, as selection fills only what it keeps
+		t.Fatal(err)
+	}
+	for i := 1; i < 4; i++ {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("candidate %d filled:\n%+v\nwant (Candidates):\n%+v", i, got[i], want[i])
+		}
+	}
+	gone := got[1]
+	gone.Candidate.Job.Key = testJob(42, "g").Key
+	if err := s.FillJobs(ctx, run.ID, []comfybatch.Scored{gone}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("FillJobs(unknown candidate) = %v, want ErrNotFound", err)
+	}
+}

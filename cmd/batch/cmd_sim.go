@@ -25,14 +25,14 @@ type simOptions struct {
 	scale, speed          float64
 
 	// Faults of every instance.
-	seed                         int64
-	fail, oom, http500, truncate float64
-	wsDropEvery                  time.Duration
-	token                        string
-	down, restart                []string // windows, parsed by parseWindow
-	clipDownAfter, clipRateLimit int
-	clipDownFor, clipRetryAfter  time.Duration
-	clipToken                    string
+	seed                               int64
+	fail, oom, http500, truncate, lost float64
+	wsDropEvery                        time.Duration
+	token                              string
+	down, restart                      []string // windows, parsed by parseWindow
+	clipDownAfter, clipRateLimit       int
+	clipDownFor, clipRetryAfter        time.Duration
+	clipToken                          string
 }
 
 const simLong = `sim serves --instance-count simulated ComfyUI servers on consecutive ports from
@@ -65,7 +65,7 @@ const simExample = `  batch sim --instance-count 2 --port 8188 &
 
   # A flaky fleet: out-of-memory errors, 500s, cut downloads, dropped sockets
   batch sim --instance-count 3 --oom-rate 0.05 --http-500-rate 0.02 \
-    --truncate-rate 0.1 --ws-drop-every 20s --seed 7
+    --truncate-rate 0.1 --lost-reply-rate 0.05 --ws-drop-every 20s --seed 7
 
   # Instance 1 is down from 10 s to 30 s; instance 0 restarts at 15 s
   batch sim --instance-count 2 --down 1@10s+20s --restart 0@15s+5s
@@ -100,6 +100,7 @@ func newSimCmd(o IO) *cobra.Command {
 	fs.Float64Var(&opts.oom, "oom-rate", 0, "fraction of prompts that fail with torch.OutOfMemoryError")
 	fs.Float64Var(&opts.http500, "http-500-rate", 0, "fraction of HTTP requests answered 500")
 	fs.Float64Var(&opts.truncate, "truncate-rate", 0, "fraction of image downloads (GET /view) cut in half, with a matching Content-Length")
+	fs.Float64Var(&opts.lost, "lost-reply-rate", 0, "fraction of submissions (POST /prompt) queued but never answered: the connection closes")
 	fs.DurationVar(&opts.wsDropEvery, "ws-drop-every", 0, "close every WebSocket this often, wall time (0 = never)")
 	fs.StringVar(&opts.token, "token", "", "every instance requires 'Authorization: Bearer `TOKEN`' (401 without it, 403 with another)")
 	fs.StringSliceVar(&opts.down, "down", nil, "an instance is unreachable for a while: `SPEC` is INSTANCE@START[+LENGTH], e.g. 1@10s+20s (repeatable)")
@@ -134,7 +135,7 @@ func (opts simOptions) check() (simPlan, error) {
 	for _, r := range []struct {
 		flag string
 		v    float64
-	}{{"--error-rate", opts.fail}, {"--oom-rate", opts.oom}, {"--http-500-rate", opts.http500}, {"--truncate-rate", opts.truncate}} {
+	}{{"--error-rate", opts.fail}, {"--oom-rate", opts.oom}, {"--http-500-rate", opts.http500}, {"--truncate-rate", opts.truncate}, {"--lost-reply-rate", opts.lost}} {
 		if !(r.v >= 0 && r.v <= 1) {
 			return p, usageErr("%s must be a fraction from 0 to 1, got %v", r.flag, r.v)
 		}
@@ -157,7 +158,7 @@ func (opts simOptions) check() (simPlan, error) {
 	p.faults = make([]comfytest.Faults, opts.count)
 	for i := range p.faults {
 		p.faults[i] = comfytest.Faults{
-			ExecErrorRate: opts.fail, OOMRate: opts.oom, HTTP500Rate: opts.http500, ViewTruncateRate: opts.truncate,
+			ExecErrorRate: opts.fail, OOMRate: opts.oom, HTTP500Rate: opts.http500, ViewTruncateRate: opts.truncate, LostReplyRate: opts.lost,
 			WSDropEvery: opts.wsDropEvery, AuthToken: opts.token, Seed: opts.seed + int64(i),
 		}
 	}

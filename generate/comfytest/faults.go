@@ -12,6 +12,25 @@ func isView(r *http.Request) bool {
 	return r.Method == http.MethodGet && (r.URL.Path == "/view" || r.URL.Path == "/api/view")
 }
 
+// isSubmit reports a POST /prompt (or /api/prompt) request.
+func isSubmit(r *http.Request) bool {
+	return r.Method == http.MethodPost && (r.URL.Path == "/prompt" || r.URL.Path == "/api/prompt")
+}
+
+// serveLost is Faults.LostReplyRate: the request is handled in full, then
+// the connection is closed without an answer. Where the connection cannot
+// be taken over (HTTP/2), the answer is a 502 with an empty body, what a
+// proxy sends when the server's answer did not reach it.
+func serveLost(h http.Handler, w http.ResponseWriter, r *http.Request) {
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		w.WriteHeader(http.StatusBadGateway)
+		return
+	}
+	conn.Close()
+}
+
 // serveTruncated is Faults.ViewTruncateRate: the answer is produced in
 // full, then sent as a 200 with the first half of its body and a
 // Content-Length matching that half, as a proxy that lost the rest of the

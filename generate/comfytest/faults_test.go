@@ -2,6 +2,7 @@ package comfytest
 
 import (
 	"bytes"
+	"encoding/json"
 	"image/png"
 	"net/http"
 	"strconv"
@@ -84,4 +85,34 @@ func TestAuthTokenFault(t *testing.T) {
 		t.Fatalf("WebSocket with the token: %v", err)
 	}
 	c.Close()
+}
+
+// TestLostReplyFault: a POST /prompt whose answer is lost gets no HTTP
+// answer at all, yet the prompt was queued and runs; other requests are
+// answered.
+func TestLostReplyFault(t *testing.T) {
+	sim, base := newSim(t, Options{})
+	sim.SetFaults(Faults{LostReplyRate: 1})
+	id := newUUID()
+	body, err := json.Marshal(map[string]any{"prompt": withSteps(t, 2, 1), "prompt_id": id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), "POST", base+"/prompt", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("POST /prompt with LostReplyRate 1 = %d, want no answer", resp.StatusCode)
+	}
+	if err := sim.WaitHistory(deadline(t), id); err != nil {
+		t.Fatalf("the prompt whose answer was lost did not run: %v", err)
+	}
+	if st := sim.Stats(); st.Prompts != 1 {
+		t.Errorf("%d prompts ran, want 1", st.Prompts)
+	}
+	if r := do(t, "GET", base+"/history/"+id, nil); r.status != 200 {
+		t.Errorf("GET /history with LostReplyRate 1 = %d, want 200 (only POST /prompt loses its answer)", r.status)
+	}
 }

@@ -126,6 +126,12 @@ type Faults struct {
 	// carrying the first half of the file, with a Content-Length that
 	// matches the cut body, so HTTP cannot tell.
 	ViewTruncateRate float64
+	// LostReplyRate is the fraction of POST /prompt requests whose answer
+	// is lost: the server handles the request in full (the prompt is
+	// queued) and the connection is then closed without a response, as
+	// when a proxy times out or the network drops. A client that submits
+	// again without looking first runs the prompt twice.
+	LostReplyRate float64
 	// AuthToken, when set, puts an authenticating proxy in front of the
 	// server: every request (the WebSocket upgrade too) must carry
 	// "Authorization: Bearer <AuthToken>". Without an Authorization header

@@ -266,6 +266,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	closed, f := s.closed, s.faults
 	fail500 := !closed && !f.Down && f.HTTP500Rate > 0 && s.rng.Float64() < f.HTTP500Rate
 	truncate := !closed && !f.Down && f.ViewTruncateRate > 0 && isView(r) && s.rng.Float64() < f.ViewTruncateRate
+	lose := !closed && !f.Down && f.LostReplyRate > 0 && isSubmit(r) && s.rng.Float64() < f.LostReplyRate
 	s.mu.Unlock()
 	switch {
 	case closed || f.Down:
@@ -284,6 +285,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case truncate:
 		serveTruncated(s.mux, w, r)
+		return
+	case lose:
+		serveLost(s.mux, w, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
