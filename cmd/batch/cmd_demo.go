@@ -91,16 +91,16 @@ func demo(ctx context.Context, dir string, count int, scale float64, exec execFl
 	}
 	fmt.Fprintf(o.Err, "demo: %d simulated ComfyUI instances, manifest %q, writing to %s\n", count, m.Name, abs)
 	start := time.Now()
-	err = runWith(ctx, m, instances, exec, pipeline.Options{NewRun: true}, o)
+	out, err := runWith(ctx, m, instances, exec, pipeline.Options{NewRun: true}, o)
 	fmt.Fprintf(o.Err, "demo: finished in %s\n", time.Since(start).Round(time.Millisecond))
-	if err == nil {
+	if err == nil && out != nil {
 		rel := m.Output.Database
 		if wd, err := os.Getwd(); err == nil {
 			if r, err := filepath.Rel(wd, rel); err == nil {
 				rel = r
 			}
 		}
-		fmt.Fprintf(o.Err, "next: batch show RUN --db %s   (also: report, grid, compare --by seed, export)\n", rel)
+		fmt.Fprintf(o.Err, "next: batch show %d --db %s   (also: report, grid, compare --by seed, export)\n", out.Run.ID, rel)
 	}
 	return err
 }

@@ -48,7 +48,8 @@ run by id. A manifest that changed since the run started is refused unless
 			if err != nil {
 				return err
 			}
-			return runWith(c.Context(), m, instances, exec, pipeline.Options{RunID: id, Force: force, RetryFailed: retryFailed}, o)
+			_, err = runWith(c.Context(), m, instances, exec, pipeline.Options{RunID: id, Force: force, RetryFailed: retryFailed}, o)
+			return err
 		},
 	}
 	fs := c.Flags()

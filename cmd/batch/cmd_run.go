@@ -72,7 +72,8 @@ again to resume.`,
 			if err != nil {
 				return err
 			}
-			return runWith(c.Context(), m, instances, exec, pipeline.Options{NewRun: newRun, Force: force, RetryFailed: retryFailed}, o)
+			_, err = runWith(c.Context(), m, instances, exec, pipeline.Options{NewRun: newRun, Force: force, RetryFailed: retryFailed}, o)
+			return err
 		},
 	}
 	fs := c.Flags()

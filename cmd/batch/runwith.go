@@ -39,7 +39,7 @@ func (f *execFlags) register(fs *pflag.FlagSet) {
 // runWith runs m on instances (nil = the manifest's) with the flags in f
 // and the run choice in opts (NewRun, Force, RunID), shows progress on
 // stderr and prints the outcome.
-func runWith(ctx context.Context, m *manifests.Manifest, instances []generate.Instance, f execFlags, opts pipeline.Options, o IO) error {
+func runWith(ctx context.Context, m *manifests.Manifest, instances []generate.Instance, f execFlags, opts pipeline.Options, o IO) (*pipeline.Outcome, error) {
 	prog := &pipeline.Progress{}
 	shown := instances
 	if shown == nil {
@@ -78,7 +78,7 @@ func runWith(ctx context.Context, m *manifests.Manifest, instances []generate.In
 			printOutcome(o.Out, out, opts.Manifest.MasterSeedChosen)
 		}
 	}
-	return err
+	return out, err
 }
 
 // logger builds the process logger: text on w (stderr, through the
