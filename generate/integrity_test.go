@@ -16,21 +16,9 @@ import (
 // candidate carries a damaged image, and an instance whose every download
 // is damaged delivers nothing: its jobs are retried elsewhere.
 func TestFleetFetchesDamagedDownloadsAgain(t *testing.T) {
-	sim := startSim(t, simOptions(3, comfytest.Options{TimeScale: 0.002})...)
-	srv := sim.Servers()
-	srv[0].SetFaults(comfytest.Faults{ViewTruncateRate: 0.5, Seed: 1})
-	srv[1].SetFaults(comfytest.Faults{ViewTruncateRate: 1})
 	ev := newEvents()
-	f, err := NewFleet(instancesOf(sim), Options{Logger: testLogger(t), MaxAttempts: 6,
-		PollInterval: 50 * time.Millisecond, Backoff: 5 * time.Millisecond, OnEvent: ev.add})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tasks := testTasks(t, 30)
-	got, err := runAll(t, t.Context(), f, tasks)
-	if err != nil {
-		t.Fatalf("Run = %v", err)
-	}
+	got, tasks, _ := runFaulty(t, 30, Options{MaxAttempts: 6, OnEvent: ev.add},
+		comfytest.Faults{ViewTruncateRate: 0.5, Seed: 1}, comfytest.Faults{ViewTruncateRate: 1}, comfytest.Faults{})
 	for _, tk := range tasks {
 		r := got[tk.Job.Key]
 		if r.Err != nil {
@@ -65,19 +53,8 @@ func TestFleetFetchesDamagedDownloadsAgain(t *testing.T) {
 // download is cut, the job fails as transient after its attempts, each
 // having fetched the image three times, and carries no image.
 func TestFleetDamagedDownloadFailsAsTransient(t *testing.T) {
-	sim := startSim(t, comfytest.Options{TimeScale: 0.002})
-	sim.Servers()[0].SetFaults(comfytest.Faults{ViewTruncateRate: 1})
 	ct := &countingTransport{}
-	f, err := NewFleet(instancesOf(sim), Options{Logger: testLogger(t), MaxAttempts: 2, HTTPClient: &http.Client{Transport: ct},
-		PollInterval: 50 * time.Millisecond, Backoff: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tasks := testTasks(t, 1)
-	got, err := runAll(t, t.Context(), f, tasks)
-	if err != nil {
-		t.Fatalf("Run = %v", err)
-	}
+	got, tasks, _ := runFaulty(t, 1, Options{MaxAttempts: 2, HTTPClient: &http.Client{Transport: ct}}, comfytest.Faults{ViewTruncateRate: 1})
 	r := got[tasks[0].Job.Key]
 	if _, ok := errors.AsType[*ImageError](r.Err); !ok || !errors.Is(r.Err, comfybatch.ErrTransient) || r.Attempts != 2 {
 		t.Errorf("Result = %v after %d attempts, want a transient *ImageError after 2", r.Err, r.Attempts)
@@ -94,24 +71,9 @@ func TestFleetDamagedDownloadFailsAsTransient(t *testing.T) {
 // once, on another instance; a job never raises one twice on the same
 // server, and with nowhere else to go it fails with the exception.
 func TestFleetNodeExceptionNeverTwiceOnOneServer(t *testing.T) {
-	opts := Options{Logger: testLogger(t), MaxAttempts: 5, PollInterval: 50 * time.Millisecond, Backoff: 5 * time.Millisecond}
 	run := func(t *testing.T, faults ...comfytest.Faults) (map[string]Result, *attemptLog, []Task) {
-		sim := startSim(t, simOptions(len(faults), comfytest.Options{TimeScale: 0.002})...)
-		for i, fl := range faults {
-			sim.Servers()[i].SetFaults(fl)
-		}
 		log := newAttemptLog()
-		o := opts
-		o.BeforeSubmit = log.record
-		f, err := NewFleet(instancesOf(sim), o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tasks := testTasks(t, 8)
-		got, err := runAll(t, t.Context(), f, tasks)
-		if err != nil {
-			t.Fatalf("Run = %v", err)
-		}
+		got, tasks, _ := runFaulty(t, 8, Options{MaxAttempts: 5, BeforeSubmit: log.record}, faults...)
 		return got, log, tasks
 	}
 	t.Run("every server raises", func(t *testing.T) {
@@ -192,20 +154,8 @@ func TestExecErrorKinds(t *testing.T) {
 // server instead of submitting it again: every job is done, and the
 // servers ran exactly one prompt per job.
 func TestFleetLostRepliesRunEachPromptOnce(t *testing.T) {
-	sim := startSim(t, simOptions(2, comfytest.Options{TimeScale: 0.002})...)
-	srv := sim.Servers()
-	srv[0].SetFaults(comfytest.Faults{LostReplyRate: 0.5, Seed: 3})
-	srv[1].SetFaults(comfytest.Faults{LostReplyRate: 1})
-	f, err := NewFleet(instancesOf(sim), Options{Logger: testLogger(t), MaxAttempts: 3,
-		PollInterval: 50 * time.Millisecond, Backoff: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tasks := testTasks(t, 12)
-	got, err := runAll(t, t.Context(), f, tasks)
-	if err != nil {
-		t.Fatalf("Run = %v", err)
-	}
+	got, tasks, srv := runFaulty(t, 12, Options{MaxAttempts: 3},
+		comfytest.Faults{LostReplyRate: 0.5, Seed: 3}, comfytest.Faults{LostReplyRate: 1})
 	for _, tk := range tasks {
 		r := got[tk.Job.Key]
 		if r.Err != nil {
@@ -227,4 +177,36 @@ func TestFleetLostRepliesRunEachPromptOnce(t *testing.T) {
 	if srv[1].Stats().Prompts == 0 {
 		t.Error("the instance whose every answer is lost ran nothing; the test did not exercise lost answers")
 	}
+}
+
+// runFaulty runs n test tasks on a simulated fleet of one instance per
+// entry of faults (gpu0, gpu1, ...), each injecting its faults, with the
+// fleet options o (test logger, quick polls and backoff unless set), and
+// returns the results by job key, the tasks and the servers.
+func runFaulty(t *testing.T, n int, o Options, faults ...comfytest.Faults) (map[string]Result, []Task, []*comfytest.Server) {
+	t.Helper()
+	sim := startSim(t, simOptions(len(faults), comfytest.Options{TimeScale: 0.002})...)
+	srv := sim.Servers()
+	for i, fl := range faults {
+		srv[i].SetFaults(fl)
+	}
+	if o.Logger == nil {
+		o.Logger = testLogger(t)
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = 50 * time.Millisecond
+	}
+	if o.Backoff == 0 {
+		o.Backoff = 5 * time.Millisecond
+	}
+	f, err := NewFleet(instancesOf(sim), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := testTasks(t, n)
+	got, err := runAll(t, t.Context(), f, tasks)
+	if err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	return got, tasks, srv
 }
