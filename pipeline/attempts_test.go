@@ -158,6 +158,28 @@ func TestPreflightChecksEachInstance(t *testing.T) {
 			t.Errorf("Run with the token = %v", err)
 		}
 	})
+	t.Run("every instance unavailable", func(t *testing.T) {
+		fleet, inst := simFleet(t, comfytest.Options{TimeScale: 0.001}, comfytest.Options{TimeScale: 0.001})
+		for _, s := range fleet.Servers() {
+			s.SetFaults(comfytest.Faults{Down: true}) // 503 to everything
+		}
+		dir := t.TempDir()
+		_, err := Run(t.Context(), Options{Manifest: smallManifest(t, dir), Instances: inst})
+		if !errors.Is(err, comfybatch.ErrOutage) || errors.Is(err, comfybatch.ErrInvalid) {
+			t.Fatalf("Run = %v, want ErrOutage (rerun later), not bad input", err)
+		}
+		for _, want := range []string{"instance a (", "answers but is unavailable (HTTP 503)", "/system_stats"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("Run = %q, want it to say %q", err, want)
+			}
+		}
+		if strings.Contains(err.Error(), "unreachable") {
+			t.Errorf("Run = %q: a server that answers 503 is not unreachable", err)
+		}
+		if _, err := os.Stat(smallManifest(t, dir).Output.Database); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the failed start-up created the database (%v)", err)
+		}
+	})
 	t.Run("one instance lacks the checkpoint", func(t *testing.T) {
 		_, inst := simFleet(t, comfytest.Options{TimeScale: 0.001, Checkpoints: ckpts[1:]}, comfytest.Options{TimeScale: 0.001})
 		out, err := Run(t.Context(), Options{Manifest: smallManifest(t, t.TempDir()), Instances: inst})

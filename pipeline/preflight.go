@@ -82,7 +82,15 @@ func preflight(ctx context.Context, m *manifests.Manifest, jobs iter.Seq2[comfyb
 		log.Warn("instance not usable at start", "instance", instances[i].Name, "err", err)
 	}
 	if up == 0 {
-		return nil, fmt.Errorf("no instance answered: %w: %w", errors.Join(errs...), comfybatch.ErrInvalid)
+		// Servers that answer "unavailable" are an outage (rerun later);
+		// anything else (refused connections, credentials) wants a fix.
+		kind := comfybatch.ErrOutage
+		for _, err := range errs {
+			if !errors.Is(err, comfybatch.ErrOutage) {
+				kind = comfybatch.ErrInvalid
+			}
+		}
+		return nil, fmt.Errorf("no instance answered: %w: %w", errors.Join(errs...), kind)
 	}
 	if !slices.Contains(refused, true) && tagsEverywhere(m, out) {
 		return out, nil
@@ -117,6 +125,9 @@ func instanceProblem(in generate.Instance, manifest string, err error) error {
 	case he != nil && he.Origin():
 		return fmt.Errorf("instance %s (%s) was refused by ComfyUI's origin check (HTTP 403, empty body); remove the Origin header from its headers, have the proxy in front of it forward the public Host, or start ComfyUI with --enable-cors-header: %w",
 			in.Name, in.URL, err)
+	case he != nil && he.Status >= 500:
+		return fmt.Errorf("instance %s (%s) answers but is unavailable (HTTP %d): ComfyUI may be starting or overloaded, or a proxy's backend is down; see its log (try: curl %s/system_stats): %w",
+			in.Name, in.URL, he.Status, strings.TrimRight(in.URL, "/"), fmt.Errorf("%w: %w", err, comfybatch.ErrOutage))
 	}
 	return fmt.Errorf("instance %s (%s) is unreachable; check the URLs and that ComfyUI is running (try: curl %s/system_stats): %w",
 		in.Name, in.URL, strings.TrimRight(in.URL, "/"), err)
