@@ -16,7 +16,7 @@ import (
 )
 
 // simFleet starts one simulated instance per Options, named a, b, ...
-func simFleet(t *testing.T, opts ...comfytest.Options) (*comfytest.Fleet, []generate.Instance) {
+func simFleet(t testing.TB, opts ...comfytest.Options) (*comfytest.Fleet, []generate.Instance) {
 	t.Helper()
 	fleet, err := comfytest.StartFleetEach(opts...)
 	if err != nil {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/png"
@@ -10,10 +11,13 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/generate"
+	"github.com/comfybatch/comfybatch/generate/comfytest"
 	"github.com/comfybatch/comfybatch/manifests"
 	"github.com/comfybatch/comfybatch/manifests/examples"
 	"github.com/comfybatch/comfybatch/store"
@@ -145,8 +149,56 @@ func checkpointedSize(b testing.TB, path string) int64 {
 // out selected/.
 func BenchmarkSelectLarge(b *testing.B) {
 	n := benchJobs()
+	m, run := storedBigRun(b, n, n)
+	for b.Loop() {
+		groups, err := Select(b.Context(), m, run.ID, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(groups) != len(m.Groups) || len(groups[0].Selection) != 4 {
+			b.Fatalf("%d groups selected, the first %d", len(groups), len(groups[0].Selection))
+		}
+	}
+	b.ReportMetric(float64(n), "candidates")
+}
+
+// BenchmarkRerunStart measures how long the rerun of an interrupted large
+// run (benchJobs jobs, the first half of the plan done: the worst case,
+// where every done job comes before the first one to generate) takes from
+// its start to its first submission: opening the database, streaming the
+// plan past the done jobs, checking the instances.
+func BenchmarkRerunStart(b *testing.B) {
+	n := benchJobs()
+	m, _ := storedBigRun(b, n, n/2)
+	_, inst := simFleet(b, comfytest.Options{TimeScale: 1e-4}, comfytest.Options{TimeScale: 1e-4})
+	var total time.Duration
+	for b.Loop() {
+		ctx, cancel := context.WithCancel(b.Context())
+		var first atomic.Int64
+		start := time.Now()
+		_, err := Run(ctx, Options{Manifest: m, Instances: inst, Grace: time.Millisecond, OnFleetEvent: func(e generate.Event) {
+			if e.Kind == generate.EventSubmitted && first.CompareAndSwap(0, time.Now().UnixNano()) {
+				cancel() // Ctrl-C at the first submission
+			}
+		}})
+		cancel()
+		if first.Load() == 0 {
+			b.Fatalf("the rerun never submitted: %v", err)
+		}
+		total += time.Unix(0, first.Load()).Sub(start)
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s-to-first-submit")
+	b.ReportMetric(float64(n/2), "jobs-done")
+}
+
+// storedBigRun stores a run of bigManifest's n jobs (groups of 1000) as
+// its first process would have left it: every job planned, the first done
+// of them (in plan order) done with one scored candidate each, all
+// sharing one real image file.
+func storedBigRun(b *testing.B, n, done int) (*manifests.Manifest, store.Run) {
+	b.Helper()
 	dir := b.TempDir()
-	m := bigManifest(b, dir, max(n/1000, 1), 1000)
+	m := bigManifest(b, dir, max(n/1000, 1), min(n, 1000))
 	st, err := store.Open(b.Context(), m.Output.Database, store.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -155,7 +207,6 @@ func BenchmarkSelectLarge(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// One real image file serves every candidate: layout links it.
 	img, sha, err := st.WriteImage(b.Context(), run, tinyPNG(b))
 	if err != nil {
 		b.Fatal(err)
@@ -166,6 +217,9 @@ func BenchmarkSelectLarge(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, j := range chunk {
+			if j.Index >= done {
+				continue
+			}
 			sc := comfybatch.Scored{Candidate: comfybatch.Candidate{Job: j, Output: "9", Path: img, SHA256: sha},
 				Scores: []comfybatch.Score{{Scorer: "sharpness", Metrics: map[string]float64{"laplacian_var": float64(j.Index % 997)}}}}
 			if err := st.RecordCandidate(b.Context(), run.ID, sc); err != nil {
@@ -187,16 +241,7 @@ func BenchmarkSelectLarge(b *testing.B) {
 	if err := st.Close(); err != nil {
 		b.Fatal(err)
 	}
-	for b.Loop() {
-		groups, err := Select(b.Context(), m, run.ID, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(groups) != len(m.Groups) || len(groups[0].Selection) != 4 {
-			b.Fatalf("%d groups selected, the first %d", len(groups), len(groups[0].Selection))
-		}
-	}
-	b.ReportMetric(float64(n), "candidates")
+	return m, run
 }
 
 func tinyPNG(b testing.TB) []byte {
