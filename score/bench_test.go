@@ -31,30 +31,49 @@ func comfyPNG(b *testing.B, img *image.NRGBA) []byte {
 }
 
 // BenchmarkLocalScorers measures the CPU-bound part of scoring one
-// candidate as the pipeline does it: decode once, then sharpness, size,
-// blank and phash on the decoded pixels.
+// candidate: decode once, then sharpness, size, blank and phash. "frame"
+// is what the pipeline does (a Decoder builds only what the scorers read,
+// reusing its memory once the Frame is released); "full" decodes the
+// whole colour image first, as for a scorer that reads arbitrary pixels.
 func BenchmarkLocalScorers(b *testing.B) {
+	scorers := []interface {
+		Score(ctx context.Context, c comfybatch.Candidate) (comfybatch.Score, error)
+		Needs() Need
+	}{&Sharpness{}, &Size{}, &Blank{}, &Phash{}}
+	var need Need
+	for _, s := range scorers {
+		need = need.Union(s.Needs())
+	}
 	for _, n := range []int{512, 1024} {
 		data := comfyPNG(b, photoLike(n))
-		b.Run(fmt.Sprintf("%d²", n), func(b *testing.B) {
-			scorers := []interface {
-				Score(ctx context.Context, c comfybatch.Candidate) (comfybatch.Score, error)
-			}{&Sharpness{}, &Size{Width: n, Height: n}, &Blank{}, &Phash{}}
-			b.SetBytes(int64(len(data)))
-			for b.Loop() {
-				px, err := Decode(data, Limits{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				c := comfybatch.Candidate{Image: data, Pixels: px}
-				for _, s := range scorers {
-					if _, err := s.Score(b.Context(), c); err != nil {
+		for _, mode := range []string{"frame", "full"} {
+			b.Run(fmt.Sprintf("%s/%d²", mode, n), func(b *testing.B) {
+				var dec Decoder
+				b.SetBytes(int64(len(data)))
+				for b.Loop() {
+					var px image.Image
+					var err error
+					if mode == "frame" {
+						px, err = dec.DecodeFrame(data, Limits{}, need)
+					} else {
+						px, err = Decode(data, Limits{})
+					}
+					if err != nil {
 						b.Fatal(err)
 					}
+					c := comfybatch.Candidate{Image: data, Pixels: px}
+					for _, s := range scorers {
+						if _, err := s.Score(b.Context(), c); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if f, ok := px.(*Frame); ok {
+						f.Release()
+					}
 				}
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "candidates/s")
-		})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "candidates/s")
+			})
+		}
 	}
 }
 
