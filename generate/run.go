@@ -374,20 +374,23 @@ func (rs *runState) finish(ctx context.Context, r Result) {
 
 // requeue puts a job back after a failed attempt, or returns false when
 // the retry policy says it is over.
+//
+// The job's retry state (avoid, notBefore and what retryable counts) is
+// written under rs.mu: the schedulers of other instances read it there
+// (mayTry, when they look for a prompt to steal).
 func (rs *runState) requeue(js *jobState, in *instance, err error) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	if !rs.f.retryable(js, in, err) || rs.f.isDraining() {
 		return false
 	}
 	js.avoid = in.cfg.Name
 	js.notBefore = time.Now().Add(jitter(rs.f.opts.Backoff << min(js.attempts-1, 5)))
-	rs.mu.Lock()
 	if rs.abandoned != nil {
-		rs.mu.Unlock()
 		return false // the run gave up: this failure is the job's Result
 	}
 	rs.pending = append(rs.pending, js)
 	rs.wakeLocked()
-	rs.mu.Unlock()
 	return true
 }
 
@@ -401,7 +404,7 @@ func (rs *runState) requeue(js *jobState, in *instance, err error) bool {
 // can, the job fails with the exception. MaxAttempts bounds everything but
 // the attempts tail stealing took over and those refused for credentials
 // (each refusal takes an instance down, so they are bounded by the
-// number of instances).
+// number of instances). The caller holds the run's lock (requeue).
 func (f *Fleet) retryable(js *jobState, in *instance, err error) bool {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
