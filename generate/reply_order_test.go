@@ -60,7 +60,7 @@ func TestSubmitAnswerBeforeAndAfterEvents(t *testing.T) {
 				// the prompt's run; the answer came before or after those.
 				want := []string{"status", "status", "status", "execution_start", "execution_cached"}
 				if !slices.Equal(got[:len(want)], want) {
-					t.Errorf("first messages %v, want %v", got[:len(want)], want)
+					t.Errorf("first messages %v, want %v (all: %v)", got[:len(want)], want, got)
 				}
 				tail := []string{"executed", "execution_success", "status", "executing"}
 				if !slices.Equal(got[len(got)-len(tail):], tail) {

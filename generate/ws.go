@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -58,10 +60,27 @@ type Watch struct {
 	closeOne sync.Once
 	wg       sync.WaitGroup
 	err      error // set by the read loop before msgs is closed
+
+	// ready is closed by the read loop at the first status message, or
+	// when it ends; sawStatus says which.
+	ready     chan struct{}
+	readyOnce sync.Once
+	sawStatus atomic.Bool
 }
+
+// statusWait bounds how long Connect waits for the status message a
+// server sends a socket it has registered, for a server (or proxy) that
+// sends none: after that the socket is used anyway, and history polling
+// covers what it may miss.
+const statusWait = 5 * time.Second
 
 // Connect opens /ws?clientId=clientID. Prompts must be submitted with the
 // same client id to have their events routed to this socket (§4.2).
+//
+// It returns once the server's first status message has arrived (it stays
+// first on Messages). ComfyUI completes the handshake before it registers
+// the socket and sends that message, so a prompt submitted in between
+// would have its first events sent to no one.
 func (c *Client) Connect(ctx context.Context, clientID string) (*Watch, error) {
 	u := *c.base
 	switch u.Scheme {
@@ -87,11 +106,29 @@ func (c *Client) Connect(ctx context.Context, clientID string) (*Watch, error) {
 		}
 		return nil, fmt.Errorf("connect websocket: %w", transientError{err})
 	}
-	w := &Watch{conn: conn, clientID: clientID, msgs: make(chan Message, 64), done: make(chan struct{}), stop: make(chan struct{})}
+	w := &Watch{conn: conn, clientID: clientID, msgs: make(chan Message, 64), done: make(chan struct{}), stop: make(chan struct{}),
+		ready: make(chan struct{})}
 	w.wg.Add(1)
 	go w.readLoop() // owned by w: Close waits for it
+	t := time.NewTimer(statusWait)
+	defer t.Stop()
+	select {
+	case <-w.ready:
+		if !w.sawStatus.Load() {
+			<-w.done // the read loop ended without a status: w.err is set
+			w.Close()
+			return nil, fmt.Errorf("connect websocket: %w", w.err)
+		}
+	case <-t.C:
+	case <-ctx.Done():
+		w.Close()
+		return nil, fmt.Errorf("connect websocket: %w", ctx.Err())
+	}
 	return w, nil
 }
+
+// markReady ends Connect's wait.
+func (w *Watch) markReady() { w.readyOnce.Do(func() { close(w.ready) }) }
 
 // ClientID returns the id this socket registered with.
 func (w *Watch) ClientID() string { return w.clientID }
@@ -119,6 +156,7 @@ func (w *Watch) Close() error {
 
 func (w *Watch) readLoop() {
 	defer w.wg.Done()
+	defer w.markReady()
 	defer close(w.done)
 	defer close(w.msgs)
 	for {
@@ -133,6 +171,10 @@ func (w *Watch) readLoop() {
 		m, ok := decodeMessage(data)
 		if !ok {
 			continue // one bad message (NaN, a custom node's text) must not end the connection
+		}
+		if m.Type == "status" && !w.sawStatus.Load() {
+			w.sawStatus.Store(true)
+			w.markReady()
 		}
 		select {
 		case w.msgs <- m:

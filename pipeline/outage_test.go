@@ -68,11 +68,17 @@ func withFlaky(opts Options, name string, f *flaky) Options {
 }
 
 // submitted counts the fleet's submitted events.
+// submitted counts the prompts that may have run: submissions, less
+// those tail stealing took off a queue before they started (their jobs are
+// submitted again elsewhere).
 type submitted struct{ n atomic.Int64 }
 
 func (s *submitted) event(e generate.Event) {
-	if e.Kind == generate.EventSubmitted {
+	switch e.Kind {
+	case generate.EventSubmitted:
 		s.n.Add(1)
+	case generate.EventStolen:
+		s.n.Add(-1)
 	}
 }
 
