@@ -311,9 +311,7 @@ func (s *Store) candidates(ctx context.Context, runID int64, group string, pendi
 	if pendingOnly {
 		where += ` AND c.state = 'pending'`
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT j.job_key, j.idx, j.group_name, j.params, j.inputs,
-			j.affinity, j.instance, j.prompt_id, j.attempts, j.queued_ms, j.started_ms, j.finished_ms,
-			j.download_ms, c.node, c.batch_index, c.state, c.pending, c.total, c.rejected, c.rel_path, c.sha256, c.scores
+	rows, err := s.read.QueryContext(ctx, `SELECT `+candidateColumns+`, c.state, c.pending, c.total, c.rejected, c.scores
 		FROM candidates c JOIN jobs j ON j.id = c.job_id
 		WHERE `+where+`
 		ORDER BY j.idx, j.job_key, c.node, c.batch_index`, args...)
@@ -324,27 +322,13 @@ func (s *Store) candidates(ctx context.Context, runID int64, group string, pendi
 	var out []comfybatch.Scored
 	for rows.Next() {
 		var (
-			sc                                comfybatch.Scored
-			c                                 = &sc.Candidate
-			params, inputs, state, pending    string
-			scores                            string
-			queued, started, finished, dlTime sql.NullInt64
-			total                             sql.NullFloat64
+			sc                     comfybatch.Scored
+			state, pending, scores string
+			total                  sql.NullFloat64
 		)
-		if err := rows.Scan(&c.Job.Key, &c.Job.Index, &c.Job.Group, &params, &inputs, &c.Job.Affinity,
-			&c.Instance, &c.PromptID, &c.Attempt, &queued, &started, &finished, &dlTime,
-			&c.Output, &c.BatchIndex, &state, &pending, &total, &sc.Rejected, &c.Path, &c.SHA256, &scores); err != nil {
+		if err := scanCandidate(rows, codec, &sc.Candidate, &state, &pending, &total, &sc.Rejected, &scores); err != nil {
 			return nil, fmt.Errorf("read candidates of run %d: %w", runID, err)
 		}
-		if c.Job.Params, err = codec.params(c.Job.Group, params); err != nil {
-			return nil, fmt.Errorf("read candidate %s: %w", c.Ref(), err)
-		}
-		if c.Job.Inputs, err = decodeInputs(inputs); err != nil {
-			return nil, fmt.Errorf("read candidate %s: %w", c.Ref(), err)
-		}
-		c.Job.Tags = codec.groups[c.Job.Group].tags
-		c.Queued, c.Started, c.Finished = fromMS(queued), fromMS(started), fromMS(finished)
-		c.Download = time.Duration(dlTime.Int64) * time.Millisecond
 		if err := readScoring(&sc, total, state, pending, scores); err != nil {
 			return nil, err
 		}
@@ -354,6 +338,38 @@ func (s *Store) candidates(ctx context.Context, runID int64, group string, pendi
 		return nil, fmt.Errorf("read candidates of run %d: %w", runID, err)
 	}
 	return out, nil
+}
+
+// candidateColumns are the columns of a candidate (c) and its job (j)
+// that make a comfybatch.Candidate, in scanCandidate's order.
+const candidateColumns = `j.job_key, j.idx, j.group_name, j.params, j.inputs, j.affinity,
+	j.instance, j.prompt_id, j.attempts, j.queued_ms, j.started_ms, j.finished_ms, j.download_ms,
+	c.node, c.batch_index, c.rel_path, c.sha256`
+
+// scanCandidate reads a row that starts with candidateColumns into c,
+// and the columns after them into extra.
+func scanCandidate(rows *sql.Rows, codec *runCodec, c *comfybatch.Candidate, extra ...any) error {
+	var (
+		params, inputs                    string
+		queued, started, finished, dlTime sql.NullInt64
+	)
+	dest := append([]any{&c.Job.Key, &c.Job.Index, &c.Job.Group, &params, &inputs, &c.Job.Affinity,
+		&c.Instance, &c.PromptID, &c.Attempt, &queued, &started, &finished, &dlTime,
+		&c.Output, &c.BatchIndex, &c.Path, &c.SHA256}, extra...)
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	var err error
+	if c.Job.Params, err = codec.params(c.Job.Group, params); err != nil {
+		return fmt.Errorf("candidate %s: %w", c.Ref(), err)
+	}
+	if c.Job.Inputs, err = decodeInputs(inputs); err != nil {
+		return fmt.Errorf("candidate %s: %w", c.Ref(), err)
+	}
+	c.Job.Tags = codec.groups[c.Job.Group].tags
+	c.Queued, c.Started, c.Finished = fromMS(queued), fromMS(started), fromMS(finished)
+	c.Download = time.Duration(dlTime.Int64) * time.Millisecond
+	return nil
 }
 
 // FillJobs fills in what RankingCandidates leaves out of candidates: the
@@ -376,9 +392,7 @@ func (s *Store) FillJobs(ctx context.Context, runID int64, cands []comfybatch.Sc
 	if err != nil {
 		return err
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT j.job_key, j.group_name, j.params, j.inputs, j.affinity,
-			j.instance, j.prompt_id, j.attempts, j.queued_ms, j.started_ms, j.finished_ms, j.download_ms,
-			c.node, c.batch_index, c.sha256
+	rows, err := s.read.QueryContext(ctx, `SELECT `+candidateColumns+`
 		FROM jobs j JOIN candidates c ON c.job_id = j.id
 		WHERE j.run_id = ? AND j.job_key IN (SELECT value FROM json_each(?))`, runID, string(list))
 	if err != nil {
@@ -387,40 +401,21 @@ func (s *Store) FillJobs(ctx context.Context, runID int64, cands []comfybatch.Sc
 	defer rows.Close()
 	read := map[comfybatch.Ref]comfybatch.Candidate{}
 	for rows.Next() {
-		var (
-			c                                 comfybatch.Candidate
-			params, inputs                    string
-			queued, started, finished, dlTime sql.NullInt64
-		)
-		if err := rows.Scan(&c.Job.Key, &c.Job.Group, &params, &inputs, &c.Job.Affinity,
-			&c.Instance, &c.PromptID, &c.Attempt, &queued, &started, &finished, &dlTime,
-			&c.Output, &c.BatchIndex, &c.SHA256); err != nil {
+		var c comfybatch.Candidate
+		if err := scanCandidate(rows, codec, &c); err != nil {
 			return fmt.Errorf("read jobs of run %d: %w", runID, err)
 		}
-		if c.Job.Params, err = codec.params(c.Job.Group, params); err != nil {
-			return fmt.Errorf("read job %s: %w", c.Job.Key, err)
-		}
-		if c.Job.Inputs, err = decodeInputs(inputs); err != nil {
-			return fmt.Errorf("read job %s: %w", c.Job.Key, err)
-		}
-		c.Job.Tags = codec.groups[c.Job.Group].tags
-		c.Queued, c.Started, c.Finished = fromMS(queued), fromMS(started), fromMS(finished)
-		c.Download = time.Duration(dlTime.Int64) * time.Millisecond
 		read[c.Ref()] = c
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read jobs of run %d: %w", runID, err)
 	}
 	for i := range cands {
-		c := &cands[i].Candidate
-		r, ok := read[c.Ref()]
+		c, ok := read[cands[i].Candidate.Ref()]
 		if !ok {
-			return fmt.Errorf("read candidate %s of run %d: %w", c.Ref(), runID, ErrNotFound)
+			return fmt.Errorf("read candidate %s of run %d: %w", cands[i].Candidate.Ref(), runID, ErrNotFound)
 		}
-		c.Job.Params, c.Job.Inputs, c.Job.Tags, c.Job.Affinity = r.Job.Params, r.Job.Inputs, r.Job.Tags, r.Job.Affinity
-		c.Instance, c.PromptID, c.Attempt = r.Instance, r.PromptID, r.Attempt
-		c.Queued, c.Started, c.Finished, c.Download = r.Queued, r.Started, r.Finished, r.Download
-		c.SHA256 = r.SHA256
+		cands[i].Candidate = c
 	}
 	return nil
 }
