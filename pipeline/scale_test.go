@@ -77,16 +77,7 @@ func BenchmarkRecordPlan(b *testing.B) {
 	n := benchJobs()
 	prompts := max(n/1000, 1)
 	for b.Loop() {
-		dir := b.TempDir()
-		m := bigManifest(b, dir, prompts, n/prompts)
-		st, err := store.Open(b.Context(), m.Output.Database, store.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		run, err := createRun(b.Context(), st, m, Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
+		m, st, run := newBigRun(b, prompts, n/prompts)
 		tasks := make(chan generate.Task)
 		done := make(chan int)
 		go func() { // owned here: it ends when produce closes tasks
@@ -191,14 +182,11 @@ func BenchmarkRerunStart(b *testing.B) {
 	b.ReportMetric(float64(n/2), "jobs-done")
 }
 
-// storedBigRun stores a run of bigManifest's n jobs (groups of 1000) as
-// its first process would have left it: every job planned, the first done
-// of them (in plan order) done with one scored candidate each, all
-// sharing one real image file.
-func storedBigRun(b *testing.B, n, done int) (*manifests.Manifest, store.Run) {
+// newBigRun writes bigManifest(prompts, seeds) in a temporary folder and
+// starts its run in a fresh database, as Run would.
+func newBigRun(b *testing.B, prompts, seeds int) (*manifests.Manifest, *store.Store, store.Run) {
 	b.Helper()
-	dir := b.TempDir()
-	m := bigManifest(b, dir, max(n/1000, 1), min(n, 1000))
+	m := bigManifest(b, b.TempDir(), prompts, seeds)
 	st, err := store.Open(b.Context(), m.Output.Database, store.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -207,6 +195,16 @@ func storedBigRun(b *testing.B, n, done int) (*manifests.Manifest, store.Run) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return m, st, run
+}
+
+// storedBigRun stores a run of bigManifest's n jobs (groups of 1000) as
+// its first process would have left it: every job planned, the first done
+// of them (in plan order) done with one scored candidate each, all
+// sharing one real image file.
+func storedBigRun(b *testing.B, n, done int) (*manifests.Manifest, store.Run) {
+	b.Helper()
+	m, st, run := newBigRun(b, max(n/1000, 1), min(n, 1000))
 	img, sha, err := st.WriteImage(b.Context(), run, tinyPNG(b))
 	if err != nil {
 		b.Fatal(err)
