@@ -80,7 +80,7 @@ type Frame struct {
 	lim  Limits
 	w, h int
 
-	dec   *Decoder    // whose pools Release returns luma and thumb to; nil for DecodeFrame
+	dec   *Decoder    // whose pools the forms come from and Release returns them to; nil once released or for a full decode
 	luma  []byte      // Y16 rows (lumaRowsOf's format), 2w bytes each; nil unless built
 	blank *blankSums  // nil unless built
 	hash  *lumaPlane  // phashSize² reduced luma; nil unless built
@@ -251,15 +251,6 @@ func (f *Frame) lumaRows() (w, h int, row lumaRowFunc) {
 	return f.w, f.h, func(y int, dst []byte) { copy(dst, f.luma[2*f.w*y:2*f.w*(y+1)]) }
 }
 
-// decoder is the Decoder whose pools the Frame's forms come from: a
-// throwaway one for DecodeFrame.
-func (f *Frame) decoder() *Decoder {
-	if f.dec == nil {
-		return new(Decoder)
-	}
-	return f.dec
-}
-
 // frameBuilder fills a Frame from decoded rows of bpp bytes a pixel (3:
 // RGB, 4: RGBA, whose alpha the scorers ignore).
 type frameBuilder struct {
@@ -274,7 +265,7 @@ func newFrameBuilder(f *Frame, bpp int, need Need) *frameBuilder {
 	b := &frameBuilder{f: f, bpp: bpp}
 	if need.Luma {
 		// Every row is written before the plane is read.
-		f.luma = get(&f.decoder().luma, 2*f.w*f.h)
+		f.luma = get(&f.dec.luma, 2*f.w*f.h)
 	}
 	if need.Blank {
 		f.blank = newBlankSums()
@@ -288,7 +279,7 @@ func newFrameBuilder(f *Frame, bpp int, need Need) *frameBuilder {
 		b.k = make([]int32, f.w)
 	}
 	if need.Thumb > 0 {
-		b.thumb = newThumbReducer(f.w, f.h, bpp, need.Thumb, &f.decoder().thumbs)
+		b.thumb = newThumbReducer(f.w, f.h, bpp, need.Thumb, &f.dec.thumbs)
 	}
 	return b
 }
