@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -61,11 +60,7 @@ type Watch struct {
 	wg       sync.WaitGroup
 	err      error // set by the read loop before msgs is closed
 
-	// ready is closed by the read loop at the first status message, or
-	// when it ends; sawStatus says which.
-	ready     chan struct{}
-	readyOnce sync.Once
-	sawStatus atomic.Bool
+	status chan struct{} // closed by the read loop at the first status message
 }
 
 // statusWait bounds how long Connect waits for the status message a
@@ -107,15 +102,17 @@ func (c *Client) Connect(ctx context.Context, clientID string) (*Watch, error) {
 		return nil, fmt.Errorf("connect websocket: %w", transientError{err})
 	}
 	w := &Watch{conn: conn, clientID: clientID, msgs: make(chan Message, 64), done: make(chan struct{}), stop: make(chan struct{}),
-		ready: make(chan struct{})}
+		status: make(chan struct{})}
 	w.wg.Add(1)
 	go w.readLoop() // owned by w: Close waits for it
 	t := time.NewTimer(statusWait)
 	defer t.Stop()
 	select {
-	case <-w.ready:
-		if !w.sawStatus.Load() {
-			<-w.done // the read loop ended without a status: w.err is set
+	case <-w.status:
+	case <-w.done:
+		select {
+		case <-w.status: // the status came, then the connection ended
+		default:
 			w.Close()
 			return nil, fmt.Errorf("connect websocket: %w", w.err)
 		}
@@ -126,9 +123,6 @@ func (c *Client) Connect(ctx context.Context, clientID string) (*Watch, error) {
 	}
 	return w, nil
 }
-
-// markReady ends Connect's wait.
-func (w *Watch) markReady() { w.readyOnce.Do(func() { close(w.ready) }) }
 
 // ClientID returns the id this socket registered with.
 func (w *Watch) ClientID() string { return w.clientID }
@@ -156,9 +150,9 @@ func (w *Watch) Close() error {
 
 func (w *Watch) readLoop() {
 	defer w.wg.Done()
-	defer w.markReady()
 	defer close(w.done)
 	defer close(w.msgs)
+	sawStatus := false
 	for {
 		kind, data, err := w.conn.ReadMessage()
 		if err != nil {
@@ -172,9 +166,9 @@ func (w *Watch) readLoop() {
 		if !ok {
 			continue // one bad message (NaN, a custom node's text) must not end the connection
 		}
-		if m.Type == "status" && !w.sawStatus.Load() {
-			w.sawStatus.Store(true)
-			w.markReady()
+		if m.Type == "status" && !sawStatus {
+			sawStatus = true
+			close(w.status)
 		}
 		select {
 		case w.msgs <- m:
