@@ -16,8 +16,15 @@ import (
 // TestMigrateSchema1 opens a database written by schema 1 (a demo run and a
 // partial run with failed jobs, made by the build before schema 2) and
 // checks that every row survived the rebuild with its meaning.
-func TestMigrateSchema1(t *testing.T) {
-	data, err := os.ReadFile("testdata/schema1.db")
+func TestMigrateSchema1(t *testing.T) { testMigrate(t, "testdata/schema1.db") }
+
+// TestMigrateSchema2 does the same from schema 2 (schema1.db as the build
+// with schema 2, before scores became a column, migrated it): scorer
+// results and metric rows become the scores column.
+func TestMigrateSchema2(t *testing.T) { testMigrate(t, "testdata/schema2.db") }
+
+func testMigrate(t *testing.T, fixture string) {
+	data, err := os.ReadFile(fixture)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,7 +97,6 @@ CREATE TABLE candidates_v2 (
 	bytes       INTEGER NOT NULL DEFAULT 0,
 	total       REAL,
 	rejected    TEXT    NOT NULL DEFAULT '',
-	scores      TEXT    NOT NULL DEFAULT '[]', -- JSON []comfybatch.Score, see below
 	UNIQUE (job_id, node, batch_index)
 );
 INSERT INTO candidates_v2 (job_id, state, sha256, rel_path, width, height, bytes, total, rejected)
@@ -121,20 +120,32 @@ INSERT INTO attempts_v2 (job_id, prompt_id, attempt, instance, submitted_ms, out
 	SELECT j.rowid, a.prompt_id, a.attempt, a.instance, a.submitted_ms, a.outcome
 	FROM attempts a JOIN jobs j ON j.run_id = a.run_id AND j.job_key = a.job_key;
 
--- A candidate's scores, one per scorer in Scored.Scores order, are one JSON
--- column: [{"scorer":..,"metrics":{..},"values":{..},"error":..}]. A run is
--- read (selection, reports) candidate by candidate, and one column reads
--- several times faster than a row per metric.
-UPDATE candidates_v2 SET scores = coalesce((
-	SELECT json_group_array(json(x.obj)) FROM (
-		SELECT json_object(
-			'scorer', r.scorer,
-			'metrics', json(coalesce((SELECT json_group_object(s.metric, s.value) FROM scores s
-				WHERE s.run_id = r.run_id AND s.job_key = r.job_key AND s.ord = r.ord), '{}')),
-			'values', json(CASE r.vals WHEN '' THEN '{}' ELSE r.vals END),
-			'error', r.error) AS obj
-		FROM scorer_results r JOIN jobs j ON j.run_id = r.run_id AND j.job_key = r.job_key
-		WHERE j.rowid = candidates_v2.job_id ORDER BY r.ord) x), '[]');
+-- scorer_results has one row per Score: its position in Scored.Scores, its
+-- error and its non-numeric values. scores has one row per numeric metric.
+CREATE TABLE scorer_results_v2 (
+	candidate_id INTEGER NOT NULL REFERENCES candidates_v2 (id) ON DELETE CASCADE,
+	ord          INTEGER NOT NULL,
+	scorer       TEXT    NOT NULL,
+	error        TEXT    NOT NULL DEFAULT '',
+	vals         TEXT    NOT NULL DEFAULT '', -- JSON map[string]string (Score.Values), '' for none
+	PRIMARY KEY (candidate_id, ord)
+) WITHOUT ROWID;
+INSERT INTO scorer_results_v2 (candidate_id, ord, scorer, error, vals)
+	SELECT c.id, r.ord, r.scorer, r.error, CASE r.vals WHEN '{}' THEN '' ELSE r.vals END
+	FROM scorer_results r JOIN jobs j ON j.run_id = r.run_id AND j.job_key = r.job_key
+	JOIN candidates_v2 c ON c.job_id = j.rowid;
+
+CREATE TABLE scores_v2 (
+	candidate_id INTEGER NOT NULL REFERENCES candidates_v2 (id) ON DELETE CASCADE,
+	ord          INTEGER NOT NULL, -- scorer_results.ord
+	metric       TEXT    NOT NULL,
+	value        REAL    NOT NULL,
+	PRIMARY KEY (candidate_id, ord, metric)
+) WITHOUT ROWID;
+INSERT INTO scores_v2 (candidate_id, ord, metric, value)
+	SELECT c.id, s.ord, s.metric, s.value
+	FROM scores s JOIN jobs j ON j.run_id = s.run_id AND j.job_key = s.job_key
+	JOIN candidates_v2 c ON c.job_id = j.rowid;
 
 CREATE TABLE selections_v2 (
 	run_id       INTEGER NOT NULL REFERENCES runs_v2 (id) ON DELETE CASCADE,
@@ -177,12 +188,14 @@ ALTER TABLE run_groups_v2 RENAME TO run_groups;
 ALTER TABLE jobs_v2 RENAME TO jobs;
 ALTER TABLE candidates_v2 RENAME TO candidates;
 ALTER TABLE attempts_v2 RENAME TO attempts;
+ALTER TABLE scorer_results_v2 RENAME TO scorer_results;
+ALTER TABLE scores_v2 RENAME TO scores;
 ALTER TABLE selections_v2 RENAME TO selections;
 ALTER TABLE instance_stats_v2 RENAME TO instance_stats;
 
 CREATE INDEX runs_by_manifest ON runs (manifest_path, started_ms, id);
 CREATE INDEX jobs_by_idx ON jobs (run_id, idx);
-CREATE INDEX jobs_by_group_status ON jobs (run_id, group_name, status, idx);
+CREATE INDEX jobs_by_group_status ON jobs (run_id, group_name, status);
 CREATE INDEX candidates_by_sha ON candidates (sha256);
 CREATE INDEX attempts_by_prompt ON attempts (prompt_id);
 CREATE INDEX selections_by_candidate ON selections (candidate_id);
