@@ -205,10 +205,13 @@ func newClipOutage(srv *cliptest.Server, f scoretest.Faults, after int, dur time
 	srv.SetFaults(f)
 	c := &clipOutage{srv: srv, after: after, dur: dur, healthy: healthy, down: make(chan struct{})}
 	if after == 0 {
-		close(c.down)
+		c.wentDown()
 	}
 	return c
 }
+
+// wentDown marks the server down, once.
+func (c *clipOutage) wentDown() { c.once.Do(func() { close(c.down) }) }
 
 // handler serves the fake CLIP server and notices when it has answered
 // enough images to be down: the answer that crosses the count is the last.
@@ -216,7 +219,7 @@ func (c *clipOutage) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.srv.ServeHTTP(w, r)
 		if c.srv.Stats().Images >= c.after {
-			c.once.Do(func() { close(c.down) })
+			c.wentDown()
 		}
 	})
 }

@@ -381,3 +381,17 @@ func TestClipOutage(t *testing.T) {
 	}
 	w.ack <- struct{}{}
 }
+
+// TestClipOutageFromTheStart: --clip-down-after 0 answers 503 from the
+// first request on (it used to close its channel twice and panic).
+func TestClipOutageFromTheStart(t *testing.T) {
+	out := newClipOutage(cliptest.New(cliptest.Options{}), scoretest.Faults{}, 0, 0)
+	srv := httptest.NewServer(out.handler())
+	defer srv.Close()
+	body := imageRequest(t)
+	for i := range 2 {
+		if got := postStatus(t, srv.URL+"/v1/embeddings", body); got != http.StatusServiceUnavailable {
+			t.Errorf("request %d: %d, want 503", i+1, got)
+		}
+	}
+}
