@@ -12,12 +12,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/comfybatch/comfybatch/generate"
+	"github.com/comfybatch/comfybatch/internal/cputime"
 	"github.com/comfybatch/comfybatch/generate/comfytest"
 	"github.com/comfybatch/comfybatch/internal/testmanifest"
 	"github.com/comfybatch/comfybatch/manifests"
@@ -85,14 +85,6 @@ func startChild(b *testing.B, env, value string) []string {
 	return strings.Fields(line)
 }
 
-// cpuTime is this process's CPU time so far (user+sys).
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatalf("getrusage: %v", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // benchManifest is the demo manifest with 120 seeds per prompt at 512²
 // and the scorer set of issue 15's target: sharpness, size, blank and
@@ -166,10 +158,10 @@ func BenchmarkCoordinator(b *testing.B) {
 	}
 	jobs, elapsed, cpu := 0, time.Duration(0), time.Duration(0)
 	for b.Loop() {
-		start, cpu0 := time.Now(), cpuTime(b)
+		start, cpu0 := time.Now(), cputime.Now()
 		out := run()
 		elapsed += time.Since(start)
-		cpu += cpuTime(b) - cpu0
+		cpu += cputime.Now() - cpu0
 		jobs += out.Done
 	}
 	cpuPer := cpu.Seconds() * 1000 / float64(jobs)

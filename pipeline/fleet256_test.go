@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/comfybatch/comfybatch/generate"
+	"github.com/comfybatch/comfybatch/internal/cputime"
 	"github.com/comfybatch/comfybatch/generate/comfytest"
 	"github.com/comfybatch/comfybatch/manifests"
 	"github.com/comfybatch/comfybatch/manifests/examples"
@@ -95,14 +96,14 @@ select:
 				first.CompareAndSwap(0, e.Time.UnixNano())
 			}
 		}
-		cpu0, start := cpuTime(b), time.Now()
+		cpu0, start := cputime.Now(), time.Now()
 		out, err := Run(b.Context(), Options{Manifest: m, Instances: inst, OnFleetEvent: onEvent})
 		if err != nil {
 			b.Fatal(err)
 		}
 		span := time.Since(start)
 		startup := time.Unix(0, first.Load()).Sub(start)
-		cpu := cpuTime(b) - cpu0
+		cpu := cputime.Now() - cpu0
 		var busy time.Duration
 		lo, hi := 1<<30, 0
 		for _, s := range out.Instances {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/generate"
+	"github.com/comfybatch/comfybatch/internal/cputime"
 	"github.com/comfybatch/comfybatch/generate/comfytest"
 	"github.com/comfybatch/comfybatch/manifests"
 	"github.com/comfybatch/comfybatch/manifests/examples"
@@ -87,7 +88,7 @@ func BenchmarkRecordPlan(b *testing.B) {
 			}
 			done <- k
 		}()
-		cpu0 := cpuTime(b)
+		cpu0 := cputime.Now()
 		var counts produced
 		reader := &planReader{st: st, runID: run.ID, m: m, fresh: true}
 		if err := produce(b.Context(), st, reader, false, tasks, &Progress{}, &counts); err != nil {
@@ -97,7 +98,7 @@ func BenchmarkRecordPlan(b *testing.B) {
 		if err := st.Flush(b.Context()); err != nil {
 			b.Fatal(err)
 		}
-		cpu := cpuTime(b) - cpu0
+		cpu := cputime.Now() - cpu0
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
