@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/comfybatch/comfybatch/generate"
-	"github.com/comfybatch/comfybatch/internal/cputime"
 	"github.com/comfybatch/comfybatch/generate/comfytest"
+	"github.com/comfybatch/comfybatch/internal/cputime"
 	"github.com/comfybatch/comfybatch/internal/testmanifest"
 	"github.com/comfybatch/comfybatch/manifests"
 	"github.com/comfybatch/comfybatch/manifests/examples"
@@ -84,7 +84,6 @@ func startChild(b *testing.B, env, value string) []string {
 	}
 	return strings.Fields(line)
 }
-
 
 // benchManifest is the demo manifest with 120 seeds per prompt at 512²
 // and the scorer set of issue 15's target: sharpness, size, blank and

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/comfybatch/comfybatch/generate"
-	"github.com/comfybatch/comfybatch/internal/cputime"
 	"github.com/comfybatch/comfybatch/generate/comfytest"
+	"github.com/comfybatch/comfybatch/internal/cputime"
 	"github.com/comfybatch/comfybatch/manifests"
 	"github.com/comfybatch/comfybatch/manifests/examples"
 )

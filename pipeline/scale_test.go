@@ -17,8 +17,8 @@ import (
 
 	"github.com/comfybatch/comfybatch"
 	"github.com/comfybatch/comfybatch/generate"
-	"github.com/comfybatch/comfybatch/internal/cputime"
 	"github.com/comfybatch/comfybatch/generate/comfytest"
+	"github.com/comfybatch/comfybatch/internal/cputime"
 	"github.com/comfybatch/comfybatch/manifests"
 	"github.com/comfybatch/comfybatch/manifests/examples"
 	"github.com/comfybatch/comfybatch/store"
