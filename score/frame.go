@@ -137,12 +137,7 @@ func (d *Decoder) DecodeFrame(data []byte, lim Limits, need Need) (*Frame, error
 		return nil, err
 	}
 	if c.name == "png" && !need.Full {
-		buf, _ := d.scratch.Get().(*[]byte)
-		if buf == nil {
-			buf = new([]byte)
-		}
-		f, err := decodeRows(d, data, buf, lim, cfg, need)
-		d.scratch.Put(buf)
+		f, err := decodeRows(d, data, lim, cfg, need)
 		if !errors.Is(err, pngdec.ErrUnsupported) {
 			if err != nil {
 				return nil, fmt.Errorf("decode png %dx%d: %v: %w", cfg.Width, cfg.Height, err, comfybatch.ErrInvalid)
@@ -159,12 +154,13 @@ func (d *Decoder) DecodeFrame(data []byte, lim Limits, need Need) (*Frame, error
 	return f, nil
 }
 
-// decodeRows builds a Frame from the rows pngdec reconstructs, in the
-// scratch buffer when it is large enough (it is replaced by the buffer
-// used). PNGs other than 8-bit RGB and RGBA are pngdec.ErrUnsupported
-// here, as are those pngdec does not decode: the caller decodes them in
-// full.
-func decodeRows(d *Decoder, data []byte, scratch *[]byte, lim Limits, cfg image.Config, need Need) (f *Frame, err error) {
+// decodeRows builds a Frame from the rows pngdec reconstructs, in a
+// buffer from d's scratch pool. PNGs other than 8-bit RGB and RGBA are
+// pngdec.ErrUnsupported here, as are those pngdec does not decode: the
+// caller decodes them in full.
+func decodeRows(d *Decoder, data []byte, lim Limits, cfg image.Config, need Need) (f *Frame, err error) {
+	scratch := get(&d.scratch, 0) // DecodeRows takes its capacity
+	defer func() { put(&d.scratch, scratch) }()
 	// A decoder bug must cost one candidate, not the run.
 	defer func() {
 		if r := recover(); r != nil {
@@ -173,7 +169,7 @@ func decodeRows(d *Decoder, data []byte, scratch *[]byte, lim Limits, cfg image.
 	}()
 	f = &Frame{data: data, lim: lim, w: cfg.Width, h: cfg.Height, dec: d}
 	var b *frameBuilder
-	*scratch, err = pngdec.DecodeRows(data, *scratch, func(h pngdec.Header) (func(int, []byte), error) {
+	scratch, err = pngdec.DecodeRows(data, scratch, func(h pngdec.Header) (func(int, []byte), error) {
 		if h.Channels != 3 && h.Channels != 4 {
 			return nil, fmt.Errorf("%d channels: %w", h.Channels, pngdec.ErrUnsupported)
 		}
