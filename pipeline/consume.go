@@ -213,12 +213,10 @@ func record(ctx context.Context, r generate.Result, sc *scoring, st *store.Store
 			if err == nil {
 				err = st.WriteThumbnail(ctx, run, sha, th)
 			}
+			f.Release() // its planes serve the next candidate
 			if err != nil {
 				return fmt.Errorf("store thumbnail of candidate %s: %w", c.Ref(), err)
 			}
-		}
-		if f, ok := scored.Candidate.Pixels.(*score.Frame); ok {
-			f.Release() // its planes serve the next candidate
 		}
 		scored.Candidate.Pixels = nil // decoded pixels are not kept past recording
 		scored.Candidate.Image = nil  // nor the bytes, now in their file
