@@ -178,13 +178,13 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	}
 	total := plannedTotal(shape, opts.LimitPerGroup)
 	unscored := 0
-	hasWork := total > 0 // a new run generates its whole plan
+	hasWork := total > 0    // a new run generates its whole plan
+	var stored store.Counts // of the run resumed
 	if resumed {
-		counts, err := st.Counts(ctx, prev.ID)
-		if err != nil {
+		if stored, err = st.Counts(ctx, prev.ID); err != nil {
 			return nil, err
 		}
-		unscored = counts.All.Unscored
+		unscored = stored.All.Unscored
 	}
 	// Rereading a run planned from this very manifest passes over its
 	// finished jobs by plan index, without expanding them.
@@ -193,7 +193,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 			byIndex: resumed && prev.ManifestHash == m.Hash, finished: finishedFor(opts.RetryFailed)}
 	}
 	if resumed {
-		if hasWork, err = anyWork(ctx, reader(st, prev.ID), total, opts.RetryFailed); err != nil {
+		if hasWork, err = anyWork(ctx, reader(st, prev.ID), stored, total, opts.RetryFailed); err != nil {
 			return nil, fmt.Errorf("read job states: %w", err)
 		}
 	}
@@ -244,7 +244,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	if prog == nil {
 		prog = &Progress{}
 	}
-	prog.start(total, 0)
+	prog.start(total)
 	log.Info("run started", "jobs", total, "resumed", resumed, "unscored", unscored)
 
 	sc := newScoring(scorers, newScorerWatch(opts.MaxUnscored, opts.OutageDeadline, unscored))
@@ -284,7 +284,7 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	if hasWork {
 		err := runFleet(runCtx, st, run, instances, reader(st, run.ID), sc, prog, log, out, &counts, opts)
 		out.Done, out.Failed = int(prog.Done.Load()), int(prog.Failed.Load())
-		out.Skipped, out.Summary.Retried = counts.skipped, counts.retried
+		out.Skipped, out.Summary.Retried = int(prog.Skipped.Load()), counts.retried
 		if err == nil {
 			err = sc.await(runCtx, st, run)
 		}

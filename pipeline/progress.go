@@ -15,9 +15,9 @@ type Progress struct {
 	Started atomic.Int64 // unix ms when generation started
 }
 
-func (p *Progress) start(total, skipped int) {
+func (p *Progress) start(total int) {
 	p.Total.Store(int64(total))
-	p.Skipped.Store(int64(skipped))
+	p.Skipped.Store(0)
 	p.Started.Store(time.Now().UnixMilli())
 }
 

@@ -182,12 +182,8 @@ func finishedFor(retryFailed bool) func(status, class string) bool {
 // as little as it can: the run's counts tell when it was planned from this
 // manifest and has a job pending or submitted, a failure to retry, or not
 // every job recorded; otherwise the plan is read up to the first job to do.
-func anyWork(ctx context.Context, r *planReader, total int, retryFailed bool) (bool, error) {
+func anyWork(ctx context.Context, r *planReader, counts store.Counts, total int, retryFailed bool) (bool, error) {
 	if r.byIndex {
-		counts, err := r.st.Counts(ctx, r.runID)
-		if err != nil {
-			return false, err
-		}
 		classes, err := r.st.FailureClasses(ctx, r.runID)
 		if err != nil {
 			return false, err
@@ -218,11 +214,10 @@ func anyWork(ctx context.Context, r *planReader, total int, retryFailed bool) (b
 	return false, nil
 }
 
-// produced is what the producer counted.
+// produced is what the producer counted besides prog's counts (jobs
+// finished by an earlier process are prog.Skipped).
 type produced struct {
-	skipped int            // jobs finished by an earlier process (done, or failed for good)
 	retried map[string]int // failed jobs retried now, by error class
-	sent    int            // tasks handed to the fleet
 }
 
 // produce records the plan chunk by chunk and sends every job still to
@@ -238,7 +233,6 @@ func produce(ctx context.Context, st *store.Store, r *planReader, retryFailed bo
 			return err
 		}
 		if d := r.passed - passed; d > 0 {
-			counts.skipped += d
 			prog.Skipped.Add(int64(d))
 			passed = r.passed
 		}
@@ -256,7 +250,6 @@ func produce(ctx context.Context, st *store.Store, r *planReader, retryFailed bo
 		for _, p := range chunk {
 			todo, class := toDo(p.state, retryFailed)
 			if !todo {
-				counts.skipped++
 				prog.Skipped.Add(1)
 				continue
 			}
@@ -268,14 +261,12 @@ func produce(ctx context.Context, st *store.Store, r *planReader, retryFailed bo
 			}
 			select {
 			case tasks <- task(p):
-				counts.sent++
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
 	}
 	if d := r.passed - passed; d > 0 {
-		counts.skipped += d
 		prog.Skipped.Add(int64(d))
 	}
 	return nil
