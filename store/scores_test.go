@@ -10,7 +10,7 @@ import (
 
 func TestScoresColumnRoundTrip(t *testing.T) {
 	in := []comfybatch.Score{
-		{Scorer: "sharpness", Metrics: map[string]float64{"laplacian_var": 123.456789012345678, "tiny": 1e-300, "neg": -0.0}},
+		{Scorer: "sharpness", Metrics: map[string]float64{"laplacian_var": 123.456789012345678, "tiny": 1e-300, "neg": math.Copysign(0, -1)}},
 		{Scorer: "phash", Metrics: map[string]float64{}, Values: map[string]string{"hash": "f0f0\"e1"}},
 		{Scorer: "clip", Metrics: map[string]float64{}, Err: "clip: 503 \"unavailable\""},
 		{Scorer: "odd", Metrics: map[string]float64{"nan": math.NaN(), "up": math.Inf(1), "down": math.Inf(-1)}},
