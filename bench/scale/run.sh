@@ -2,11 +2,13 @@
 # Scale benchmark of issue 15: a simulated run of N jobs (default 1,000,000:
 # 1000 prompts x N/1000 random seeds) with (almost) instant generation and
 # 16x16 images, against 4 simulated instances in another process.
-# It prints what `batch plan` costs on the manifest (peak RSS, CPU), the
-# coordinator's peak RSS over the whole run, its CPU time
-# per job, the run's wall time, and then how long a rerun (after Ctrl-C
-# half-way through a second, fresh run) takes from start to its first
-# submission. Needs /usr/bin/time (GNU time). Usage:
+# It prints what `batch plan` costs on the manifest (peak RSS, user and
+# system CPU time), the same for the whole run and its wall time (divide
+# the CPU time by N for a job's), and then how long a rerun takes from
+# start to its first submission when a second, fresh run finished the
+# first half of each group (--limit-per-group) and the rerun does the
+# rest. pipeline's BenchmarkRerunStart measures the worst order instead
+# (the first half of the plan done). Needs /usr/bin/time (GNU time). Usage:
 #   bash bench/scale/run.sh [JOBS]
 set -euo pipefail
 jobs=${1:-1000000}
