@@ -215,11 +215,34 @@ func TestScheduleStopsWithContext(t *testing.T) {
 type stepWriter struct {
 	lines chan string
 	ack   chan struct{}
+	done  chan struct{} // closed when the test ends: Write returns at once
+}
+
+// startSteps runs run in a goroutine writing to a stepWriter, until the
+// test ends (also when it fails half-way, with run waiting in Write).
+func startSteps(t *testing.T, run func(ctx context.Context, w io.Writer)) stepWriter {
+	w := stepWriter{lines: make(chan string), ack: make(chan struct{}), done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { run(ctx, w) })
+	t.Cleanup(func() {
+		cancel()
+		close(w.done)
+		wg.Wait()
+	})
+	return w
 }
 
 func (w stepWriter) Write(p []byte) (int, error) {
-	w.lines <- strings.TrimSpace(string(p))
-	<-w.ack
+	select {
+	case w.lines <- strings.TrimSpace(string(p)):
+	case <-w.done:
+		return len(p), nil
+	}
+	select {
+	case <-w.ack:
+	case <-w.done:
+	}
 	return len(p), nil
 }
 
@@ -231,8 +254,8 @@ func (w stepWriter) next(t *testing.T, want string) {
 		if got != want {
 			t.Fatalf("schedule said %q; want %q", got, want)
 		}
-	case <-t.Context().Done():
-		t.Fatalf("no %q from the schedule", want)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no %q from the schedule within 10s", want)
 	}
 }
 
@@ -286,10 +309,7 @@ func TestScheduleOnFleet(t *testing.T) {
 		{downWindow, 1, 10 * time.Millisecond, 10 * time.Millisecond},
 		{restartWindow, 0, 30 * time.Millisecond, 10 * time.Millisecond},
 	}}
-	w := stepWriter{lines: make(chan string), ack: make(chan struct{})}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() { s.run(t.Context(), targets, base, w) })
+	w := startSteps(t, func(ctx context.Context, w io.Writer) { s.run(ctx, targets, base, w) })
 
 	w.next(t, "sim: instance 1 down")
 	if got := getStatus(t, urls[1]+"/system_stats", "Authorization", auth); got != http.StatusServiceUnavailable {
@@ -360,10 +380,7 @@ func TestClipOutage(t *testing.T) {
 	url := srv.URL + "/v1/embeddings"
 	body := imageRequest(t)
 
-	w := stepWriter{lines: make(chan string), ack: make(chan struct{})}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() { out.run(t.Context(), w) })
+	w := startSteps(t, out.run)
 
 	for i, want := range []int{http.StatusTooManyRequests, http.StatusOK, http.StatusOK} {
 		if got := postStatus(t, url, body); got != want {
