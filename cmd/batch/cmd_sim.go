@@ -211,8 +211,10 @@ func sim(ctx context.Context, opts simOptions, o IO) error {
 		fmt.Fprintln(o.Out, u)
 	}
 
-	// The fault goroutines stop with faultCtx, canceled before the servers
-	// close (deferred calls run last first).
+	// The fault goroutines stop with faultCtx: sim returns past this point
+	// only once ctx is done, but an error return must not leave them
+	// waiting on timers. They are waited for before the simulated
+	// instances close (deferred calls run last first).
 	faultCtx, stopFaults := context.WithCancel(ctx)
 	var faults sync.WaitGroup
 	defer faults.Wait()
