@@ -116,11 +116,11 @@ func BenchmarkScorer(b *testing.B) {
 }
 
 // BenchmarkDecodeFrame times DecodeFrame on a 512² ComfyUI-like PNG for
-// each form it can build, alone and all together, against Decode (the
-// full RGBA image) followed by the scorers' own passes over it.
+// each form it can build, alone and all together ("rows" is the decode
+// alone); BenchmarkLocalScorers compares the whole with Decode and the
+// scorers' own passes.
 func BenchmarkDecodeFrame(b *testing.B) {
 	data := comfyPNG(b, photoLike(512))
-	all := Need{Luma: true, Blank: true, Hash: true, Thumb: 256}
 	for _, tc := range []struct {
 		name string
 		need Need
@@ -130,7 +130,7 @@ func BenchmarkDecodeFrame(b *testing.B) {
 		{"blank", Need{Blank: true}},
 		{"hash", Need{Hash: true}},
 		{"thumb", Need{Thumb: 256}},
-		{"all", all},
+		{"all", Need{Luma: true, Blank: true, Hash: true, Thumb: 256}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			cpu := cputime.Now()
