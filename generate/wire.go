@@ -85,13 +85,8 @@ func (m *HistoryMessage) UnmarshalJSON(b []byte) error {
 // ascending node id order (numeric ids numerically), so the first image is
 // the one the workflow saves and the same on every call.
 func (h *HistoryEntry) Images() []ImageRef {
-	ids := make([]string, 0, len(h.Outputs))
-	for id := range h.Outputs {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return nodeIDLess(ids[i], ids[j]) })
 	var out []ImageRef
-	for _, id := range ids {
+	for _, id := range h.nodeIDs() {
 		out = append(out, h.Outputs[id].Images...)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Type == "output" && out[j].Type != "output" })
@@ -101,11 +96,7 @@ func (h *HistoryEntry) Images() []ImageRef {
 // firstImage returns the first image Images lists and the id of the node
 // that made it.
 func (h *HistoryEntry) firstImage() (string, ImageRef, bool) {
-	ids := make([]string, 0, len(h.Outputs))
-	for id := range h.Outputs {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return nodeIDLess(ids[i], ids[j]) })
+	ids := h.nodeIDs()
 	for _, saved := range []bool{true, false} {
 		for _, id := range ids {
 			for _, ref := range h.Outputs[id].Images {
@@ -116,6 +107,17 @@ func (h *HistoryEntry) firstImage() (string, ImageRef, bool) {
 		}
 	}
 	return "", ImageRef{}, false
+}
+
+// nodeIDs returns the ids of the entry's output nodes in ascending order
+// (numeric ids numerically).
+func (h *HistoryEntry) nodeIDs() []string {
+	ids := make([]string, 0, len(h.Outputs))
+	for id := range h.Outputs {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return nodeIDLess(ids[i], ids[j]) })
+	return ids
 }
 
 func nodeIDLess(a, b string) bool {

@@ -27,8 +27,8 @@ type Header struct {
 // Its cost is one buffer of the decompressed rows; it saves Decode's
 // widening of RGB and grey+alpha to four bytes a pixel and the image the
 // caller would otherwise read back. When scratch has the capacity, that
-// buffer is scratch; DecodeRows returns the buffer it used (nil if it
-// needed none), for the caller to pass again.
+// buffer is scratch; DecodeRows returns the buffer it used (scratch
+// itself when it failed before needing one), for the caller to pass again.
 func DecodeRows(data, scratch []byte, start func(Header) (row func(y int, pix []byte), err error)) ([]byte, error) {
 	hdr, run, err := parse(data)
 	if err != nil {
