@@ -475,7 +475,7 @@ func groupsOf(m *manifests.Manifest) []store.Group {
 // generateAndScore streams the producer's tasks through the generator and
 // every result through decoding, scoring and the store. Results keep being
 // recorded after ctx is canceled (a prompt that finished during the
-// shutdown grace is not thrown away); only a store failure stops the
+// shutdown grace is not thrown away); only a store or plan failure stops the
 // generator early. It returns when the producer and the generator have
 // returned and every result the generator sent is recorded.
 func generateAndScore(ctx context.Context, gen Generator, producer func(context.Context, chan<- generate.Task) error, sc *scoring,
