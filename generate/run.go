@@ -358,10 +358,17 @@ func (rs *runState) earliestLocked(now time.Time) time.Duration {
 
 // finish sends the one Result of a task.
 func (rs *runState) finish(ctx context.Context, r Result) {
+	// A result that can be delivered is: a prompt that finished as ctx
+	// ended must not be lost to select's random choice between two ready
+	// cases.
 	select {
 	case rs.results <- r:
-	case <-ctx.Done():
-		return
+	default:
+		select {
+		case rs.results <- r:
+		case <-ctx.Done():
+			return
+		}
 	}
 	rs.mu.Lock()
 	rs.remaining--

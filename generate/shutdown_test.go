@@ -124,3 +124,20 @@ func TestShutdownReportsCancelledPrompts(t *testing.T) {
 		})
 	}
 }
+
+// TestFinishDeliversAfterCancel: a Result that has room in the results
+// channel is delivered even when ctx is already done (a prompt that
+// finished as the run was cancelled), every time, not by select's coin.
+func TestFinishDeliversAfterCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	const n = 200
+	results := make(chan Result, n)
+	rs := &runState{results: results, remaining: n, changed: make(chan struct{})}
+	for i := range n {
+		rs.finish(ctx, Result{Attempts: i})
+	}
+	if len(results) != n {
+		t.Errorf("%d of %d results delivered after cancel", len(results), n)
+	}
+}
