@@ -136,13 +136,15 @@ func checkpointedSize(b testing.TB, path string) int64 {
 
 // BenchmarkSelectLarge re-selects a stored run of many candidates
 // (benchJobs: 100,000 by default, one candidate each, in groups of 1000
-// with two scored metrics), as `batch select` does: read each group's
+// with one scored metric), as `batch select` does: read each group's
 // candidates and scores, rank, select, record totals and selections, lay
-// out selected/.
+// out selected/. In "reweighted", each selection follows a change of the
+// metric's weight, so every candidate's total changes and is written; in
+// "unchanged", nothing changed since the last selection.
 func BenchmarkSelectLarge(b *testing.B) {
 	n := benchJobs()
 	m, run := storedBigRun(b, n, n)
-	for b.Loop() {
+	sel := func(b *testing.B) {
 		groups, err := Select(b.Context(), m, run.ID, 0)
 		if err != nil {
 			b.Fatal(err)
@@ -151,7 +153,28 @@ func BenchmarkSelectLarge(b *testing.B) {
 			b.Fatalf("%d groups selected, the first %d", len(groups), len(groups[0].Selection))
 		}
 	}
-	b.ReportMetric(float64(n), "candidates")
+	weigh := func(w float64) {
+		for name, ms := range m.Scorers[0].Metrics {
+			ms.Weight = w
+			m.Scorers[0].Metrics[name] = ms
+		}
+	}
+	b.Run("reweighted", func(b *testing.B) {
+		w := 1.0
+		for b.Loop() {
+			w++
+			weigh(w)
+			sel(b)
+		}
+		b.ReportMetric(float64(n), "candidates")
+	})
+	b.Run("unchanged", func(b *testing.B) {
+		sel(b) // totals as they will stay
+		for b.Loop() {
+			sel(b)
+		}
+		b.ReportMetric(float64(n), "candidates")
+	})
 }
 
 // BenchmarkRerunStart measures how long the rerun of an interrupted large

@@ -100,7 +100,9 @@ func selectGroup(ctx context.Context, st *store.Store, run store.Run, m *manifes
 		k = so.TopK
 	}
 	tk := selectors.TopK{K: k, MinScore: m.Select.MinScore, HashScorer: hashScorer, Distance: m.Select.PhashDistance}
-	ranked := selectors.Rank(scored, rules)
+	// Ordered once: Select and NearDuplicates take candidates already in
+	// order as they are.
+	ranked := selectors.Order(selectors.Rank(scored, rules))
 	sel := tk.Select(name, ranked)
 	dups := tk.NearDuplicates(ranked, sel)
 	idx := map[string]int{}
@@ -133,7 +135,7 @@ func selectGroup(ctx context.Context, st *store.Store, run store.Run, m *manifes
 	}
 	g := GroupResult{Name: name, TopK: k, Candidates: len(ranked), Selection: sel}
 	g.Reason, g.Rejected = mainRejection(ranked)
-	g.Ranked = keepBest(selectors.Order(ranked), sel)
+	g.Ranked = keepBest(ranked, sel)
 	if err := st.FillJobs(ctx, run.ID, g.Ranked); err != nil {
 		return GroupResult{}, nil, fmt.Errorf("read jobs of group %s: %w", name, err)
 	}

@@ -1,10 +1,12 @@
 package selectors
 
 import (
+	"cmp"
 	"fmt"
 	"math/bits"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/comfybatch/comfybatch"
 )
@@ -100,27 +102,45 @@ func (t TopK) NearDuplicates(ranked []comfybatch.Scored, sel []comfybatch.Select
 }
 
 // Order returns the candidates sorted best first: by Total descending, then
-// Job.Index, then job key, output node and batch index.
+// Job.Index, then job key, output node and batch index. Candidates already
+// in that order are returned as they are, without a copy.
 func Order(ranked []comfybatch.Scored) []comfybatch.Scored {
-	out := make([]comfybatch.Scored, len(ranked))
-	copy(out, ranked)
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Total != b.Total {
-			return a.Total > b.Total
+	if slices.IsSortedFunc(ranked, compare) {
+		return ranked
+	}
+	// A Scored is a few hundred bytes: sort positions, then copy each
+	// candidate once.
+	idx := make([]int32, len(ranked))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int {
+		if c := compare(ranked[a], ranked[b]); c != 0 {
+			return c
 		}
-		if a.Candidate.Job.Index != b.Candidate.Job.Index {
-			return a.Candidate.Job.Index < b.Candidate.Job.Index
-		}
-		if a.Candidate.Job.Key != b.Candidate.Job.Key {
-			return a.Candidate.Job.Key < b.Candidate.Job.Key
-		}
-		if a.Candidate.Output != b.Candidate.Output {
-			return a.Candidate.Output < b.Candidate.Output
-		}
-		return a.Candidate.BatchIndex < b.Candidate.BatchIndex
+		return cmp.Compare(a, b) // stable: equal candidates keep their order
 	})
+	out := make([]comfybatch.Scored, len(ranked))
+	for i, j := range idx {
+		out[i] = ranked[j]
+	}
 	return out
+}
+
+// compare orders two candidates as Order does.
+func compare(a, b comfybatch.Scored) int {
+	if a.Total != b.Total {
+		if a.Total > b.Total {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Or(
+		cmp.Compare(a.Candidate.Job.Index, b.Candidate.Job.Index),
+		strings.Compare(a.Candidate.Job.Key, b.Candidate.Job.Key),
+		strings.Compare(a.Candidate.Output, b.Candidate.Output),
+		cmp.Compare(a.Candidate.BatchIndex, b.Candidate.BatchIndex),
+	)
 }
 
 func hashOf(c comfybatch.Scored, scorer string) (uint64, bool) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -298,7 +299,11 @@ func (s *Store) RankingCandidates(ctx context.Context, runID int64, group string
 }
 
 func (s *Store) candidates(ctx context.Context, runID int64, group string, pendingOnly bool) ([]comfybatch.Scored, error) {
-	codec, err := s.codec(ctx, runID)
+	var only []string
+	if group != "" {
+		only = []string{group}
+	}
+	codec, err := s.codec(ctx, runID, only...)
 	if err != nil {
 		return nil, err
 	}
@@ -380,13 +385,17 @@ func (s *Store) FillJobs(ctx context.Context, runID int64, cands []comfybatch.Sc
 	if len(cands) == 0 {
 		return nil
 	}
-	codec, err := s.codec(ctx, runID)
-	if err != nil {
-		return err
-	}
 	keys := make([]string, 0, len(cands))
+	var groups []string
 	for _, c := range cands {
 		keys = append(keys, c.Candidate.Job.Key)
+		if !slices.Contains(groups, c.Candidate.Job.Group) {
+			groups = append(groups, c.Candidate.Job.Group)
+		}
+	}
+	codec, err := s.codec(ctx, runID, groups...)
+	if err != nil {
+		return err
 	}
 	list, err := json.Marshal(keys)
 	if err != nil {

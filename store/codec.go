@@ -126,14 +126,25 @@ type groupRow struct {
 	tags   []string
 }
 
-// codec reads what decoding run runID's job rows needs.
-func (s *Store) codec(ctx context.Context, runID int64) (*runCodec, error) {
+// codec reads what decoding run runID's job rows needs: of the groups
+// named, or of every group when none is. Name the groups when they are
+// known: reading all of them costs time in proportion to the run's groups,
+// and a caller that works a group at a time would pay it once per group.
+func (s *Store) codec(ctx context.Context, runID int64, groups ...string) (*runCodec, error) {
 	run, err := s.Run(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
 	c := &runCodec{run: run, groups: map[string]groupRow{}}
-	rows, err := s.read.QueryContext(ctx, `SELECT name, params, tags FROM run_groups WHERE run_id = ?`, runID)
+	q, args := `SELECT name, params, tags FROM run_groups WHERE run_id = ?`, []any{runID}
+	if len(groups) > 0 {
+		list, err := json.Marshal(groups)
+		if err != nil {
+			return nil, err
+		}
+		q, args = q+` AND name IN (SELECT value FROM json_each(?))`, append(args, string(list))
+	}
+	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read groups of run %d: %w", runID, err)
 	}

@@ -149,21 +149,21 @@ const qPlanJob = `INSERT INTO jobs (run_id, job_key, idx, group_name, params, wo
 // JobWorkflow returns the patched workflow of one job of run runID,
 // rebuilt from the run's base workflow when the row keeps only its values.
 func (s *Store) JobWorkflow(ctx context.Context, runID int64, jobKey string) (json.RawMessage, error) {
-	c, err := s.codec(ctx, runID)
-	if err != nil {
-		return nil, err
-	}
 	var (
 		group, params string
 		wf            sql.NullString
 	)
-	err = s.read.QueryRowContext(ctx, `SELECT group_name, params, workflow FROM jobs WHERE run_id = ? AND job_key = ?`,
+	err := s.read.QueryRowContext(ctx, `SELECT group_name, params, workflow FROM jobs WHERE run_id = ? AND job_key = ?`,
 		runID, jobKey).Scan(&group, &params, &wf)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("job %s of run %d: %w", jobKey, runID, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read job %s of run %d: %w", jobKey, runID, err)
+	}
+	c, err := s.codec(ctx, runID, group)
+	if err != nil {
+		return nil, err
 	}
 	ps, err := c.params(group, params)
 	if err != nil {

@@ -203,6 +203,29 @@ func TestCompactJobRows(t *testing.T) {
 	if v := cands[0].Candidate.Job.Params[2].Value; v != 8.0 {
 		t.Errorf("cfg written as 8 reads back as %#v, want float64 8", v)
 	}
+	// Reads of one group, and fills across groups, decode with only the
+	// groups they name and still give each job its own group's prompt.
+	owl, err := s.Candidates(ctx, run.ID, "owl")
+	if err != nil || len(owl) != 1 || !reflect.DeepEqual(owl[0].Candidate.Job.Params, jobs[2].Params) {
+		t.Errorf("Candidates(owl) = %+v, %v; want job 2 with params %+v", owl, err, jobs[2].Params)
+	}
+	var lean []comfybatch.Scored
+	for _, g := range []string{"owl", "fox"} {
+		r, err := s.RankingCandidates(ctx, run.ID, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lean = append(lean, r...)
+	}
+	if err := s.FillJobs(ctx, run.ID, lean); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range lean {
+		j := jobs[c.Candidate.Job.Index]
+		if !reflect.DeepEqual(c.Candidate.Job.Params, j.Params) || !reflect.DeepEqual(c.Candidate.Job.Tags, j.Tags) {
+			t.Errorf("filled job %d: params %+v tags %v, want %+v %v", j.Index, c.Candidate.Job.Params, c.Candidate.Job.Tags, j.Params, j.Tags)
+		}
+	}
 }
 
 func TestCandidatesPerImage(t *testing.T) {
