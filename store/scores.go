@@ -97,6 +97,15 @@ func decodeScores(text string) ([]comfybatch.Score, error) {
 	if text == "" || text == "[]" {
 		return nil, nil
 	}
+	if out, ok := fastScores(text); ok {
+		return out, nil
+	}
+	return slowScores(text)
+}
+
+// slowScores is decodeScores with encoding/json: any JSON the column may
+// hold.
+func slowScores(text string) ([]comfybatch.Score, error) {
 	var raw []storedScore
 	if err := json.Unmarshal([]byte(text), &raw); err != nil {
 		return nil, fmt.Errorf("decode scores: %w", err)
