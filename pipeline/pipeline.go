@@ -117,7 +117,7 @@ type GroupResult struct {
 	Name string
 	TopK int
 	// Candidates counts the group's ranked candidates (those waiting for
-	// a scorer are left out). Ranked holds them best first, up to 256 of
+	// a scorer are left out). Ranked holds them best first, up to 32 of
 	// them plus every selected one, so that a group of a million costs
 	// no more once ranked.
 	Candidates int

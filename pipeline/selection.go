@@ -73,61 +73,43 @@ const selectWorkers = 3
 
 // keepRanked is how many of a group's ranked candidates, besides the
 // selected ones, a GroupResult keeps.
-const keepRanked = 256
+const keepRanked = 32
 
 // selectGroup ranks and selects one group and records the outcome.
 func selectGroup(ctx context.Context, st *store.Store, run store.Run, m *manifests.Manifest, name string,
 	rules []selectors.Rule, hashScorer string, so selectOptions) (GroupResult, []comfybatch.Selection, error) {
-	cands, err := st.RankingCandidates(ctx, run.ID, name)
+	cands, ids, err := st.RankingCandidates(ctx, run.ID, name)
 	if err != nil {
 		return GroupResult{}, nil, fmt.Errorf("read candidates of group %s: %w", name, err)
 	}
-	type was struct {
-		total    float64
-		rejected string
-	}
-	before := make(map[comfybatch.Ref]was, len(cands))
-	scored := cands[:0]
-	for _, c := range cands {
+	scored, kept := cands[:0], ids[:0]
+	for i, c := range cands {
 		if len(c.Pending) > 0 {
 			continue // neither selected nor rejected until every scorer has scored it
 		}
-		before[c.Candidate.Ref()] = was{c.Total, c.Rejected}
-		scored = append(scored, c)
+		scored, kept = append(scored, c), append(kept, ids[i])
 	}
 	k := m.TopKFor(name)
 	if so.TopK > 0 {
 		k = so.TopK
 	}
 	tk := selectors.TopK{K: k, MinScore: m.Select.MinScore, HashScorer: hashScorer, Distance: m.Select.PhashDistance}
-	// Ordered once: Select and NearDuplicates take candidates already in
-	// order as they are.
-	ranked := selectors.Order(selectors.Rank(scored, rules))
-	sel := tk.Select(name, ranked)
-	dups := tk.NearDuplicates(ranked, sel)
-	idx := map[string]int{}
-	images := map[string]int{} // candidates per job
-	for _, c := range ranked {
-		idx[c.Candidate.Job.Key] = c.Candidate.Job.Index
-		images[c.Candidate.Job.Key]++
+	// ranked is in scored's order, which keeps each candidate's id and
+	// recorded total at hand. Ordered once: Select and NearDuplicates take
+	// candidates already in order as they are.
+	ranked := selectors.Rank(scored, rules)
+	ordered := selectors.Order(ranked)
+	sel := tk.Select(name, ordered)
+	if dups := tk.NearDuplicates(ordered, sel); len(dups) > 0 {
+		markNearDuplicates(dups, ranked, ordered)
 	}
-	for i := range ranked {
-		of, ok := dups[ranked[i].Candidate.Ref()]
-		switch {
-		case !ok:
-		case images[of.JobKey] > 1: // say which image of that job
-			ranked[i].Rejected = comfybatch.NearDuplicateImageReason(idx[of.JobKey], of.Output, of.BatchIndex)
-		default:
-			ranked[i].Rejected = comfybatch.NearDuplicateReason(idx[of.JobKey])
+	var changed []store.Total
+	for i, c := range ranked {
+		if was := scored[i]; was.Total != c.Total || was.Rejected != c.Rejected {
+			changed = append(changed, store.Total{Candidate: kept[i], Total: c.Total, Rejected: c.Rejected})
 		}
 	}
-	var changed []comfybatch.Scored
-	for _, c := range ranked {
-		if b, ok := before[c.Candidate.Ref()]; !ok || b.total != c.Total || b.rejected != c.Rejected {
-			changed = append(changed, c)
-		}
-	}
-	if err := st.UpdateRanking(ctx, run.ID, changed); err != nil {
+	if err := st.SetTotals(ctx, changed); err != nil {
 		return GroupResult{}, nil, fmt.Errorf("record totals of group %s: %w", name, err)
 	}
 	if err := st.SaveSelections(ctx, run.ID, name, sel); err != nil {
@@ -135,27 +117,59 @@ func selectGroup(ctx context.Context, st *store.Store, run store.Run, m *manifes
 	}
 	g := GroupResult{Name: name, TopK: k, Candidates: len(ranked), Selection: sel}
 	g.Reason, g.Rejected = mainRejection(ranked)
-	g.Ranked = keepBest(ranked, sel)
+	g.Ranked = keepBest(ordered, sel)
 	if err := st.FillJobs(ctx, run.ID, g.Ranked); err != nil {
 		return GroupResult{}, nil, fmt.Errorf("read jobs of group %s: %w", name, err)
 	}
 	return g, sel, nil
 }
 
-// keepBest keeps the first keepRanked of the ordered candidates and every
-// selected one after them.
+// markNearDuplicates gives each candidate that dups names (a candidate
+// skipped as a near-duplicate of a selected one, see
+// selectors.TopK.NearDuplicates) its rejection reason, in each of the
+// lists of one group's candidates.
+func markNearDuplicates(dups map[comfybatch.Ref]comfybatch.Ref, lists ...[]comfybatch.Scored) {
+	idx := map[string]int{}
+	images := map[string]int{} // candidates per job
+	for _, c := range lists[0] {
+		idx[c.Candidate.Job.Key] = c.Candidate.Job.Index
+		images[c.Candidate.Job.Key]++
+	}
+	for _, list := range lists {
+		for i := range list {
+			of, ok := dups[list[i].Candidate.Ref()]
+			switch {
+			case !ok:
+			case images[of.JobKey] > 1: // say which image of that job
+				list[i].Rejected = comfybatch.NearDuplicateImageReason(idx[of.JobKey], of.Output, of.BatchIndex)
+			default:
+				list[i].Rejected = comfybatch.NearDuplicateReason(idx[of.JobKey])
+			}
+		}
+	}
+}
+
+// keepBest returns the first keepRanked of the ordered candidates and
+// every selected one after them, in a new slice: a slice of ordered would
+// keep the whole group, and its scores, alive as long as the result.
 func keepBest(ordered []comfybatch.Scored, sel []comfybatch.Selection) []comfybatch.Scored {
-	if len(ordered) <= keepRanked {
-		return ordered
-	}
-	selected := map[comfybatch.Ref]bool{}
+	n := min(len(ordered), keepRanked)
+	out := make([]comfybatch.Scored, n, n+len(sel))
+	copy(out, ordered)
+	missing := map[comfybatch.Ref]bool{}
 	for _, s := range sel {
-		selected[s.Ref()] = true
+		missing[s.Ref()] = true
 	}
-	out := slices.Clip(ordered[:keepRanked])
-	for _, c := range ordered[keepRanked:] {
-		if selected[c.Candidate.Ref()] {
+	for _, c := range out {
+		delete(missing, c.Candidate.Ref())
+	}
+	for _, c := range ordered[n:] {
+		if len(missing) == 0 {
+			break
+		}
+		if r := c.Candidate.Ref(); missing[r] {
 			out = append(out, c)
+			delete(missing, r)
 		}
 	}
 	return out

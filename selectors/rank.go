@@ -33,8 +33,8 @@ type Rule struct {
 
 func (r Rule) name() string { return r.Scorer + "." + r.Metric }
 
-// Rank returns a copy of one group's candidates with Total and Rejected
-// computed from rules. A candidate is rejected when a scorer reported an
+// Rank returns a copy of one group's candidates, in their order, with
+// Total and Rejected computed from rules. A candidate is rejected when a scorer reported an
 // error for it, when a gated or weighted metric is missing, or when a value
 // is outside a gate; rejected candidates still get a Total (from the
 // metrics they have) so reports can show it, but they are never selected.

@@ -40,8 +40,7 @@ const (
 	qDropOtherCandidates = `DELETE FROM candidates WHERE job_id = ? AND id NOT IN (SELECT value FROM json_each(?))`
 	qReplaceScores       = `UPDATE candidates SET state = ?, pending = ?, total = ?, rejected = ?, scores = ?
 		WHERE job_id = (SELECT id FROM jobs WHERE run_id = ? AND job_key = ?) AND node = ? AND batch_index = ?`
-	qRank = `UPDATE candidates SET total = ?, rejected = ?
-		WHERE job_id = (SELECT id FROM jobs WHERE run_id = ? AND job_key = ?) AND node = ? AND batch_index = ?`
+	qSetTotal = `UPDATE candidates SET total = ?, rejected = ? WHERE id = ?`
 )
 
 // candidateRow is one candidate's encoded columns.
@@ -219,26 +218,36 @@ func imageSize(c comfybatch.Candidate) (int, int) {
 	return 0, 0
 }
 
-// UpdateRanking rewrites the total and rejection reason of already
-// recorded candidates (after ranking), in one transaction, and returns once
-// it has committed. Candidates the run doesn't have are an error wrapping
+// A Total is what ranking decided for one candidate: its total and its
+// rejection reason ("" when it may be selected).
+type Total struct {
+	Candidate int64 // the candidate's id, as RankingCandidates returns it
+	Total     float64
+	Rejected  string
+}
+
+// SetTotals rewrites the total and rejection reason of recorded
+// candidates, in one transaction, and returns once it has committed. A
+// candidate id the database doesn't have is an error wrapping
 // ErrNotFound, and nothing is changed.
-func (s *Store) UpdateRanking(ctx context.Context, runID int64, ranked []comfybatch.Scored) error {
+func (s *Store) SetTotals(ctx context.Context, totals []Total) error {
+	if len(totals) == 0 {
+		return nil
+	}
 	err := s.do(ctx, func(t wtx) error {
-		for _, sc := range ranked {
-			c := sc.Candidate
-			res, err := t.exec(qRank, sc.Total, sc.Rejected, runID, c.Job.Key, c.Output, c.BatchIndex)
+		for _, x := range totals {
+			res, err := t.exec(qSetTotal, x.Total, x.Rejected, x.Candidate)
 			if err != nil {
-				return fmt.Errorf("candidate %s: %w", c.Ref(), err)
+				return fmt.Errorf("candidate %d: %w", x.Candidate, err)
 			}
 			if n, err := res.RowsAffected(); err != nil || n == 0 {
-				return fmt.Errorf("candidate %s: %w", c.Ref(), ErrNotFound)
+				return errors.Join(err, fmt.Errorf("candidate %d: %w", x.Candidate, ErrNotFound))
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("update ranking of run %d: %w", runID, err)
+		return fmt.Errorf("set totals: %w", err)
 	}
 	return nil
 }
@@ -261,41 +270,47 @@ func (s *Store) UnscoredCandidates(ctx context.Context, runID int64) ([]comfybat
 }
 
 // RankingCandidates returns one group's candidates with what ranking and
-// selection need: identity, plan index, scores, total, rejection, pending
-// scorers, image path. The job's params, inputs and tags are left out,
-// which makes a large group cheaper to read and to hold.
-func (s *Store) RankingCandidates(ctx context.Context, runID int64, group string) ([]comfybatch.Scored, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT j.job_key, j.idx, c.node, c.batch_index, c.state, c.pending,
-			c.total, c.rejected, c.rel_path, c.scores
+// selection need: identity, plan index, scores, total, rejection and
+// pending scorers; and each one's id, for SetTotals. The rest (the job's
+// params, inputs and tags, the image's path and hash, where and when it
+// ran) is left out, which makes a large group cheaper to read and to
+// hold; FillJobs reads it for the candidates that need it.
+func (s *Store) RankingCandidates(ctx context.Context, runID int64, group string) ([]comfybatch.Scored, []int64, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT c.id, j.job_key, j.idx, c.node, c.batch_index, c.state, c.pending,
+			c.total, c.rejected, c.scores
 		FROM candidates c JOIN jobs j ON j.id = c.job_id
 		WHERE j.run_id = ? AND j.group_name = ? AND j.status = 'done'
-		ORDER BY j.idx, j.job_key, c.node, c.batch_index`, runID, group)
+		ORDER BY j.idx, j.id, c.node, c.batch_index`, runID, group)
 	if err != nil {
-		return nil, fmt.Errorf("read candidates of group %s of run %d: %w", group, runID, err)
+		return nil, nil, fmt.Errorf("read candidates of group %s of run %d: %w", group, runID, err)
 	}
 	defer rows.Close()
-	var out []comfybatch.Scored
+	var (
+		out []comfybatch.Scored
+		ids []int64
+	)
 	for rows.Next() {
 		var (
 			sc                    comfybatch.Scored
 			c                     = &sc.Candidate
 			state, pending, score string
 			total                 sql.NullFloat64
+			id                    int64
 		)
-		if err := rows.Scan(&c.Job.Key, &c.Job.Index, &c.Output, &c.BatchIndex, &state, &pending, &total,
-			&sc.Rejected, &c.Path, &score); err != nil {
-			return nil, fmt.Errorf("read candidates of group %s of run %d: %w", group, runID, err)
+		if err := rows.Scan(&id, &c.Job.Key, &c.Job.Index, &c.Output, &c.BatchIndex, &state, &pending, &total,
+			&sc.Rejected, &score); err != nil {
+			return nil, nil, fmt.Errorf("read candidates of group %s of run %d: %w", group, runID, err)
 		}
 		c.Job.Group = group
 		if err := readScoring(&sc, total, state, pending, score); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		out = append(out, sc)
+		out, ids = append(out, sc), append(ids, id)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read candidates of group %s of run %d: %w", group, runID, err)
+		return nil, nil, fmt.Errorf("read candidates of group %s of run %d: %w", group, runID, err)
 	}
-	return out, nil
+	return out, ids, nil
 }
 
 func (s *Store) candidates(ctx context.Context, runID int64, group string, pendingOnly bool) ([]comfybatch.Scored, error) {
@@ -319,7 +334,7 @@ func (s *Store) candidates(ctx context.Context, runID int64, group string, pendi
 	rows, err := s.read.QueryContext(ctx, `SELECT `+candidateColumns+`, c.state, c.pending, c.total, c.rejected, c.scores
 		FROM candidates c JOIN jobs j ON j.id = c.job_id
 		WHERE `+where+`
-		ORDER BY j.idx, j.job_key, c.node, c.batch_index`, args...)
+		ORDER BY j.idx, j.id, c.node, c.batch_index`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read candidates of run %d: %w", runID, err)
 	}
@@ -385,10 +400,10 @@ func (s *Store) FillJobs(ctx context.Context, runID int64, cands []comfybatch.Sc
 	if len(cands) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(cands))
+	idx := make([]int, 0, len(cands))
 	var groups []string
 	for _, c := range cands {
-		keys = append(keys, c.Candidate.Job.Key)
+		idx = append(idx, c.Candidate.Job.Index)
 		if !slices.Contains(groups, c.Candidate.Job.Group) {
 			groups = append(groups, c.Candidate.Job.Group)
 		}
@@ -397,13 +412,15 @@ func (s *Store) FillJobs(ctx context.Context, runID int64, cands []comfybatch.Sc
 	if err != nil {
 		return err
 	}
-	list, err := json.Marshal(keys)
+	// By plan index rather than key: the jobs of a group are near one
+	// another in the plan index, and far apart in the key's.
+	list, err := json.Marshal(idx)
 	if err != nil {
 		return err
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT `+candidateColumns+`
 		FROM jobs j JOIN candidates c ON c.job_id = j.id
-		WHERE j.run_id = ? AND j.job_key IN (SELECT value FROM json_each(?))`, runID, string(list))
+		WHERE j.run_id = ? AND j.idx IN (SELECT value FROM json_each(?))`, runID, string(list))
 	if err != nil {
 		return fmt.Errorf("read jobs of run %d: %w", runID, err)
 	}

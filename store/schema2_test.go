@@ -211,7 +211,7 @@ func TestCompactJobRows(t *testing.T) {
 	}
 	var lean []comfybatch.Scored
 	for _, g := range []string{"owl", "fox"} {
-		r, err := s.RankingCandidates(ctx, run.ID, g)
+		r, _, err := s.RankingCandidates(ctx, run.ID, g)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -72,7 +72,7 @@ const qViewCandidates = `SELECT j.job_key, c.node, c.batch_index, j.idx, j.group
 		c.state, c.pending, c.rel_path, c.sha256, c.width, c.height, c.bytes, j.images, %s%s
 	FROM %s
 	WHERE j.run_id = ? AND j.status = 'done' AND (? = '' OR j.group_name = ?)%s
-	ORDER BY j.idx, j.job_key, c.node, c.batch_index`
+	ORDER BY j.idx, j.id, c.node, c.batch_index`
 
 // EachCandidate calls fn with each candidate of run runID that q
 // selects, in plan order (index, key, output node, batch index), and

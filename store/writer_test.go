@@ -148,7 +148,7 @@ func TestBadRecordCostsOnlyItself(t *testing.T) {
 	}
 }
 
-func TestUpdateRanking(t *testing.T) {
+func TestSetTotals(t *testing.T) {
 	s, dir := openTest(t)
 	ctx := t.Context()
 	run := createRun(t, s, dir)
@@ -158,24 +158,29 @@ func TestUpdateRanking(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a.Total, b.Total, b.Rejected = 0.9, 0.1, "near-duplicate of job 0"
-	if err := s.UpdateRanking(ctx, run.ID, []comfybatch.Scored{a, b}); err != nil {
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	read, ids, err := s.RankingCandidates(ctx, run.ID, "a")
+	if err != nil || len(read) != 2 || len(ids) != 2 || read[0].Candidate.Job.Key != a.Candidate.Job.Key {
+		t.Fatalf("RankingCandidates = %d candidates, ids %v, %v", len(read), ids, err)
+	}
+	reason := "near-duplicate of job 0"
+	if err := s.SetTotals(ctx, []Total{{ids[0], 0.9, ""}, {ids[1], 0.1, reason}}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Candidates(ctx, run.ID, "a")
 	if err != nil || len(got) != 2 {
 		t.Fatalf("Candidates = %d, %v", len(got), err)
 	}
-	if got[0].Total != 0.9 || got[1].Total != 0.1 || got[0].Rejected != "" || got[1].Rejected != b.Rejected {
-		t.Errorf("after UpdateRanking: totals %v %v, rejected %q %q", got[0].Total, got[1].Total, got[0].Rejected, got[1].Rejected)
+	if got[0].Total != 0.9 || got[1].Total != 0.1 || got[0].Rejected != "" || got[1].Rejected != reason {
+		t.Errorf("after SetTotals: totals %v %v, rejected %q %q", got[0].Total, got[1].Total, got[0].Rejected, got[1].Rejected)
 	}
-	missing := testScored(testJob(5, "a"), 1)
-	a.Total = 0.2
-	if err := s.UpdateRanking(ctx, run.ID, []comfybatch.Scored{a, missing}); !errors.Is(err, ErrNotFound) {
-		t.Errorf("UpdateRanking(unknown job) = %v, want ErrNotFound", err)
+	if err := s.SetTotals(ctx, []Total{{ids[0], 0.2, ""}, {ids[1] + 100, 1, ""}}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("SetTotals(unknown candidate) = %v, want ErrNotFound", err)
 	}
 	if got, _ := s.Candidates(ctx, run.ID, "a"); got[0].Total != 0.9 {
-		t.Errorf("failed UpdateRanking changed total to %v", got[0].Total)
+		t.Errorf("failed SetTotals changed total to %v", got[0].Total)
 	}
 }
 
@@ -283,7 +288,7 @@ func TestRankingCandidatesFilledReadAsCandidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.RankingCandidates(ctx, run.ID, "g")
+	got, _, err := s.RankingCandidates(ctx, run.ID, "g")
 	if err != nil {
 		t.Fatal(err)
 	}
