@@ -40,7 +40,6 @@ const (
 	qDropOtherCandidates = `DELETE FROM candidates WHERE job_id = ? AND id NOT IN (SELECT value FROM json_each(?))`
 	qReplaceScores       = `UPDATE candidates SET state = ?, pending = ?, total = ?, rejected = ?, scores = ?
 		WHERE job_id = (SELECT id FROM jobs WHERE run_id = ? AND job_key = ?) AND node = ? AND batch_index = ?`
-	qSetTotal = `UPDATE candidates SET total = ?, rejected = ? WHERE id = ?`
 )
 
 // candidateRow is one candidate's encoded columns.
@@ -218,6 +217,20 @@ func imageSize(c comfybatch.Candidate) (int, int) {
 	return 0, 0
 }
 
+// setTotalsRows is how many candidates one statement of SetTotals
+// updates.
+const setTotalsRows = 128
+
+// setTotalsQuery updates n candidates from n (id, total, rejected) rows.
+func setTotalsQuery(n int) string {
+	return `UPDATE candidates SET total = v.column2, rejected = v.column3
+		FROM (VALUES ` + strings.Repeat("(?, ?, ?), ", n-1) + `(?, ?, ?)) AS v WHERE candidates.id = v.column1`
+}
+
+// qSetTotals updates setTotalsRows candidates: one statement for many rows
+// costs less than a statement per row.
+var qSetTotals = setTotalsQuery(setTotalsRows)
+
 // A Total is what ranking decided for one candidate: its total and its
 // rejection reason ("" when it may be selected).
 type Total struct {
@@ -227,21 +240,31 @@ type Total struct {
 }
 
 // SetTotals rewrites the total and rejection reason of recorded
-// candidates, in one transaction, and returns once it has committed. A
-// candidate id the database doesn't have is an error wrapping
-// ErrNotFound, and nothing is changed.
+// candidates (each id once), in one transaction, and returns once it has
+// committed. A candidate id the database doesn't have is an error
+// wrapping ErrNotFound, and nothing is changed.
 func (s *Store) SetTotals(ctx context.Context, totals []Total) error {
 	if len(totals) == 0 {
 		return nil
 	}
 	err := s.do(ctx, func(t wtx) error {
-		for _, x := range totals {
-			res, err := t.exec(qSetTotal, x.Total, x.Rejected, x.Candidate)
-			if err != nil {
-				return fmt.Errorf("candidate %d: %w", x.Candidate, err)
+		args := make([]any, 0, 3*setTotalsRows)
+		for chunk := range slices.Chunk(totals, setTotalsRows) {
+			args = args[:0]
+			for _, x := range chunk {
+				args = append(args, x.Candidate, x.Total, x.Rejected)
 			}
-			if n, err := res.RowsAffected(); err != nil || n == 0 {
-				return errors.Join(err, fmt.Errorf("candidate %d: %w", x.Candidate, ErrNotFound))
+			q := qSetTotals
+			if len(chunk) < setTotalsRows {
+				q = setTotalsQuery(len(chunk))
+			}
+			res, err := t.exec(q, args...)
+			if err != nil {
+				return fmt.Errorf("candidates %d to %d: %w", chunk[0].Candidate, chunk[len(chunk)-1].Candidate, err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n != int64(len(chunk)) {
+				return errors.Join(err, fmt.Errorf("%d of candidates %d to %d: %w", int64(len(chunk))-n,
+					chunk[0].Candidate, chunk[len(chunk)-1].Candidate, ErrNotFound))
 			}
 		}
 		return nil
@@ -269,6 +292,34 @@ func (s *Store) UnscoredCandidates(ctx context.Context, runID int64) ([]comfybat
 	return s.candidates(ctx, runID, "", true)
 }
 
+// candidatesQuery reads the candidates of a run (args: run id), or of one
+// group (args: run id, group). The group and state conditions are written
+// only when they apply, so that SQLite reads a group through its index
+// instead of the run; and the order is the order of the index it reads
+// (the plan index, unique in a run, then columns that tell nothing apart),
+// so that SQLite does not sort. TestReadPlans checks both.
+func candidatesQuery(group, pendingOnly bool) string {
+	where, order := `j.run_id = ? AND j.status = 'done'`, `j.idx, j.id`
+	if group {
+		where, order = where+` AND j.group_name = ?`, `j.idx, j.job_key, j.id`
+	}
+	if pendingOnly {
+		where += ` AND c.state = 'pending'`
+	}
+	return `SELECT ` + candidateColumns + `, c.state, c.pending, c.total, c.rejected, c.scores
+		FROM candidates c JOIN jobs j ON j.id = c.job_id
+		WHERE ` + where + `
+		ORDER BY ` + order + `, c.node, c.batch_index`
+}
+
+// qRankingCandidates reads one group's candidates for ranking (args: run
+// id, group), in the order of the group index, as candidatesQuery does.
+const qRankingCandidates = `SELECT c.id, j.job_key, j.idx, c.node, c.batch_index, c.state, c.pending,
+		c.total, c.rejected, c.scores
+	FROM candidates c JOIN jobs j ON j.id = c.job_id
+	WHERE j.run_id = ? AND j.group_name = ? AND j.status = 'done'
+	ORDER BY j.idx, j.job_key, j.id, c.node, c.batch_index`
+
 // RankingCandidates returns one group's candidates with what ranking and
 // selection need: identity, plan index, scores, total, rejection and
 // pending scorers; and each one's id, for SetTotals. The rest (the job's
@@ -276,11 +327,7 @@ func (s *Store) UnscoredCandidates(ctx context.Context, runID int64) ([]comfybat
 // ran) is left out, which makes a large group cheaper to read and to
 // hold; FillJobs reads it for the candidates that need it.
 func (s *Store) RankingCandidates(ctx context.Context, runID int64, group string) ([]comfybatch.Scored, []int64, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT c.id, j.job_key, j.idx, c.node, c.batch_index, c.state, c.pending,
-			c.total, c.rejected, c.scores
-		FROM candidates c JOIN jobs j ON j.id = c.job_id
-		WHERE j.run_id = ? AND j.group_name = ? AND j.status = 'done'
-		ORDER BY j.idx, j.id, c.node, c.batch_index`, runID, group)
+	rows, err := s.read.QueryContext(ctx, qRankingCandidates, runID, group)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read candidates of group %s of run %d: %w", group, runID, err)
 	}
@@ -322,19 +369,11 @@ func (s *Store) candidates(ctx context.Context, runID int64, group string, pendi
 	if err != nil {
 		return nil, err
 	}
-	// The group and state conditions are written only when they apply, so
-	// that SQLite reads a group through its index instead of the run.
-	where, args := `j.run_id = ? AND j.status = 'done'`, []any{runID}
+	args := []any{runID}
 	if group != "" {
-		where, args = where+` AND j.group_name = ?`, append(args, group)
+		args = append(args, group)
 	}
-	if pendingOnly {
-		where += ` AND c.state = 'pending'`
-	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+candidateColumns+`, c.state, c.pending, c.total, c.rejected, c.scores
-		FROM candidates c JOIN jobs j ON j.id = c.job_id
-		WHERE `+where+`
-		ORDER BY j.idx, j.id, c.node, c.batch_index`, args...)
+	rows, err := s.read.QueryContext(ctx, candidatesQuery(group != "", pendingOnly), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read candidates of run %d: %w", runID, err)
 	}

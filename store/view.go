@@ -71,8 +71,8 @@ const qViewCandidates = `SELECT j.job_key, c.node, c.batch_index, j.idx, j.group
 		j.prompt_id, j.attempts, j.queued_ms, j.started_ms, j.finished_ms, j.download_ms, c.total, c.rejected,
 		c.state, c.pending, c.rel_path, c.sha256, c.width, c.height, c.bytes, j.images, %s%s
 	FROM %s
-	WHERE j.run_id = ? AND j.status = 'done' AND (? = '' OR j.group_name = ?)%s
-	ORDER BY j.idx, j.id, c.node, c.batch_index`
+	WHERE j.run_id = ? AND j.status = 'done'%s
+	ORDER BY %s, c.node, c.batch_index`
 
 // EachCandidate calls fn with each candidate of run runID that q
 // selects, in plan order (index, key, output node, batch index), and
@@ -83,8 +83,15 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 	if err != nil {
 		return err
 	}
-	args := []any{runID, q.Group, q.Group}
-	from, filter := "jobs j JOIN candidates c ON c.job_id = j.id", ""
+	// As in candidatesQuery: the group condition only when there is one,
+	// so that SQLite reads the group's index, and the order of the index
+	// it reads.
+	args := []any{runID}
+	from, filter, order := "jobs j JOIN candidates c ON c.job_id = j.id", "", "j.idx, j.id"
+	if q.Group != "" {
+		filter, order = " AND j.group_name = ?", "j.idx, j.job_key, j.id"
+		args = append(args, q.Group)
+	}
 	// A candidate's batch size is how many candidates its job has at its
 	// node. Reading every candidate, the rows of a job come together and
 	// batches counts them; reading the few selected ones, a subquery does.
@@ -94,7 +101,7 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 		// order: a million-candidate run has a few hundred selected.
 		// (CROSS JOIN keeps SQLite from choosing another outer table.)
 		from = "selections x CROSS JOIN candidates c ON c.id = x.candidate_id CROSS JOIN jobs j ON j.id = c.job_id"
-		filter = " AND x.run_id = ?"
+		filter += " AND x.run_id = ?"
 		args = append(args, runID)
 		batchCol = `CASE WHEN j.images > 1 THEN
 			(SELECT count(*) FROM candidates b WHERE b.job_id = c.job_id AND b.node = c.node) ELSE 1 END`
@@ -106,7 +113,7 @@ func (s *Store) EachCandidate(ctx context.Context, runID int64, q CandidateQuery
 	if !q.NoScores {
 		scoreCol = ", c.scores"
 	}
-	query := fmt.Sprintf(qViewCandidates, batchCol, scoreCol, from, filter)
+	query := fmt.Sprintf(qViewCandidates, batchCol, scoreCol, from, filter, order)
 	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("read candidates of run %d: %w", runID, err)

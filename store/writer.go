@@ -45,7 +45,7 @@ type writer struct {
 // preparedQueries are the hot statements, prepared once on the single write
 // connection. They can't be prepared lazily inside a transaction: the pool
 // has one connection and the transaction holds it.
-var preparedQueries = []string{qFinishJob, qUpsertCandidate, qDropOtherCandidates, qSetTotal, qReplaceScores,
+var preparedQueries = []string{qFinishJob, qUpsertCandidate, qDropOtherCandidates, qSetTotals, qReplaceScores,
 	qSettleAttempts, qFailJob, qSubmitJob, qInsertAttempt, qPlanJob}
 
 func newWriter(ctx context.Context, db *sql.DB, size int, interval time.Duration, log *slog.Logger, beforeCommit func() error) (*writer, error) {

@@ -148,13 +148,15 @@ func TestBadRecordCostsOnlyItself(t *testing.T) {
 	}
 }
 
+// TestSetTotals writes totals in statements of setTotalsRows candidates:
+// more than two statements' worth here, the last one short.
 func TestSetTotals(t *testing.T) {
 	s, dir := openTest(t)
 	ctx := t.Context()
 	run := createRun(t, s, dir)
-	a, b := testScored(testJob(0, "a"), 0), testScored(testJob(1, "a"), 0)
-	for _, sc := range []comfybatch.Scored{a, b} {
-		if err := s.RecordCandidate(ctx, run.ID, sc); err != nil {
+	n := 2*setTotalsRows + 44
+	for i := range n {
+		if err := s.RecordCandidate(ctx, run.ID, testScored(testJob(i, "a"), 0)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -162,25 +164,36 @@ func TestSetTotals(t *testing.T) {
 		t.Fatal(err)
 	}
 	read, ids, err := s.RankingCandidates(ctx, run.ID, "a")
-	if err != nil || len(read) != 2 || len(ids) != 2 || read[0].Candidate.Job.Key != a.Candidate.Job.Key {
-		t.Fatalf("RankingCandidates = %d candidates, ids %v, %v", len(read), ids, err)
+	if err != nil || len(read) != n || len(ids) != n {
+		t.Fatalf("RankingCandidates = %d candidates, %d ids, %v; want %d", len(read), len(ids), err, n)
 	}
-	reason := "near-duplicate of job 0"
-	if err := s.SetTotals(ctx, []Total{{ids[0], 0.9, ""}, {ids[1], 0.1, reason}}); err != nil {
+	totals := make([]Total, n)
+	for i := range totals {
+		totals[i] = Total{Candidate: ids[i], Total: float64(i) / 8}
+		if i%3 == 0 {
+			totals[i].Rejected = fmt.Sprintf("near-duplicate of job %d", i)
+		}
+	}
+	if err := s.SetTotals(ctx, totals); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Candidates(ctx, run.ID, "a")
-	if err != nil || len(got) != 2 {
+	if err != nil || len(got) != n {
 		t.Fatalf("Candidates = %d, %v", len(got), err)
 	}
-	if got[0].Total != 0.9 || got[1].Total != 0.1 || got[0].Rejected != "" || got[1].Rejected != reason {
-		t.Errorf("after SetTotals: totals %v %v, rejected %q %q", got[0].Total, got[1].Total, got[0].Rejected, got[1].Rejected)
+	for i, c := range got {
+		if c.Candidate.Job.Index != i || c.Total != totals[i].Total || c.Rejected != totals[i].Rejected {
+			t.Fatalf("candidate %d (job %d) after SetTotals: total %v, rejected %q; want %v, %q",
+				i, c.Candidate.Job.Index, c.Total, c.Rejected, totals[i].Total, totals[i].Rejected)
+		}
 	}
-	if err := s.SetTotals(ctx, []Total{{ids[0], 0.2, ""}, {ids[1] + 100, 1, ""}}); !errors.Is(err, ErrNotFound) {
+	// One unknown id in the middle of a statement: nothing changes.
+	again := []Total{{ids[0], 99, ""}, {ids[n-1] + 100, 1, ""}, {ids[1], 99, ""}}
+	if err := s.SetTotals(ctx, again); !errors.Is(err, ErrNotFound) {
 		t.Errorf("SetTotals(unknown candidate) = %v, want ErrNotFound", err)
 	}
-	if got, _ := s.Candidates(ctx, run.ID, "a"); got[0].Total != 0.9 {
-		t.Errorf("failed SetTotals changed total to %v", got[0].Total)
+	if got, _ := s.Candidates(ctx, run.ID, "a"); got[0].Total != totals[0].Total || got[1].Total != totals[1].Total {
+		t.Errorf("failed SetTotals changed totals to %v, %v", got[0].Total, got[1].Total)
 	}
 }
 
