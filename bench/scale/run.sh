@@ -21,13 +21,25 @@ cd "$work"
 cp "$here/manifests/examples/txt2img.json" .
 prompts=1000
 seeds=$(( (jobs + prompts - 1) / prompts ))
-for i in $(seq 1 $prompts); do echo "a photo of subject number $i in soft morning light"; done > prompts.txt
-cat > big.yaml <<YAML
+# Each group saves into its own subfolder of the servers' output folder
+# (filename_prefix g0001/img, ...): like ComfyUI, the simulator lists the
+# folder it saves into to number each file, so a million images in one
+# folder would make the servers, not the coordinator, the bottleneck
+# (README, Real usage).
+{
+  cat <<YAML
 name: big
 workflow: txt2img.json
 params:
   prompt: {title: Positive, input: text}
-groups_from: prompts.txt
+  prefix: {node: "9", input: filename_prefix}
+groups:
+YAML
+  for i in $(seq 1 $prompts); do
+    printf '  - name: p%04d\n    set: {prompt: "a photo of subject number %d in soft morning light", prefix: "g%04d/img"}\n' \
+      "$i" "$i" "$i"
+  done
+  cat <<YAML
 sweep:
   seed: {random: {count: $seeds}}
   width: [16]
@@ -38,6 +50,7 @@ scorers:
 select:
   top_k: 4
 YAML
+} > big.yaml
 /usr/bin/time -v ./batch plan big.yaml > plan.out 2> plan.err || { tail -5 plan.err; exit 1; }
 echo "plan of $jobs jobs:"
 grep -E "Maximum resident set size|User time|System time" plan.err
