@@ -2,9 +2,15 @@ package pipeline
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/comfybatch/comfybatch"
+	"github.com/comfybatch/comfybatch/manifests"
+	"github.com/comfybatch/comfybatch/manifests/examples"
+	"github.com/comfybatch/comfybatch/store"
 )
 
 // TestKeepBest: a group's result keeps its best candidates and every
@@ -39,5 +45,118 @@ func TestKeepBest(t *testing.T) {
 	}
 	if small := keepBest(ordered[:3], sel[:1]); len(small) != 3 {
 		t.Errorf("a group of 3 kept %d", len(small))
+	}
+}
+
+// TestSelectRecordsNearDuplicates: re-selecting a stored group skips a
+// candidate whose perceptual hash is within phash_distance of a selected
+// one, records why with its total, and writes only the totals that
+// changed.
+func TestSelectRecordsNearDuplicates(t *testing.T) {
+	dir := t.TempDir()
+	wf, _ := examples.FS.ReadFile("txt2img.json")
+	text := `name: dups
+workflow: txt2img.json
+params:
+  prompt: {title: Positive, input: text}
+groups:
+  - name: fox
+    set: {prompt: "a fox"}
+sweep:
+  seed: [1, 2, 3, 4]
+scorers:
+  - type: sharpness
+  - type: phash
+select:
+  top_k: 2
+  phash_distance: 4
+`
+	for name, data := range map[string][]byte{"txt2img.json": wf, "dups.yaml": []byte(text)} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := manifests.Load(filepath.Join(dir, "dups.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(t.Context(), m.Output.Database, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := createRun(t.Context(), st, m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sharpest last, so that ranking reorders the plan: job 3, then job 2
+	// (2 bits from job 3's hash), job 1 and job 0.
+	hashes := []string{"0f0f0f0f0f0f0f0f", "ffffffff00000000", "00000000000000fc", "00000000000000ff"}
+	var jobs []comfybatch.Job
+	for j, err := range m.Jobs() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, j)
+	}
+	if err := st.PlanJobs(t.Context(), run.ID, jobs); err != nil {
+		t.Fatal(err)
+	}
+	img, sha, err := st.WriteImage(t.Context(), run, tinyPNG(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, j := range jobs {
+		sc := comfybatch.Scored{Candidate: comfybatch.Candidate{Job: j, Output: "9", Path: img, SHA256: sha}, Scores: []comfybatch.Score{
+			{Scorer: "sharpness", Metrics: map[string]float64{"laplacian_var": float64(100 + i)}},
+			{Scorer: "phash", Metrics: map[string]float64{}, Values: map[string]string{"hash": hashes[i]}},
+		}}
+		if err := st.RecordCandidate(t.Context(), run.ID, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	groups, err := Select(t.Context(), m, run.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var picked []int
+	for _, s := range groups[0].Selection {
+		for _, j := range jobs {
+			if j.Key == s.JobKey {
+				picked = append(picked, j.Index)
+			}
+		}
+	}
+	if !slices.Equal(picked, []int{3, 1}) {
+		t.Errorf("selected jobs %v, want [3 1] (job 2 is a near-duplicate of job 3)", picked)
+	}
+	st, err = store.Open(t.Context(), m.Output.Database, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	stored, err := st.Candidates(t.Context(), run.ID, "fox")
+	if err != nil || len(stored) != 4 {
+		t.Fatalf("Candidates = %d, %v", len(stored), err)
+	}
+	for i, c := range stored {
+		want := ""
+		if i == 2 {
+			want = comfybatch.NearDuplicateReason(3)
+		}
+		if c.Rejected != want {
+			t.Errorf("job %d stored as rejected %q, want %q", i, c.Rejected, want)
+		}
+		if (i == 3 && c.Total != 1) || (i > 0 && c.Total <= stored[i-1].Total) {
+			t.Errorf("job %d stored with total %v after %v: want totals that rise with sharpness, 1 for the sharpest",
+				i, c.Total, stored[max(i-1, 0)].Total)
+		}
+	}
+	for _, c := range groups[0].Ranked {
+		if c.Candidate.Job.Index == 2 && c.Rejected != comfybatch.NearDuplicateReason(3) {
+			t.Errorf("the group's ranked job 2 reads rejected %q", c.Rejected)
+		}
 	}
 }
