@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/comfybatch/comfybatch"
@@ -134,5 +135,36 @@ func TestTopKDiversity(t *testing.T) {
 	}
 	if sel := (TopK{K: 3}).Select("g", ranked); len(sel) != 3 {
 		t.Errorf("TopK without diversity selected %d, want 3", len(sel))
+	}
+}
+
+// TestOrder: Order sorts a copy (total descending, then plan index, key,
+// output node and batch index) and leaves its input as it was; input
+// already in that order comes back as it is.
+func TestOrder(t *testing.T) {
+	var group []comfybatch.Scored
+	for i, total := range []float64{3, 9, 3, 1, 9, 3} {
+		c := cand(i%4, nil) // jobs 0 and 1 yield two images each
+		c.Total = total
+		c.Candidate.Output, c.Candidate.BatchIndex = "9", i/4
+		group = append(group, c)
+	}
+	group[5].Candidate.BatchIndex = 0
+	group[5].Candidate.Output = "12" // job 1's image at another node
+	before := slices.Clone(group)
+	got := Order(group)
+	var order []string
+	for _, c := range got {
+		order = append(order, fmt.Sprintf("%v/%d/%s/%d", c.Total, c.Candidate.Job.Index, c.Candidate.Output, c.Candidate.BatchIndex))
+	}
+	want := []string{"9/0/9/1", "9/1/9/0", "3/0/9/0", "3/1/12/0", "3/2/9/0", "1/3/9/0"}
+	if !slices.Equal(order, want) {
+		t.Errorf("Order = %v, want %v", order, want)
+	}
+	if !reflect.DeepEqual(group, before) {
+		t.Error("Order changed its input")
+	}
+	if again := Order(got); &again[0] != &got[0] {
+		t.Error("Order copied a group already in order")
 	}
 }
