@@ -143,29 +143,3 @@ func BenchmarkDecodeFrame(b *testing.B) {
 		})
 	}
 }
-
-// BenchmarkBlankRow times the single pass over each pixel (luma, luma
-// sum, colours and Y16) on the rows of a 512² ComfyUI-like image: the
-// loop for RGB rows with Y16 against the one for any pixel size.
-func BenchmarkBlankRow(b *testing.B) {
-	img := photoLike(512)
-	rgb := toRGB(img)
-	k, y16 := make([]int32, 512), make([]byte, 2*512)
-	for _, tc := range []struct {
-		name string
-		add  func(s *blankSums, row []byte)
-	}{
-		{"rgb-y16", func(s *blankSums, row []byte) { s.addRGBRowY16(k, y16, row) }},
-		{"any", func(s *blankSums, row []byte) { s.addAnyRow(k, y16, row, 3) }},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			b.SetBytes(int64(len(rgb)))
-			s := newBlankSums()
-			for b.Loop() {
-				for y := range 512 {
-					tc.add(s, rgb[3*512*y:3*512*(y+1)])
-				}
-			}
-		})
-	}
-}

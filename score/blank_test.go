@@ -1,11 +1,9 @@
 package score
 
 import (
-	"bytes"
 	"image"
 	"image/color"
 	"math"
-	"slices"
 	"testing"
 
 	"github.com/disintegration/imaging"
@@ -55,45 +53,5 @@ func TestBlank(t *testing.T) {
 	// A paletted (non-RGBA) image takes the conversion path.
 	if sc, err := (&Blank{}).Score(t.Context(), candidate(toPaletted(randomImage(64, 64, 1)), nil)); err != nil || sc.Metrics["distinct_colors"] < 100 {
 		t.Errorf("Blank on paletted noise = %+v, %v; want >= 100 colours", sc, err)
-	}
-}
-
-// toRGB returns img's pixels as RGB rows, 3 bytes a pixel, as a decoded
-// ComfyUI PNG has them.
-func toRGB(img *image.NRGBA) []byte {
-	w, h := img.Bounds().Dx(), img.Bounds().Dy()
-	out := make([]byte, 0, 3*w*h)
-	for y := range h {
-		row := img.Pix[y*img.Stride : y*img.Stride+4*w]
-		for x := range w {
-			out = append(out, row[4*x], row[4*x+1], row[4*x+2])
-		}
-	}
-	return out
-}
-
-// TestBlankRowLoopsAgree: the loop for RGB rows with Y16 gives what the
-// loop for any pixel size gives, value for value: luma, Y16, sums and
-// colours.
-func TestBlankRowLoopsAgree(t *testing.T) {
-	for _, img := range []*image.NRGBA{sceneImage(97, 31, 5), randomImage(64, 9, 2), imaging.New(7, 3, color.NRGBA{255, 255, 255, 255})} {
-		w, h := img.Bounds().Dx(), img.Bounds().Dy()
-		rgb := toRGB(img)
-		fast, slow := newBlankSums(), newBlankSums()
-		for y := range h {
-			row := rgb[3*w*y : 3*w*(y+1)]
-			k1, k2 := make([]int32, w), make([]int32, w)
-			y1, y2 := make([]byte, 2*w), make([]byte, 2*w)
-			fast.addRow(k1, y1, row, 3)
-			slow.addAnyRow(k2, y2, row, 3)
-			if !slices.Equal(k1, k2) || !bytes.Equal(y1, y2) {
-				t.Fatalf("%dx%d row %d: luma %v / %v, Y16 %v / %v", w, h, y, k1[:4], k2[:4], y1[:8], y2[:8])
-			}
-		}
-		s1, c1 := fast.stats()
-		s2, c2 := slow.stats()
-		if s1 != s2 || c1 != c2 || *fast.seen != *slow.seen {
-			t.Errorf("%dx%d: std %v, %d colours; want %v, %d", w, h, s1, c1, s2, c2)
-		}
 	}
 }
