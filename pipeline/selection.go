@@ -118,7 +118,7 @@ func selectGroup(ctx context.Context, st *store.Store, run store.Run, m *manifes
 	g := GroupResult{Name: name, TopK: k, Candidates: len(ranked), Selection: sel}
 	g.Reason, g.Rejected = mainRejection(ranked)
 	g.Ranked = keepBest(ordered, sel)
-	if err := st.FillJobs(ctx, run.ID, g.Ranked); err != nil {
+	if err := st.FillJobs(ctx, run, g.Ranked); err != nil {
 		return GroupResult{}, nil, fmt.Errorf("read jobs of group %s: %w", name, err)
 	}
 	return g, sel, nil

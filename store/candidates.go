@@ -434,8 +434,11 @@ func scanCandidate(rows *sql.Rows, codec *runCodec, c *comfybatch.Candidate, ext
 // FillJobs fills in what RankingCandidates leaves out of candidates: the
 // job's params, inputs, tags and affinity, where and when it ran (instance,
 // prompt id, attempts, times) and the image's SHA-256, in one query, so
-// that they read as Candidates returns them.
-func (s *Store) FillJobs(ctx context.Context, runID int64, cands []comfybatch.Scored) error {
+// that they read as Candidates returns them. run is the candidates' run
+// as Run or CreateRun returned it: a selection fills each group's
+// candidates in turn, and the run is read once, not once per group.
+func (s *Store) FillJobs(ctx context.Context, run Run, cands []comfybatch.Scored) error {
+	runID := run.ID
 	if len(cands) == 0 {
 		return nil
 	}
@@ -447,7 +450,7 @@ func (s *Store) FillJobs(ctx context.Context, runID int64, cands []comfybatch.Sc
 			groups = append(groups, c.Candidate.Job.Group)
 		}
 	}
-	codec, err := s.codec(ctx, runID, groups...)
+	codec, err := s.codecFor(ctx, run, groups...)
 	if err != nil {
 		return err
 	}

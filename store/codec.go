@@ -135,6 +135,13 @@ func (s *Store) codec(ctx context.Context, runID int64, groups ...string) (*runC
 	if err != nil {
 		return nil, err
 	}
+	return s.codecFor(ctx, run, groups...)
+}
+
+// codecFor is codec for a run the caller has read already (as Run or
+// CreateRun returned it), which spares reading it again.
+func (s *Store) codecFor(ctx context.Context, run Run, groups ...string) (*runCodec, error) {
+	runID := run.ID
 	c := &runCodec{run: run, groups: map[string]groupRow{}}
 	q, args := `SELECT name, params, tags FROM run_groups WHERE run_id = ?`, []any{runID}
 	if len(groups) > 0 {

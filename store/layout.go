@@ -27,7 +27,7 @@ import (
 // the selection of every group (Selections returns it).
 func (s *Store) LayoutSelected(ctx context.Context, run Run, sel []comfybatch.Selection) error {
 	want := make(map[string]string, len(sel)) // path under the run folder -> stored image path
-	codec, err := s.codec(ctx, run.ID)
+	codec, err := s.codecFor(ctx, run)
 	if err != nil {
 		return fmt.Errorf("lay out selection of run %d: %w", run.ID, err)
 	}

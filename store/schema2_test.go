@@ -217,7 +217,7 @@ func TestCompactJobRows(t *testing.T) {
 		}
 		lean = append(lean, r...)
 	}
-	if err := s.FillJobs(ctx, run.ID, lean); err != nil {
+	if err := s.FillJobs(ctx, run, lean); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range lean {

@@ -311,7 +311,7 @@ func TestRankingCandidatesFilledReadAsCandidates(t *testing.T) {
 	if got[0].Candidate.Instance != "" {
 		t.Fatalf("RankingCandidates read the instance (%q): this test no longer tests FillJobs", got[0].Candidate.Instance)
 	}
-	if err := s.FillJobs(ctx, run.ID, got[1:]); err != nil { // a subset, as selection fills only what it keeps
+	if err := s.FillJobs(ctx, run, got[1:]); err != nil { // a subset, as selection fills only what it keeps
 		t.Fatal(err)
 	}
 	for i := 1; i < 4; i++ {
@@ -321,7 +321,7 @@ func TestRankingCandidatesFilledReadAsCandidates(t *testing.T) {
 	}
 	gone := got[1]
 	gone.Candidate.Job.Key = testJob(42, "g").Key
-	if err := s.FillJobs(ctx, run.ID, []comfybatch.Scored{gone}); !errors.Is(err, ErrNotFound) {
+	if err := s.FillJobs(ctx, run, []comfybatch.Scored{gone}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("FillJobs(unknown candidate) = %v, want ErrNotFound", err)
 	}
 }
