@@ -24,10 +24,8 @@ func TestFleetHappyPath(t *testing.T) {
 	}
 	// A prompt taken over by tail stealing is an attempt too; nothing failed.
 	stolen := map[string]int{}
-	for _, e := range ev.all {
-		if e.Kind == EventStolen {
-			stolen[e.JobKey]++
-		}
+	for _, e := range ev.ofKind(EventStolen) {
+		stolen[e.JobKey]++
 	}
 	for _, tk := range tasks {
 		r, ok := got[tk.Job.Key]

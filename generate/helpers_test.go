@@ -155,16 +155,19 @@ func (e *events) add(ev Event) {
 	}
 }
 
-func (e *events) count(kind EventKind) int {
+func (e *events) count(kind EventKind) int { return len(e.ofKind(kind)) }
+
+// ofKind returns the events of one kind so far, in order.
+func (e *events) ofKind(kind EventKind) []Event {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	n := 0
+	var out []Event
 	for _, ev := range e.all {
 		if ev.Kind == kind {
-			n++
+			out = append(out, ev)
 		}
 	}
-	return n
+	return out
 }
 
 // snapshot returns every event so far.

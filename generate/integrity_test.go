@@ -36,16 +36,14 @@ func TestFleetFetchesDamagedDownloadsAgain(t *testing.T) {
 		}
 	}
 	retried := 0
-	ev.mu.Lock()
-	for _, e := range ev.all {
-		if e.Kind == EventRetry && e.Instance == "gpu1" {
+	for _, e := range ev.ofKind(EventRetry) {
+		if e.Instance == "gpu1" {
 			if _, ok := errors.AsType[*ImageError](e.Err); !ok || !errors.Is(e.Err, comfybatch.ErrTransient) {
 				t.Errorf("retry on gpu1: %v, want a transient *ImageError", e.Err)
 			}
 			retried++
 		}
 	}
-	ev.mu.Unlock()
 	if retried == 0 {
 		t.Error("no job was retried after gpu1's damaged downloads")
 	}
@@ -91,23 +89,17 @@ func TestFleetNodeExceptionNeverTwiceOnOneServer(t *testing.T) {
 			// Attempts that ran: a prompt tail stealing took off a queue
 			// never did (its job runs elsewhere as a new attempt).
 			stolen := map[string]bool{}
-			ev.mu.Lock()
-			for _, e := range ev.all {
-				if e.Kind == EventStolen {
-					stolen[e.PromptID] = true
-				}
+			for _, e := range ev.ofKind(EventStolen) {
+				stolen[e.PromptID] = true
 			}
-			ev.mu.Unlock()
 			as := slices.DeleteFunc(slices.Clone(log.byJob[tk.Job.Key]), func(a Attempt) bool { return stolen[a.PromptID] })
 			if len(as) != 2 || as[0].Instance == as[1].Instance {
 				var seen []string
-				ev.mu.Lock()
-				for _, e := range ev.all {
+				for _, e := range ev.snapshot() {
 					if e.JobKey == tk.Job.Key {
 						seen = append(seen, fmt.Sprintf("%s %s a%d %v", e.Kind, e.Instance, e.Attempt, e.Err))
 					}
 				}
-				ev.mu.Unlock()
 				t.Errorf("job %d: attempts %+v, want 2 on different instances; events:\n%s", tk.Job.Index, as, strings.Join(seen, "\n"))
 			}
 		}
@@ -183,10 +175,8 @@ func TestFleetLostRepliesRunEachPromptOnce(t *testing.T) {
 	// attempt of its job too (it runs elsewhere as the next one), but not
 	// a resubmission after a lost answer.
 	stolen := map[string]int{}
-	for _, e := range ev.snapshot() {
-		if e.Kind == EventStolen {
-			stolen[e.JobKey]++
-		}
+	for _, e := range ev.ofKind(EventStolen) {
+		stolen[e.JobKey]++
 	}
 	for _, tk := range tasks {
 		r := got[tk.Job.Key]

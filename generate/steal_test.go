@@ -47,13 +47,9 @@ func TestTailStealing(t *testing.T) {
 		t.Fatalf("%d results, want %d", len(res), n)
 	}
 	stolen := map[string]Event{}
-	ev.mu.Lock()
-	for _, e := range ev.all {
-		if e.Kind == EventStolen {
-			stolen[e.JobKey] = e
-		}
+	for _, e := range ev.ofKind(EventStolen) {
+		stolen[e.JobKey] = e
 	}
-	ev.mu.Unlock()
 	if len(stolen) == 0 {
 		t.Fatalf("no prompt was stolen from the slow instance; stats %+v", f.Stats())
 	}

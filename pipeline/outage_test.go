@@ -67,7 +67,6 @@ func withFlaky(opts Options, name string, f *flaky) Options {
 	return opts
 }
 
-// submitted counts the fleet's submitted events.
 // submitted counts the prompts that may have run: submissions, less
 // those tail stealing took off a queue before they started (their jobs are
 // submitted again elsewhere).
