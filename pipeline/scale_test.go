@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -28,7 +29,6 @@ import (
 // prompt of a nightly-style build, random seeds.
 func bigManifest(b testing.TB, dir string, prompts, seeds int) *manifests.Manifest {
 	b.Helper()
-	wf, _ := examples.FS.ReadFile("txt2img.json")
 	var lines strings.Builder
 	for i := range prompts {
 		fmt.Fprintf(&lines, "a photo of subject number %d in soft morning light, 35mm, detailed\n", i)
@@ -47,16 +47,43 @@ scorers:
 select:
   top_k: 4
 `, seeds)
-	for name, data := range map[string][]byte{"txt2img.json": wf, "prompts.txt": []byte(lines.String()), "big.yaml": []byte(text)} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			b.Fatal(err)
+	return loadManifest(b, dir, "big.yaml", text, map[string]string{"prompts.txt": lines.String()})
+}
+
+// loadManifest writes text to dir/name, with the example txt2img.json and
+// the other files given beside it, and loads it.
+func loadManifest(t testing.TB, dir, name, text string, files map[string]string) *manifests.Manifest {
+	t.Helper()
+	wf, _ := examples.FS.ReadFile("txt2img.json")
+	files = maps.Clone(files)
+	if files == nil {
+		files = map[string]string{}
+	}
+	files["txt2img.json"], files[name] = string(wf), text
+	for f, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-	m, err := manifests.Load(filepath.Join(dir, "big.yaml"))
+	m, err := manifests.Load(filepath.Join(dir, name))
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	return m
+}
+
+// startRun opens m's database and starts its run in it, as Run would.
+func startRun(t testing.TB, m *manifests.Manifest) (*store.Store, store.Run) {
+	t.Helper()
+	st, err := store.Open(t.Context(), m.Output.Database, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := createRun(t.Context(), st, m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, run
 }
 
 // benchJobs is how many jobs the scale benchmarks plan: 100,000 by
@@ -211,14 +238,7 @@ func BenchmarkRerunStart(b *testing.B) {
 func newBigRun(b *testing.B, prompts, seeds int) (*manifests.Manifest, *store.Store, store.Run) {
 	b.Helper()
 	m := bigManifest(b, b.TempDir(), prompts, seeds)
-	st, err := store.Open(b.Context(), m.Output.Database, store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	run, err := createRun(b.Context(), st, m, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	st, run := startRun(b, m)
 	return m, st, run
 }
 

@@ -2,14 +2,10 @@ package pipeline
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/comfybatch/comfybatch"
-	"github.com/comfybatch/comfybatch/manifests"
-	"github.com/comfybatch/comfybatch/manifests/examples"
 	"github.com/comfybatch/comfybatch/store"
 )
 
@@ -50,12 +46,9 @@ func TestKeepBest(t *testing.T) {
 
 // TestSelectRecordsNearDuplicates: re-selecting a stored group skips a
 // candidate whose perceptual hash is within phash_distance of a selected
-// one, records why with its total, and writes only the totals that
-// changed.
+// one, and records why with its total.
 func TestSelectRecordsNearDuplicates(t *testing.T) {
-	dir := t.TempDir()
-	wf, _ := examples.FS.ReadFile("txt2img.json")
-	text := `name: dups
+	m := loadManifest(t, t.TempDir(), "dups.yaml", `name: dups
 workflow: txt2img.json
 params:
   prompt: {title: Positive, input: text}
@@ -70,24 +63,8 @@ scorers:
 select:
   top_k: 2
   phash_distance: 4
-`
-	for name, data := range map[string][]byte{"txt2img.json": wf, "dups.yaml": []byte(text)} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	m, err := manifests.Load(filepath.Join(dir, "dups.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(t.Context(), m.Output.Database, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := createRun(t.Context(), st, m, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`, nil)
+	st, run := startRun(t, m)
 	// Sharpest last, so that ranking reorders the plan: job 3, then job 2
 	// (2 bits from job 3's hash), job 1 and job 0.
 	hashes := []string{"0f0f0f0f0f0f0f0f", "ffffffff00000000", "00000000000000fc", "00000000000000ff"}
