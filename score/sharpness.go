@@ -37,8 +37,12 @@ func (s *Sharpness) Score(ctx context.Context, c comfybatch.Candidate) (comfybat
 	}
 	var v float64
 	if f, ok := c.Pixels.(*Frame); ok && f.luma != nil {
-		w, h, row := f.lumaRows()
-		v = sharpnessRows(w, h, row, long)
+		if f.w <= long && f.h <= long {
+			v = laplacianVarPlane(f.w, f.h, f.luma) // in place, no copy
+		} else {
+			w, h, row := f.lumaRows()
+			v = sharpnessRows(w, h, row, long)
+		}
 	} else {
 		img, err := pixels(c)
 		if err != nil {
@@ -86,6 +90,20 @@ func laplacianVarRows(w, h int, row lumaRowFunc) float64 {
 		row(y+1, down)
 		a.addRow(up, mid, down, w, y == 1, y == h-2)
 		up, mid, down = mid, down, up
+	}
+	return a.variance()
+}
+
+// laplacianVarPlane is laplacianVarRows on a w×h Y16 plane held in
+// memory (lumaRowsOf's format, 2w bytes a row), read where it lies.
+func laplacianVarPlane(w, h int, plane []byte) float64 {
+	if w < 3 || h < 3 {
+		return 0
+	}
+	rb := 2 * w
+	var a lapSums
+	for y := 1; y < h-1; y++ {
+		a.addRow(plane[rb*(y-1):rb*y], plane[rb*y:rb*(y+1)], plane[rb*(y+1):rb*(y+2)], w, y == 1, y == h-2)
 	}
 	return a.variance()
 }
