@@ -234,6 +234,14 @@ func record(ctx context.Context, r generate.Result, sc *scoring, st *store.Store
 	return nil
 }
 
+// releasePixels gives the planes of a scored candidate's Frame back to the
+// decoder, for the next candidate, once only its scores are read.
+func releasePixels(c comfybatch.Scored) {
+	if f, ok := c.Candidate.Pixels.(*score.Frame); ok {
+		f.Release()
+	}
+}
+
 // rescorePending scores the candidates of run that wait for a scorer, with
 // the scorers they wait for that are not known to be out, and records each
 // one whose new scores are complete or changed. It returns how many
@@ -281,6 +289,7 @@ func (s *scoring) rescorePending(ctx context.Context, st *store.Store, run store
 			cand := c.Candidate
 			cand.Image = data
 			fresh := s.score(ctx, cand, try, s.decodeNeed(try))
+			releasePixels(fresh)
 			left := slices.DeleteFunc(slices.Clone(c.Pending), func(n string) bool {
 				return slices.Contains(try, n) && !slices.Contains(fresh.Pending, n)
 			})

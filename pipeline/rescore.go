@@ -113,6 +113,7 @@ func rescoreAll(ctx context.Context, run store.Run, cands []comfybatch.Scored, s
 				only = slices.DeleteFunc(slices.Clone(c.Pending), func(n string) bool { return !slices.Contains(names, n) })
 			}
 			fresh := sc.score(gctx, cand, only, sc.decodeNeed(only))
+			releasePixels(fresh)
 			if len(fresh.Pending) > 0 {
 				err := fmt.Errorf("scorer %s became unavailable while rescoring; nothing was changed: %w",
 					strings.Join(fresh.Pending, ", "), comfybatch.ErrOutage)
