@@ -131,11 +131,23 @@ func (r *areaReducer) addRow(y int, src []int32) {
 	if f := r.blocks; f > 0 {
 		src = src[:f*len(r.hrow)]
 		for i := range r.hrow {
-			var s int32 // at most 64·255000
-			for _, v := range src[f*i : f*i+f] {
-				s += v
+			blk := src[f*i : f*i+f]
+			// Four sums, each at most 64·255000, four pixels a step
+			// where the block allows: one chain of additions waited on
+			// each pixel (2.1× for 512² to 32², a throwaway benchmark).
+			var s0, s1, s2, s3 int32
+			j := 0
+			for ; j+4 <= len(blk); j += 4 {
+				q := blk[j : j+4 : j+4]
+				s0 += q[0]
+				s1 += q[1]
+				s2 += q[2]
+				s3 += q[3]
 			}
-			r.hrow[i] = float32(s) / float32(f) / 1000
+			for ; j < len(blk); j++ {
+				s0 += blk[j]
+			}
+			r.hrow[i] = float32(s0+s1+s2+s3) / float32(f) / 1000
 		}
 	} else {
 		for i, j0 := range r.xs.start {
