@@ -295,11 +295,20 @@ func TestDecodeMessageFastCopiesData(t *testing.T) {
 
 // FuzzDecodeMessage: decodeMessage always answers as encoding/json does,
 // and whenever decodeMessageFast accepts an input it agrees with
-// encoding/json.
+// encoding/json. Each input is checked as a message and as the data of
+// one, and the seeds hold the data objects of realMessages too, so that
+// more mutations of data take the fast path.
 func FuzzDecodeMessage(f *testing.F) {
 	for _, tt := range realMessages {
 		for _, b := range messageForms(f, []byte(tt.msg)) {
 			f.Add(b)
+		}
+		var env struct{ Data json.RawMessage }
+		if err := json.Unmarshal([]byte(tt.msg), &env); err != nil {
+			f.Fatal(err)
+		}
+		if env.Data != nil {
+			f.Add([]byte(env.Data))
 		}
 	}
 	for _, tt := range declined {
@@ -308,14 +317,22 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		slow, sok := decodeMessageJSON(b)
-		if fast, ok := decodeMessageFast(b); ok && (!sok || !reflect.DeepEqual(fast, slow)) {
-			t.Errorf("decodeMessageFast(%q)\n = %s\nencoding/json\n = %s, %v", b, showMessage(fast), showMessage(slow), sok)
-		}
-		if m, ok := decodeMessage(b); ok != sok || !reflect.DeepEqual(m, slow) {
-			t.Errorf("decodeMessage(%q) = %s, %v; encoding/json %s, %v", b, showMessage(m), ok, showMessage(slow), sok)
-		}
+		checkAgree(t, b)
+		checkAgree(t, append(append([]byte(`{"type": "progress", "data": `), b...), '}'))
 	})
+}
+
+// checkAgree checks that decodeMessage answers as decodeMessageJSON does
+// for b, and that decodeMessageFast, if it accepts b, does too.
+func checkAgree(t *testing.T, b []byte) {
+	t.Helper()
+	slow, sok := decodeMessageJSON(b)
+	if fast, ok := decodeMessageFast(b); ok && (!sok || !reflect.DeepEqual(fast, slow)) {
+		t.Errorf("decodeMessageFast(%q)\n = %s\nencoding/json\n = %s, %v", b, showMessage(fast), showMessage(slow), sok)
+	}
+	if m, ok := decodeMessage(b); ok != sok || !reflect.DeepEqual(m, slow) {
+		t.Errorf("decodeMessage(%q) = %s, %v; encoding/json %s, %v", b, showMessage(m), ok, showMessage(slow), sok)
+	}
 }
 
 // txt2imgMessages returns the text messages ComfyUI 0.3.64 sends its
