@@ -179,8 +179,22 @@ func (w *Watch) readLoop() {
 	}
 }
 
-// decodeMessage reads {"type": ..., "data": {...}}.
+// decodeMessage reads {"type": ..., "data": {...}}: with decodeMessageFast
+// when the message is in the form ComfyUI writes, else with
+// decodeMessageJSON. It reports false when b is not valid JSON or its type
+// is not a non-empty string.
 func decodeMessage(b []byte) (Message, bool) {
+	if m, ok := decodeMessageFast(b); ok {
+		return m, true
+	}
+	return decodeMessageJSON(b)
+}
+
+// decodeMessageJSON is decodeMessage with encoding/json, for any input.
+// Data is the raw data value (nil when absent); PromptID, Node and
+// HasTimestamp are read from data only when it decodes as an object whose
+// prompt_id and node are strings or null.
+func decodeMessageJSON(b []byte) (Message, bool) {
 	var env struct {
 		Type string          `json:"type"`
 		Data json.RawMessage `json:"data"`
