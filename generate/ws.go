@@ -21,8 +21,9 @@ type Message struct {
 	Type string
 	// PromptID is data.prompt_id, empty when absent.
 	PromptID string
-	// Node is data.node for "executing": nil for the end-of-prompt
-	// {node: null} message and for other types.
+	// Node is data.node when it is a string (every type that has one:
+	// executing, progress, executed, ...): nil when data has no node or
+	// it is null, as in executing's end-of-prompt {node: null}.
 	Node *string
 	// HasTimestamp is true when data carries "timestamp"; an
 	// execution_error without one is a non-terminal warning (§4.3).
