@@ -1,6 +1,7 @@
 package jpegenc
 
 import (
+	"encoding/binary"
 	"errors"
 	"image"
 	"io"
@@ -132,25 +133,36 @@ func (e *encoder) writeHeaders(w, h int) {
 
 // writeScan encodes the image's MCUs: 16×16 pixels each, four luminance
 // blocks and one block of each chrominance, from the 2×2 averages. Each
-// row of MCUs is first converted to a band of planes, where pixels past
-// the right and bottom edges repeat the last column and row.
+// MCU is converted from the pixels straight into its six blocks; an MCU
+// cut by the right or bottom edge is first copied out with the last
+// column and row repeated.
 func (e *encoder) writeScan(m *image.RGBA) {
-	p := newBand(m)
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
 	var (
-		blk    [64]float32
+		u      mcu
+		edge   [16 * 64]byte // an edge MCU's pixels, 16 rows of 16
 		prevDC [3]int32
 	)
-	for my := 0; my < m.Bounds().Dy(); my += 16 {
-		p.convert(m, my)
-		for mx := 0; mx < p.w; mx += 16 {
-			for i := range 4 {
-				block(&blk, p.y, p.w, mx+8*(i%2), 8*(i/2))
-				prevDC[0] = e.writeBlock(&blk, 0, prevDC[0])
+	for my := 0; my < h; my += 16 {
+		for mx := 0; mx < w; mx += 16 {
+			if mx+16 <= w && my+16 <= h {
+				u.convert(m.Pix[m.PixOffset(b.Min.X+mx, b.Min.Y+my):], m.Stride)
+			} else {
+				for j := range 16 {
+					row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+min(my+j, h-1)):]
+					for i := range 16 {
+						x := 4 * min(mx+i, w-1)
+						copy(edge[64*j+4*i:64*j+4*i+4], row[x:x+4])
+					}
+				}
+				u.convert(edge[:], 64)
 			}
-			block(&blk, p.cb, p.w/2, mx/2, 0)
-			prevDC[1] = e.writeBlock(&blk, 1, prevDC[1])
-			block(&blk, p.cr, p.w/2, mx/2, 0)
-			prevDC[2] = e.writeBlock(&blk, 1, prevDC[2])
+			for i := range 4 {
+				prevDC[0] = e.writeBlock(&u[i], 0, prevDC[0])
+			}
+			prevDC[1] = e.writeBlock(&u[4], 1, prevDC[1])
+			prevDC[2] = e.writeBlock(&u[5], 1, prevDC[2])
 		}
 	}
 	// Pad the last byte with 1 bits (T.81 F.1.2.3).
@@ -160,66 +172,46 @@ func (e *encoder) writeScan(m *image.RGBA) {
 	e.flush()
 }
 
-// band is one row of MCUs in YCbCr, level-shifted by 128 (JFIF's
-// conversion, T.871), padded to whole MCUs: Y at full size, w×16, and Cb
-// and Cr at half size, each value the conversion of the mean of 2×2
-// pixels.
-type band struct {
-	w         int
-	y, cb, cr []float32
-	sums      []uint32 // R, G and B sums of each 2×2 block of a row pair
-}
+// mcu is one MCU in YCbCr, level-shifted by 128 (JFIF's conversion,
+// T.871): its four luminance blocks (top left, top right, bottom left,
+// bottom right), then Cb and Cr, each of their values the conversion of
+// the mean of 2×2 pixels.
+type mcu [6][64]float32
 
-func newBand(m *image.RGBA) *band {
-	w := (m.Bounds().Dx() + 15) &^ 15
-	return &band{
-		w:    w,
-		y:    make([]float32, 16*w),
-		cb:   make([]float32, 4*w),
-		cr:   make([]float32, 4*w),
-		sums: make([]uint32, 3*w/2),
-	}
-}
-
-// convert fills the band with the 16 rows of m from my.
-func (p *band) convert(m *image.RGBA, my int) {
-	b := m.Bounds()
-	iw, ih := b.Dx(), b.Dy()
-	sums := p.sums
-	for j := range 16 {
-		y := min(my+j, ih-1)
-		src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][: 4*iw : 4*iw]
-		dst := p.y[j*p.w : (j+1)*p.w]
-		if j%2 == 0 {
-			clear(sums)
-		}
-		for x := range iw {
-			q := src[4*x : 4*x+3 : 4*x+3]
-			r, g, bl := q[0], q[1], q[2]
-			dst[x] = yR[r] + yG[g] + yB[bl]
-			s := sums[3*(x/2) : 3*(x/2)+3 : 3*(x/2)+3]
-			s[0] += uint32(r)
-			s[1] += uint32(g)
-			s[2] += uint32(bl)
-		}
-		last := src[4*iw-4 : 4*iw-1 : 4*iw-1]
-		for x := iw; x < p.w; x++ {
-			dst[x] = dst[iw-1]
-			s := sums[3*(x/2) : 3*(x/2)+3 : 3*(x/2)+3]
-			s[0] += uint32(last[0])
-			s[1] += uint32(last[1])
-			s[2] += uint32(last[2])
-		}
-		if j%2 == 1 {
-			cb := p.cb[j/2*p.w/2 : (j/2+1)*p.w/2]
-			cr := p.cr[j/2*p.w/2 : (j/2+1)*p.w/2]
-			cr = cr[:len(cb)]
-			sums := sums[:3*len(cb)]
-			for x := range cb {
-				s := sums[3*x : 3*x+3 : 3*x+3]
-				r, g, bl := float32(s[0]), float32(s[1]), float32(s[2]) // four pixels' worth
-				cb[x] = -0.168736/4*r - 0.331264/4*g + 0.5/4*bl
-				cr[x] = 0.5/4*r - 0.418688/4*g - 0.081312/4*bl
+// convert fills the MCU from 16 rows of 16 RGBA pixels, the first at
+// pix[0], each row stride bytes after the one before. It reads two rows
+// at a time and two pixels of each in one 8-byte load, and sums the 2×2
+// pixels of a chroma sample in 16-bit lanes of a uint64: R and B of both
+// pixels in one word, G (with alpha) in another.
+func (u *mcu) convert(pix []byte, stride int) {
+	// The bytes 0, 2, 4 and 6 of a pixel pair: R and B of each pixel.
+	const lanes = 0x00ff00ff00ff00ff
+	for jj := range 8 { // row pair jj: rows 2jj and 2jj+1
+		r0 := (*[64]byte)(pix[2*jj*stride:])
+		r1 := (*[64]byte)(pix[(2*jj+1)*stride:])
+		cb := (*[8]float32)(u[4][8*jj:])
+		cr := (*[8]float32)(u[5][8*jj:])
+		for half := range 2 {
+			blk := &u[2*(jj/4)+half]
+			y0 := (*[8]float32)(blk[16*(jj%4):])
+			y1 := (*[8]float32)(blk[16*(jj%4)+8:])
+			s0 := (*[32]byte)(r0[32*half:])
+			s1 := (*[32]byte)(r1[32*half:])
+			for k := range 4 {
+				a := binary.LittleEndian.Uint64(s0[8*k:])
+				c := binary.LittleEndian.Uint64(s1[8*k:])
+				y0[2*k] = yR[byte(a)] + yG[byte(a>>8)] + yB[byte(a>>16)]
+				y0[2*k+1] = yR[byte(a>>32)] + yG[byte(a>>40)] + yB[byte(a>>48)]
+				y1[2*k] = yR[byte(c)] + yG[byte(c>>8)] + yB[byte(c>>16)]
+				y1[2*k+1] = yR[byte(c>>32)] + yG[byte(c>>40)] + yB[byte(c>>48)]
+				rb := a&lanes + c&lanes // R, B, R, B: at most 510 each
+				g := a>>8&lanes + c>>8&lanes
+				rb += rb >> 32
+				g += g >> 32
+				// Four pixels' worth of each.
+				r, gr, bl := float32(uint16(rb)), float32(uint16(g)), float32(uint16(rb>>16))
+				cb[4*half+k] = -0.168736/4*r - 0.331264/4*gr + 0.5/4*bl
+				cr[4*half+k] = 0.5/4*r - 0.418688/4*gr - 0.081312/4*bl
 			}
 		}
 	}
@@ -235,13 +227,6 @@ var yR, yG, yB = func() (r, g, b [256]float32) {
 	}
 	return r, g, b
 }()
-
-// block copies the 8×8 block at (x, y) of a plane of the given stride.
-func block(dst *[64]float32, plane []float32, stride, x, y int) {
-	for j := range 8 {
-		copy(dst[8*j:8*j+8], plane[(y+j)*stride+x:])
-	}
-}
 
 // writeBlock transforms, quantizes and entropy-codes one block of table t
 // (0 luminance, 1 chrominance) and returns its DC coefficient.
