@@ -9,21 +9,51 @@ const (
 	c2pc6 = 1.306562964876376527
 )
 
-// fdct transforms an 8×8 block in place, rows then columns, each with the
+// fdctQuant transforms an 8×8 block, rows then columns, each with the
 // eight-point DCT of Arai, Agui and Nakajima (1988) as drawn in Pennebaker
 // and Mitchell's JPEG book (figure 4-8): 29 additions and 5
-// multiplications. Coefficient (u, v) comes out as 8·aanScale[u]·
-// aanScale[v] times T.81's F(u,v) (A.3.3); setQuality folds that into the
-// quantization (TestFDCTMatchesDefinition).
-func fdct(b *[64]float32) {
+// multiplications. Coefficient (u, v) comes out of the second pass as
+// 8·aanScale[u]·aanScale[v] times T.81's F(u,v) (A.3.3)
+// (TestFDCTMatchesDefinition); setQuality folds that into recip, by which
+// each coefficient is multiplied as soon as its column is done. The
+// quantized coefficient is stored at its zig-zag index in q, and
+// fdctQuant returns the zig-zag indices of those that are not zero, as a
+// bit mask. b is left with the first pass's output.
+func fdctQuant(b *[64]float32, recip *[64]float32, q *[64]int32) (nz uint64) {
+	fdctRows(b)
+	for i := range 8 {
+		o0, o1, o2, o3, o4, o5, o6, o7 := fdct8(b[i], b[8+i], b[16+i], b[24+i], b[32+i], b[40+i], b[48+i], b[56+i])
+		nz |= quantize(q, o0, recip[i], zigzag[i])
+		nz |= quantize(q, o1, recip[8+i], zigzag[8+i])
+		nz |= quantize(q, o2, recip[16+i], zigzag[16+i])
+		nz |= quantize(q, o3, recip[24+i], zigzag[24+i])
+		nz |= quantize(q, o4, recip[32+i], zigzag[32+i])
+		nz |= quantize(q, o5, recip[40+i], zigzag[40+i])
+		nz |= quantize(q, o6, recip[48+i], zigzag[48+i])
+		nz |= quantize(q, o7, recip[56+i], zigzag[56+i])
+	}
+	return nz
+}
+
+// fdctRows is fdctQuant's first pass: it transforms each row of b in
+// place.
+func fdctRows(b *[64]float32) {
 	for i := range 8 {
 		r := (*[8]float32)(b[8*i : 8*i+8])
 		r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] = fdct8(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7])
 	}
-	for i := range 8 {
-		b[i], b[8+i], b[16+i], b[24+i], b[32+i], b[40+i], b[48+i], b[56+i] =
-			fdct8(b[i], b[8+i], b[16+i], b[24+i], b[32+i], b[40+i], b[48+i], b[56+i])
-	}
+}
+
+// quantize stores v·recip rounded to the nearest integer at q[z] and
+// returns bit z set if that is not zero. It rounds as libjpeg's float
+// path does: the offset makes the value positive, so conversion
+// truncates to the floor; quantized baseline coefficients stay within
+// ±2048. Bit 31 of x|-x is set when x is not zero, so that whether a
+// coefficient survived is no branch to mispredict.
+func quantize(q *[64]int32, v, recip float32, z uint8) uint64 {
+	x := int32(v*recip+16384.5) - 16384
+	q[z&63] = x
+	return uint64(uint32(x|-x)>>31) << (z & 63)
 }
 
 // fdct8 is the eight-point transform of fdct.

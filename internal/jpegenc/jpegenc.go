@@ -43,6 +43,15 @@ var unzig = [64]uint8{
 	53, 60, 61, 54, 47, 55, 62, 63,
 }
 
+// zigzag is the inverse of unzig: the zig-zag index of each coefficient
+// of the 8×8 block in row-major order.
+var zigzag = func() (z [64]uint8) {
+	for k, n := range unzig {
+		z[n] = uint8(k)
+	}
+	return z
+}()
+
 // baseQuant are T.81 tables K.1 (luminance) and K.2 (chrominance), in
 // zig-zag order: the quantizers at quality 50.
 var baseQuant = [2][64]uint8{
@@ -74,7 +83,8 @@ var aanScale = func() (s [8]float64) {
 // encoder holds one Encode call's tables and output.
 type encoder struct {
 	quant [2][64]uint8   // zig-zag order, as written in DQT
-	recip [2][64]float32 // zig-zag order: what a raw fdct output is multiplied by
+	recip [2][64]float32 // natural order: what a raw fdct output is multiplied by
+	q     [64]int32      // the block being coded, quantized, in zig-zag order
 	out   []byte
 	acc   uint64 // pending bits, the oldest at the top
 	nacc  uint   // how many bits of acc are pending
@@ -99,7 +109,7 @@ func (e *encoder) setQuality(quality int) {
 			e.quant[t][k] = uint8(q)
 			n := unzig[k]
 			u, v := n%8, n/8
-			e.recip[t][k] = float32(1 / (float64(q) * aanScale[u] * aanScale[v] * 8))
+			e.recip[t][n] = float32(1 / (float64(q) * aanScale[u] * aanScale[v] * 8))
 		}
 	}
 }
@@ -231,20 +241,8 @@ var yR, yG, yB = func() (r, g, b [256]float32) {
 // writeBlock transforms, quantizes and entropy-codes one block of table t
 // (0 luminance, 1 chrominance) and returns its DC coefficient.
 func (e *encoder) writeBlock(blk *[64]float32, t int, prevDC int32) int32 {
-	fdct(blk)
-	recip := &e.recip[t]
-	var q [64]int32
-	var nz uint64 // bit k set when AC coefficient k is not zero
-	for k := range 64 {
-		// Round to nearest, as libjpeg's float path does: the offset
-		// makes the value positive, so conversion truncates to the floor.
-		// Quantized baseline coefficients stay within ±2048.
-		v := int32(blk[unzig[k]]*recip[k]+16384.5) - 16384
-		q[k] = v
-		if v != 0 {
-			nz |= 1 << k
-		}
-	}
+	q := &e.q
+	nz := fdctQuant(blk, &e.recip[t], q) // bit k set when coefficient k is not zero
 	dc := &huffDC[t]
 	ac := &huffAC[t]
 	n, extra := category(q[0] - prevDC)

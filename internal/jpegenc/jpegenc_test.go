@@ -15,8 +15,9 @@ import (
 	"github.com/comfybatch/comfybatch/generate/comfytest"
 )
 
-// TestFDCTMatchesDefinition: fdct's output, divided by the scale
-// setQuality folds into the quantization, is T.81's F(u,v) (A.3.3).
+// TestFDCTMatchesDefinition: the transform fdctQuant quantizes (fdctRows,
+// then fdct8 down each column), divided by the scale setQuality folds into
+// the quantization, is T.81's F(u,v) (A.3.3).
 func TestFDCTMatchesDefinition(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for n := range 20 {
@@ -29,7 +30,11 @@ func TestFDCTMatchesDefinition(t *testing.T) {
 			}
 			b[i], x[i] = float32(v), v
 		}
-		fdct(&b)
+		fdctRows(&b)
+		for i := range 8 {
+			b[i], b[8+i], b[16+i], b[24+i], b[32+i], b[40+i], b[48+i], b[56+i] =
+				fdct8(b[i], b[8+i], b[16+i], b[24+i], b[32+i], b[40+i], b[48+i], b[56+i])
+		}
 		for v := range 8 {
 			for u := range 8 {
 				var s float64
