@@ -271,14 +271,12 @@ func (e *encoder) writeBlock(blk *[64]float32, t int, prevDC int32) int32 {
 }
 
 // category returns the size category of v (T.81 F.1.2.1) and its extra
-// bits: v itself when positive, v-1 in that many bits when negative.
+// bits: v itself when positive, v-1 in that many bits when negative. It
+// has no branch: a coefficient's sign is as good as random.
 func category(v int32) (uint32, uint32) {
-	a, x := v, v
-	if v < 0 {
-		a, x = -v, v-1
-	}
-	n := uint32(bits.Len32(uint32(a)))
-	return n, uint32(x) & (1<<n - 1)
+	m := v >> 31 // all ones when v is negative
+	n := uint32(bits.Len32(uint32((v ^ m) - m)))
+	return n, uint32(v+m) & (1<<n - 1)
 }
 
 // emit appends the n low bits of code to the bit buffer (n ≤ 32: a
