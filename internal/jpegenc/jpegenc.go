@@ -1,7 +1,6 @@
 package jpegenc
 
 import (
-	"encoding/binary"
 	"errors"
 	"image"
 	"io"
@@ -194,8 +193,6 @@ type mcu [6][64]float32
 // pixels of a chroma sample in 16-bit lanes of a uint64: R and B of both
 // pixels in one word, G (with alpha) in another.
 func (u *mcu) convert(pix []byte, stride int) {
-	// The bytes 0, 2, 4 and 6 of a pixel pair: R and B of each pixel.
-	const lanes = 0x00ff00ff00ff00ff
 	for jj := range 8 { // row pair jj: rows 2jj and 2jj+1
 		r0 := (*[64]byte)(pix[2*jj*stride:])
 		r1 := (*[64]byte)(pix[(2*jj+1)*stride:])
@@ -205,23 +202,29 @@ func (u *mcu) convert(pix []byte, stride int) {
 			blk := &u[2*(jj/4)+half]
 			y0 := (*[8]float32)(blk[16*(jj%4):])
 			y1 := (*[8]float32)(blk[16*(jj%4)+8:])
-			s0 := (*[32]byte)(r0[32*half:])
-			s1 := (*[32]byte)(r1[32*half:])
+			p, q := r0[32*half:32*half+32], r1[32*half:32*half+32]
 			for k := range 4 {
-				a := binary.LittleEndian.Uint64(s0[8*k:])
-				c := binary.LittleEndian.Uint64(s1[8*k:])
-				y0[2*k] = yR[byte(a)] + yG[byte(a>>8)] + yB[byte(a>>16)]
-				y0[2*k+1] = yR[byte(a>>32)] + yG[byte(a>>40)] + yB[byte(a>>48)]
-				y1[2*k] = yR[byte(c)] + yG[byte(c>>8)] + yB[byte(c>>16)]
-				y1[2*k+1] = yR[byte(c>>32)] + yG[byte(c>>40)] + yB[byte(c>>48)]
-				rb := a&lanes + c&lanes // R, B, R, B: at most 510 each
-				g := a>>8&lanes + c>>8&lanes
-				rb += rb >> 32
-				g += g >> 32
+				// Top left, top right, bottom left, bottom right. Stepping
+				// p and q on a pixel pair at a time lets the compiler
+				// address each byte from one register.
+				_, _ = p[7], q[7]
+				r, g, b := p[0], p[1], p[2]
+				y0[2*k] = yR[r] + yG[g] + yB[b]
+				sr, sg, sb := uint32(r), uint32(g), uint32(b)
+				r, g, b = p[4], p[5], p[6]
+				y0[2*k+1] = yR[r] + yG[g] + yB[b]
+				sr, sg, sb = sr+uint32(r), sg+uint32(g), sb+uint32(b)
+				r, g, b = q[0], q[1], q[2]
+				y1[2*k] = yR[r] + yG[g] + yB[b]
+				sr, sg, sb = sr+uint32(r), sg+uint32(g), sb+uint32(b)
+				r, g, b = q[4], q[5], q[6]
+				y1[2*k+1] = yR[r] + yG[g] + yB[b]
+				sr, sg, sb = sr+uint32(r), sg+uint32(g), sb+uint32(b)
+				p, q = p[8:], q[8:]
 				// Four pixels' worth of each.
-				r, gr, bl := float32(uint16(rb)), float32(uint16(g)), float32(uint16(rb>>16))
-				cb[4*half+k] = -0.168736/4*r - 0.331264/4*gr + 0.5/4*bl
-				cr[4*half+k] = 0.5/4*r - 0.418688/4*gr - 0.081312/4*bl
+				fr, fg, fb := float32(sr), float32(sg), float32(sb)
+				cb[4*half+k] = -0.168736/4*fr - 0.331264/4*fg + 0.5/4*fb
+				cr[4*half+k] = 0.5/4*fr - 0.418688/4*fg - 0.081312/4*fb
 			}
 		}
 	}
