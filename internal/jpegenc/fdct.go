@@ -1,5 +1,7 @@
 package jpegenc
 
+import "encoding/binary"
+
 // The AAN rotation constants: cos(π/4), cos(3π/8), cos(π/8)-cos(3π/8)
 // and cos(π/8)+cos(3π/8).
 const (
@@ -15,24 +17,22 @@ const (
 // multiplications. Coefficient (u, v) comes out of the second pass as
 // 8·aanScale[u]·aanScale[v] times T.81's F(u,v) (A.3.3)
 // (TestFDCTMatchesDefinition); setQuality folds that into recip, by which
-// each coefficient is multiplied as soon as its column is done. The
-// quantized coefficient is stored at its zig-zag index in q, and
-// fdctQuant returns the zig-zag indices of those that are not zero, as a
-// bit mask. b is left with the first pass's output.
-func fdctQuant(b *[64]float32, recip *[64]float32, q *[64]int32) (nz uint64) {
+// each coefficient is multiplied as soon as its column is done, and the
+// result is stored in q at its zig-zag index. b is left with the first
+// pass's output.
+func fdctQuant(b *[64]float32, recip *[64]float32, q *coefs) {
 	fdctRows(b)
 	for i := range 8 {
 		o0, o1, o2, o3, o4, o5, o6, o7 := fdct8(b[i], b[8+i], b[16+i], b[24+i], b[32+i], b[40+i], b[48+i], b[56+i])
-		nz |= quantize(q, o0, recip[i], zigzag[i])
-		nz |= quantize(q, o1, recip[8+i], zigzag[8+i])
-		nz |= quantize(q, o2, recip[16+i], zigzag[16+i])
-		nz |= quantize(q, o3, recip[24+i], zigzag[24+i])
-		nz |= quantize(q, o4, recip[32+i], zigzag[32+i])
-		nz |= quantize(q, o5, recip[40+i], zigzag[40+i])
-		nz |= quantize(q, o6, recip[48+i], zigzag[48+i])
-		nz |= quantize(q, o7, recip[56+i], zigzag[56+i])
+		q.quantize(o0, recip[i], zigzag[i])
+		q.quantize(o1, recip[8+i], zigzag[8+i])
+		q.quantize(o2, recip[16+i], zigzag[16+i])
+		q.quantize(o3, recip[24+i], zigzag[24+i])
+		q.quantize(o4, recip[32+i], zigzag[32+i])
+		q.quantize(o5, recip[40+i], zigzag[40+i])
+		q.quantize(o6, recip[48+i], zigzag[48+i])
+		q.quantize(o7, recip[56+i], zigzag[56+i])
 	}
-	return nz
 }
 
 // fdctRows is fdctQuant's first pass: it transforms each row of b in
@@ -44,16 +44,43 @@ func fdctRows(b *[64]float32) {
 	}
 }
 
-// quantize stores v·recip rounded to the nearest integer at q[z] and
-// returns bit z set if that is not zero. It rounds as libjpeg's float
-// path does: the offset makes the value positive, so conversion
-// truncates to the floor; quantized baseline coefficients stay within
-// ±2048. Bit 31 of x|-x is set when x is not zero, so that whether a
-// coefficient survived is no branch to mispredict.
-func quantize(q *[64]int32, v, recip float32, z uint8) uint64 {
-	x := int32(v*recip+16384.5) - 16384
-	q[z&63] = x
-	return uint64(uint32(x|-x)>>31) << (z & 63)
+// coefs is a quantized block in zig-zag order, each coefficient in 16
+// bits, little-endian, offset by 16384 (quantized baseline coefficients
+// stay within ±2048), so that four can be tested for zero in one 64-bit
+// word.
+type coefs [128]byte
+
+// quantize stores v·recip rounded to the nearest integer as coefficient
+// z. It rounds as libjpeg's float path does: the offset makes the value
+// positive, so conversion truncates to the floor.
+func (q *coefs) quantize(v, recip float32, z uint8) {
+	binary.LittleEndian.PutUint16(q[2*(z&63):], uint16(int32(v*recip+16384.5)))
+}
+
+// at returns coefficient k.
+func (q *coefs) at(k int) int32 {
+	return int32(binary.LittleEndian.Uint16(q[2*(k&63):])) - 16384
+}
+
+// nonzero returns a mask with bit k set when coefficient k is not zero,
+// found four coefficients at a time without a branch.
+func (q *coefs) nonzero() (nz uint64) {
+	const (
+		zero = 0x4000400040004000 // four zero coefficients
+		low  = 0x7fff7fff7fff7fff
+		high = 0x8000800080008000
+		// Multiplied by bits 0, 16, 32 and 48, it moves them to bits 45
+		// to 48 without a carry between any of its products.
+		gather = 1 | 1<<15 | 1<<30 | 1<<45
+	)
+	for j := range 16 {
+		w := binary.LittleEndian.Uint64(q[8*j:]) ^ zero
+		// Bit 15 of each lane is set when the lane is not zero.
+		w = ((w & low) + low | w) & high
+		f := (w >> 15) * gather
+		nz |= (f >> 45 & 0xf) << (4 * j)
+	}
+	return nz
 }
 
 // fdct8 is the eight-point transform of fdct.

@@ -83,7 +83,7 @@ var aanScale = func() (s [8]float64) {
 type encoder struct {
 	quant [2][64]uint8   // zig-zag order, as written in DQT
 	recip [2][64]float32 // natural order: what a raw fdct output is multiplied by
-	q     [64]int32      // the block being coded, quantized, in zig-zag order
+	q     coefs          // the block being coded, quantized
 	out   []byte
 	acc   uint64 // pending bits, the oldest at the top
 	nacc  uint   // how many bits of acc are pending
@@ -245,10 +245,12 @@ var yR, yG, yB = func() (r, g, b [256]float32) {
 // (0 luminance, 1 chrominance) and returns its DC coefficient.
 func (e *encoder) writeBlock(blk *[64]float32, t int, prevDC int32) int32 {
 	q := &e.q
-	nz := fdctQuant(blk, &e.recip[t], q) // bit k set when coefficient k is not zero
+	fdctQuant(blk, &e.recip[t], q)
+	nz := q.nonzero()
 	dc := &huffDC[t]
 	ac := &huffAC[t]
-	n, extra := category(q[0] - prevDC)
+	dc0 := q.at(0)
+	n, extra := category(dc0 - prevDC)
 	e.emit(uint64(dc.code[n])<<n|uint64(extra), uint(dc.size[n])+uint(n))
 	// The AC coefficients in runs of zeros ending with a non-zero one,
 	// found from the bit mask.
@@ -262,7 +264,7 @@ func (e *encoder) writeBlock(blk *[64]float32, t int, prevDC int32) int32 {
 			e.emit(uint64(ac.code[0xf0]), uint(ac.size[0xf0])) // ZRL: sixteen zeros
 			run -= 16
 		}
-		n, extra := category(q[k])
+		n, extra := category(q.at(k))
 		s := run<<4 | int(n)
 		e.emit(uint64(ac.code[s])<<n|uint64(extra), uint(ac.size[s])+uint(n))
 		last = k
@@ -270,7 +272,7 @@ func (e *encoder) writeBlock(blk *[64]float32, t int, prevDC int32) int32 {
 	if last < 63 {
 		e.emit(uint64(ac.code[0]), uint(ac.size[0])) // EOB
 	}
-	return q[0]
+	return dc0
 }
 
 // category returns the size category of v (T.81 F.1.2.1) and its extra

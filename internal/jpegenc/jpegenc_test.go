@@ -60,6 +60,43 @@ func TestFDCTMatchesDefinition(t *testing.T) {
 	}
 }
 
+// TestCoefsNonzero: nonzero finds exactly the coefficients that are not
+// zero, at the extremes of the baseline range too, and at reads back what
+// quantize stored.
+func TestCoefsNonzero(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for n := range 1000 {
+		var q coefs
+		var want uint64
+		var vals [64]int32
+		for k := range 64 {
+			var v int32
+			switch r.IntN(4) {
+			case 0:
+				v = int32(r.IntN(4095)) - 2047
+			case 1:
+				v = []int32{-2048, -2047, -1, 1, 2047, 2048}[r.IntN(6)]
+			}
+			if n == 0 {
+				v = 0
+			}
+			vals[k] = v
+			if v != 0 {
+				want |= 1 << k
+			}
+			q.quantize(float32(v), 1, uint8(k))
+		}
+		if got := q.nonzero(); got != want {
+			t.Fatalf("block %d: nonzero %#x, want %#x", n, got, want)
+		}
+		for k, v := range vals {
+			if got := q.at(k); got != v {
+				t.Fatalf("block %d: coefficient %d is %d, want %d", n, k, got, v)
+			}
+		}
+	}
+}
+
 // render is the simulator's picture at w×h, as an *image.RGBA.
 func render(w, h int, seed string) *image.RGBA {
 	n := comfytest.Render(sha256.Sum256([]byte(seed)), w, h, 20, false)
