@@ -23,7 +23,12 @@ const (
 func fdctQuant(b *[64]float32, recip *[64]float32, q *coefs) {
 	fdctRows(b)
 	for i := range 8 {
-		o0, o1, o2, o3, o4, o5, o6, o7 := fdct8(b[i], b[8+i], b[16+i], b[24+i], b[32+i], b[40+i], b[48+i], b[56+i])
+		s07, t07 := b[i]+b[56+i], b[i]-b[56+i]
+		s16, t16 := b[8+i]+b[48+i], b[8+i]-b[48+i]
+		s25, t25 := b[16+i]+b[40+i], b[16+i]-b[40+i]
+		s34, t34 := b[24+i]+b[32+i], b[24+i]-b[32+i]
+		o0, o2, o4, o6 := even(s07, s16, s25, s34)
+		o1, o3, o5, o7 := odd(t07, t16, t25, t34)
 		q.quantize(o0, recip[i], zigzag[i])
 		q.quantize(o1, recip[8+i], zigzag[8+i])
 		q.quantize(o2, recip[16+i], zigzag[16+i])
@@ -40,8 +45,33 @@ func fdctQuant(b *[64]float32, recip *[64]float32, q *coefs) {
 func fdctRows(b *[64]float32) {
 	for i := range 8 {
 		r := (*[8]float32)(b[8*i : 8*i+8])
-		r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] = fdct8(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7])
+		s07, t07 := r[0]+r[7], r[0]-r[7]
+		s16, t16 := r[1]+r[6], r[1]-r[6]
+		s25, t25 := r[2]+r[5], r[2]-r[5]
+		s34, t34 := r[3]+r[4], r[3]-r[4]
+		r[0], r[2], r[4], r[6] = even(s07, s16, s25, s34)
+		r[1], r[3], r[5], r[7] = odd(t07, t16, t25, t34)
 	}
+}
+
+// even returns the even outputs of the eight-point transform of d from
+// the sums d[i]+d[7-i], i = 0 to 3.
+func even(s07, s16, s25, s34 float32) (o0, o2, o4, o6 float32) {
+	e0, e3 := s07+s34, s07-s34
+	e1, e2 := s16+s25, s16-s25
+	z1 := (e2 + e3) * c4
+	return e0 + e1, e3 + z1, e0 - e1, e3 - z1
+}
+
+// odd returns the odd outputs of the eight-point transform of d from the
+// differences d[i]-d[7-i], i = 0 to 3.
+func odd(t07, t16, t25, t34 float32) (o1, o3, o5, o7 float32) {
+	p0, p1, p2 := t34+t25, t25+t16, t16+t07
+	z5 := (p0 - p2) * c6
+	z2, z4 := c2mc6*p0+z5, c2pc6*p2+z5
+	z3 := p1 * c4
+	z11, z13 := t07+z3, t07-z3
+	return z11 + z4, z13 - z2, z13 + z2, z11 - z4
 }
 
 // coefs is a quantized block in zig-zag order, each coefficient in 16
@@ -81,32 +111,4 @@ func (q *coefs) nonzero() (nz uint64) {
 		nz |= (f >> 45 & 0xf) << (4 * j)
 	}
 	return nz
-}
-
-// fdct8 is the eight-point transform of fdct.
-func fdct8(d0, d1, d2, d3, d4, d5, d6, d7 float32) (o0, o1, o2, o3, o4, o5, o6, o7 float32) {
-	s07, t07 := d0+d7, d0-d7
-	s16, t16 := d1+d6, d1-d6
-	s25, t25 := d2+d5, d2-d5
-	s34, t34 := d3+d4, d3-d4
-
-	// Even part.
-	e0, e3 := s07+s34, s07-s34
-	e1, e2 := s16+s25, s16-s25
-	z1 := (e2 + e3) * c4
-	o0, o4 = e0+e1, e0-e1
-	o2, o6 = e3+z1, e3-z1
-
-	// Odd part.
-	p0 := t34 + t25
-	p1 := t25 + t16
-	p2 := t16 + t07
-	z5 := (p0 - p2) * c6
-	z2 := c2mc6*p0 + z5
-	z4 := c2pc6*p2 + z5
-	z3 := p1 * c4
-	z11, z13 := t07+z3, t07-z3
-	o5, o3 = z13+z2, z13-z2
-	o1, o7 = z11+z4, z11-z4
-	return
 }

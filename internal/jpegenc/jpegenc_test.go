@@ -16,10 +16,14 @@ import (
 )
 
 // TestFDCTMatchesDefinition: the transform fdctQuant quantizes (fdctRows,
-// then fdct8 down each column), divided by the scale setQuality folds into
-// the quantization, is T.81's F(u,v) (A.3.3).
+// then even and odd down each column), divided by the scale setQuality
+// folds into the quantization, is T.81's F(u,v) (A.3.3); and fdctQuant
+// with quality 100's quantizers (all 1) stores F(u,v) rounded, at its
+// zig-zag index.
 func TestFDCTMatchesDefinition(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
+	var e encoder
+	e.setQuality(100)
 	for n := range 20 {
 		var b [64]float32
 		var x [64]float64
@@ -30,10 +34,14 @@ func TestFDCTMatchesDefinition(t *testing.T) {
 			}
 			b[i], x[i] = float32(v), v
 		}
+		var q coefs
+		quantized := b
+		fdctQuant(&quantized, &e.recip[0], &q)
 		fdctRows(&b)
 		for i := range 8 {
-			b[i], b[8+i], b[16+i], b[24+i], b[32+i], b[40+i], b[48+i], b[56+i] =
-				fdct8(b[i], b[8+i], b[16+i], b[24+i], b[32+i], b[40+i], b[48+i], b[56+i])
+			c := [8]float32{b[i], b[8+i], b[16+i], b[24+i], b[32+i], b[40+i], b[48+i], b[56+i]}
+			b[i], b[16+i], b[32+i], b[48+i] = even(c[0]+c[7], c[1]+c[6], c[2]+c[5], c[3]+c[4])
+			b[8+i], b[24+i], b[40+i], b[56+i] = odd(c[0]-c[7], c[1]-c[6], c[2]-c[5], c[3]-c[4])
 		}
 		for v := range 8 {
 			for u := range 8 {
@@ -54,6 +62,12 @@ func TestFDCTMatchesDefinition(t *testing.T) {
 				got := float64(b[8*v+u]) / (8 * aanScale[u] * aanScale[v])
 				if math.Abs(got-want) > 1e-3*max(1, math.Abs(want)) {
 					t.Fatalf("block %d: F(%d,%d) = %g, want %g", n, u, v, got, want)
+				}
+				// Skip values too near a tie to say which way they round.
+				if _, f := math.Modf(math.Abs(want)); math.Abs(f-0.5) > 1e-3*max(1, math.Abs(want)) {
+					if got, want := q.at(int(zigzag[8*v+u])), int32(math.Round(want)); got != want {
+						t.Fatalf("block %d: quantized F(%d,%d) = %d, want %d", n, u, v, got, want)
+					}
 				}
 			}
 		}
