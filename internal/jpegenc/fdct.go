@@ -99,16 +99,17 @@ func (q *coefs) nonzero() (nz uint64) {
 		zero = 0x4000400040004000 // four zero coefficients
 		low  = 0x7fff7fff7fff7fff
 		high = 0x8000800080008000
-		// Multiplied by bits 0, 16, 32 and 48, it moves them to bits 45
-		// to 48 without a carry between any of its products.
-		gather = 1 | 1<<15 | 1<<30 | 1<<45
+		// Multiplied by bits 15, 31, 47 and 63, it moves them to bits 60
+		// to 63 without a carry between any of its products.
+		gather = 1<<45 | 1<<30 | 1<<15 | 1
 	)
 	for j := range 16 {
+		// A coefficient within ±2048 xor the offset is at most 0x7fff, so
+		// adding 0x7fff sets bit 15 of its lane when it is not zero and
+		// carries into no other lane.
 		w := binary.LittleEndian.Uint64(q[8*j:]) ^ zero
-		// Bit 15 of each lane is set when the lane is not zero.
-		w = ((w & low) + low | w) & high
-		f := (w >> 15) * gather
-		nz |= (f >> 45 & 0xf) << (4 * j)
+		w = (w + low) & high
+		nz |= (w * gather) >> 60 << (4 * j)
 	}
 	return nz
 }
