@@ -188,10 +188,10 @@ func (e *encoder) writeScan(m *image.RGBA) {
 type mcu [6][64]float32
 
 // convert fills the MCU from 16 rows of 16 RGBA pixels, the first at
-// pix[0], each row stride bytes after the one before. It reads two rows
-// at a time and two pixels of each in one 8-byte load, and sums the 2×2
-// pixels of a chroma sample in 16-bit lanes of a uint64: R and B of both
-// pixels in one word, G (with alpha) in another.
+// pix[0], each row stride bytes after the one before. It reads the 2×2
+// pixels of a chroma sample together, two from each of two rows, and
+// derives Cb and Cr from their B and R sums and their luminance, which
+// spares G a sum and each chrominance two multiplications.
 func (u *mcu) convert(pix []byte, stride int) {
 	for jj := range 8 { // row pair jj: rows 2jj and 2jj+1
 		r0 := (*[64]byte)(pix[2*jj*stride:])
@@ -209,22 +209,26 @@ func (u *mcu) convert(pix []byte, stride int) {
 				// address each byte from one register.
 				_, _ = p[7], q[7]
 				r, g, b := p[0], p[1], p[2]
-				y0[2*k] = yR[r] + yG[g] + yB[b]
-				sr, sg, sb := uint32(r), uint32(g), uint32(b)
+				y00 := yR[r] + yG[g] + yB[b]
+				sr, sb := uint32(r), uint32(b)
 				r, g, b = p[4], p[5], p[6]
-				y0[2*k+1] = yR[r] + yG[g] + yB[b]
-				sr, sg, sb = sr+uint32(r), sg+uint32(g), sb+uint32(b)
+				y01 := yR[r] + yG[g] + yB[b]
+				sr, sb = sr+uint32(r), sb+uint32(b)
 				r, g, b = q[0], q[1], q[2]
-				y1[2*k] = yR[r] + yG[g] + yB[b]
-				sr, sg, sb = sr+uint32(r), sg+uint32(g), sb+uint32(b)
+				y10 := yR[r] + yG[g] + yB[b]
+				sr, sb = sr+uint32(r), sb+uint32(b)
 				r, g, b = q[4], q[5], q[6]
-				y1[2*k+1] = yR[r] + yG[g] + yB[b]
-				sr, sg, sb = sr+uint32(r), sg+uint32(g), sb+uint32(b)
+				y11 := yR[r] + yG[g] + yB[b]
+				sr, sb = sr+uint32(r), sb+uint32(b)
 				p, q = p[8:], q[8:]
-				// Four pixels' worth of each.
-				fr, fg, fb := float32(sr), float32(sg), float32(sb)
-				cb[4*half+k] = -0.168736/4*fr - 0.331264/4*fg + 0.5/4*fb
-				cr[4*half+k] = 0.5/4*fr - 0.418688/4*fg - 0.081312/4*fb
+				y0[2*k], y0[2*k+1], y1[2*k], y1[2*k+1] = y00, y01, y10, y11
+				// Cb and Cr of the mean of the four pixels, from the
+				// differences of their B and R with their luminance:
+				// T.871's sums of R, G and B rearranged as
+				// Cb = (B-Y)/(2-2·0.114) and Cr = (R-Y)/(2-2·0.299).
+				ys := y00 + y01 + y10 + y11 + 4*128
+				cb[4*half+k] = (float32(sb) - ys) * (0.5 / (1 - 0.114) / 4)
+				cr[4*half+k] = (float32(sr) - ys) * (0.5 / (1 - 0.299) / 4)
 			}
 		}
 	}
