@@ -29,14 +29,14 @@ func fdctQuant(b *[64]float32, recip *[64]float32, q *coefs) {
 		s34, t34 := b[24+i]+b[32+i], b[24+i]-b[32+i]
 		o0, o2, o4, o6 := even(s07, s16, s25, s34)
 		o1, o3, o5, o7 := odd(t07, t16, t25, t34)
-		q.quantize(o0, recip[i], zigzag[i])
-		q.quantize(o1, recip[8+i], zigzag[8+i])
-		q.quantize(o2, recip[16+i], zigzag[16+i])
-		q.quantize(o3, recip[24+i], zigzag[24+i])
-		q.quantize(o4, recip[32+i], zigzag[32+i])
-		q.quantize(o5, recip[40+i], zigzag[40+i])
-		q.quantize(o6, recip[48+i], zigzag[48+i])
-		q.quantize(o7, recip[56+i], zigzag[56+i])
+		q.quantize(o0, recip[i], coefOffset[i])
+		q.quantize(o1, recip[8+i], coefOffset[8+i])
+		q.quantize(o2, recip[16+i], coefOffset[16+i])
+		q.quantize(o3, recip[24+i], coefOffset[24+i])
+		q.quantize(o4, recip[32+i], coefOffset[32+i])
+		q.quantize(o5, recip[40+i], coefOffset[40+i])
+		q.quantize(o6, recip[48+i], coefOffset[48+i])
+		q.quantize(o7, recip[56+i], coefOffset[56+i])
 	}
 }
 
@@ -80,11 +80,13 @@ func odd(t07, t16, t25, t34 float32) (o1, o3, o5, o7 float32) {
 // word.
 type coefs [128]byte
 
-// quantize stores v·recip rounded to the nearest integer as coefficient
-// z. It rounds as libjpeg's float path does: the offset makes the value
-// positive, so conversion truncates to the floor.
-func (q *coefs) quantize(v, recip float32, z uint8) {
-	binary.LittleEndian.PutUint16(q[2*(z&63):], uint16(int32(v*recip+16384.5)))
+// quantize stores v·recip, rounded to the nearest integer, at byte offset
+// off (the coefficient's coefOffset). It rounds as libjpeg's float path
+// does: adding 16384 makes the value positive, so conversion truncates to
+// the floor. off&126 (off is even and less than 128) tells the compiler
+// that both bytes are inside q, so the store needs no check.
+func (q *coefs) quantize(v, recip float32, off uint8) {
+	binary.LittleEndian.PutUint16(q[off&126:], uint16(int32(v*recip+16384.5)))
 }
 
 // at returns coefficient k.

@@ -42,11 +42,11 @@ var unzig = [64]uint8{
 	53, 60, 61, 54, 47, 55, 62, 63,
 }
 
-// zigzag is the inverse of unzig: the zig-zag index of each coefficient
-// of the 8×8 block in row-major order.
-var zigzag = func() (z [64]uint8) {
+// coefOffset is where each coefficient of the 8×8 block, in row-major
+// order, goes in coefs: at twice its zig-zag index (unzig's inverse).
+var coefOffset = func() (z [64]uint8) {
 	for k, n := range unzig {
-		z[n] = uint8(k)
+		z[n] = uint8(2 * k)
 	}
 	return z
 }()
