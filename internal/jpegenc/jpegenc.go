@@ -202,25 +202,24 @@ func (u *mcu) convert(pix []byte, stride int) {
 			blk := &u[2*(jj/4)+half]
 			y0 := (*[8]float32)(blk[16*(jj%4):])
 			y1 := (*[8]float32)(blk[16*(jj%4)+8:])
-			p, q := r0[32*half:32*half+32], r1[32*half:32*half+32]
-			for k := range 4 {
-				// Top left, top right, bottom left, bottom right. Stepping
-				// p and q on a pixel pair at a time lets the compiler
-				// address each byte from one register.
-				_, _ = p[7], q[7]
-				r, g, b := p[0], p[1], p[2]
+			p, q := (*[32]byte)(r0[32*half:]), (*[32]byte)(r1[32*half:])
+			for o := 0; o <= 24; o += 8 {
+				// Top left, top right, bottom left, bottom right, at byte
+				// o of p and q: a step of 8 lets the compiler address
+				// each byte from o and one register.
+				k := o / 8
+				r, g, b := p[o], p[o+1], p[o+2]
 				y00 := yR[r] + yG[g] + yB[b]
 				sr, sb := uint32(r), uint32(b)
-				r, g, b = p[4], p[5], p[6]
+				r, g, b = p[o+4], p[o+5], p[o+6]
 				y01 := yR[r] + yG[g] + yB[b]
 				sr, sb = sr+uint32(r), sb+uint32(b)
-				r, g, b = q[0], q[1], q[2]
+				r, g, b = q[o], q[o+1], q[o+2]
 				y10 := yR[r] + yG[g] + yB[b]
 				sr, sb = sr+uint32(r), sb+uint32(b)
-				r, g, b = q[4], q[5], q[6]
+				r, g, b = q[o+4], q[o+5], q[o+6]
 				y11 := yR[r] + yG[g] + yB[b]
 				sr, sb = sr+uint32(r), sb+uint32(b)
-				p, q = p[8:], q[8:]
 				y0[2*k], y0[2*k+1], y1[2*k], y1[2*k+1] = y00, y01, y10, y11
 				// Cb and Cr of the mean of the four pixels, from the
 				// differences of their B and R with their luminance:
