@@ -113,6 +113,9 @@ func (e *encoder) setQuality(quality int) {
 	}
 }
 
+// writeHeaders writes the markers before the scan of a w×h image: SOI,
+// the quantization and Huffman tables, the frame header and the scan
+// header.
 func (e *encoder) writeHeaders(w, h int) {
 	e.out = append(e.out, 0xff, 0xd8) // SOI
 	// DQT: both tables in one segment.
