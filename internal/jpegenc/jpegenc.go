@@ -42,6 +42,15 @@ var unzig = [64]uint8{
 	53, 60, 61, 54, 47, 55, 62, 63,
 }
 
+// coefOffset is where each coefficient of the 8×8 block, in row-major
+// order, goes in coefs: at twice its zig-zag index (unzig's inverse).
+var coefOffset = func() (z [64]uint8) {
+	for k, n := range unzig {
+		z[n] = uint8(2 * k)
+	}
+	return z
+}()
+
 // baseQuant are T.81 tables K.1 (luminance) and K.2 (chrominance), in
 // zig-zag order: the quantizers at quality 50.
 var baseQuant = [2][64]uint8{
@@ -73,7 +82,8 @@ var aanScale = func() (s [8]float64) {
 // encoder holds one Encode call's tables and output.
 type encoder struct {
 	quant [2][64]uint8   // zig-zag order, as written in DQT
-	recip [2][64]float32 // zig-zag order: what a raw fdct output is multiplied by
+	recip [2][64]float32 // natural order: what a raw fdct output is multiplied by
+	q     coefs          // the block being coded, quantized
 	out   []byte
 	acc   uint64 // pending bits, the oldest at the top
 	nacc  uint   // how many bits of acc are pending
@@ -98,11 +108,14 @@ func (e *encoder) setQuality(quality int) {
 			e.quant[t][k] = uint8(q)
 			n := unzig[k]
 			u, v := n%8, n/8
-			e.recip[t][k] = float32(1 / (float64(q) * aanScale[u] * aanScale[v] * 8))
+			e.recip[t][n] = float32(1 / (float64(q) * aanScale[u] * aanScale[v] * 8))
 		}
 	}
 }
 
+// writeHeaders writes the markers before the scan of a w×h image: SOI,
+// the quantization and Huffman tables, the frame header and the scan
+// header.
 func (e *encoder) writeHeaders(w, h int) {
 	e.out = append(e.out, 0xff, 0xd8) // SOI
 	// DQT: both tables in one segment.
@@ -132,25 +145,36 @@ func (e *encoder) writeHeaders(w, h int) {
 
 // writeScan encodes the image's MCUs: 16×16 pixels each, four luminance
 // blocks and one block of each chrominance, from the 2×2 averages. Each
-// row of MCUs is first converted to a band of planes, where pixels past
-// the right and bottom edges repeat the last column and row.
+// MCU is converted from the pixels straight into its six blocks; an MCU
+// cut by the right or bottom edge is first copied out with the last
+// column and row repeated.
 func (e *encoder) writeScan(m *image.RGBA) {
-	p := newBand(m)
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
 	var (
-		blk    [64]float32
+		u      mcu
+		edge   [16 * 64]byte // an edge MCU's pixels, 16 rows of 16
 		prevDC [3]int32
 	)
-	for my := 0; my < m.Bounds().Dy(); my += 16 {
-		p.convert(m, my)
-		for mx := 0; mx < p.w; mx += 16 {
-			for i := range 4 {
-				block(&blk, p.y, p.w, mx+8*(i%2), 8*(i/2))
-				prevDC[0] = e.writeBlock(&blk, 0, prevDC[0])
+	for my := 0; my < h; my += 16 {
+		for mx := 0; mx < w; mx += 16 {
+			if mx+16 <= w && my+16 <= h {
+				u.convert(m.Pix[m.PixOffset(b.Min.X+mx, b.Min.Y+my):], m.Stride)
+			} else {
+				for j := range 16 {
+					row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+min(my+j, h-1)):]
+					for i := range 16 {
+						x := 4 * min(mx+i, w-1)
+						copy(edge[64*j+4*i:64*j+4*i+4], row[x:x+4])
+					}
+				}
+				u.convert(edge[:], 64)
 			}
-			block(&blk, p.cb, p.w/2, mx/2, 0)
-			prevDC[1] = e.writeBlock(&blk, 1, prevDC[1])
-			block(&blk, p.cr, p.w/2, mx/2, 0)
-			prevDC[2] = e.writeBlock(&blk, 1, prevDC[2])
+			for i := range 4 {
+				prevDC[0] = e.writeBlock(&u[i], 0, prevDC[0])
+			}
+			prevDC[1] = e.writeBlock(&u[4], 1, prevDC[1])
+			prevDC[2] = e.writeBlock(&u[5], 1, prevDC[2])
 		}
 	}
 	// Pad the last byte with 1 bits (T.81 F.1.2.3).
@@ -160,66 +184,53 @@ func (e *encoder) writeScan(m *image.RGBA) {
 	e.flush()
 }
 
-// band is one row of MCUs in YCbCr, level-shifted by 128 (JFIF's
-// conversion, T.871), padded to whole MCUs: Y at full size, w×16, and Cb
-// and Cr at half size, each value the conversion of the mean of 2×2
-// pixels.
-type band struct {
-	w         int
-	y, cb, cr []float32
-	sums      []uint32 // R, G and B sums of each 2×2 block of a row pair
-}
+// mcu is one MCU in YCbCr, level-shifted by 128 (JFIF's conversion,
+// T.871): its four luminance blocks (top left, top right, bottom left,
+// bottom right), then Cb and Cr, each of their values the conversion of
+// the mean of 2×2 pixels.
+type mcu [6][64]float32
 
-func newBand(m *image.RGBA) *band {
-	w := (m.Bounds().Dx() + 15) &^ 15
-	return &band{
-		w:    w,
-		y:    make([]float32, 16*w),
-		cb:   make([]float32, 4*w),
-		cr:   make([]float32, 4*w),
-		sums: make([]uint32, 3*w/2),
-	}
-}
-
-// convert fills the band with the 16 rows of m from my.
-func (p *band) convert(m *image.RGBA, my int) {
-	b := m.Bounds()
-	iw, ih := b.Dx(), b.Dy()
-	sums := p.sums
-	for j := range 16 {
-		y := min(my+j, ih-1)
-		src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][: 4*iw : 4*iw]
-		dst := p.y[j*p.w : (j+1)*p.w]
-		if j%2 == 0 {
-			clear(sums)
-		}
-		for x := range iw {
-			q := src[4*x : 4*x+3 : 4*x+3]
-			r, g, bl := q[0], q[1], q[2]
-			dst[x] = yR[r] + yG[g] + yB[bl]
-			s := sums[3*(x/2) : 3*(x/2)+3 : 3*(x/2)+3]
-			s[0] += uint32(r)
-			s[1] += uint32(g)
-			s[2] += uint32(bl)
-		}
-		last := src[4*iw-4 : 4*iw-1 : 4*iw-1]
-		for x := iw; x < p.w; x++ {
-			dst[x] = dst[iw-1]
-			s := sums[3*(x/2) : 3*(x/2)+3 : 3*(x/2)+3]
-			s[0] += uint32(last[0])
-			s[1] += uint32(last[1])
-			s[2] += uint32(last[2])
-		}
-		if j%2 == 1 {
-			cb := p.cb[j/2*p.w/2 : (j/2+1)*p.w/2]
-			cr := p.cr[j/2*p.w/2 : (j/2+1)*p.w/2]
-			cr = cr[:len(cb)]
-			sums := sums[:3*len(cb)]
-			for x := range cb {
-				s := sums[3*x : 3*x+3 : 3*x+3]
-				r, g, bl := float32(s[0]), float32(s[1]), float32(s[2]) // four pixels' worth
-				cb[x] = -0.168736/4*r - 0.331264/4*g + 0.5/4*bl
-				cr[x] = 0.5/4*r - 0.418688/4*g - 0.081312/4*bl
+// convert fills the MCU from 16 rows of 16 RGBA pixels, the first at
+// pix[0], each row stride bytes after the one before. It reads the 2×2
+// pixels of a chroma sample together, two from each of two rows, and
+// derives Cb and Cr from their B and R sums and their luminance, which
+// spares G a sum and each chrominance two multiplications.
+func (u *mcu) convert(pix []byte, stride int) {
+	for jj := range 8 { // row pair jj: rows 2jj and 2jj+1
+		r0 := (*[64]byte)(pix[2*jj*stride:])
+		r1 := (*[64]byte)(pix[(2*jj+1)*stride:])
+		cb := (*[8]float32)(u[4][8*jj:])
+		cr := (*[8]float32)(u[5][8*jj:])
+		for half := range 2 {
+			blk := &u[2*(jj/4)+half]
+			y0 := (*[8]float32)(blk[16*(jj%4):])
+			y1 := (*[8]float32)(blk[16*(jj%4)+8:])
+			p, q := (*[32]byte)(r0[32*half:]), (*[32]byte)(r1[32*half:])
+			for o := 0; o <= 24; o += 8 {
+				// Top left, top right, bottom left, bottom right, at byte
+				// o of p and q: a step of 8 lets the compiler address
+				// each byte from o and one register.
+				k := o / 8
+				r, g, b := p[o], p[o+1], p[o+2]
+				y00 := yR[r] + yG[g] + yB[b]
+				sr, sb := uint32(r), uint32(b)
+				r, g, b = p[o+4], p[o+5], p[o+6]
+				y01 := yR[r] + yG[g] + yB[b]
+				sr, sb = sr+uint32(r), sb+uint32(b)
+				r, g, b = q[o], q[o+1], q[o+2]
+				y10 := yR[r] + yG[g] + yB[b]
+				sr, sb = sr+uint32(r), sb+uint32(b)
+				r, g, b = q[o+4], q[o+5], q[o+6]
+				y11 := yR[r] + yG[g] + yB[b]
+				sr, sb = sr+uint32(r), sb+uint32(b)
+				y0[2*k], y0[2*k+1], y1[2*k], y1[2*k+1] = y00, y01, y10, y11
+				// Cb and Cr of the mean of the four pixels, from the
+				// differences of their B and R with their luminance:
+				// T.871's sums of R, G and B rearranged as
+				// Cb = (B-Y)/(2-2·0.114) and Cr = (R-Y)/(2-2·0.299).
+				ys := y00 + y01 + y10 + y11 + 4*128
+				cb[4*half+k] = (float32(sb) - ys) * (0.5 / (1 - 0.114) / 4)
+				cr[4*half+k] = (float32(sr) - ys) * (0.5 / (1 - 0.299) / 4)
 			}
 		}
 	}
@@ -236,33 +247,16 @@ var yR, yG, yB = func() (r, g, b [256]float32) {
 	return r, g, b
 }()
 
-// block copies the 8×8 block at (x, y) of a plane of the given stride.
-func block(dst *[64]float32, plane []float32, stride, x, y int) {
-	for j := range 8 {
-		copy(dst[8*j:8*j+8], plane[(y+j)*stride+x:])
-	}
-}
-
 // writeBlock transforms, quantizes and entropy-codes one block of table t
 // (0 luminance, 1 chrominance) and returns its DC coefficient.
 func (e *encoder) writeBlock(blk *[64]float32, t int, prevDC int32) int32 {
-	fdct(blk)
-	recip := &e.recip[t]
-	var q [64]int32
-	var nz uint64 // bit k set when AC coefficient k is not zero
-	for k := range 64 {
-		// Round to nearest, as libjpeg's float path does: the offset
-		// makes the value positive, so conversion truncates to the floor.
-		// Quantized baseline coefficients stay within ±2048.
-		v := int32(blk[unzig[k]]*recip[k]+16384.5) - 16384
-		q[k] = v
-		if v != 0 {
-			nz |= 1 << k
-		}
-	}
+	q := &e.q
+	fdctQuant(blk, &e.recip[t], q)
+	nz := q.nonzero()
 	dc := &huffDC[t]
 	ac := &huffAC[t]
-	n, extra := category(q[0] - prevDC)
+	dc0 := q.at(0)
+	n, extra := category(dc0 - prevDC)
 	e.emit(uint64(dc.code[n])<<n|uint64(extra), uint(dc.size[n])+uint(n))
 	// The AC coefficients in runs of zeros ending with a non-zero one,
 	// found from the bit mask.
@@ -276,7 +270,7 @@ func (e *encoder) writeBlock(blk *[64]float32, t int, prevDC int32) int32 {
 			e.emit(uint64(ac.code[0xf0]), uint(ac.size[0xf0])) // ZRL: sixteen zeros
 			run -= 16
 		}
-		n, extra := category(q[k])
+		n, extra := category(q.at(k))
 		s := run<<4 | int(n)
 		e.emit(uint64(ac.code[s])<<n|uint64(extra), uint(ac.size[s])+uint(n))
 		last = k
@@ -284,18 +278,16 @@ func (e *encoder) writeBlock(blk *[64]float32, t int, prevDC int32) int32 {
 	if last < 63 {
 		e.emit(uint64(ac.code[0]), uint(ac.size[0])) // EOB
 	}
-	return q[0]
+	return dc0
 }
 
 // category returns the size category of v (T.81 F.1.2.1) and its extra
-// bits: v itself when positive, v-1 in that many bits when negative.
+// bits: v itself when positive, v-1 in that many bits when negative. It
+// has no branch: a coefficient's sign is as good as random.
 func category(v int32) (uint32, uint32) {
-	a, x := v, v
-	if v < 0 {
-		a, x = -v, v-1
-	}
-	n := uint32(bits.Len32(uint32(a)))
-	return n, uint32(x) & (1<<n - 1)
+	m := v >> 31 // all ones when v is negative
+	n := uint32(bits.Len32(uint32((v ^ m) - m)))
+	return n, uint32(v+m) & (1<<n - 1)
 }
 
 // emit appends the n low bits of code to the bit buffer (n ≤ 32: a
