@@ -118,6 +118,26 @@ func render(w, h int, seed string) *image.RGBA {
 	return &image.RGBA{Pix: n.Pix, Stride: n.Stride, Rect: n.Rect}
 }
 
+// thumbOf is the simulator's picture at 2w×2h reduced to w×h by 2×2 means
+// (rounded), as a run reduces a 512² candidate to its 256² thumbnail
+// (score.Frame.Thumbnail): it keeps more detail than a w×h render.
+func thumbOf(w, h int, seed string) *image.RGBA {
+	big := render(2*w, 2*h, seed)
+	m := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			for c := range 4 {
+				s := 2
+				for _, o := range []int{0, 4, big.Stride, big.Stride + 4} {
+					s += int(big.Pix[2*y*big.Stride+8*x+o+c])
+				}
+				m.Pix[y*m.Stride+4*x+c] = uint8(s >> 2)
+			}
+		}
+	}
+	return m
+}
+
 // psnr compares a decoded JPEG with the source, over the RGB channels.
 func psnr(t *testing.T, src *image.RGBA, data []byte) float64 {
 	t.Helper()
@@ -240,9 +260,22 @@ func TestEncodeSubImage(t *testing.T) {
 // Encode and with image/jpeg in turn, every iteration, at the thumbnails'
 // quality, and reports the median of each one's times and of their
 // ratios: on a machine whose load varies, the pair sees the same load, and
-// medians leave out the encodes the scheduler interrupted.
+// medians leave out the encodes the scheduler interrupted. "thumb" is
+// what a run encodes, a 512² render reduced by 2×2 means; "render" is a
+// 256² render, with less fine detail.
 func BenchmarkEncode(b *testing.B) {
-	src := render(256, 256, "bench")
+	for _, tc := range []struct {
+		name string
+		src  *image.RGBA
+	}{
+		{"thumb", thumbOf(256, 256, "bench")},
+		{"render", render(256, 256, "bench")},
+	} {
+		b.Run(tc.name, func(b *testing.B) { benchEncode(b, tc.src) })
+	}
+}
+
+func benchEncode(b *testing.B, src *image.RGBA) {
 	var buf bytes.Buffer
 	var ours, theirs, ratios []float64
 	for b.Loop() {
