@@ -3,6 +3,8 @@ package generate
 import (
 	"bytes"
 	"unicode/utf8"
+
+	"github.com/comfybatch/comfybatch/internal/jsonnum"
 )
 
 // decodeMessageFast decodes a message without encoding/json when it is in
@@ -401,33 +403,9 @@ func (s *msgScanner) container(open byte, depth int) bool {
 	}
 }
 
-// number consumes a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+// number consumes a JSON number (jsonnum.End's grammar).
 func (s *msgScanner) number() bool {
-	s.eat('-')
-	if s.eat('0') {
-		// no more integer digits: "01" stops here, and the caller refuses the 1
-	} else if !s.digits() {
-		return false
-	}
-	if s.eat('.') && !s.digits() {
-		return false
-	}
-	if s.eat('e') || s.eat('E') {
-		if !s.eat('+') {
-			s.eat('-')
-		}
-		if !s.digits() {
-			return false
-		}
-	}
-	return true
-}
-
-// digits consumes one or more decimal digits.
-func (s *msgScanner) digits() bool {
-	start := s.i
-	for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
-		s.i++
-	}
-	return s.i > start
+	end, ok := jsonnum.End(s.b, s.i)
+	s.i = end
+	return ok
 }

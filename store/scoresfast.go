@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/comfybatch/comfybatch"
+	"github.com/comfybatch/comfybatch/internal/jsonnum"
 )
 
 // fastScores decodes the scores column in the form encodeScores writes it
@@ -208,36 +209,9 @@ func (p *scanner) metric() (float64, bool) {
 	return v, err == nil
 }
 
-// number consumes a number as JSON's grammar spells it:
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+// number consumes a number as JSON's grammar spells it (jsonnum.End).
 func (p *scanner) number() bool {
-	p.lit('-')
-	switch {
-	case p.lit('0'):
-	case p.i < len(p.s) && p.s[p.i] >= '1' && p.s[p.i] <= '9':
-		p.digits()
-	default:
-		return false
-	}
-	if p.lit('.') && !p.digits() {
-		return false
-	}
-	if p.lit('e') || p.lit('E') {
-		if !p.lit('+') {
-			p.lit('-')
-		}
-		if !p.digits() {
-			return false
-		}
-	}
-	return true
-}
-
-// digits consumes [0-9]* and reports whether there was one.
-func (p *scanner) digits() bool {
-	start := p.i
-	for p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' {
-		p.i++
-	}
-	return p.i > start
+	end, ok := jsonnum.End(p.s, p.i)
+	p.i = end
+	return ok
 }
