@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -63,78 +64,129 @@ func Rescore(ctx context.Context, m *manifests.Manifest, runID int64, ro Rescore
 	if err != nil {
 		return nil, 0, err
 	}
-	var cands []comfybatch.Scored
-	if ro.Pending {
-		cands, err = st.UnscoredCandidates(ctx, runID)
-	} else {
-		cands, err = st.Candidates(ctx, runID, "")
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	if len(cands) > 0 {
+	// Scorers are checked only when there is something to score.
+	errFound := errors.New("found a candidate")
+	switch err := st.EachScored(ctx, runID, ro.Pending, func(comfybatch.Scored) error { return errFound }); {
+	case errors.Is(err, errFound):
 		if err := preflightScorers(ctx, scorers, m.Path); err != nil {
 			return nil, 0, err
 		}
+	case err != nil:
+		return nil, 0, err
 	}
-	fresh, err := rescoreAll(ctx, run, cands, newScoring(scorers, newScorerWatch(0, 0, 0)), ro.Pending)
+	n, err := rescoreStream(ctx, st, run, newScoring(scorers, newScorerWatch(0, 0, 0)), ro.Pending)
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := st.ReplaceScores(ctx, runID, fresh); err != nil {
-		return nil, 0, err
-	}
 	groups, err := selectRun(ctx, st, run, m, selectOptions{})
-	return groups, len(fresh), err
+	return groups, n, err
 }
 
-// rescoreAll scores every candidate again and returns them with their
-// merged scores, or the first outage (nothing is stored here).
-func rescoreAll(ctx context.Context, run store.Run, cands []comfybatch.Scored, sc *scoring, pendingOnly bool) ([]comfybatch.Scored, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+// rescoreWorkers is how many candidates Rescore scores at once (the
+// local scorers share the CPUs through scoring's own limit).
+const rescoreWorkers = 64
+
+// rescoreStream scores the candidates of run again as they are read
+// (pendingOnly: those that wait for a scorer, with those scorers) and
+// replaces their stored scores in one transaction fed as the results come
+// in, so that memory holds the candidates in flight, not the run. The
+// first outage or error rolls the transaction back: nothing stored
+// changes. It returns how many candidates were rescored.
+func rescoreStream(ctx context.Context, st *store.Store, run store.Run, sc *scoring, pendingOnly bool) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var names []string
 	for _, s := range sc.scorers {
 		names = append(names, s.name)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(64)
-	out := make([]comfybatch.Scored, len(cands)) // goroutine i writes out[i] only
-	for i, c := range cands {
+	in := make(chan comfybatch.Scored, rescoreWorkers)
+	out := make(chan comfybatch.Scored, rescoreWorkers)
+	g.Go(func() error {
+		defer close(in)
+		return st.EachScored(gctx, run.ID, pendingOnly, func(c comfybatch.Scored) error {
+			select {
+			case in <- c:
+				return nil
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		})
+	})
+	var workers sync.WaitGroup
+	for range rescoreWorkers {
+		workers.Add(1)
 		g.Go(func() error {
-			data, err := os.ReadFile(filepath.Join(run.OutputDir, c.Candidate.Path))
-			if err != nil {
-				return fmt.Errorf("image of job %d: %w", c.Candidate.Job.Index, err)
-			}
-			cand := c.Candidate
-			cand.Image = data
-			only := names
-			if pendingOnly {
-				only = slices.DeleteFunc(slices.Clone(c.Pending), func(n string) bool { return !slices.Contains(names, n) })
-			}
-			fresh := sc.score(gctx, cand, only, sc.decodeNeed(only))
-			releasePixels(fresh)
-			if len(fresh.Pending) > 0 {
-				err := fmt.Errorf("scorer %s became unavailable while rescoring; nothing was changed: %w",
-					strings.Join(fresh.Pending, ", "), comfybatch.ErrOutage)
-				if cause := context.Cause(gctx); cause != nil && !errors.Is(cause, context.Canceled) {
-					err = cause
+			defer workers.Done()
+			for c := range in {
+				fresh, err := rescoreOne(gctx, run, c, sc, names, pendingOnly)
+				if err != nil {
+					return err
 				}
-				return err
+				select {
+				case out <- fresh:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
 			}
-			c.Scores = mergeScores(c.Scores, fresh.Scores)
-			c.Pending = slices.DeleteFunc(c.Pending, func(n string) bool { return slices.Contains(only, n) })
-			if len(c.Pending) == 0 {
-				c.Pending = nil
-			}
-			out[i] = c
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
+	g.Go(func() error {
+		workers.Wait()
+		close(out)
+		return nil
+	})
+	n, err := st.ReplaceScoresSeq(ctx, run.ID, func(yield func(comfybatch.Scored, error) bool) {
+		for c := range out {
+			if !yield(c, nil) {
+				return
+			}
+		}
+		if err := g.Wait(); err != nil {
+			yield(comfybatch.Scored{}, err)
+		}
+	})
+	if err != nil {
+		cancel() // the readers and scorers stop; wait for them
+		if werr := g.Wait(); werr != nil && !errors.Is(werr, context.Canceled) && errors.Is(err, context.Canceled) {
+			err = werr
+		}
+		return 0, err
 	}
-	return out, nil
+	return n, nil
+}
+
+// rescoreOne scores one stored candidate again with the scorers named
+// (pendingOnly: those it waits for) and returns it with its merged
+// scores, or an outage error when a scorer is unavailable.
+func rescoreOne(ctx context.Context, run store.Run, c comfybatch.Scored, sc *scoring, names []string, pendingOnly bool) (comfybatch.Scored, error) {
+	data, err := os.ReadFile(filepath.Join(run.OutputDir, c.Candidate.Path))
+	if err != nil {
+		return c, fmt.Errorf("image of job %d: %w", c.Candidate.Job.Index, err)
+	}
+	cand := c.Candidate
+	cand.Image = data
+	only := names
+	if pendingOnly {
+		only = slices.DeleteFunc(slices.Clone(c.Pending), func(n string) bool { return !slices.Contains(names, n) })
+	}
+	fresh := sc.score(ctx, cand, only, sc.decodeNeed(only))
+	releasePixels(fresh)
+	if len(fresh.Pending) > 0 {
+		err := fmt.Errorf("scorer %s became unavailable while rescoring; nothing was changed: %w",
+			strings.Join(fresh.Pending, ", "), comfybatch.ErrOutage)
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			err = cause
+		}
+		return c, err
+	}
+	c.Scores = mergeScores(c.Scores, fresh.Scores)
+	c.Pending = slices.DeleteFunc(c.Pending, func(n string) bool { return slices.Contains(only, n) })
+	if len(c.Pending) == 0 {
+		c.Pending = nil
+	}
+	return c, nil
 }
 
 // mergeScores replaces the old results of every scorer that produced a

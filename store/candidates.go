@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -177,31 +178,64 @@ func writeCandidate(t wtx, jobID int64, r candidateRow) (int64, error) {
 // jobs and images alone. It returns once committed; a candidate the run
 // does not have is an error wrapping ErrNotFound, and then nothing changes.
 func (s *Store) ReplaceScores(ctx context.Context, runID int64, cands []comfybatch.Scored) error {
-	rows := make([]candidateRow, len(cands))
-	for i, sc := range cands {
-		var err error
-		if rows[i], err = encodeCandidate(sc); err != nil {
-			return fmt.Errorf("replace scores of candidate %s: %w", sc.Candidate.Ref(), err)
+	_, err := s.ReplaceScoresSeq(ctx, runID, func(yield func(comfybatch.Scored, error) bool) {
+		for _, c := range cands {
+			if !yield(c, nil) {
+				return
+			}
 		}
-	}
+	})
+	return err
+}
+
+// ReplaceScoresSeq is ReplaceScores for candidates that arrive one at a
+// time, so that a caller rescoring a million candidates never holds them
+// all: it writes each candidate seq yields in one transaction, which
+// commits once seq ends and is rolled back, leaving every stored score as
+// it was, when seq yields an error (returned as it is) or a write fails.
+// seq runs on the writer's goroutine, and other writes wait until it
+// ends. It returns how many candidates were written.
+func (s *Store) ReplaceScoresSeq(ctx context.Context, runID int64, seq iter.Seq2[comfybatch.Scored, error]) (int, error) {
+	n := 0
+	var stop error // from seq: returned as it is
+	ran := false
 	err := s.do(ctx, func(t wtx) error {
-		for _, r := range rows {
+		if ran {
+			// The writer retries the ops of a failed batch one by one;
+			// seq cannot be read twice, and a second pass would commit
+			// what the first left unread.
+			return errors.New("a streamed replacement cannot be retried; run it again")
+		}
+		ran = true
+		for sc, err := range seq {
+			if err != nil {
+				stop = err
+				return err
+			}
+			r, err := encodeCandidate(sc)
+			if err != nil {
+				return fmt.Errorf("candidate %s: %w", sc.Candidate.Ref(), err)
+			}
 			c := r.sc.Candidate
 			res, err := t.exec(qReplaceScores, r.state, r.pending, r.total(), r.sc.Rejected, r.scores,
 				runID, c.Job.Key, c.Output, c.BatchIndex)
 			if err != nil {
 				return fmt.Errorf("candidate %s: %w", c.Ref(), err)
 			}
-			if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if m, err := res.RowsAffected(); err != nil || m == 0 {
 				return errors.Join(err, fmt.Errorf("candidate %s: %w", c.Ref(), ErrNotFound))
 			}
+			n++
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("replace scores of run %d: %w", runID, err)
+	switch {
+	case stop != nil:
+		return 0, stop
+	case err != nil:
+		return 0, fmt.Errorf("replace scores of run %d: %w", runID, err)
 	}
-	return nil
+	return n, nil
 }
 
 // imageSize returns the candidate's pixel size: from Pixels when decoded,
@@ -361,13 +395,31 @@ func (s *Store) RankingCandidates(ctx context.Context, runID int64, group string
 }
 
 func (s *Store) candidates(ctx context.Context, runID int64, group string, pendingOnly bool) ([]comfybatch.Scored, error) {
+	var out []comfybatch.Scored
+	err := s.eachScored(ctx, runID, group, pendingOnly, func(sc comfybatch.Scored) error {
+		out = append(out, sc)
+		return nil
+	})
+	return out, err
+}
+
+// EachScored calls fn with each candidate of run runID as Candidates
+// returns them (pendingOnly: only those that wait for a scorer, as
+// UnscoredCandidates), one at a time from one read, in plan order, so that
+// a caller holds one candidate, not the run. An error from fn stops the
+// read and is returned as it is.
+func (s *Store) EachScored(ctx context.Context, runID int64, pendingOnly bool, fn func(comfybatch.Scored) error) error {
+	return s.eachScored(ctx, runID, "", pendingOnly, fn)
+}
+
+func (s *Store) eachScored(ctx context.Context, runID int64, group string, pendingOnly bool, fn func(comfybatch.Scored) error) error {
 	var only []string
 	if group != "" {
 		only = []string{group}
 	}
 	codec, err := s.codec(ctx, runID, only...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	args := []any{runID}
 	if group != "" {
@@ -375,10 +427,9 @@ func (s *Store) candidates(ctx context.Context, runID int64, group string, pendi
 	}
 	rows, err := s.read.QueryContext(ctx, candidatesQuery(group != "", pendingOnly), args...)
 	if err != nil {
-		return nil, fmt.Errorf("read candidates of run %d: %w", runID, err)
+		return fmt.Errorf("read candidates of run %d: %w", runID, err)
 	}
 	defer rows.Close()
-	var out []comfybatch.Scored
 	for rows.Next() {
 		var (
 			sc                     comfybatch.Scored
@@ -386,17 +437,19 @@ func (s *Store) candidates(ctx context.Context, runID int64, group string, pendi
 			total                  sql.NullFloat64
 		)
 		if err := scanCandidate(rows, codec, &sc.Candidate, &state, &pending, &total, &sc.Rejected, &scores); err != nil {
-			return nil, fmt.Errorf("read candidates of run %d: %w", runID, err)
+			return fmt.Errorf("read candidates of run %d: %w", runID, err)
 		}
 		if err := readScoring(&sc, total, state, pending, scores); err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, sc)
+		if err := fn(sc); err != nil {
+			return err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read candidates of run %d: %w", runID, err)
+		return fmt.Errorf("read candidates of run %d: %w", runID, err)
 	}
-	return out, nil
+	return nil
 }
 
 // candidateColumns are the columns of a candidate (c) and its job (j)

@@ -325,3 +325,100 @@ func TestRankingCandidatesFilledReadAsCandidates(t *testing.T) {
 		t.Errorf("FillJobs(unknown candidate) = %v, want ErrNotFound", err)
 	}
 }
+
+// TestReplaceScoresSeq: candidates streamed into one transaction are all
+// written, counted and read back in plan order by EachScored; a sequence
+// that fails half-way, or names a candidate the run does not have, changes
+// nothing; and the sequence's own error comes back as it is.
+func TestReplaceScoresSeq(t *testing.T) {
+	s, dir := openTest(t)
+	ctx := t.Context()
+	run := createRun(t, s, dir)
+	const n = 150
+	for i := range n {
+		if err := s.RecordCandidate(ctx, run.ID, testScored(testJob(i, "a"), 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var stored []comfybatch.Scored
+	if err := s.EachScored(ctx, run.ID, false, func(c comfybatch.Scored) error {
+		stored = append(stored, c)
+		return nil
+	}); err != nil || len(stored) != n {
+		t.Fatalf("EachScored = %d candidates, %v; want %d", len(stored), err, n)
+	}
+	rescored := func(i int) comfybatch.Scored {
+		c := stored[i]
+		c.Scores = []comfybatch.Score{{Scorer: "sharpness", Metrics: map[string]float64{"laplacian_var": float64(1000 + i)}}}
+		return c
+	}
+	metric := func(c comfybatch.Scored) float64 {
+		if len(c.Scores) != 1 {
+			return -1
+		}
+		return c.Scores[0].Metrics["laplacian_var"]
+	}
+	before, err := s.Candidates(ctx, run.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("scorer went away")
+	for _, tc := range []struct {
+		name string
+		seq  func(yield func(comfybatch.Scored, error) bool)
+		want error
+	}{
+		{"error half-way", func(yield func(comfybatch.Scored, error) bool) {
+			for i := range n / 2 {
+				if !yield(rescored(i), nil) {
+					return
+				}
+			}
+			yield(comfybatch.Scored{}, stop)
+		}, stop},
+		{"unknown candidate", func(yield func(comfybatch.Scored, error) bool) {
+			for i := range n / 2 {
+				if !yield(rescored(i), nil) {
+					return
+				}
+			}
+			c := rescored(0)
+			c.Candidate.Job.Key = "not-a-job"
+			yield(c, nil)
+		}, ErrNotFound},
+	} {
+		got, err := s.ReplaceScoresSeq(ctx, run.ID, tc.seq)
+		if !errors.Is(err, tc.want) || got != 0 {
+			t.Errorf("%s: ReplaceScoresSeq = %d, %v; want 0, %v", tc.name, got, err, tc.want)
+		}
+		if tc.want == stop && err != stop {
+			t.Errorf("%s: error %v is not the sequence's own", tc.name, err)
+		}
+		if after, _ := s.Candidates(ctx, run.ID, ""); !reflect.DeepEqual(after, before) {
+			t.Errorf("%s: a failed replacement changed the stored candidates", tc.name)
+		}
+	}
+	got, err := s.ReplaceScoresSeq(ctx, run.ID, func(yield func(comfybatch.Scored, error) bool) {
+		for i := range n {
+			if !yield(rescored(i), nil) {
+				return
+			}
+		}
+	})
+	if err != nil || got != n {
+		t.Fatalf("ReplaceScoresSeq = %d, %v; want %d", got, err, n)
+	}
+	i := 0
+	if err := s.EachScored(ctx, run.ID, false, func(c comfybatch.Scored) error {
+		if c.Candidate.Job.Index != i || metric(c) != float64(1000+i) {
+			return fmt.Errorf("candidate %d is job %d with laplacian_var %v, want job %d with %d", i, c.Candidate.Job.Index, metric(c), i, 1000+i)
+		}
+		i++
+		return nil
+	}); err != nil || i != n {
+		t.Fatalf("after the replacement: %v (%d candidates read)", err, i)
+	}
+}
