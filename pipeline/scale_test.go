@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -231,6 +232,52 @@ func BenchmarkRerunStart(b *testing.B) {
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "s-to-first-submit")
 	b.ReportMetric(float64(n/2), "jobs-done")
+}
+
+// BenchmarkRescoreLarge rescores a stored run of benchJobs candidates
+// (100,000 by default, groups of 1000, one tiny image file shared by all)
+// with the manifest's scorers and re-selects it, as `batch rescore` does,
+// and reports the live heap's peak (sampled every 5 ms) and the time per
+// candidate: rescoring streams the run, so the peak stays flat as the run
+// grows.
+func BenchmarkRescoreLarge(b *testing.B) {
+	n := benchJobs()
+	m, run := storedBigRun(b, n, n)
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var sampler sync.WaitGroup
+	sampler.Go(func() {
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if h := ms.HeapAlloc; h > peak.Load() {
+				peak.Store(h)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	var total time.Duration
+	for b.Loop() {
+		start := time.Now()
+		_, got, err := Rescore(b.Context(), m, run.ID, RescoreOptions{}, Options{})
+		if err != nil || got != n {
+			b.Fatalf("Rescore = %d, %v; want %d", got, err, n)
+		}
+		total += time.Since(start)
+	}
+	close(stop)
+	sampler.Wait()
+	b.ReportMetric(float64(peak.Load()-min(peak.Load(), base.HeapAlloc))/(1<<20), "peak-heap-MB")
+	b.ReportMetric(total.Seconds()*1e6/float64(b.N)/float64(n), "µs/candidate")
 }
 
 // newBigRun writes bigManifest(prompts, seeds) in a temporary folder and

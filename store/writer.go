@@ -151,7 +151,7 @@ func (w *writer) commit(batch []op) {
 		return
 	}
 	err := inTx(w.ctx, w.db, func(tx *sql.Tx) error {
-		t := wtx{ctx: w.ctx, tx: tx, w: w}
+		t := w.wtx(tx)
 		for _, o := range batch {
 			if o.fn != nil {
 				if err := o.fn(t); err != nil {
@@ -169,7 +169,7 @@ func (w *writer) commit(batch []op) {
 		w.log.Debug("batch failed, retrying its records one by one", "records", len(batch), "err", err)
 		for i, o := range batch {
 			if o.fn != nil {
-				errs[i] = inTx(w.ctx, w.db, func(tx *sql.Tx) error { return o.fn(wtx{ctx: w.ctx, tx: tx, w: w}) })
+				errs[i] = inTx(w.ctx, w.db, func(tx *sql.Tx) error { return o.fn(w.wtx(tx)) })
 			}
 		}
 	}
@@ -198,13 +198,39 @@ type wtx struct {
 	ctx context.Context
 	tx  *sql.Tx
 	w   *writer
+	// bound holds the transaction's copies of the writer's prepared
+	// statements, made on first use: database/sql keeps every copy
+	// Tx.StmtContext makes until the transaction ends, so one per
+	// statement executed grew with the transaction (a rescore of 100,000
+	// candidates in one transaction kept 16 MB of them).
+	bound map[string]*sql.Stmt
+}
+
+// wtx returns a wtx for tx.
+func (w *writer) wtx(tx *sql.Tx) wtx {
+	return wtx{ctx: w.ctx, tx: tx, w: w, bound: map[string]*sql.Stmt{}}
+}
+
+// stmt returns query's prepared statement bound to the transaction, or
+// nil when the writer has none for it.
+func (t wtx) stmt(query string) *sql.Stmt {
+	if st, ok := t.bound[query]; ok {
+		return st
+	}
+	st, ok := t.w.stmts[query]
+	if !ok {
+		return nil
+	}
+	st = t.tx.StmtContext(t.ctx, st)
+	t.bound[query] = st
+	return st
 }
 
 // exec runs query in the transaction, through its prepared statement when
 // there is one.
 func (t wtx) exec(query string, args ...any) (sql.Result, error) {
-	if st, ok := t.w.stmts[query]; ok {
-		return t.tx.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
+	if st := t.stmt(query); st != nil {
+		return st.ExecContext(t.ctx, args...)
 	}
 	return t.tx.ExecContext(t.ctx, query, args...)
 }
@@ -212,8 +238,8 @@ func (t wtx) exec(query string, args ...any) (sql.Result, error) {
 // queryRow runs a query that returns one row (INSERT ... RETURNING) in the
 // transaction, through its prepared statement when there is one.
 func (t wtx) queryRow(query string, args ...any) *sql.Row {
-	if st, ok := t.w.stmts[query]; ok {
-		return t.tx.StmtContext(t.ctx, st).QueryRowContext(t.ctx, args...)
+	if st := t.stmt(query); st != nil {
+		return st.QueryRowContext(t.ctx, args...)
 	}
 	return t.tx.QueryRowContext(t.ctx, query, args...)
 }
