@@ -252,10 +252,6 @@ func (s *scoring) rescorePending(ctx context.Context, st *store.Store, run store
 	if err := st.Flush(ctx); err != nil {
 		return 0, err
 	}
-	cands, err := st.UnscoredCandidates(ctx, run.ID)
-	if err != nil {
-		return 0, err
-	}
 	var g errgroup.Group
 	g.SetLimit(16)
 	var mu sync.Mutex
@@ -271,7 +267,9 @@ func (s *scoring) rescorePending(ctx context.Context, st *store.Store, run store
 		}
 		return st.ReplaceScores(ctx, run.ID, b)
 	}
-	for _, c := range cands {
+	// The pending candidates are read one at a time, not all at once: a
+	// million-job run whose CLIP scorer was down has a million of them.
+	err := st.EachScored(ctx, run.ID, true, func(c comfybatch.Scored) error {
 		var try []string
 		for _, name := range c.Pending {
 			if !s.watch.isDown(name) {
@@ -279,7 +277,7 @@ func (s *scoring) rescorePending(ctx context.Context, st *store.Store, run store
 			}
 		}
 		if len(try) == 0 || ctx.Err() != nil {
-			continue
+			return nil
 		}
 		g.Go(func() error {
 			data, err := os.ReadFile(filepath.Join(run.OutputDir, c.Candidate.Path))
@@ -313,8 +311,11 @@ func (s *scoring) rescorePending(ctx context.Context, st *store.Store, run store
 			}
 			return nil
 		})
+		return nil
+	})
+	if gerr := g.Wait(); err == nil {
+		err = gerr
 	}
-	err = g.Wait()
 	if ferr := flush(); err == nil {
 		err = ferr
 	}

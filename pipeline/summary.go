@@ -188,15 +188,15 @@ func summarize(ctx context.Context, st *store.Store, run store.Run, m *manifests
 		}
 	}
 	if s.Unscored > 0 {
-		cands, err := st.UnscoredCandidates(ctx, run.ID)
-		if err != nil {
-			return s, err
-		}
 		s.UnscoredBy = map[string]int{}
-		for _, c := range cands {
+		err := st.EachScored(ctx, run.ID, true, func(c comfybatch.Scored) error {
 			for _, name := range c.Pending {
 				s.UnscoredBy[name]++
 			}
+			return nil
+		})
+		if err != nil {
+			return s, err
 		}
 	}
 	if m == nil {

@@ -320,12 +320,6 @@ func (s *Store) Candidates(ctx context.Context, runID int64, group string) ([]co
 	return s.candidates(ctx, runID, group, false)
 }
 
-// UnscoredCandidates returns the candidates of run runID that wait for a
-// scorer (Scored.Pending is set), like Candidates.
-func (s *Store) UnscoredCandidates(ctx context.Context, runID int64) ([]comfybatch.Scored, error) {
-	return s.candidates(ctx, runID, "", true)
-}
-
 // candidatesQuery reads the candidates of a run (args: run id), or of one
 // group (args: run id, group). The group and state conditions are written
 // only when they apply, so that SQLite reads a group through its index
@@ -404,10 +398,10 @@ func (s *Store) candidates(ctx context.Context, runID int64, group string, pendi
 }
 
 // EachScored calls fn with each candidate of run runID as Candidates
-// returns them (pendingOnly: only those that wait for a scorer, as
-// UnscoredCandidates), one at a time from one read, in plan order, so that
-// a caller holds one candidate, not the run. An error from fn stops the
-// read and is returned as it is.
+// returns them (pendingOnly: only those that wait for a scorer, Scored.Pending
+// set), one at a time from one read, in plan order, so that a caller holds
+// one candidate, not the run. An error from fn stops the read and is
+// returned as it is.
 func (s *Store) EachScored(ctx context.Context, runID int64, pendingOnly bool, fn func(comfybatch.Scored) error) error {
 	return s.eachScored(ctx, runID, "", pendingOnly, fn)
 }
