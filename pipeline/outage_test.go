@@ -228,7 +228,17 @@ func TestRescoreIsAllOrNothing(t *testing.T) {
 			if after := read(); !reflect.DeepEqual(after, before) {
 				t.Errorf("a failed rescore changed the stored scores")
 			}
+			noSpool(t, m.Output.Database)
 		})
+	}
+}
+
+// noSpool fails t when a rescore left its spool file next to the
+// database.
+func noSpool(t *testing.T, db string) {
+	t.Helper()
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(db), ".comfybatch-rescore-*")); len(left) > 0 {
+		t.Errorf("rescore left %v behind", left)
 	}
 }
 

@@ -432,6 +432,7 @@ func TestRescoreWithoutGenerating(t *testing.T) {
 	if n != first.Total || len(groups) != len(first.Groups) {
 		t.Errorf("Rescore rescored %d candidates in %d groups, want %d in %d", n, len(groups), first.Total, len(first.Groups))
 	}
+	noSpool(t, m.Output.Database)
 	if p := fleet.Servers()[0].Stats().Prompts; p != prompts {
 		t.Errorf("Rescore submitted %d prompts, want none", p-prompts)
 	}

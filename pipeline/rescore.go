@@ -1,9 +1,12 @@
 package pipeline
 
 import (
+	"bufio"
 	"context"
+	"encoding/gob"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -74,7 +77,7 @@ func Rescore(ctx context.Context, m *manifests.Manifest, runID int64, ro Rescore
 	case err != nil:
 		return nil, 0, err
 	}
-	n, err := rescoreStream(ctx, st, run, newScoring(scorers, newScorerWatch(0, 0, 0)), ro.Pending)
+	n, err := rescoreStream(ctx, st, run, m.Output.Database, newScoring(scorers, newScorerWatch(0, 0, 0)), ro.Pending)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -87,12 +90,46 @@ func Rescore(ctx context.Context, m *manifests.Manifest, runID int64, ro Rescore
 const rescoreWorkers = 64
 
 // rescoreStream scores the candidates of run again as they are read
-// (pendingOnly: those that wait for a scorer, with those scorers) and
-// replaces their stored scores in one transaction fed as the results come
-// in, so that memory holds the candidates in flight, not the run. The
-// first outage or error rolls the transaction back: nothing stored
-// changes. It returns how many candidates were rescored.
-func rescoreStream(ctx context.Context, st *store.Store, run store.Run, sc *scoring, pendingOnly bool) (int, error) {
+// (pendingOnly: those that wait for a scorer, with those scorers), spools
+// each result to a file next to the database, and once every candidate is
+// rescored replaces their stored scores in one transaction read back from
+// the spool: memory holds the candidates in flight, not the run, and the
+// database is locked for writing only while the scores are written, not
+// while they are computed (another process's run may share the database).
+// The first outage or error leaves every stored score as it was. It
+// returns how many candidates were rescored.
+func rescoreStream(ctx context.Context, st *store.Store, run store.Run, dbPath string, sc *scoring, pendingOnly bool) (int, error) {
+	spool, err := os.CreateTemp(filepath.Dir(dbPath), ".comfybatch-rescore-*.tmp")
+	if err != nil {
+		return 0, fmt.Errorf("rescore: spool file: %w", err)
+	}
+	defer os.Remove(spool.Name())
+	defer spool.Close()
+	n, err := rescoreToSpool(ctx, st, run, sc, pendingOnly, spool)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("rescore: spool file: %w", err)
+	}
+	dec := gob.NewDecoder(bufio.NewReader(spool))
+	return st.ReplaceScoresSeq(ctx, run.ID, func(yield func(comfybatch.Scored, error) bool) {
+		for range n {
+			var r spooled
+			if err := dec.Decode(&r); err != nil {
+				yield(comfybatch.Scored{}, fmt.Errorf("rescore: read the spool file back: %w", err))
+				return
+			}
+			if !yield(r.scored(), nil) {
+				return
+			}
+		}
+	})
+}
+
+// rescoreToSpool is rescoreStream's first part: read, score and spool
+// every candidate, 64 at a time. It returns how many it spooled.
+func rescoreToSpool(ctx context.Context, st *store.Store, run store.Run, sc *scoring, pendingOnly bool, spool io.Writer) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var names []string
@@ -137,24 +174,52 @@ func rescoreStream(ctx context.Context, st *store.Store, run store.Run, sc *scor
 		close(out)
 		return nil
 	})
-	n, err := st.ReplaceScoresSeq(ctx, run.ID, func(yield func(comfybatch.Scored, error) bool) {
-		for c := range out {
-			if !yield(c, nil) {
-				return
-			}
+	bw := bufio.NewWriter(spool)
+	enc := gob.NewEncoder(bw)
+	n := 0
+	var werr error
+	for c := range out {
+		if werr = enc.Encode(spoolOf(c)); werr != nil {
+			cancel() // the readers and scorers stop
+			break
 		}
-		if err := g.Wait(); err != nil {
-			yield(comfybatch.Scored{}, err)
-		}
-	})
-	if err != nil {
-		cancel() // the readers and scorers stop; wait for them
-		if werr := g.Wait(); werr != nil && !errors.Is(werr, context.Canceled) && errors.Is(err, context.Canceled) {
-			err = werr
-		}
+		n++
+	}
+	if err := g.Wait(); err != nil && (werr == nil || !errors.Is(err, context.Canceled)) {
 		return 0, err
 	}
+	if werr == nil {
+		werr = bw.Flush()
+	}
+	if werr != nil {
+		return 0, fmt.Errorf("rescore: write the spool file: %w", werr)
+	}
 	return n, nil
+}
+
+// spooled is what ReplaceScoresSeq reads of a rescored candidate, as the
+// spool file holds it (gob, which keeps NaN and infinite metrics).
+type spooled struct {
+	Key        string
+	Index      int
+	Output     string
+	BatchIndex int
+	Scores     []comfybatch.Score
+	Pending    []string
+	Rejected   string
+	Total      float64
+}
+
+func spoolOf(c comfybatch.Scored) spooled {
+	return spooled{Key: c.Candidate.Job.Key, Index: c.Candidate.Job.Index, Output: c.Candidate.Output,
+		BatchIndex: c.Candidate.BatchIndex, Scores: c.Scores, Pending: c.Pending, Rejected: c.Rejected, Total: c.Total}
+}
+
+func (r spooled) scored() comfybatch.Scored {
+	return comfybatch.Scored{
+		Candidate: comfybatch.Candidate{Job: comfybatch.Job{Key: r.Key, Index: r.Index}, Output: r.Output, BatchIndex: r.BatchIndex},
+		Scores:    r.Scores, Pending: r.Pending, Rejected: r.Rejected, Total: r.Total,
+	}
 }
 
 // rescoreOne scores one stored candidate again with the scorers named
