@@ -254,7 +254,7 @@ func preflightScorers(ctx context.Context, scorers []namedScorer, manifest strin
 		}
 		return fmt.Errorf("%w\nfix the scorer's url, protocol, token_env or command, or remove it: %w", errors.Join(invalid...), comfybatch.ErrInvalid)
 	case len(outage) > 0:
-		return fmt.Errorf("%w\nnothing was generated; start the scorer's server (or wait for it) and run the same command again", errors.Join(outage...))
+		return fmt.Errorf("%w\nnothing was generated or changed; start the scorer's server (or wait for it) and run the same command again", errors.Join(outage...))
 	}
 	return nil
 }
