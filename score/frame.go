@@ -243,9 +243,10 @@ func (f *Frame) Thumbnail() (image.Image, error) {
 	return f.Image()
 }
 
-// lumaRows reads the Frame's luma plane in lumaRowsOf's format.
+// lumaRows reads the Frame's luma plane in lumaRowsOf's format, each row
+// where it lies: no copy.
 func (f *Frame) lumaRows() (w, h int, row lumaRowFunc) {
-	return f.w, f.h, func(y int, dst []byte) { copy(dst, f.luma[2*f.w*y:2*f.w*(y+1)]) }
+	return f.w, f.h, func(y int, _ []byte) []byte { return f.luma[2*f.w*y : 2*f.w*(y+1)] }
 }
 
 // frameBuilder fills a Frame from decoded rows of bpp bytes a pixel (3:

@@ -37,12 +37,8 @@ func (s *Sharpness) Score(ctx context.Context, c comfybatch.Candidate) (comfybat
 	}
 	var v float64
 	if f, ok := c.Pixels.(*Frame); ok && f.luma != nil {
-		if f.w <= long && f.h <= long {
-			v = laplacianVarPlane(f.w, f.h, f.luma) // in place, no copy
-		} else {
-			w, h, row := f.lumaRows()
-			v = sharpnessRows(w, h, row, long)
-		}
+		w, h, row := f.lumaRows()
+		v = sharpnessRows(w, h, row, long)
 	} else {
 		img, err := pixels(c)
 		if err != nil {
@@ -71,7 +67,7 @@ func sharpnessRows(w, h int, row lumaRowFunc, long int) float64 {
 	}
 	dw, dh := fitSize(w, h, long)
 	rows := reduceY16(w, h, row, dw, dh)
-	return laplacianVarRows(dw, dh, func(y int, dst []byte) { copy(dst, rows[y]) })
+	return laplacianVarRows(dw, dh, func(y int, _ []byte) []byte { return rows[y] })
 }
 
 // laplacianVarRows computes the variance of the Laplacian of a w×h Y16
@@ -82,28 +78,13 @@ func laplacianVarRows(w, h int, row lumaRowFunc) float64 {
 		return 0
 	}
 	buf := make([]byte, 3*2*w)
-	up, mid, down := buf[:2*w], buf[2*w:4*w], buf[4*w:]
-	row(0, up)
-	row(1, mid)
+	bufs := [3][]byte{buf[:2*w], buf[2*w : 4*w], buf[4*w:]} // row y goes into bufs[y%3]
+	up, mid := row(0, bufs[0]), row(1, bufs[1])
 	var a lapSums
 	for y := 1; y < h-1; y++ {
-		row(y+1, down)
+		down := row(y+1, bufs[(y+1)%3])
 		a.addRow(up, mid, down, w, y == 1, y == h-2)
-		up, mid, down = mid, down, up
-	}
-	return a.variance()
-}
-
-// laplacianVarPlane is laplacianVarRows on a w×h Y16 plane held in
-// memory (lumaRowsOf's format, 2w bytes a row), read where it lies.
-func laplacianVarPlane(w, h int, plane []byte) float64 {
-	if w < 3 || h < 3 {
-		return 0
-	}
-	rb := 2 * w
-	var a lapSums
-	for y := 1; y < h-1; y++ {
-		a.addRow(plane[rb*(y-1):rb*y], plane[rb*y:rb*(y+1)], plane[rb*(y+1):rb*(y+2)], w, y == 1, y == h-2)
+		up, mid = mid, down
 	}
 	return a.variance()
 }

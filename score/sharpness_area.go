@@ -45,8 +45,7 @@ func reduceBlocks(w, h int, row lumaRowFunc, fx, fy int) [][]byte {
 	for i := range dh {
 		clear(acc)
 		for y := i * fy; y < (i+1)*fy; y++ {
-			row(y, src)
-			addBlockSums(acc, src, fx)
+			addBlockSums(acc, row(y, src), fx)
 		}
 		dst := out[i][:2*dw]
 		if area&(area-1) == 0 {
@@ -69,15 +68,14 @@ func reduceBlocks(w, h int, row lumaRowFunc, fx, fy int) [][]byte {
 func reduceHalf(w, h int, row lumaRowFunc) [][]byte {
 	dw, dh := w/2, h/2
 	out := newRows(dw, dh)
-	a, b := make([]byte, 2*w), make([]byte, 2*w)
+	bufA, bufB := make([]byte, 2*w), make([]byte, 2*w)
 	const (
 		even  = 0x0000_FFFF_0000_FFFF
 		round = 2 | 2<<32
 	)
 	n := dw / 2 // whole steps
 	for i := range dh {
-		row(2*i, a)
-		row(2*i+1, b)
+		a, b := row(2*i, bufA), row(2*i+1, bufB)
 		a8, b8, d4 := a[:8*n], b[:8*n], out[i][:4*n]
 		for j := range n {
 			v := binary.LittleEndian.Uint64(a8[8*j:8*j+8]) + binary.LittleEndian.Uint64(b8[8*j:8*j+8])
@@ -142,10 +140,10 @@ func addBlockSums(acc []uint32, src []byte, f int) {
 func reduceAreas(w, h int, row lumaRowFunc, dw, dh int) [][]byte {
 	xs, targets := newAxisWeights(w, dw), newRowTargets(h, dh)
 	plane := make([]float32, dw*dh)
-	src := make([]byte, 2*w)
+	buf := make([]byte, 2*w)
 	hrow := make([]float32, dw)
 	for y := range h {
-		row(y, src)
+		src := row(y, buf)
 		for i, j0 := range xs.start {
 			ws := xs.w[i]
 			p := src[2*j0 : 2*(j0+len(ws))]

@@ -28,9 +28,11 @@ func luma16(r, g, b byte) uint16 {
 	return uint16((lumaWR*uint32(r) + lumaWG*uint32(g) + lumaWB*uint32(b) + 8) >> 4)
 }
 
-// lumaRowFunc writes the luma of source row y (0-based within the image's
-// bounds) into dst as little-endian uint16 values, two bytes per pixel.
-type lumaRowFunc func(y int, dst []byte)
+// lumaRowFunc returns the luma of source row y (0-based within the
+// image's bounds) as little-endian uint16 values, two bytes per pixel:
+// written into buf (2w bytes), or where they already lie (a Frame's luma
+// plane). Readers use the slice it returns and never write to it.
+type lumaRowFunc func(y int, buf []byte) []byte
 
 // lumaRowsOf returns img's width, height and a row reader. The common
 // decoded types are read in place; any other type is converted to NRGBA
@@ -41,17 +43,17 @@ func lumaRowsOf(img image.Image) (w, h int, row lumaRowFunc) {
 	w, h = b.Dx(), b.Dy()
 	switch m := img.(type) {
 	case *image.NRGBA:
-		return w, h, func(y int, dst []byte) { lumaRGBARow(dst, m.Pix[y*m.Stride:y*m.Stride+4*w]) }
+		return w, h, func(y int, dst []byte) []byte { lumaRGBARow(dst, m.Pix[y*m.Stride:y*m.Stride+4*w]); return dst }
 	case *image.RGBA:
-		return w, h, func(y int, dst []byte) { lumaRGBARow(dst, m.Pix[y*m.Stride:y*m.Stride+4*w]) }
+		return w, h, func(y int, dst []byte) []byte { lumaRGBARow(dst, m.Pix[y*m.Stride:y*m.Stride+4*w]); return dst }
 	case *image.Gray:
-		return w, h, func(y int, dst []byte) { lumaGrayRow(dst, m.Pix[y*m.Stride:y*m.Stride+w]) }
+		return w, h, func(y int, dst []byte) []byte { lumaGrayRow(dst, m.Pix[y*m.Stride:y*m.Stride+w]); return dst }
 	case *image.YCbCr:
 		// JPEG's Y plane is full-range Rec.601 luma already.
-		return w, h, func(y int, dst []byte) { lumaGrayRow(dst, m.Y[y*m.YStride:y*m.YStride+w]) }
+		return w, h, func(y int, dst []byte) []byte { lumaGrayRow(dst, m.Y[y*m.YStride:y*m.YStride+w]); return dst }
 	}
 	n := imaging.Clone(img)
-	return w, h, func(y int, dst []byte) { lumaRGBARow(dst, n.Pix[y*n.Stride:y*n.Stride+4*w]) }
+	return w, h, func(y int, dst []byte) []byte { lumaRGBARow(dst, n.Pix[y*n.Stride:y*n.Stride+4*w]); return dst }
 }
 
 // lumaRGBARow converts a row of 4-byte RGBA or NRGBA pixels to Y16 values
