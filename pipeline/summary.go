@@ -188,14 +188,7 @@ func summarize(ctx context.Context, st *store.Store, run store.Run, m *manifests
 		}
 	}
 	if s.Unscored > 0 {
-		s.UnscoredBy = map[string]int{}
-		err := st.EachScored(ctx, run.ID, true, func(c comfybatch.Scored) error {
-			for _, name := range c.Pending {
-				s.UnscoredBy[name]++
-			}
-			return nil
-		})
-		if err != nil {
+		if s.UnscoredBy, err = st.PendingCounts(ctx, run.ID); err != nil {
 			return s, err
 		}
 	}

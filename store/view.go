@@ -246,6 +246,36 @@ func (s *Store) CandidateCounts(ctx context.Context, runID int64) ([]CandidateCo
 	return out, nil
 }
 
+// PendingCounts counts the candidates of run runID that wait for a
+// scorer, by the scorer they wait for (one waiting for two counts for
+// both), in SQL: no candidate is read.
+func (s *Store) PendingCounts(ctx context.Context, runID int64) (map[string]int, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT c.pending, count(*)
+		FROM jobs j JOIN candidates c ON c.job_id = j.id
+		WHERE j.run_id = ? AND j.status = 'done' AND c.state = 'pending' GROUP BY 1`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("count waiting candidates of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var names string
+		var n int
+		if err := rows.Scan(&names, &n); err != nil {
+			return nil, fmt.Errorf("count waiting candidates of run %d: %w", runID, err)
+		}
+		for name := range strings.SplitSeq(names, ",") {
+			if name != "" {
+				out[name] += n
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count waiting candidates of run %d: %w", runID, err)
+	}
+	return out, nil
+}
+
 // ReasonCount is how many candidates of a group share one rejection
 // reason; Reason "" counts the ones not rejected, Pending the ones that
 // still wait for a scorer.

@@ -422,3 +422,25 @@ func TestReplaceScoresSeq(t *testing.T) {
 		t.Fatalf("after the replacement: %v (%d candidates read)", err, i)
 	}
 }
+
+// TestPendingCounts: candidates waiting for a scorer are counted by each
+// scorer they wait for, the scored ones not at all.
+func TestPendingCounts(t *testing.T) {
+	s, dir := openTest(t)
+	ctx := t.Context()
+	run := createRun(t, s, dir)
+	for i, pending := range [][]string{nil, {"clip"}, {"clip", "aesthetic"}, {"aesthetic"}, {"clip"}} {
+		sc := testScored(testJob(i, "a"), 0)
+		sc.Pending = pending
+		if err := s.RecordCandidate(ctx, run.ID, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.PendingCounts(ctx, run.ID)
+	if want := map[string]int{"clip": 3, "aesthetic": 2}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("PendingCounts = %v, %v; want %v", got, err, want)
+	}
+}
