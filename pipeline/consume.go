@@ -234,12 +234,21 @@ func record(ctx context.Context, r generate.Result, sc *scoring, st *store.Store
 	return nil
 }
 
-// releasePixels gives the planes of a scored candidate's Frame back to the
-// decoder, for the next candidate, once only its scores are read.
-func releasePixels(c comfybatch.Scored) {
-	if f, ok := c.Candidate.Pixels.(*score.Frame); ok {
+// scoreStored scores a recorded candidate again, from its image file,
+// with the scorers named in only. Only the scores are kept: the decoded
+// Frame's planes go back to the decoder for the next candidate.
+func (s *scoring) scoreStored(ctx context.Context, run store.Run, c comfybatch.Candidate, only []string) (comfybatch.Scored, error) {
+	data, err := os.ReadFile(filepath.Join(run.OutputDir, c.Path))
+	if err != nil {
+		return comfybatch.Scored{}, err
+	}
+	c.Image = data
+	fresh := s.score(ctx, c, only, s.decodeNeed(only))
+	if f, ok := fresh.Candidate.Pixels.(*score.Frame); ok {
 		f.Release()
 	}
+	fresh.Candidate.Pixels, fresh.Candidate.Image = nil, nil
+	return fresh, nil
 }
 
 // rescorePending scores the candidates of run that wait for a scorer, with
@@ -280,14 +289,10 @@ func (s *scoring) rescorePending(ctx context.Context, st *store.Store, run store
 			return nil
 		}
 		g.Go(func() error {
-			data, err := os.ReadFile(filepath.Join(run.OutputDir, c.Candidate.Path))
+			fresh, err := s.scoreStored(ctx, run, c.Candidate, try)
 			if err != nil {
 				return fmt.Errorf("image of candidate %s: %w", c.Candidate.Ref(), err)
 			}
-			cand := c.Candidate
-			cand.Image = data
-			fresh := s.score(ctx, cand, try, s.decodeNeed(try))
-			releasePixels(fresh)
 			left := slices.DeleteFunc(slices.Clone(c.Pending), func(n string) bool {
 				return slices.Contains(try, n) && !slices.Contains(fresh.Pending, n)
 			})

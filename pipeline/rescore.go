@@ -226,18 +226,14 @@ func (r spooled) scored() comfybatch.Scored {
 // (pendingOnly: those it waits for) and returns it with its merged
 // scores, or an outage error when a scorer is unavailable.
 func rescoreOne(ctx context.Context, run store.Run, c comfybatch.Scored, sc *scoring, names []string, pendingOnly bool) (comfybatch.Scored, error) {
-	data, err := os.ReadFile(filepath.Join(run.OutputDir, c.Candidate.Path))
-	if err != nil {
-		return c, fmt.Errorf("image of job %d: %w", c.Candidate.Job.Index, err)
-	}
-	cand := c.Candidate
-	cand.Image = data
 	only := names
 	if pendingOnly {
 		only = slices.DeleteFunc(slices.Clone(c.Pending), func(n string) bool { return !slices.Contains(names, n) })
 	}
-	fresh := sc.score(ctx, cand, only, sc.decodeNeed(only))
-	releasePixels(fresh)
+	fresh, err := sc.scoreStored(ctx, run, c.Candidate, only)
+	if err != nil {
+		return c, fmt.Errorf("image of job %d: %w", c.Candidate.Job.Index, err)
+	}
 	if len(fresh.Pending) > 0 {
 		err := fmt.Errorf("scorer %s became unavailable while rescoring; nothing was changed: %w",
 			strings.Join(fresh.Pending, ", "), comfybatch.ErrOutage)
