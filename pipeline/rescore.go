@@ -67,17 +67,9 @@ func Rescore(ctx context.Context, m *manifests.Manifest, runID int64, ro Rescore
 	if err != nil {
 		return nil, 0, err
 	}
-	// Scorers are checked only when there is something to score.
-	errFound := errors.New("found a candidate")
-	switch err := st.EachScored(ctx, runID, ro.Pending, func(comfybatch.Scored) error { return errFound }); {
-	case errors.Is(err, errFound):
-		if err := preflightScorers(ctx, scorers, m.Path); err != nil {
-			return nil, 0, err
-		}
-	case err != nil:
-		return nil, 0, err
-	}
-	n, err := rescoreStream(ctx, st, run, m.Output.Database, newScoring(scorers, newScorerWatch(0, 0, 0)), ro.Pending)
+	// The scorers are checked once there is a candidate to score.
+	check := func(ctx context.Context) error { return preflightScorers(ctx, scorers, m.Path) }
+	n, err := rescoreStream(ctx, st, run, m.Output.Database, newScoring(scorers, newScorerWatch(0, 0, 0)), ro.Pending, check)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -98,14 +90,14 @@ const rescoreWorkers = 64
 // while they are computed (another process's run may share the database).
 // The first outage or error leaves every stored score as it was. It
 // returns how many candidates were rescored.
-func rescoreStream(ctx context.Context, st *store.Store, run store.Run, dbPath string, sc *scoring, pendingOnly bool) (int, error) {
+func rescoreStream(ctx context.Context, st *store.Store, run store.Run, dbPath string, sc *scoring, pendingOnly bool, check func(context.Context) error) (int, error) {
 	spool, err := os.CreateTemp(filepath.Dir(dbPath), ".comfybatch-rescore-*.tmp")
 	if err != nil {
 		return 0, fmt.Errorf("rescore: spool file: %w", err)
 	}
 	defer os.Remove(spool.Name())
 	defer spool.Close()
-	n, err := rescoreToSpool(ctx, st, run, sc, pendingOnly, spool)
+	n, err := rescoreToSpool(ctx, st, run, sc, pendingOnly, check, spool)
 	if err != nil {
 		return 0, err
 	}
@@ -128,8 +120,10 @@ func rescoreStream(ctx context.Context, st *store.Store, run store.Run, dbPath s
 }
 
 // rescoreToSpool is rescoreStream's first part: read, score and spool
-// every candidate, 64 at a time. It returns how many it spooled.
-func rescoreToSpool(ctx context.Context, st *store.Store, run store.Run, sc *scoring, pendingOnly bool, spool io.Writer) (int, error) {
+// every candidate, 64 at a time, once check has passed when the first
+// candidate was read (a run with none checks nothing). It returns how
+// many it spooled.
+func rescoreToSpool(ctx context.Context, st *store.Store, run store.Run, sc *scoring, pendingOnly bool, check func(context.Context) error, spool io.Writer) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var names []string
@@ -141,7 +135,14 @@ func rescoreToSpool(ctx context.Context, st *store.Store, run store.Run, sc *sco
 	out := make(chan comfybatch.Scored, rescoreWorkers)
 	g.Go(func() error {
 		defer close(in)
+		checked := false
 		return st.EachScored(gctx, run.ID, pendingOnly, func(c comfybatch.Scored) error {
+			if !checked {
+				checked = true
+				if err := check(gctx); err != nil {
+					return err
+				}
+			}
 			select {
 			case in <- c:
 				return nil
@@ -201,7 +202,6 @@ func rescoreToSpool(ctx context.Context, st *store.Store, run store.Run, sc *sco
 // spool file holds it (gob, which keeps NaN and infinite metrics).
 type spooled struct {
 	Key        string
-	Index      int
 	Output     string
 	BatchIndex int
 	Scores     []comfybatch.Score
@@ -211,13 +211,13 @@ type spooled struct {
 }
 
 func spoolOf(c comfybatch.Scored) spooled {
-	return spooled{Key: c.Candidate.Job.Key, Index: c.Candidate.Job.Index, Output: c.Candidate.Output,
+	return spooled{Key: c.Candidate.Job.Key, Output: c.Candidate.Output,
 		BatchIndex: c.Candidate.BatchIndex, Scores: c.Scores, Pending: c.Pending, Rejected: c.Rejected, Total: c.Total}
 }
 
 func (r spooled) scored() comfybatch.Scored {
 	return comfybatch.Scored{
-		Candidate: comfybatch.Candidate{Job: comfybatch.Job{Key: r.Key, Index: r.Index}, Output: r.Output, BatchIndex: r.BatchIndex},
+		Candidate: comfybatch.Candidate{Job: comfybatch.Job{Key: r.Key}, Output: r.Output, BatchIndex: r.BatchIndex},
 		Scores:    r.Scores, Pending: r.Pending, Rejected: r.Rejected, Total: r.Total,
 	}
 }
