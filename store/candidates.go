@@ -198,15 +198,9 @@ func (s *Store) ReplaceScores(ctx context.Context, runID int64, cands []comfybat
 func (s *Store) ReplaceScoresSeq(ctx context.Context, runID int64, seq iter.Seq2[comfybatch.Scored, error]) (int, error) {
 	n := 0
 	var stop error // from seq: returned as it is
-	ran := false
+	// A write that waits for its commit (do) commits in a transaction of
+	// its own and is never retried, so seq is read once.
 	err := s.do(ctx, func(t wtx) error {
-		if ran {
-			// The writer retries the ops of a failed batch one by one;
-			// seq cannot be read twice, and a second pass would commit
-			// what the first left unread.
-			return errors.New("a streamed replacement cannot be retried; run it again")
-		}
-		ran = true
 		for sc, err := range seq {
 			if err != nil {
 				stop = err
