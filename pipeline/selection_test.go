@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/comfybatch/comfybatch"
-	"github.com/comfybatch/comfybatch/store"
 )
 
 // TestKeepBest: a group's result keeps its best candidates and every
@@ -109,12 +108,7 @@ select:
 	if !slices.Equal(picked, []int{3, 1}) {
 		t.Errorf("selected jobs %v, want [3 1] (job 2 is a near-duplicate of job 3)", picked)
 	}
-	st, err = store.Open(t.Context(), m.Output.Database, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	stored, err := st.Candidates(t.Context(), run.ID, "fox")
+	stored, err := openStore(t, m.Output.Database).Candidates(t.Context(), run.ID, "fox")
 	if err != nil || len(stored) != 4 {
 		t.Fatalf("Candidates = %d, %v", len(stored), err)
 	}
