@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/comfybatch/comfybatch/generate/comfytest"
+	"github.com/comfybatch/comfybatch/score"
 )
 
 // TestFDCTMatchesDefinition: the transform fdctQuant quantizes (fdctRows,
@@ -118,22 +119,27 @@ func render(w, h int, seed string) *image.RGBA {
 	return &image.RGBA{Pix: n.Pix, Stride: n.Stride, Rect: n.Rect}
 }
 
-// thumbOf is the simulator's picture at 2w×2h reduced to w×h by 2×2 means
-// (rounded), as a run reduces a 512² candidate to its 256² thumbnail
-// (score.Frame.Thumbnail): it keeps more detail than a w×h render.
-func thumbOf(w, h int, seed string) *image.RGBA {
-	big := render(2*w, 2*h, seed)
-	m := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			for c := range 4 {
-				s := 2
-				for _, o := range []int{0, 4, big.Stride, big.Stride + 4} {
-					s += int(big.Pix[2*y*big.Stride+8*x+o+c])
-				}
-				m.Pix[y*m.Stride+4*x+c] = uint8(s >> 2)
-			}
-		}
+// thumbOf is the simulator's picture at 2w×2h, saved as ComfyUI saves it
+// and reduced to at most w×h by score's decoder, exactly as a run makes a
+// candidate's thumbnail (score.Frame.Thumbnail): it keeps more fine
+// detail than a w×h render.
+func thumbOf(tb testing.TB, w, h int, seed string) *image.RGBA {
+	img := comfytest.Render(sha256.Sum256([]byte(seed)), 2*w, 2*h, 20, false)
+	data, err := comfytest.EncodePNG(img, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f, err := score.DecodeFrame(data, score.Limits{}, score.Need{Thumb: max(w, h)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	th, err := f.Thumbnail()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, ok := th.(*image.RGBA)
+	if !ok {
+		tb.Fatalf("thumbnail is a %T, want *image.RGBA", th)
 	}
 	return m
 }
@@ -268,7 +274,7 @@ func BenchmarkEncode(b *testing.B) {
 		name string
 		src  *image.RGBA
 	}{
-		{"thumb", thumbOf(256, 256, "bench")},
+		{"thumb", thumbOf(b, 256, 256, "bench")},
 		{"render", render(256, 256, "bench")},
 	} {
 		b.Run(tc.name, func(b *testing.B) { benchEncode(b, tc.src) })
