@@ -311,7 +311,12 @@ func (s *Store) SetTotals(ctx context.Context, totals []Total) error {
 // Candidate.Image, Pixels and Job.Workflow are not loaded: read the file
 // at Run.OutputDir/Candidate.Path, and JobWorkflow for the workflow.
 func (s *Store) Candidates(ctx context.Context, runID int64, group string) ([]comfybatch.Scored, error) {
-	return s.candidates(ctx, runID, group, false)
+	var out []comfybatch.Scored
+	err := s.eachScored(ctx, runID, group, false, func(sc comfybatch.Scored) error {
+		out = append(out, sc)
+		return nil
+	})
+	return out, err
 }
 
 // candidatesQuery reads the candidates of a run (args: run id), or of one
@@ -380,15 +385,6 @@ func (s *Store) RankingCandidates(ctx context.Context, runID int64, group string
 		return nil, nil, fmt.Errorf("read candidates of group %s of run %d: %w", group, runID, err)
 	}
 	return out, ids, nil
-}
-
-func (s *Store) candidates(ctx context.Context, runID int64, group string, pendingOnly bool) ([]comfybatch.Scored, error) {
-	var out []comfybatch.Scored
-	err := s.eachScored(ctx, runID, group, pendingOnly, func(sc comfybatch.Scored) error {
-		out = append(out, sc)
-		return nil
-	})
-	return out, err
 }
 
 // EachScored calls fn with each candidate of run runID as Candidates
